@@ -1,0 +1,6 @@
+//! The `sesame` command.
+#![forbid(unsafe_code)]
+
+fn main() {
+    println!("sesame: the server arrives with the next milestone");
+}
