@@ -24,6 +24,7 @@ impl opaque_ke::CipherSuite for Suite {
 /// They belong to the record (a record made with one set of parameters only opens with the
 /// same set), are stored beside it and are sent to the client in every login challenge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct KsfParams {
     /// Memory in KiB (Argon2 `m_cost`).
     pub memory: u32,

@@ -1,0 +1,249 @@
+//! Configuration: defaults, then a TOML file, then `SESAME_*` environment variables, then
+//! command-line flags (each overriding the one before).
+//!
+//! Every key is top-level; the environment variable of key `foo_bar` is `SESAME_FOO_BAR`.
+//! `sesame.example.toml` at the repository root lists every key with its default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Every configuration key. See `sesame.example.toml` for what each does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// HTTP and WebSocket listen address.
+    pub listen: SocketAddr,
+    /// TCP line-protocol listen address; off when absent.
+    pub tcp_listen: Option<SocketAddr>,
+    /// Accept the plaintext-password TCP verbs (`REGISTER`, `AUTH`).
+    pub tcp_allow_password: bool,
+    /// Most simultaneous TCP connections.
+    pub tcp_max_connections: usize,
+    /// Data directory (SQLite database, generated master key).
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; default: `sqlite://<data_dir>/sesame.db`.
+    pub database_url: Option<String>,
+    /// Database connection pool size (PostgreSQL).
+    pub database_max_connections: u32,
+    /// The master key itself (43 base64url characters or 64 hex digits). Prefer the
+    /// environment variable `SESAME_MASTER_KEY` or `master_key_file` to writing it here.
+    pub master_key: Option<String>,
+    /// File holding the master key; default: `<data_dir>/master.key`, created on first start
+    /// when the database is the embedded SQLite default.
+    pub master_key_file: Option<PathBuf>,
+    /// Access-token issuer (`iss`); default: `http://<listen>`.
+    pub issuer: Option<String>,
+    /// Access-token audience (`aud`).
+    pub audience: String,
+    /// Access-token lifetime in seconds (at most 900).
+    pub access_token_ttl: u64,
+    /// Session idle timeout, seconds.
+    pub session_idle: u64,
+    /// Session absolute lifetime, seconds.
+    pub session_absolute: u64,
+    /// Lifetime of an OPAQUE login id, seconds.
+    pub login_ttl: u64,
+    /// Argon2id memory for new records, KiB.
+    pub argon2_memory: u32,
+    /// Argon2id passes for new records.
+    pub argon2_iterations: u32,
+    /// Argon2id lanes for new records.
+    pub argon2_parallelism: u32,
+    /// Hashing threads; default: one per core.
+    pub hash_threads: Option<usize>,
+    /// Hashing jobs that may wait; beyond this requests get 503.
+    pub hash_queue: usize,
+    /// Login attempts per account before delays start.
+    pub throttle_free_attempts: u64,
+    /// Longest delay between attempts on one account, seconds.
+    pub throttle_max_delay: u64,
+    /// Attempts are forgotten after this many seconds without one.
+    pub throttle_window: u64,
+    /// Login/registration requests per address per window (0: unlimited).
+    pub throttle_per_address: u64,
+    /// The per-address window, seconds.
+    pub throttle_address_window: u64,
+    /// Audit entries older than this many days are deleted (0 keeps them forever).
+    pub audit_retention_days: u64,
+    /// How often expired sessions and old audit entries are deleted, seconds.
+    pub cleanup_interval: u64,
+    /// `text` or `json` log lines.
+    pub log_format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let throttle = crate::service::ThrottleSettings::default();
+        let ksf = sesame_proto::KsfParams::DEFAULT;
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7878)),
+            tcp_listen: None,
+            tcp_allow_password: false,
+            tcp_max_connections: 4096,
+            data_dir: PathBuf::from("sesame-data"),
+            database_url: None,
+            database_max_connections: 10,
+            master_key: None,
+            master_key_file: None,
+            issuer: None,
+            audience: "sesame".into(),
+            access_token_ttl: 900,
+            session_idle: 7 * 24 * 3600,
+            session_absolute: 30 * 24 * 3600,
+            login_ttl: sesame_proto::server::DEFAULT_LOGIN_TTL_SECS,
+            argon2_memory: ksf.memory,
+            argon2_iterations: ksf.iterations,
+            argon2_parallelism: ksf.parallelism,
+            hash_threads: None,
+            hash_queue: 64,
+            throttle_free_attempts: throttle.free_attempts,
+            throttle_max_delay: throttle.max_delay,
+            throttle_window: throttle.window,
+            throttle_per_address: throttle.per_address,
+            throttle_address_window: throttle.address_window,
+            audit_retention_days: 90,
+            cleanup_interval: 600,
+            log_format: "text".into(),
+        }
+    }
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Loads defaults, then `file` (if given; it must exist), then the environment, then
+    /// `overrides` (flags; only the keys it sets).
+    pub fn load(file: Option<&Path>, overrides: impl Serialize) -> Result<Config, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError(format!(
+                    "file {} does not exist",
+                    path.display()
+                )));
+            }
+            fig = fig.merge(Toml::file(path));
+        }
+        let keys = Config::keys();
+        fig = fig
+            .merge(
+                Env::prefixed("SESAME_")
+                    .filter(move |k| keys.iter().any(|known| k == known.as_str())),
+            )
+            .merge(Serialized::defaults(overrides));
+        let config: Config = fig.extract().map_err(|e| ConfigError(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn keys() -> Vec<String> {
+        match serde_json::to_value(Config::default()) {
+            Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let ksf = self.ksf();
+        sesame_proto::KsfPolicy::DEFAULT
+            .check(&ksf)
+            .map_err(|e| ConfigError(format!("argon2 parameters: {e}")))?;
+        if !(1..=crate::tokens::MAX_ACCESS_TTL_SECS).contains(&self.access_token_ttl) {
+            return Err(ConfigError(
+                "access_token_ttl must be 1..=900 seconds".into(),
+            ));
+        }
+        if self.login_ttl == 0 || self.session_idle == 0 || self.session_absolute == 0 {
+            return Err(ConfigError(
+                "login_ttl, session_idle and session_absolute must be positive".into(),
+            ));
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return Err(ConfigError("log_format must be `text` or `json`".into()));
+        }
+        Ok(())
+    }
+
+    /// Argon2id parameters for new records.
+    pub fn ksf(&self) -> sesame_proto::KsfParams {
+        sesame_proto::KsfParams {
+            memory: self.argon2_memory,
+            iterations: self.argon2_iterations,
+            parallelism: self.argon2_parallelism,
+        }
+    }
+
+    /// The database URL, defaulting to the SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("sesame.db").display()))
+    }
+
+    /// Whether the database is SQLite.
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url().starts_with("sqlite:")
+    }
+
+    /// The token issuer.
+    pub fn issuer(&self) -> String {
+        self.issuer
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail closures return figment::Error
+mod tests {
+    use super::Config;
+
+    #[derive(serde::Serialize, Default)]
+    struct Flags {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        login_ttl: Option<u64>,
+    }
+
+    #[test]
+    fn file_then_env_then_flags() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "s.toml",
+                "login_ttl = 30\naudience = \"file\"\nhash_queue = 5\n",
+            )?;
+            jail.set_env("SESAME_AUDIENCE", "env");
+            jail.set_env("SESAME_REQUIRE_SERVICES", "1"); // not a config key: ignored
+            let c = Config::load(
+                Some("s.toml".as_ref()),
+                Flags {
+                    login_ttl: Some(45),
+                },
+            )
+            .unwrap();
+            assert_eq!(c.login_ttl, 45, "flags win");
+            assert_eq!(c.audience, "env", "env beats the file");
+            assert_eq!(c.hash_queue, 5, "file beats defaults");
+            assert_eq!(c.listen.port(), 7878);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn typos_and_weak_parameters_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("typo.toml", "lisen = \"127.0.0.1:1\"\n")?;
+            assert!(Config::load(Some("typo.toml".as_ref()), Flags::default()).is_err());
+            jail.create_file("weak.toml", "argon2_memory = 1024\n")?;
+            assert!(Config::load(Some("weak.toml".as_ref()), Flags::default()).is_err());
+            assert!(Config::load(Some("missing.toml".as_ref()), Flags::default()).is_err());
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,329 @@
+//! The HTTP codec: JSON routes over [`Sesame`].
+//!
+//! Every body is JSON, at most [`MAX_BODY_BYTES`]; every error is
+//! `{"error": {"code": …, "message": …}}` with its status (and `Retry-After` on 429/503).
+//! Malformed input of any kind is a 4xx, never a 500; a panic in a handler is caught and
+//! answered with a bare `500 internal`.
+
+use std::net::SocketAddr;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{
+    ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State,
+};
+use axum::http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sesame_proto::messages::{LoginFinish, LoginStart, RegistrationFinish, RegistrationStart};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::error::ApiError;
+use crate::service::{Authenticated, RequestContext, Sesame};
+
+/// The largest request body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Builds the router. Callers serve it with `into_make_service_with_connect_info::<SocketAddr>()`
+/// so per-address throttling sees the peer.
+pub fn router(sesame: Sesame) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/.well-known/sesame", get(server_info))
+        .route("/register", post(register_password))
+        .route("/api/register", post(register_password))
+        .route("/api/register/start", post(register_start))
+        .route("/api/register/finish", post(register_finish))
+        .route("/api/login/start", post(login_start))
+        .route("/api/login/finish", post(login_finish))
+        .route("/api/login", post(login_password))
+        .route("/api/session/refresh", post(refresh))
+        .route("/api/logout", post(logout))
+        .route("/api/logout-all", post(logout_all))
+        .route("/api/sessions", get(sessions))
+        .route("/api/sessions/{id}", delete(revoke_session))
+        .route("/api/me", get(me))
+        .route("/auth/login", get(crate::ws::login_socket))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            ApiError::new(500, "internal", "Internal server error.").into_response()
+        }))
+        .with_state(sesame)
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = Json(json!({ "error": { "code": self.code, "message": self.message } }));
+        let mut resp = (status, body).into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
+    }
+}
+
+/// A JSON body whose rejections are [`ApiError`]s with stable codes.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(r: JsonRejection) -> ApiError {
+    match r {
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            415,
+            "unsupported_media_type",
+            "Send the body as JSON with Content-Type: application/json.",
+        ),
+        JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(
+            "invalid_json",
+            format!("The body is not valid JSON: {}", e.body_text()),
+        ),
+        JsonRejection::JsonDataError(e) => ApiError::bad_request(
+            "invalid_request",
+            format!("The body does not match the request: {}", e.body_text()),
+        ),
+        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(
+                413,
+                "payload_too_large",
+                format!("Request bodies are limited to {MAX_BODY_BYTES} bytes."),
+            )
+        }
+        other => ApiError::bad_request("invalid_request", other.body_text()),
+    }
+}
+
+/// The request's address and user agent.
+pub struct Ctx(pub RequestContext);
+
+impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let addr = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(a)| a.ip());
+        let ua = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok());
+        Ok(Ctx(RequestContext::new(addr, ua)))
+    }
+}
+
+/// A caller with a valid access token (`Authorization: Bearer …`) and a live session.
+pub struct Auth(pub Authenticated);
+
+impl FromRequestParts<Sesame> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        sesame: &Sesame,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?;
+        Ok(Auth(sesame.authenticate(token).await?))
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(404, "not_found", "No such route.")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        405,
+        "method_not_allowed",
+        "This route does not take that method.",
+    )
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn jwks(State(s): State<Sesame>) -> Response {
+    let mut resp = Json(s.jwks()).into_response();
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    resp
+}
+
+async fn server_info(State(s): State<Sesame>) -> Json<serde_json::Value> {
+    let (pk, fingerprint) = s.server_identity();
+    Json(json!({
+        "opaque_public_key": sesame_proto::b64::encode(pk),
+        "fingerprint": fingerprint,
+        "issuer": s.issuer(),
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
+}
+
+/// `{username, password}`: the seed-style server-assisted request.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordRequest {
+    username: String,
+    password: Zeroizing<String>,
+}
+
+#[derive(Serialize)]
+struct RegisteredResponse {
+    message: &'static str,
+    user_id: Uuid,
+    uuid: Uuid,
+    username: String,
+}
+
+fn registered(r: crate::service::Registered) -> (StatusCode, Json<RegisteredResponse>) {
+    (
+        StatusCode::CREATED,
+        Json(RegisteredResponse {
+            message: "User registered successfully.",
+            user_id: r.user_id,
+            uuid: r.user_id,
+            username: r.username,
+        }),
+    )
+}
+
+async fn register_password(
+    State(s): State<Sesame>,
+    Ctx(ctx): Ctx,
+    ApiJson(req): ApiJson<PasswordRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(registered(
+        s.register_password(&req.username, req.password, &ctx)
+            .await?,
+    ))
+}
+
+async fn register_start(
+    State(s): State<Sesame>,
+    Ctx(ctx): Ctx,
+    ApiJson(req): ApiJson<RegistrationStart>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(s.register_start(&req, &ctx).await?))
+}
+
+async fn register_finish(
+    State(s): State<Sesame>,
+    Ctx(ctx): Ctx,
+    ApiJson(req): ApiJson<RegistrationFinish>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(registered(s.register_finish(&req, &ctx).await?))
+}
+
+async fn login_start(
+    State(s): State<Sesame>,
+    Ctx(ctx): Ctx,
+    ApiJson(req): ApiJson<LoginStart>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(s.login_start(&req, &ctx).await?))
+}
+
+async fn login_finish(
+    State(s): State<Sesame>,
+    Ctx(ctx): Ctx,
+    ApiJson(req): ApiJson<LoginFinish>,
+) -> Result<impl IntoResponse, ApiError> {
+    let (confirmation, _issued) = s.login_finish(&req, &ctx).await?;
+    Ok(Json(confirmation))
+}
+
+async fn login_password(
+    State(s): State<Sesame>,
+    Ctx(ctx): Ctx,
+    ApiJson(req): ApiJson<PasswordRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let issued = s.login_password(&req.username, req.password, &ctx).await?;
+    let expires =
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(s.now() + issued.expires_in);
+    let mut body = serde_json::to_value(&issued).map_err(ApiError::internal)?;
+    body["message"] = json!("Login successful.");
+    body["token"] = json!(issued.access_token);
+    body["uuid"] = json!(issued.user_id);
+    body["expires_at"] = json!(humantime::format_rfc3339_seconds(expires).to_string());
+    Ok(Json(body))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefreshRequest {
+    session_token: String,
+}
+
+async fn refresh(
+    State(s): State<Sesame>,
+    Ctx(ctx): Ctx,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(s.refresh(&req.session_token, &ctx).await?))
+}
+
+async fn logout(
+    State(s): State<Sesame>,
+    Ctx(ctx): Ctx,
+    Auth(who): Auth,
+) -> Result<StatusCode, ApiError> {
+    s.logout(&who, &ctx).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn logout_all(
+    State(s): State<Sesame>,
+    Ctx(ctx): Ctx,
+    Auth(who): Auth,
+) -> Result<impl IntoResponse, ApiError> {
+    let n = s.logout_all(&who, &ctx).await?;
+    Ok(Json(json!({ "revoked": n })))
+}
+
+async fn sessions(State(s): State<Sesame>, Auth(who): Auth) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(json!({ "sessions": s.sessions(&who).await? })))
+}
+
+async fn revoke_session(
+    State(s): State<Sesame>,
+    Ctx(ctx): Ctx,
+    Auth(who): Auth,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = Uuid::parse_str(&id)
+        .map_err(|_| ApiError::new(404, "session_not_found", "No such session."))?;
+    s.revoke_session(&who, id, &ctx).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn me(State(s): State<Sesame>, Auth(who): Auth) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(s.me(&who).await?))
+}

@@ -1,0 +1,21 @@
+//! The Sesame server library.
+//!
+//! Holds everything `sesame serve` runs: storage, the command layer shared by the HTTP,
+//! WebSocket and TCP codecs, sessions and tokens.
+#![forbid(unsafe_code)]
+
+pub mod ephemeral;
+pub mod error;
+pub mod pool;
+pub mod secrets;
+pub mod service;
+pub mod store;
+pub mod tokens;
+
+pub use error::ApiError;
+pub use service::{RequestContext, Sesame};
+pub mod config;
+pub mod http;
+pub mod server;
+pub mod tcp;
+mod ws;

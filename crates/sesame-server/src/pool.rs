@@ -1,0 +1,154 @@
+//! The bounded pool that runs Argon2id off the async runtime.
+//!
+//! A fixed number of OS threads (one per core by default) take jobs from a bounded queue.
+//! When the queue is full, [`HashPool::run`] fails at once with [`PoolBusy`] and the
+//! transports answer 503 with `Retry-After`: a flood of password logins waits in no unbounded
+//! queue and cannot starve token refreshes, health checks or OPAQUE logins (which need no
+//! Argon2 on the server).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+
+use crossbeam_channel::{bounded, Sender, TrySendError};
+use tokio::sync::oneshot;
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// The queue is full: try again later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the password hashing pool is saturated")]
+pub struct PoolBusy;
+
+/// A fixed set of threads for CPU-heavy work, with a bounded queue.
+#[derive(Clone)]
+pub struct HashPool {
+    tx: Sender<Job>,
+    threads: usize,
+    capacity: usize,
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl HashPool {
+    /// Starts `threads` workers (at least 1) behind a queue of `capacity` waiting jobs.
+    pub fn new(threads: usize, capacity: usize) -> HashPool {
+        let threads = threads.max(1);
+        let (tx, rx) = bounded::<Job>(capacity);
+        for i in 0..threads {
+            let rx = rx.clone();
+            // A worker exits when every sender is gone (the pool was dropped).
+            let spawned = thread::Builder::new()
+                .name(format!("sesame-hash-{i}"))
+                .spawn(move || {
+                    while let Ok(job) = rx.recv() {
+                        job();
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!("could not start hash worker {i}: {e}");
+            }
+        }
+        HashPool {
+            tx,
+            threads,
+            capacity,
+            in_flight: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// One worker per available core, with a queue of 32 jobs per worker.
+    pub fn per_core() -> HashPool {
+        let n = thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        HashPool::new(n, 32 * n)
+    }
+
+    /// Runs `f` on a worker and waits for its result without blocking the runtime.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, PoolBusy>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let (done, result) = oneshot::channel();
+        let in_flight = self.in_flight.clone();
+        let job: Job = Box::new(move || {
+            let _ = done.send(f());
+            in_flight.fetch_sub(1, Ordering::Relaxed);
+        });
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        match self.tx.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.in_flight.fetch_sub(1, Ordering::Relaxed);
+                return Err(PoolBusy);
+            }
+        }
+        // The worker always answers unless it panicked; treat that as busy rather than hang.
+        result.await.map_err(|_| PoolBusy)
+    }
+
+    /// Jobs waiting in the queue right now.
+    pub fn queued(&self) -> usize {
+        self.tx.len()
+    }
+
+    /// Jobs queued or running.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Number of worker threads.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Size of the waiting queue.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Barrier};
+
+    use super::{HashPool, PoolBusy};
+
+    #[tokio::test]
+    async fn runs_jobs_off_the_runtime_and_returns_results() {
+        let pool = HashPool::new(2, 4);
+        let name = pool
+            .run(|| std::thread::current().name().map(str::to_owned))
+            .await
+            .unwrap();
+        assert!(name.unwrap().starts_with("sesame-hash-"));
+        assert_eq!(pool.run(|| 6 * 7).await, Ok(42));
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_is_refused_at_once() {
+        // One worker held by a barrier, a queue of one: the third job is refused.
+        let pool = HashPool::new(1, 1);
+        let gate = Arc::new(Barrier::new(2));
+        let g = gate.clone();
+        let first = tokio::spawn({
+            let pool = pool.clone();
+            async move { pool.run(move || g.wait()).await.map(|_| ()) }
+        });
+        while pool.in_flight() == 0 || pool.queued() > 0 {
+            tokio::task::yield_now().await;
+        }
+        let second = tokio::spawn({
+            let pool = pool.clone();
+            async move { pool.run(|| 2).await }
+        });
+        while pool.queued() == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(pool.run(|| 3).await, Err(PoolBusy));
+        gate.wait();
+        assert!(first.await.unwrap().is_ok());
+        assert_eq!(second.await.unwrap(), Ok(2));
+    }
+}

@@ -1,0 +1,211 @@
+//! `sesame serve`: opens the database and secrets, binds the listeners, runs until SIGINT or
+//! SIGTERM, then stops accepting, lets in-flight requests finish and closes the pool.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::ephemeral::MemoryEphemeral;
+use crate::pool::HashPool;
+use crate::secrets::{MasterKey, SecretsError, ServerSecrets};
+use crate::service::{Parts, Sesame, Settings, SystemClock, ThrottleSettings};
+use crate::store::{self, ConnectOptions, Store};
+use crate::tcp::{self, TcpSettings};
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The master key or the secrets failed.
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    /// The database failed.
+    #[error("database: {0}")]
+    Store(#[from] store::StoreError),
+    /// A listener or the data directory failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// No master key for a shared database.
+    #[error(
+        "no master key: set SESAME_MASTER_KEY or master_key_file (every node sharing this \
+         database needs the same key; `sesame admin gen-master-key` prints a fresh one)"
+    )]
+    NoMasterKey,
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServeError {
+    let what = what.into();
+    move |source| ServeError::Io { what, source }
+}
+
+/// Opens the store and the master key the configuration names (shared by `serve` and
+/// `admin`). Creates the data directory and, for the embedded default, the key file.
+pub async fn open(config: &Config) -> Result<(Arc<dyn Store>, MasterKey), ServeError> {
+    let sqlite = config.is_sqlite();
+    if sqlite || config.master_key_file.is_none() {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(io(format!("data directory {}", config.data_dir.display())))?;
+    }
+    let master = if let Some(text) = &config.master_key {
+        MasterKey::parse(text)?
+    } else if let Some(path) = &config.master_key_file {
+        MasterKey::load_or_create(path, false)?.0
+    } else {
+        let path = config.data_dir.join("master.key");
+        if !sqlite && !path.exists() {
+            return Err(ServeError::NoMasterKey);
+        }
+        let (key, created) = MasterKey::load_or_create(&path, sqlite)?;
+        if created {
+            println!(
+                "sesame: created master key {} (mode 0600): back it up",
+                path.display()
+            );
+        }
+        key
+    };
+    let options = ConnectOptions {
+        max_connections: config.database_max_connections,
+        ..ConnectOptions::default()
+    };
+    let store = store::connect(&config.database_url(), &options).await?;
+    Ok((store, master))
+}
+
+/// Builds the service from an opened store and master key.
+pub async fn build(
+    config: &Config,
+    store: Arc<dyn Store>,
+    master: &MasterKey,
+) -> Result<Sesame, ServeError> {
+    let now = i64::try_from(crate::service::Clock::now(&SystemClock)).unwrap_or(0);
+    let secrets = ServerSecrets::load_or_create(store.as_ref(), master, now).await?;
+    let threads = config.hash_threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    });
+    Ok(Sesame::new(Parts {
+        store,
+        ephemeral: Arc::new(MemoryEphemeral::new()),
+        secrets,
+        issuer: config.issuer(),
+        audience: config.audience.clone(),
+        access_ttl: config.access_token_ttl,
+        pool: HashPool::new(threads, config.hash_queue),
+        clock: Arc::new(SystemClock),
+        settings: Settings {
+            ksf: config.ksf(),
+            login_ttl: config.login_ttl,
+            session_idle: config.session_idle,
+            session_absolute: config.session_absolute,
+            throttle: ThrottleSettings {
+                free_attempts: config.throttle_free_attempts,
+                max_delay: config.throttle_max_delay,
+                window: config.throttle_window,
+                per_address: config.throttle_per_address,
+                address_window: config.throttle_address_window,
+            },
+        },
+    }))
+}
+
+/// Runs the server until `shutdown` resolves (the binary passes SIGINT/SIGTERM).
+pub async fn run(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let (store, master) = open(&config).await?;
+    let sesame = build(&config, store.clone(), &master).await?;
+    drop(master);
+    let (_, fingerprint) = sesame.server_identity();
+    println!("sesame: server key fingerprint {fingerprint}");
+    println!("sesame: database {}", store.backend());
+
+    let http = TcpListener::bind(config.listen)
+        .await
+        .map_err(io(format!("listen on {}", config.listen)))?;
+    let http_addr = http.local_addr().map_err(io("local address"))?;
+    println!("sesame: listening on http://{http_addr}");
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    if let Some(addr) = config.tcp_listen {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(io(format!("listen on {addr}")))?;
+        let local = listener.local_addr().map_err(io("local address"))?;
+        println!("sesame: tcp listening on {local}");
+        let settings = TcpSettings {
+            allow_password: config.tcp_allow_password,
+            max_connections: config.tcp_max_connections,
+        };
+        tasks.spawn(tcp::serve(
+            listener,
+            sesame.clone(),
+            settings,
+            stop_rx.clone(),
+        ));
+    }
+    let retention = (config.audit_retention_days > 0).then(|| config.audit_retention_days * 86_400);
+    let every = Duration::from_secs(config.cleanup_interval.max(1));
+    tasks.spawn(cleanup_loop(
+        sesame.clone(),
+        every,
+        retention,
+        stop_rx.clone(),
+    ));
+
+    let app = crate::http::router(sesame.clone());
+    let mut http_stop = stop_rx.clone();
+    let server = axum::serve(
+        http,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = http_stop.wait_for(|stop| *stop).await;
+    });
+    let signal = tokio::spawn(async move {
+        shutdown.await;
+        println!("sesame: shutting down");
+        let _ = stop_tx.send(true);
+    });
+    let served = server.await.map_err(io("http server"));
+    signal.abort();
+    while tasks.join_next().await.is_some() {}
+    store.close().await;
+    served
+}
+
+async fn cleanup_loop(
+    sesame: Sesame,
+    every: Duration,
+    retention: Option<u64>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        match sesame.cleanup(retention).await {
+            Ok((s, a)) if s + a > 0 => {
+                tracing::info!(sessions = s, audit = a, "deleted expired records")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(%e, "cleanup failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Registration: client-side OPAQUE and server-assisted.
+
+use sesame_proto::messages::{RegistrationChallenge, RegistrationFinish, RegistrationStart};
+use sesame_proto::policy::{check_password, Username};
+use sesame_proto::server as proto;
+use sesame_proto::{CredentialRecord, KsfPolicy};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use super::{Registered, RequestContext, Sesame};
+use crate::error::ApiError;
+use crate::store::{AccountStatus, ConflictOn, NewUser, StoreError};
+
+fn username_taken() -> ApiError {
+    ApiError::new(409, "username_taken", "That username is already taken.")
+}
+
+impl Sesame {
+    /// Client-side registration, step 1: answers the OPRF request. 409 if the name is taken.
+    pub async fn register_start(
+        &self,
+        msg: &RegistrationStart,
+        ctx: &RequestContext,
+    ) -> Result<RegistrationChallenge, ApiError> {
+        self.throttle_address(ctx).await?;
+        let username = Username::parse(&msg.username)?;
+        self.ensure_available(&username).await?;
+        Ok(proto::registration_challenge(
+            &self.inner.secrets.opaque,
+            &username,
+            msg,
+            self.inner.settings.ksf,
+        )?)
+    }
+
+    /// Client-side registration, step 2: stores the uploaded record.
+    pub async fn register_finish(
+        &self,
+        msg: &RegistrationFinish,
+        ctx: &RequestContext,
+    ) -> Result<Registered, ApiError> {
+        let username = Username::parse(&msg.username)?;
+        let record = proto::registration_record(msg, &KsfPolicy::DEFAULT)?;
+        self.create_account(&username, &record, "opaque", ctx).await
+    }
+
+    /// Server-assisted registration: the client sent the password; the server runs the client
+    /// half of OPAQUE on the hashing pool, stores the same record and drops the password.
+    pub async fn register_password(
+        &self,
+        username: &str,
+        password: Zeroizing<String>,
+        ctx: &RequestContext,
+    ) -> Result<Registered, ApiError> {
+        self.throttle_address(ctx).await?;
+        let username = Username::parse(username)?;
+        check_password(&password, &username)?;
+        // Refuse a taken name before spending a hash on it.
+        self.ensure_available(&username).await?;
+        let keys = self.inner.secrets.opaque.clone();
+        let ksf = self.inner.settings.ksf;
+        let name = username.clone();
+        let record = self
+            .inner
+            .pool
+            .run(move || {
+                proto::register_with_password(&mut rand_core::OsRng, &keys, &name, &password, ksf)
+            })
+            .await??;
+        self.create_account(&username, &record, "pwd", ctx).await
+    }
+
+    async fn ensure_available(&self, username: &Username) -> Result<(), ApiError> {
+        let index = self.username_index(username.as_str());
+        match self.inner.store.user_by_index(&index).await? {
+            Some(_) => Err(username_taken()),
+            None => Ok(()),
+        }
+    }
+
+    async fn create_account(
+        &self,
+        username: &Username,
+        record: &CredentialRecord,
+        how: &str,
+        ctx: &RequestContext,
+    ) -> Result<Registered, ApiError> {
+        let id = Uuid::new_v4();
+        let fields = &self.inner.secrets.fields;
+        let user = NewUser {
+            id,
+            username_index: fields.index("username", username.as_str()),
+            username_sealed: fields.seal("username", id.as_bytes(), username.as_str()),
+            email_index: None,
+            email_sealed: None,
+            credential: record.to_bytes(),
+            status: AccountStatus::Active,
+            created_at: self.now_i64(),
+        };
+        match self.inner.store.create_user(&user).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(ConflictOn::Username)) => return Err(username_taken()),
+            Err(e) => return Err(e.into()),
+        }
+        self.audit("register", Some(id), Some(format!("method={how}")), ctx)
+            .await;
+        Ok(Registered {
+            user_id: id,
+            username: username.as_str().to_owned(),
+        })
+    }
+}

@@ -1,0 +1,252 @@
+//! Login: OPAQUE (start, finish, the client's acknowledgement) and password login.
+
+use std::time::Duration;
+
+use sesame_proto::messages::{
+    AckStatus, LoginAck, LoginChallenge, LoginConfirmation, LoginFinish, LoginStart,
+};
+use sesame_proto::policy::{Username, PASSWORD_MAX_CHARS};
+use sesame_proto::server::{self as proto, AuthMethod, ExpectLoginFinish, PasswordVerified};
+use sesame_proto::{CredentialRecord, Timestamp};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use super::{RequestContext, Sesame, SessionIssued};
+use crate::error::ApiError;
+use crate::store::{AccountStatus, UserRecord};
+
+/// Longest free-text reason a client may attach to a `failed` acknowledgement.
+const MAX_ACK_REASON_CHARS: usize = 200;
+
+fn login_key(id: &str) -> String {
+    format!("login:{id}")
+}
+
+fn ack_key(id: &str) -> String {
+    format!("ack:{id}")
+}
+
+impl Sesame {
+    async fn user_and_record(
+        &self,
+        index: &[u8],
+    ) -> Result<Option<(UserRecord, CredentialRecord)>, ApiError> {
+        let Some(user) = self.inner.store.user_by_index(index).await? else {
+            return Ok(None);
+        };
+        let record = CredentialRecord::from_bytes(&user.credential)
+            .map_err(|e| ApiError::internal(format!("credential of {}: {e}", user.id)))?;
+        Ok(Some((user, record)))
+    }
+
+    /// OPAQUE login, step 2: answers `username` + KE1 with a challenge. Unknown users get an
+    /// indistinguishable challenge. Counts as an attempt for throttling.
+    pub async fn login_start(
+        &self,
+        msg: &LoginStart,
+        ctx: &RequestContext,
+    ) -> Result<LoginChallenge, ApiError> {
+        self.throttle_address(ctx).await?;
+        let username = Username::parse(&msg.username)?;
+        let index = self.username_index(username.as_str());
+        self.throttle_account(&index).await?;
+        let found = self.user_and_record(&index).await?;
+        let ttl = self.inner.settings.login_ttl;
+        let (state, challenge) = proto::start_login(
+            &mut rand_core::OsRng,
+            &self.inner.secrets.opaque,
+            &username,
+            found.as_ref().map(|(_, r)| r),
+            msg,
+            Timestamp(self.now()),
+            ttl,
+        )?;
+        self.inner
+            .ephemeral
+            .put(
+                &login_key(&challenge.login_id),
+                &state.to_bytes(),
+                Duration::from_secs(ttl),
+            )
+            .await?;
+        Ok(challenge)
+    }
+
+    /// OPAQUE login, step 4: verifies KE3, creates the session and returns it sealed in the
+    /// confirmation (and in clear for the caller's bookkeeping; transports send only the
+    /// confirmation).
+    pub async fn login_finish(
+        &self,
+        msg: &LoginFinish,
+        ctx: &RequestContext,
+    ) -> Result<(LoginConfirmation, SessionIssued), ApiError> {
+        let bytes = self
+            .inner
+            .ephemeral
+            .take(&login_key(&msg.login_id))
+            .await?
+            .ok_or_else(|| ApiError::from(sesame_proto::Error::UnknownLogin))?;
+        let state = ExpectLoginFinish::from_bytes(&bytes).map_err(ApiError::internal)?;
+        let index = self.username_index(state.username().as_str());
+        let user = self.inner.store.user_by_index(&index).await?;
+        let (verified, sealer) = match state.finish(msg, Timestamp(self.now())) {
+            Ok(ok) => ok,
+            Err(e) => {
+                let reason = match (&e, &user) {
+                    (sesame_proto::Error::AuthenticationFailed, None) => "unknown_user".to_owned(),
+                    (sesame_proto::Error::AuthenticationFailed, Some(_)) => "bad_proof".to_owned(),
+                    (other, _) => other.code().to_owned(),
+                };
+                self.audit("login.failure", user.map(|u| u.id), Some(reason), ctx)
+                    .await;
+                return Err(e.into());
+            }
+        };
+        let user = user.ok_or_else(ApiError::authentication_failed)?;
+        let issued = self.complete_login(&verified, &user, &index, ctx).await?;
+        let payload = serde_json::to_vec(&issued).map_err(ApiError::internal)?;
+        let confirmation = sealer.seal(&mut rand_core::OsRng, &payload)?;
+        // Remember which session this login made, for the client's acknowledgement.
+        let ack = format!("{}|{}", user.id, issued.session_id);
+        self.inner
+            .ephemeral
+            .put(
+                &ack_key(&msg.login_id),
+                ack.as_bytes(),
+                Duration::from_secs(self.inner.settings.login_ttl),
+            )
+            .await?;
+        Ok((confirmation, issued))
+    }
+
+    /// The client's verdict on the confirmation (WebSocket and TCP). `failed` revokes the
+    /// session the login created and is audited: the client could not authenticate the
+    /// server. Returns whether the session was revoked.
+    pub async fn login_ack(&self, ack: &LoginAck, ctx: &RequestContext) -> Result<bool, ApiError> {
+        let Some(bytes) = self.inner.ephemeral.take(&ack_key(&ack.login_id)).await? else {
+            return Err(sesame_proto::Error::UnknownLogin.into());
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        let mut parts = text.splitn(2, '|');
+        let user = parts.next().and_then(|u| Uuid::parse_str(u).ok());
+        let session = parts.next().and_then(|s| Uuid::parse_str(s).ok());
+        let (Some(user), Some(session)) = (user, session) else {
+            return Err(ApiError::internal("malformed acknowledgement record"));
+        };
+        match ack.status {
+            AckStatus::Success => Ok(false),
+            AckStatus::Failed => {
+                self.inner.store.delete_session(user, session).await?;
+                let reason: String = ack
+                    .reason
+                    .as_deref()
+                    .unwrap_or("")
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(MAX_ACK_REASON_CHARS)
+                    .collect();
+                self.audit("login.server_auth_failed", Some(user), Some(reason), ctx)
+                    .await;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Password login (seed `POST /api/login`, TCP `AUTH`): the server runs both halves of
+    /// OPAQUE on the hashing pool. Unknown users cost the same work and get the same answer.
+    pub async fn login_password(
+        &self,
+        username: &str,
+        password: Zeroizing<String>,
+        ctx: &RequestContext,
+    ) -> Result<SessionIssued, ApiError> {
+        self.throttle_address(ctx).await?;
+        let username = Username::parse(username)?;
+        if password.chars().count() > PASSWORD_MAX_CHARS {
+            return Err(ApiError::bad_request(
+                "password_too_long",
+                format!("Passwords are at most {PASSWORD_MAX_CHARS} characters."),
+            ));
+        }
+        let index = self.username_index(username.as_str());
+        self.throttle_account(&index).await?;
+        let found = self.user_and_record(&index).await?;
+        let keys = self.inner.secrets.opaque.clone();
+        let name = username.clone();
+        let record = found.as_ref().map(|(_, r)| r.clone());
+        let result = self
+            .inner
+            .pool
+            .run(move || {
+                proto::login_with_password(
+                    &mut rand_core::OsRng,
+                    &keys,
+                    &name,
+                    record.as_ref(),
+                    &password,
+                )
+            })
+            .await?;
+        let user = found.map(|(u, _)| u);
+        let verified = match result {
+            Ok(v) => v,
+            Err(e) => {
+                let reason = if user.is_some() {
+                    "bad_password"
+                } else {
+                    "unknown_user"
+                };
+                self.audit(
+                    "login.failure",
+                    user.map(|u| u.id),
+                    Some(format!("method=pwd {reason}")),
+                    ctx,
+                )
+                .await;
+                return Err(e.into());
+            }
+        };
+        let user = user.ok_or_else(ApiError::authentication_failed)?;
+        self.complete_login(&verified, &user, &index, ctx).await
+    }
+
+    /// After a verified password: refuse banned accounts (saying so only now), reset the
+    /// throttle, create the session.
+    async fn complete_login(
+        &self,
+        verified: &PasswordVerified,
+        user: &UserRecord,
+        index: &[u8],
+        ctx: &RequestContext,
+    ) -> Result<SessionIssued, ApiError> {
+        if user.status == AccountStatus::Banned {
+            self.audit("login.banned", Some(user.id), None, ctx).await;
+            return Err(ApiError::new(
+                403,
+                "account_banned",
+                "This account is banned.",
+            ));
+        }
+        self.throttle_reset(index).await?;
+        let method = verified.method();
+        let issued = self
+            .create_session(
+                user.id,
+                verified.username().as_str(),
+                &[method.as_str().to_owned()],
+                ctx,
+            )
+            .await?;
+        self.inner
+            .store
+            .record_login(user.id, self.now_i64())
+            .await?;
+        let detail = match method {
+            AuthMethod::Opaque => "method=opaque",
+            AuthMethod::Password => "method=pwd",
+        };
+        self.audit("login.success", Some(user.id), Some(detail.to_owned()), ctx)
+            .await;
+        Ok(issued)
+    }
+}

@@ -1,0 +1,257 @@
+//! The command layer: every operation Sesame offers, written once.
+//!
+//! HTTP, WebSocket and TCP are thin codecs over [`Sesame`]: they decode a request, call one
+//! method here with a [`RequestContext`], and encode the answer or the [`ApiError`]. Login,
+//! throttling, sessions and auditing therefore behave identically on every transport.
+
+mod accounts;
+mod admin;
+mod audit;
+mod login;
+mod sessions;
+mod throttle;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::ephemeral::Ephemeral;
+use crate::error::ApiError;
+use crate::pool::HashPool;
+use crate::secrets::ServerSecrets;
+use crate::store::{Store, UserRecord};
+use crate::tokens::TokenSigner;
+
+pub use admin::UserSummary;
+pub use sessions::{AccessGrant, Authenticated, SessionView};
+pub use throttle::ThrottleSettings;
+
+/// The current time in unix seconds. A trait so tests can move time.
+pub trait Clock: Send + Sync + 'static {
+    /// Seconds since the Unix epoch.
+    fn now(&self) -> u64;
+}
+
+/// The operating system's clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    }
+}
+
+/// Who is asking: recorded in sessions and the audit log, and used for per-address limits.
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    /// The client's address, as the transport saw it.
+    pub client_addr: Option<IpAddr>,
+    /// The client's `User-Agent` (HTTP) or a transport label; truncated to 256 characters.
+    pub user_agent: Option<String>,
+}
+
+impl RequestContext {
+    /// A context for `addr` with the given user agent (truncated).
+    pub fn new(client_addr: Option<IpAddr>, user_agent: Option<&str>) -> Self {
+        RequestContext {
+            client_addr,
+            user_agent: user_agent.map(|ua| ua.chars().take(256).collect()),
+        }
+    }
+}
+
+/// Tunables of the command layer (the configuration file feeds them).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Key-stretching parameters for new records.
+    pub ksf: sesame_proto::KsfParams,
+    /// Lifetime of a login id, seconds.
+    pub login_ttl: u64,
+    /// A session ends after this many seconds without use.
+    pub session_idle: u64,
+    /// A session ends this many seconds after login, used or not.
+    pub session_absolute: u64,
+    /// Throttling.
+    pub throttle: ThrottleSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            ksf: sesame_proto::KsfParams::DEFAULT,
+            login_ttl: sesame_proto::server::DEFAULT_LOGIN_TTL_SECS,
+            session_idle: 7 * 24 * 3600,
+            session_absolute: 30 * 24 * 3600,
+            throttle: ThrottleSettings::default(),
+        }
+    }
+}
+
+/// What a successful login hands out (also the sealed payload of the OPAQUE confirmation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionIssued {
+    /// The user's id.
+    pub user_id: Uuid,
+    /// The canonical username.
+    pub username: String,
+    /// The new session's id.
+    pub session_id: Uuid,
+    /// The session token (refreshes access tokens; keep it secret).
+    pub session_token: String,
+    /// A fresh access token (JWT).
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// When the session ends at the latest (unix seconds).
+    pub session_expires_at: i64,
+}
+
+/// A new account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registered {
+    /// The new user's id.
+    pub user_id: Uuid,
+    /// The canonical username.
+    pub username: String,
+}
+
+/// The Sesame service. Cheap to clone; every transport holds one.
+#[derive(Clone)]
+pub struct Sesame {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    ephemeral: Arc<dyn Ephemeral>,
+    secrets: ServerSecrets,
+    signer: TokenSigner,
+    pool: HashPool,
+    clock: Arc<dyn Clock>,
+    settings: Settings,
+}
+
+/// Everything [`Sesame::new`] needs.
+pub struct Parts {
+    /// Durable storage.
+    pub store: Arc<dyn Store>,
+    /// Short-lived state.
+    pub ephemeral: Arc<dyn Ephemeral>,
+    /// The opened server secrets.
+    pub secrets: ServerSecrets,
+    /// Token issuer (`iss`).
+    pub issuer: String,
+    /// Token audience (`aud`).
+    pub audience: String,
+    /// Access token lifetime, seconds (capped at 900).
+    pub access_ttl: u64,
+    /// The Argon2 pool.
+    pub pool: HashPool,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Tunables.
+    pub settings: Settings,
+}
+
+impl Sesame {
+    /// Assembles the service.
+    pub fn new(parts: Parts) -> Sesame {
+        let signer = TokenSigner::new(
+            &parts.secrets.jwt,
+            &parts.issuer,
+            &parts.audience,
+            parts.access_ttl,
+        );
+        Sesame {
+            inner: Arc::new(Inner {
+                store: parts.store,
+                ephemeral: parts.ephemeral,
+                secrets: parts.secrets,
+                signer,
+                pool: parts.pool,
+                clock: parts.clock,
+                settings: parts.settings,
+            }),
+        }
+    }
+
+    /// The durable store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The short-lived state store.
+    pub fn ephemeral(&self) -> &Arc<dyn Ephemeral> {
+        &self.inner.ephemeral
+    }
+
+    /// The Argon2 pool.
+    pub fn pool(&self) -> &HashPool {
+        &self.inner.pool
+    }
+
+    /// The JWKS document for `/.well-known/jwks.json`.
+    pub fn jwks(&self) -> serde_json::Value {
+        self.inner.signer.jwks()
+    }
+
+    /// The server's OPAQUE public key and its fingerprint.
+    pub fn server_identity(&self) -> ([u8; 32], String) {
+        let keys = &self.inner.secrets.opaque;
+        (keys.public_key(), keys.fingerprint())
+    }
+
+    /// Token issuer.
+    pub fn issuer(&self) -> String {
+        self.inner.signer.issuer().to_owned()
+    }
+
+    /// The service clock's current time (unix seconds).
+    pub fn now(&self) -> u64 {
+        self.inner.clock.now()
+    }
+
+    fn now_i64(&self) -> i64 {
+        i64::try_from(self.now()).unwrap_or(i64::MAX)
+    }
+
+    /// The keyed index of a canonical username.
+    fn username_index(&self, username: &str) -> Vec<u8> {
+        self.inner.secrets.fields.index("username", username)
+    }
+
+    /// The plaintext username of a stored user (for answers and the admin tool).
+    pub fn username_of(&self, user: &UserRecord) -> Result<String, ApiError> {
+        self.inner
+            .secrets
+            .fields
+            .open("username", user.id.as_bytes(), &user.username_sealed)
+            .ok_or_else(|| {
+                ApiError::internal(format!("username of user {} does not decrypt", user.id))
+            })
+    }
+
+    /// Deletes expired sessions and audit entries older than `audit_retention` seconds.
+    pub async fn cleanup(&self, audit_retention: Option<u64>) -> Result<(u64, u64), ApiError> {
+        let now = self.now_i64();
+        let sessions = self.inner.store.delete_expired_sessions(now).await?;
+        let audit = match audit_retention {
+            Some(keep) => {
+                self.inner
+                    .store
+                    .delete_audit_before(now - i64::try_from(keep).unwrap_or(i64::MAX))
+                    .await?
+            }
+            None => 0,
+        };
+        Ok((sessions, audit))
+    }
+}

@@ -1,0 +1,303 @@
+//! Sessions: creation, refresh, authentication of access tokens, listing and revocation.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{RequestContext, Sesame, SessionIssued};
+use crate::error::ApiError;
+use crate::store::{AccountStatus, NewSession, SessionRecord};
+use crate::tokens::{hash_session_token, new_session_token, SESSION_TOKEN_PREFIX};
+
+/// A fresh access token from a refresh.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessGrant {
+    /// The access token (JWT).
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until it expires.
+    pub expires_in: u64,
+}
+
+/// A caller whose access token verified and whose session is still live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authenticated {
+    /// The user.
+    pub user_id: Uuid,
+    /// The session the token was issued from.
+    pub session_id: Uuid,
+}
+
+/// A session as the owner sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionView {
+    /// Session id.
+    pub id: Uuid,
+    /// Created (unix seconds).
+    pub created_at: i64,
+    /// Last used (unix seconds).
+    pub last_seen_at: i64,
+    /// Ends if unused until then.
+    pub idle_expires_at: i64,
+    /// Ends at the latest.
+    pub absolute_expires_at: i64,
+    /// Address at login.
+    pub client_addr: Option<String>,
+    /// User agent at login.
+    pub user_agent: Option<String>,
+    /// Authentication methods used.
+    pub methods: Vec<String>,
+    /// Whether this is the caller's own session.
+    pub current: bool,
+}
+
+fn session_invalid() -> ApiError {
+    ApiError::new(
+        401,
+        "session_invalid",
+        "The session has ended; log in again.",
+    )
+}
+
+impl Sesame {
+    pub(crate) async fn create_session(
+        &self,
+        user_id: Uuid,
+        username: &str,
+        methods: &[String],
+        ctx: &RequestContext,
+    ) -> Result<SessionIssued, ApiError> {
+        let now = self.now_i64();
+        let s = &self.inner.settings;
+        let (token, hash) = new_session_token();
+        let session = NewSession {
+            id: Uuid::new_v4(),
+            user_id,
+            token_hash: hash,
+            created_at: now,
+            last_seen_at: now,
+            idle_expires_at: now + secs(s.session_idle.min(s.session_absolute)),
+            absolute_expires_at: now + secs(s.session_absolute),
+            client_addr: ctx.client_addr.map(|a| a.to_string()),
+            user_agent: ctx.user_agent.clone(),
+            methods: methods.to_vec(),
+        };
+        self.inner.store.create_session(&session).await?;
+        let (access_token, _) = self
+            .inner
+            .signer
+            .issue(user_id, session.id, methods, self.now())
+            .map_err(ApiError::internal)?;
+        Ok(SessionIssued {
+            user_id,
+            username: username.to_owned(),
+            session_id: session.id,
+            session_token: token,
+            access_token,
+            token_type: "Bearer".into(),
+            expires_in: self.inner.signer.ttl(),
+            session_expires_at: session.absolute_expires_at,
+        })
+    }
+
+    async fn live_session(
+        &self,
+        session: Option<SessionRecord>,
+    ) -> Result<SessionRecord, ApiError> {
+        let now = self.now_i64();
+        match session {
+            Some(s) if s.idle_expires_at > now && s.absolute_expires_at > now => Ok(s),
+            Some(s) => {
+                self.inner.store.delete_session(s.user_id, s.id).await?;
+                Err(session_invalid())
+            }
+            None => Err(session_invalid()),
+        }
+    }
+
+    /// Issues a new access token for a live session and extends its idle expiry.
+    pub async fn refresh(
+        &self,
+        session_token: &str,
+        ctx: &RequestContext,
+    ) -> Result<AccessGrant, ApiError> {
+        if !session_token.starts_with(SESSION_TOKEN_PREFIX) || session_token.len() > 128 {
+            return Err(session_invalid());
+        }
+        let found = self
+            .inner
+            .store
+            .session_by_token_hash(&hash_session_token(session_token))
+            .await?;
+        let session = self.live_session(found).await?;
+        let user = self.inner.store.user_by_id(session.user_id).await?;
+        if user.is_none_or(|u| u.status == AccountStatus::Banned) {
+            self.inner
+                .store
+                .delete_session(session.user_id, session.id)
+                .await?;
+            self.audit(
+                "session.refresh_denied",
+                Some(session.user_id),
+                Some("banned_or_deleted".into()),
+                ctx,
+            )
+            .await;
+            return Err(session_invalid());
+        }
+        let now = self.now_i64();
+        let idle = (now + secs(self.inner.settings.session_idle)).min(session.absolute_expires_at);
+        self.inner
+            .store
+            .touch_session(session.id, now, idle)
+            .await?;
+        let (access_token, _) = self
+            .inner
+            .signer
+            .issue(session.user_id, session.id, &session.methods, self.now())
+            .map_err(ApiError::internal)?;
+        Ok(AccessGrant {
+            access_token,
+            token_type: "Bearer".into(),
+            expires_in: self.inner.signer.ttl(),
+        })
+    }
+
+    /// Verifies an access token and that its session is still live (so logout takes effect
+    /// at once on Sesame's own routes; other services rely on the token's short expiry).
+    pub async fn authenticate(&self, access_token: &str) -> Result<Authenticated, ApiError> {
+        let claims = self
+            .inner
+            .signer
+            .verify(access_token, self.now())
+            .map_err(|_| ApiError::unauthorized())?;
+        let user_id = Uuid::parse_str(&claims.sub).map_err(|_| ApiError::unauthorized())?;
+        let session_id = Uuid::parse_str(&claims.sid).map_err(|_| ApiError::unauthorized())?;
+        let session = self.inner.store.session_by_id(session_id).await?;
+        match self.live_session(session).await {
+            Ok(s) if s.user_id == user_id => Ok(Authenticated {
+                user_id,
+                session_id,
+            }),
+            _ => Err(ApiError::unauthorized()),
+        }
+    }
+
+    /// Ends the caller's session.
+    pub async fn logout(&self, who: &Authenticated, ctx: &RequestContext) -> Result<(), ApiError> {
+        self.inner
+            .store
+            .delete_session(who.user_id, who.session_id)
+            .await?;
+        self.audit("logout", Some(who.user_id), None, ctx).await;
+        Ok(())
+    }
+
+    /// Ends every session of the caller; returns how many.
+    pub async fn logout_all(
+        &self,
+        who: &Authenticated,
+        ctx: &RequestContext,
+    ) -> Result<u64, ApiError> {
+        let n = self
+            .inner
+            .store
+            .delete_sessions_for_user(who.user_id, None)
+            .await?;
+        self.audit(
+            "logout_all",
+            Some(who.user_id),
+            Some(format!("revoked={n}")),
+            ctx,
+        )
+        .await;
+        Ok(n)
+    }
+
+    /// The caller's live sessions, newest first.
+    pub async fn sessions(&self, who: &Authenticated) -> Result<Vec<SessionView>, ApiError> {
+        let now = self.now_i64();
+        Ok(self
+            .inner
+            .store
+            .sessions_for_user(who.user_id)
+            .await?
+            .into_iter()
+            .filter(|s| s.idle_expires_at > now && s.absolute_expires_at > now)
+            .map(|s| SessionView {
+                current: s.id == who.session_id,
+                id: s.id,
+                created_at: s.created_at,
+                last_seen_at: s.last_seen_at,
+                idle_expires_at: s.idle_expires_at,
+                absolute_expires_at: s.absolute_expires_at,
+                client_addr: s.client_addr,
+                user_agent: s.user_agent,
+                methods: s.methods,
+            })
+            .collect())
+    }
+
+    /// Revokes one of the caller's sessions; 404 if it is not theirs or does not exist.
+    pub async fn revoke_session(
+        &self,
+        who: &Authenticated,
+        id: Uuid,
+        ctx: &RequestContext,
+    ) -> Result<(), ApiError> {
+        if !self.inner.store.delete_session(who.user_id, id).await? {
+            return Err(ApiError::new(404, "session_not_found", "No such session."));
+        }
+        self.audit(
+            "session.revoked",
+            Some(who.user_id),
+            Some(format!("session={id}")),
+            ctx,
+        )
+        .await;
+        Ok(())
+    }
+
+    /// The caller's account.
+    pub async fn me(&self, who: &Authenticated) -> Result<serde_json::Value, ApiError> {
+        let user = self
+            .inner
+            .store
+            .user_by_id(who.user_id)
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
+        Ok(serde_json::json!({
+            "user_id": user.id,
+            "username": self.username_of(&user)?,
+            "status": user.status.as_str(),
+            "created_at": user.created_at,
+            "last_login_at": user.last_login_at,
+        }))
+    }
+}
+
+fn secs(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX / 4)
+}
+
+impl Sesame {
+    /// Ends the session that `session_token` belongs to (TCP `LOGOUT`).
+    pub async fn logout_session_token(
+        &self,
+        session_token: &str,
+        ctx: &RequestContext,
+    ) -> Result<(), ApiError> {
+        let found = self
+            .inner
+            .store
+            .session_by_token_hash(&hash_session_token(session_token))
+            .await?
+            .ok_or_else(session_invalid)?;
+        self.inner
+            .store
+            .delete_session(found.user_id, found.id)
+            .await?;
+        self.audit("logout", Some(found.user_id), None, ctx).await;
+        Ok(())
+    }
+}

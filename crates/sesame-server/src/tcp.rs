@@ -1,0 +1,475 @@
+//! The TCP line codec (seed 002): one UTF-8 line per message, fields separated by `|`.
+//!
+//! A field containing `|`, `\` or a line break is escaped: `\|`, `\\`, `\n`, `\r`. Binary
+//! fields are base64url without padding. Lines are at most [`MAX_LINE_BYTES`] bytes; a longer
+//! line, invalid UTF-8 or an idle connection ([`IDLE_TIMEOUT`]) ends the connection after an
+//! `ERROR|code|message` line. Verbs (docs/api.md has every answer):
+//!
+//! ```text
+//! PING                                             → PONG
+//! REGISTER|username|password                       → REGISTER|SUCCESS|user_id
+//! AUTH|username|password                           → AUTH|SUCCESS|session_token|user_id|access_token|expires_in
+//! REGISTER_START|username|registration_request     → REGISTER_CHALLENGE|registration_response|memory|iterations|parallelism|server_public_key
+//! REGISTER_FINISH|username|record|memory|iterations|parallelism → REGISTER|SUCCESS|user_id
+//! LOGIN_START|username|ke1                         → LOGIN_CHALLENGE|login_id|ke2|memory|iterations|parallelism|server_public_key|expires_in
+//! LOGIN_FINISH|login_id|ke3                        → LOGIN_CONFIRMATION|login_id|sealed
+//! LOGIN_ACK|login_id|success  or  LOGIN_ACK|login_id|failed|reason → LOGIN_ACK|ACCEPTED or LOGIN_ACK|REVOKED
+//! LOGOUT  or  LOGOUT|session_token                 → LOGOUT|SUCCESS
+//! ```
+//! Failures answer `VERB|FAILURE|code|message` (for `REGISTER_*` the verb is `REGISTER`, for
+//! `LOGIN_*` it is `LOGIN`). `REGISTER` and `AUTH` carry the password in the clear over a
+//! plain TCP stream, so they are refused with `password_verbs_disabled` unless the
+//! configuration enables them (`tcp_allow_password = true`): only do that behind TLS
+//! termination or on a trusted network. The OPAQUE verbs never carry the password.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use sesame_proto::b64::{self, Bytes};
+use sesame_proto::messages::{
+    AckStatus, LoginAck, LoginFinish, LoginStart, RegistrationFinish, RegistrationStart,
+};
+use sesame_proto::KsfParams;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio_util::codec::{Framed, LinesCodec, LinesCodecError};
+use zeroize::Zeroizing;
+
+use crate::error::ApiError;
+use crate::service::{RequestContext, Sesame};
+
+/// Longest line accepted, in bytes.
+pub const MAX_LINE_BYTES: usize = 8 * 1024;
+/// A connection with no complete line for this long is closed.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// TCP listener settings.
+#[derive(Debug, Clone, Copy)]
+pub struct TcpSettings {
+    /// Accept the plaintext-password verbs `REGISTER` and `AUTH`.
+    pub allow_password: bool,
+    /// Most simultaneous connections; further ones wait to be accepted.
+    pub max_connections: usize,
+}
+
+/// Splits a line into unescaped fields.
+pub fn split_fields(line: &str) -> Vec<String> {
+    let mut fields = vec![String::new()];
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some('n') => push(&mut fields, '\n'),
+                Some('r') => push(&mut fields, '\r'),
+                Some(other) => push(&mut fields, other),
+                None => push(&mut fields, '\\'),
+            },
+            '|' => fields.push(String::new()),
+            other => push(&mut fields, other),
+        }
+    }
+    fields
+}
+
+fn push(fields: &mut [String], c: char) {
+    if let Some(last) = fields.last_mut() {
+        last.push(c);
+    }
+}
+
+/// Escapes one field for a line.
+pub fn escape(field: &str) -> String {
+    let mut out = String::with_capacity(field.len());
+    for c in field.chars() {
+        match c {
+            '|' => out.push_str("\\|"),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Joins fields into a line (without the line break).
+pub fn join(fields: &[&str]) -> String {
+    fields
+        .iter()
+        .map(|f| escape(f))
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+/// Accepts connections until `shutdown` turns true, then waits for open ones to finish.
+pub async fn serve(
+    listener: TcpListener,
+    sesame: Sesame,
+    settings: TcpSettings,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let limit = Arc::new(Semaphore::new(settings.max_connections.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        let permit = tokio::select! {
+            p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            _ = shutdown.changed() => break,
+        };
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.changed() => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(ok) => ok,
+            Err(e) => {
+                tracing::warn!(%e, "tcp accept failed");
+                continue;
+            }
+        };
+        let sesame = sesame.clone();
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            connection(stream, peer, sesame, settings, stop).await;
+            drop(permit);
+        });
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    sesame: Sesame,
+    settings: TcpSettings,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut lines = Framed::new(stream, LinesCodec::new_with_max_length(MAX_LINE_BYTES));
+    let ctx = RequestContext::new(Some(peer.ip()), Some("sesame-tcp"));
+    let mut conn = Conn {
+        session_token: None,
+    };
+    loop {
+        let next = tokio::select! {
+            n = tokio::time::timeout(IDLE_TIMEOUT, lines.next()) => n,
+            _ = shutdown.changed() => return,
+        };
+        let line = match next {
+            Err(_) => {
+                let _ = lines
+                    .send(join(&[
+                        "ERROR",
+                        "idle_timeout",
+                        "No message for 300 seconds.",
+                    ]))
+                    .await;
+                return;
+            }
+            Ok(None) => return,
+            Ok(Some(Ok(line))) => line,
+            Ok(Some(Err(LinesCodecError::MaxLineLengthExceeded))) => {
+                let _ = lines
+                    .send(join(&[
+                        "ERROR",
+                        "line_too_long",
+                        "Lines are limited to 8192 bytes.",
+                    ]))
+                    .await;
+                return;
+            }
+            Ok(Some(Err(LinesCodecError::Io(e)))) => {
+                if e.kind() == std::io::ErrorKind::InvalidData {
+                    let _ = lines
+                        .send(join(&["ERROR", "invalid_utf8", "Lines must be UTF-8."]))
+                        .await;
+                }
+                return;
+            }
+        };
+        let line = line.strip_suffix('\r').unwrap_or(&line);
+        if line.is_empty() {
+            continue;
+        }
+        let answer = handle(&sesame, &ctx, settings, &mut conn, line).await;
+        if lines.send(answer).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Per-connection state: the session a login on this connection created.
+struct Conn {
+    session_token: Option<Zeroizing<String>>,
+}
+
+fn failure(verb: &str, e: &ApiError) -> String {
+    join(&[verb, "FAILURE", e.code, &e.message])
+}
+
+fn arity(verb: &str, fields: &[String], n: usize, usage: &'static str) -> Result<(), String> {
+    if fields.len() == n {
+        Ok(())
+    } else {
+        Err(failure(
+            verb,
+            &ApiError::bad_request("invalid_request", format!("Usage: {usage}")),
+        ))
+    }
+}
+
+fn field_bytes(v: &str, name: &'static str) -> Result<Bytes, ApiError> {
+    b64::decode(v).map(Bytes).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_message",
+            format!("Field `{name}` is not base64url."),
+        )
+    })
+}
+
+fn ksf(fields: &[String]) -> Result<KsfParams, ApiError> {
+    let n = |s: &String| {
+        s.parse::<u32>().map_err(|_| {
+            ApiError::bad_request("invalid_message", "Key-stretching parameters are integers.")
+        })
+    };
+    Ok(KsfParams {
+        memory: n(&fields[0])?,
+        iterations: n(&fields[1])?,
+        parallelism: n(&fields[2])?,
+    })
+}
+
+async fn handle(
+    s: &Sesame,
+    ctx: &RequestContext,
+    t: TcpSettings,
+    conn: &mut Conn,
+    line: &str,
+) -> String {
+    let fields = split_fields(line);
+    let verb = fields[0].as_str();
+    let result = match verb {
+        "PING" => Ok("PONG".to_owned()),
+        "REGISTER" | "AUTH" => password_verb(s, ctx, t, conn, verb, &fields).await,
+        "REGISTER_START" | "REGISTER_FINISH" => registration(s, ctx, &fields).await,
+        "LOGIN_START" | "LOGIN_FINISH" | "LOGIN_ACK" => login(s, ctx, conn, &fields).await,
+        "LOGOUT" => logout(s, ctx, conn, &fields).await,
+        _ => Ok(join(&[
+            "ERROR",
+            "unknown_verb",
+            "Unknown verb; see docs/api.md for the TCP verbs.",
+        ])),
+    };
+    result.unwrap_or_else(|line| line)
+}
+
+async fn password_verb(
+    s: &Sesame,
+    ctx: &RequestContext,
+    t: TcpSettings,
+    conn: &mut Conn,
+    verb: &str,
+    fields: &[String],
+) -> Result<String, String> {
+    arity(
+        verb,
+        fields,
+        3,
+        "REGISTER|username|password or AUTH|username|password",
+    )?;
+    if !t.allow_password {
+        return Err(failure(
+            verb,
+            &ApiError::new(
+                403,
+                "password_verbs_disabled",
+                "Plaintext-password verbs are disabled on this server; use the OPAQUE verbs.",
+            ),
+        ));
+    }
+    let password = Zeroizing::new(fields[2].clone());
+    if verb == "REGISTER" {
+        let r = s
+            .register_password(&fields[1], password, ctx)
+            .await
+            .map_err(|e| failure(verb, &e))?;
+        return Ok(join(&["REGISTER", "SUCCESS", &r.user_id.to_string()]));
+    }
+    let issued = s
+        .login_password(&fields[1], password, ctx)
+        .await
+        .map_err(|e| failure(verb, &e))?;
+    conn.session_token = Some(Zeroizing::new(issued.session_token.clone()));
+    Ok(join(&[
+        "AUTH",
+        "SUCCESS",
+        &issued.session_token,
+        &issued.user_id.to_string(),
+        &issued.access_token,
+        &issued.expires_in.to_string(),
+    ]))
+}
+
+async fn registration(
+    s: &Sesame,
+    ctx: &RequestContext,
+    fields: &[String],
+) -> Result<String, String> {
+    let fail = |e: ApiError| failure("REGISTER", &e);
+    if fields[0] == "REGISTER_START" {
+        arity(
+            "REGISTER",
+            fields,
+            3,
+            "REGISTER_START|username|registration_request",
+        )?;
+        let msg = RegistrationStart {
+            username: fields[1].clone(),
+            registration_request: field_bytes(&fields[2], "registration_request").map_err(fail)?,
+        };
+        let ch = s.register_start(&msg, ctx).await.map_err(fail)?;
+        let p = ch.key_stretching.params();
+        return Ok(join(&[
+            "REGISTER_CHALLENGE",
+            &b64::encode(&ch.registration_response.0),
+            &p.memory.to_string(),
+            &p.iterations.to_string(),
+            &p.parallelism.to_string(),
+            &b64::encode(&ch.server_public_key.0),
+        ]));
+    }
+    arity(
+        "REGISTER",
+        fields,
+        6,
+        "REGISTER_FINISH|username|record|memory|iterations|parallelism",
+    )?;
+    let msg = RegistrationFinish {
+        username: fields[1].clone(),
+        registration_record: field_bytes(&fields[2], "registration_record").map_err(fail)?,
+        key_stretching: ksf(&fields[3..6]).map_err(fail)?.into(),
+    };
+    let r = s.register_finish(&msg, ctx).await.map_err(fail)?;
+    Ok(join(&["REGISTER", "SUCCESS", &r.user_id.to_string()]))
+}
+
+async fn login(
+    s: &Sesame,
+    ctx: &RequestContext,
+    conn: &mut Conn,
+    fields: &[String],
+) -> Result<String, String> {
+    let fail = |e: ApiError| failure("LOGIN", &e);
+    match fields[0].as_str() {
+        "LOGIN_START" => {
+            arity("LOGIN", fields, 3, "LOGIN_START|username|ke1")?;
+            let msg = LoginStart {
+                username: fields[1].clone(),
+                ke1: field_bytes(&fields[2], "ke1").map_err(fail)?,
+            };
+            let ch = s.login_start(&msg, ctx).await.map_err(fail)?;
+            let p = ch.key_stretching.params();
+            Ok(join(&[
+                "LOGIN_CHALLENGE",
+                &ch.login_id,
+                &b64::encode(&ch.ke2.0),
+                &p.memory.to_string(),
+                &p.iterations.to_string(),
+                &p.parallelism.to_string(),
+                &b64::encode(&ch.server_public_key.0),
+                &ch.expires_in.to_string(),
+            ]))
+        }
+        "LOGIN_FINISH" => {
+            arity("LOGIN", fields, 3, "LOGIN_FINISH|login_id|ke3")?;
+            let msg = LoginFinish {
+                login_id: fields[1].clone(),
+                ke3: field_bytes(&fields[2], "ke3").map_err(fail)?,
+            };
+            let (confirmation, issued) = s.login_finish(&msg, ctx).await.map_err(fail)?;
+            conn.session_token = Some(Zeroizing::new(issued.session_token));
+            Ok(join(&[
+                "LOGIN_CONFIRMATION",
+                &confirmation.login_id,
+                &b64::encode(&confirmation.sealed.0),
+            ]))
+        }
+        _ => {
+            let status =
+                match fields.get(2).map(String::as_str) {
+                    Some("success") if fields.len() == 3 => AckStatus::Success,
+                    Some("failed") if fields.len() <= 4 => AckStatus::Failed,
+                    _ => return Err(failure(
+                        "LOGIN_ACK",
+                        &ApiError::bad_request(
+                            "invalid_request",
+                            "Usage: LOGIN_ACK|login_id|success or LOGIN_ACK|login_id|failed|reason",
+                        ),
+                    )),
+                };
+            let ack = LoginAck {
+                login_id: fields[1].clone(),
+                status,
+                reason: fields.get(3).cloned(),
+            };
+            let revoked = s
+                .login_ack(&ack, ctx)
+                .await
+                .map_err(|e| failure("LOGIN_ACK", &e))?;
+            if revoked {
+                conn.session_token = None;
+                Ok("LOGIN_ACK|REVOKED".to_owned())
+            } else {
+                Ok("LOGIN_ACK|ACCEPTED".to_owned())
+            }
+        }
+    }
+}
+
+async fn logout(
+    s: &Sesame,
+    ctx: &RequestContext,
+    conn: &mut Conn,
+    fields: &[String],
+) -> Result<String, String> {
+    let token = match (fields.len(), conn.session_token.take()) {
+        (2, _) => Zeroizing::new(fields[1].clone()),
+        (1, Some(t)) => t,
+        (1, None) => {
+            return Err(failure(
+                "LOGOUT",
+                &ApiError::bad_request(
+                    "no_session",
+                    "No login on this connection; send LOGOUT|session_token.",
+                ),
+            ))
+        }
+        _ => {
+            return Err(failure(
+                "LOGOUT",
+                &ApiError::bad_request("invalid_request", "Usage: LOGOUT or LOGOUT|session_token"),
+            ))
+        }
+    };
+    s.logout_session_token(&token, ctx)
+        .await
+        .map_err(|e| failure("LOGOUT", &e))?;
+    Ok("LOGOUT|SUCCESS".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{join, split_fields};
+
+    #[test]
+    fn fields_round_trip_through_escaping() {
+        let fields = ["AUTH", "al|ice", "pa\\ss\nword\r", ""];
+        let line = join(&fields);
+        assert!(!line.contains('\n'));
+        assert_eq!(split_fields(&line), fields);
+        assert_eq!(split_fields("A|b||c"), ["A", "b", "", "c"]);
+        assert_eq!(split_fields("trailing\\"), ["trailing\\"]);
+    }
+}

@@ -1,0 +1,241 @@
+//! Session tokens and access tokens.
+//!
+//! * A **session token** is 32 random bytes (256 bits) as base64url behind the prefix `sst_`.
+//!   The database keeps only its SHA-256: the token has full entropy, so a plain hash is
+//!   enough and a dump of the sessions table lets nobody in.
+//! * An **access token** is a JWT (RFC 9068 profile: `typ` `at+jwt`) signed with Ed25519
+//!   (`alg` `EdDSA`), with claims `iss`, `aud`, `sub` (user id), `sid` (session id), `iat`,
+//!   `exp` (at most 15 minutes after `iat`), `jti` and `amr`. Any service can verify it with
+//!   the key published at `/.well-known/jwks.json`.
+
+use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+use ed25519_dalek::SigningKey;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand_core::{OsRng, RngCore};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use sesame_proto::b64;
+
+/// The prefix of every session token.
+pub const SESSION_TOKEN_PREFIX: &str = "sst_";
+/// The longest an access token may live, in seconds.
+pub const MAX_ACCESS_TTL_SECS: u64 = 15 * 60;
+
+/// A fresh session token and the hash to store.
+pub fn new_session_token() -> (String, Vec<u8>) {
+    let mut raw = zeroize::Zeroizing::new([0u8; 32]);
+    OsRng.fill_bytes(raw.as_mut());
+    let token = format!("{SESSION_TOKEN_PREFIX}{}", b64::encode(raw.as_ref()));
+    let hash = hash_session_token(&token);
+    (token, hash)
+}
+
+/// The stored hash of a session token.
+pub fn hash_session_token(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// Claims of a Sesame access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    /// Issuer: the server's public URL.
+    pub iss: String,
+    /// Audience.
+    pub aud: String,
+    /// Subject: the user id.
+    pub sub: String,
+    /// The session this token was issued from.
+    pub sid: String,
+    /// Issued at (unix seconds).
+    pub iat: u64,
+    /// Expires at (unix seconds).
+    pub exp: u64,
+    /// Unique token id.
+    pub jti: String,
+    /// Authentication methods (RFC 8176 style: `opaque`, `pwd`, later `otp`…).
+    pub amr: Vec<String>,
+}
+
+/// Signs and verifies access tokens with the server's Ed25519 key.
+pub struct TokenSigner {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    kid: String,
+    public: [u8; 32],
+    issuer: String,
+    audience: String,
+    ttl: u64,
+}
+
+/// Why an access token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("invalid access token")]
+pub struct InvalidToken;
+
+impl TokenSigner {
+    /// A signer for `key`, issuing tokens that live `ttl_secs` (capped at 15 minutes).
+    pub fn new(key: &SigningKey, issuer: &str, audience: &str, ttl_secs: u64) -> TokenSigner {
+        let public = key.verifying_key().to_bytes();
+        let der = key
+            .to_pkcs8_der()
+            .map(|d| d.as_bytes().to_vec())
+            .unwrap_or_default();
+        let kid = b64::encode(&Sha256::digest(public)[..12]);
+        TokenSigner {
+            encoding: EncodingKey::from_ed_der(&der),
+            decoding: DecodingKey::from_ed_der(&public),
+            kid,
+            public,
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+            ttl: ttl_secs.clamp(1, MAX_ACCESS_TTL_SECS),
+        }
+    }
+
+    /// The issuer (`iss`) of the tokens this signer issues.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Lifetime of the tokens this signer issues, in seconds.
+    pub fn ttl(&self) -> u64 {
+        self.ttl
+    }
+
+    /// Issues a token for `user` in `session`.
+    pub fn issue(
+        &self,
+        user: Uuid,
+        session: Uuid,
+        amr: &[String],
+        now: u64,
+    ) -> Result<(String, AccessClaims), jsonwebtoken::errors::Error> {
+        let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: user.to_string(),
+            sid: session.to_string(),
+            iat: now,
+            exp: now + self.ttl,
+            jti: Uuid::new_v4().to_string(),
+            amr: amr.to_vec(),
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = Some("at+jwt".into());
+        header.kid = Some(self.kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &self.encoding)?;
+        Ok((token, claims))
+    }
+
+    /// Verifies signature, algorithm, type, issuer, audience and expiry at `now`.
+    pub fn verify(&self, token: &str, now: u64) -> Result<AccessClaims, InvalidToken> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| InvalidToken)?;
+        if header.alg != Algorithm::EdDSA || header.typ.as_deref() != Some("at+jwt") {
+            return Err(InvalidToken);
+        }
+        let mut v = Validation::new(Algorithm::EdDSA);
+        v.set_issuer(&[&self.issuer]);
+        v.set_audience(&[&self.audience]);
+        v.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        // Expiry is checked below against the caller's clock, not the library's.
+        v.validate_exp = false;
+        v.leeway = 0;
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &v)
+            .map_err(|_| InvalidToken)?
+            .claims;
+        if now >= claims.exp {
+            return Err(InvalidToken);
+        }
+        Ok(claims)
+    }
+
+    /// The JSON Web Key Set publishing the verification key (RFC 8037 OKP key).
+    pub fn jwks(&self) -> serde_json::Value {
+        serde_json::json!({
+            "keys": [{
+                "kty": "OKP",
+                "crv": "Ed25519",
+                "x": b64::encode(self.public),
+                "kid": self.kid,
+                "alg": "EdDSA",
+                "use": "sig",
+            }]
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signer() -> TokenSigner {
+        TokenSigner::new(
+            &SigningKey::from_bytes(&[7; 32]),
+            "https://sesame.test",
+            "sesame",
+            900,
+        )
+    }
+
+    #[test]
+    fn session_tokens_are_256_bit_and_hashed() {
+        let (a, ha) = new_session_token();
+        let (b, _) = new_session_token();
+        assert_ne!(a, b);
+        assert!(a.starts_with("sst_"));
+        assert_eq!(b64::decode(&a[4..]).unwrap().len(), 32);
+        assert_eq!(ha, hash_session_token(&a));
+        assert_eq!(ha.len(), 32);
+    }
+
+    #[test]
+    fn access_tokens_verify_until_they_expire() {
+        let s = signer();
+        let (user, sid) = (Uuid::new_v4(), Uuid::new_v4());
+        let (token, claims) = s.issue(user, sid, &["opaque".into()], 1000).unwrap();
+        assert_eq!(claims.exp, 1900);
+        assert_eq!(s.verify(&token, 1899).unwrap().sub, user.to_string());
+        assert_eq!(s.verify(&token, 1900), Err(InvalidToken));
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+        assert_eq!(header.alg, Algorithm::EdDSA);
+    }
+
+    #[test]
+    fn foreign_or_tampered_tokens_are_refused() {
+        let s = signer();
+        let (token, _) = s.issue(Uuid::new_v4(), Uuid::new_v4(), &[], 1000).unwrap();
+        let other = TokenSigner::new(
+            &SigningKey::from_bytes(&[8; 32]),
+            "https://sesame.test",
+            "sesame",
+            900,
+        );
+        assert_eq!(other.verify(&token, 1000), Err(InvalidToken));
+        let wrong_aud = TokenSigner::new(
+            &SigningKey::from_bytes(&[7; 32]),
+            "https://sesame.test",
+            "other",
+            900,
+        );
+        assert_eq!(wrong_aud.verify(&token, 1000), Err(InvalidToken));
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        parts[1] = b64::encode(br#"{"sub":"x"}"#);
+        assert_eq!(s.verify(&parts.join("."), 1000), Err(InvalidToken));
+        // alg=none is refused.
+        let none = format!(
+            "{}.{}.",
+            b64::encode(br#"{"alg":"none","typ":"at+jwt"}"#),
+            parts[1]
+        );
+        assert_eq!(s.verify(&none, 1000), Err(InvalidToken));
+    }
+
+    #[test]
+    fn ttl_is_capped_at_fifteen_minutes() {
+        let s = TokenSigner::new(&SigningKey::from_bytes(&[7; 32]), "i", "a", 86_400);
+        assert_eq!(s.ttl(), 900);
+    }
+}
