@@ -29,6 +29,8 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Database connection pool size (PostgreSQL).
     pub database_max_connections: u32,
+    /// PostgreSQL schema to use (created if missing); default: the connection's search path.
+    pub database_schema: Option<String>,
     /// The master key itself (43 base64url characters or 64 hex digits). Prefer the
     /// environment variable `SESAME_MASTER_KEY` or `master_key_file` to writing it here.
     pub master_key: Option<String>,
@@ -87,6 +89,7 @@ impl Default for Config {
             data_dir: PathBuf::from("sesame-data"),
             database_url: None,
             database_max_connections: 10,
+            database_schema: None,
             master_key: None,
             master_key_file: None,
             issuer: None,

@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::ephemeral::MemoryEphemeral;
 use crate::pool::HashPool;
 use crate::secrets::{MasterKey, SecretsError, ServerSecrets};
-use crate::service::{Parts, Sesame, Settings, SystemClock, ThrottleSettings};
+use crate::service::{Clock, Parts, Sesame, Settings, SystemClock, ThrottleSettings};
 use crate::store::{self, ConnectOptions, Store};
 use crate::tcp::{self, TcpSettings};
 
@@ -78,7 +78,7 @@ pub async fn open(config: &Config) -> Result<(Arc<dyn Store>, MasterKey), ServeE
     };
     let options = ConnectOptions {
         max_connections: config.database_max_connections,
-        ..ConnectOptions::default()
+        pg_schema: config.database_schema.clone(),
     };
     let store = store::connect(&config.database_url(), &options).await?;
     Ok((store, master))
@@ -90,7 +90,18 @@ pub async fn build(
     store: Arc<dyn Store>,
     master: &MasterKey,
 ) -> Result<Sesame, ServeError> {
-    let now = i64::try_from(crate::service::Clock::now(&SystemClock)).unwrap_or(0);
+    build_with_clock(config, store, master, Arc::new(SystemClock)).await
+}
+
+/// Builds the service on the given clock (tests move time with a
+/// [`ManualClock`](crate::service::ManualClock)).
+pub async fn build_with_clock(
+    config: &Config,
+    store: Arc<dyn Store>,
+    master: &MasterKey,
+    clock: Arc<dyn Clock>,
+) -> Result<Sesame, ServeError> {
+    let now = i64::try_from(clock.now()).unwrap_or(0);
     let secrets = ServerSecrets::load_or_create(store.as_ref(), master, now).await?;
     let threads = config.hash_threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
@@ -105,7 +116,7 @@ pub async fn build(
         audience: config.audience.clone(),
         access_ttl: config.access_token_ttl,
         pool: HashPool::new(threads, config.hash_queue),
-        clock: Arc::new(SystemClock),
+        clock,
         settings: Settings {
             ksf: config.ksf(),
             login_ttl: config.login_ttl,
@@ -122,30 +133,50 @@ pub async fn build(
     }))
 }
 
-/// Runs the server until `shutdown` resolves (the binary passes SIGINT/SIGTERM).
+/// Opens everything the configuration names, binds the listeners and serves until `shutdown`
+/// resolves (the binary passes SIGINT/SIGTERM).
 pub async fn run(
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let (store, master) = open(&config).await?;
-    let sesame = build(&config, store.clone(), &master).await?;
+    let sesame = build(&config, store, &master).await?;
     drop(master);
-    let (_, fingerprint) = sesame.server_identity();
-    println!("sesame: server key fingerprint {fingerprint}");
-    println!("sesame: database {}", store.backend());
-
     let http = TcpListener::bind(config.listen)
         .await
         .map_err(io(format!("listen on {}", config.listen)))?;
+    let tcp = match config.tcp_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(io(format!("listen on {addr}")))?,
+        ),
+        None => None,
+    };
+    serve(&config, sesame, http, tcp, shutdown).await
+}
+
+/// Serves `sesame` on already-bound listeners until `shutdown` resolves, then stops accepting,
+/// lets in-flight requests and connections finish and closes the database pool.
+///
+/// Prints the fingerprint and the bound addresses to stdout, one `sesame: …` line each.
+pub async fn serve(
+    config: &Config,
+    sesame: Sesame,
+    http: TcpListener,
+    tcp: Option<TcpListener>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let store = sesame.store().clone();
+    let (_, fingerprint) = sesame.server_identity();
+    println!("sesame: server key fingerprint {fingerprint}");
+    println!("sesame: database {}", store.backend());
     let http_addr = http.local_addr().map_err(io("local address"))?;
     println!("sesame: listening on http://{http_addr}");
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
-    if let Some(addr) = config.tcp_listen {
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(io(format!("listen on {addr}")))?;
+    if let Some(listener) = tcp {
         let local = listener.local_addr().map_err(io("local address"))?;
         println!("sesame: tcp listening on {local}");
         let settings = TcpSettings {

@@ -47,6 +47,28 @@ impl Clock for SystemClock {
     }
 }
 
+/// A clock that only moves when told to (tests, simulations).
+#[derive(Debug, Default)]
+pub struct ManualClock(std::sync::atomic::AtomicU64);
+
+impl ManualClock {
+    /// A clock standing at `now` (unix seconds).
+    pub fn new(now: u64) -> Self {
+        ManualClock(std::sync::atomic::AtomicU64::new(now))
+    }
+
+    /// Moves the clock forward by `secs`.
+    pub fn advance(&self, secs: u64) {
+        self.0.fetch_add(secs, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 /// Who is asking: recorded in sessions and the audit log, and used for per-address limits.
 #[derive(Debug, Clone, Default)]
 pub struct RequestContext {

@@ -25,6 +25,8 @@
 //! ```
 #![allow(dead_code)] // Each test file uses a different part of this module.
 
+pub mod server;
+
 use std::io::Write as _;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

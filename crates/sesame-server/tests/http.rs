@@ -1,0 +1,967 @@
+//! Every HTTP route against a real server on loopback, on SQLite and PostgreSQL, with positive
+//! and negative cases.
+
+mod common;
+
+use std::time::Duration;
+
+use common::server::{other_master_key, TestServer};
+use common::{backends, TestDb};
+use rand_chacha::rand_core::SeedableRng as _;
+use rand_chacha::ChaCha20Rng;
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+use sesame_proto::client::{self, ClientPolicy};
+use sesame_proto::messages::{
+    LoginChallenge, LoginConfirmation, LoginFinish, RegistrationChallenge,
+};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+fn rng() -> ChaCha20Rng {
+    ChaCha20Rng::from_entropy()
+}
+
+async fn post(c: &Client, srv: &TestServer, path: &str, body: Value) -> (StatusCode, Value) {
+    let resp = c.post(srv.url(path)).json(&body).send().await.unwrap();
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn get_auth(c: &Client, srv: &TestServer, path: &str, token: &str) -> (StatusCode, Value) {
+    let resp = c
+        .get(srv.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+fn code(v: &Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or("<no error code>")
+}
+
+/// Server-assisted registration; returns the user id.
+async fn register(c: &Client, srv: &TestServer, name: &str) -> String {
+    let (status, body) = post(
+        c,
+        srv,
+        "/api/register",
+        json!({"username": name, "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["user_id"].as_str().unwrap().to_owned()
+}
+
+/// Client-side OPAQUE registration through /api/register/{start,finish}.
+async fn register_opaque(
+    c: &Client,
+    srv: &TestServer,
+    name: &str,
+    password: &str,
+) -> (StatusCode, Value) {
+    let mut r = rng();
+    let (state, start) = client::start_registration(&mut r, name, password).unwrap();
+    let (status, body) = post(
+        c,
+        srv,
+        "/api/register/start",
+        serde_json::to_value(&start).unwrap(),
+    )
+    .await;
+    if status != StatusCode::OK {
+        return (status, body);
+    }
+    let challenge: RegistrationChallenge = serde_json::from_value(body).unwrap();
+    let done = state
+        .finish(&mut r, &challenge, &ClientPolicy::default())
+        .unwrap();
+    post(
+        c,
+        srv,
+        "/api/register/finish",
+        serde_json::to_value(&done.message).unwrap(),
+    )
+    .await
+}
+
+/// The outcome of an OPAQUE login attempt over REST.
+enum Login {
+    /// The session payload from the opened confirmation.
+    Ok(Value),
+    /// The client refused the challenge (wrong password); a forged KE3 was sent and this
+    /// is the server's answer.
+    Refused(StatusCode, Value),
+    /// The server refused the start.
+    StartFailed(StatusCode, Value),
+}
+
+async fn login_opaque(c: &Client, srv: &TestServer, name: &str, password: &str) -> Login {
+    let mut r = rng();
+    let (state, start) = client::start_login(&mut r, name, password).unwrap();
+    let (status, body) = post(
+        c,
+        srv,
+        "/api/login/start",
+        serde_json::to_value(&start).unwrap(),
+    )
+    .await;
+    if status != StatusCode::OK {
+        return Login::StartFailed(status, body);
+    }
+    let challenge: LoginChallenge = serde_json::from_value(body).unwrap();
+    match state.finish(&mut r, &challenge, &ClientPolicy::default()) {
+        Ok(done) => {
+            let (status, body) = post(
+                c,
+                srv,
+                "/api/login/finish",
+                serde_json::to_value(&done.message).unwrap(),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let confirmation: LoginConfirmation = serde_json::from_value(body).unwrap();
+            let payload = done.confirmation.open(&confirmation).unwrap();
+            Login::Ok(serde_json::from_slice(&payload).unwrap())
+        }
+        Err(_) => {
+            let forged = LoginFinish {
+                login_id: challenge.login_id.clone(),
+                ke3: sesame_proto::b64::Bytes(vec![0x42; 64]),
+            };
+            let (status, body) = post(
+                c,
+                srv,
+                "/api/login/finish",
+                serde_json::to_value(&forged).unwrap(),
+            )
+            .await;
+            Login::Refused(status, body)
+        }
+    }
+}
+
+async fn session(c: &Client, srv: &TestServer, name: &str) -> Value {
+    match login_opaque(c, srv, name, PASSWORD).await {
+        Login::Ok(s) => s,
+        Login::Refused(s, b) | Login::StartFailed(s, b) => panic!("login failed: {s} {b}"),
+    }
+}
+
+/// Runs `body` once per backend with a fresh server.
+macro_rules! on_every_backend {
+    (|$c:ident, $srv:ident, $db:ident| $body:block) => {{
+        for $db in backends().await {
+            let $srv = TestServer::start(&$db).await;
+            let $c = Client::new();
+            $body
+            $srv.stop().await;
+            $db.cleanup().await;
+        }
+    }};
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_assisted_registration_and_its_errors() {
+    on_every_backend!(|c, srv, db| {
+        // Seed 001 shape at /register, canonicalised name in the answer.
+        let (s, b) = post(
+            &c,
+            &srv,
+            "/register",
+            json!({"username": "Ａｌｉｃｅ", "password": PASSWORD}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{} {b}", db.name);
+        assert_eq!(b["username"], "alice");
+        assert_eq!(b["message"], "User registered successfully.");
+        assert_eq!(b["uuid"], b["user_id"]);
+        // The same name in another spelling is taken.
+        let (s, b) = post(
+            &c,
+            &srv,
+            "/api/register",
+            json!({"username": "ALICE", "password": PASSWORD}),
+        )
+        .await;
+        assert_eq!((s, code(&b)), (StatusCode::CONFLICT, "username_taken"));
+        let cases = [
+            (
+                json!({"username": "al", "password": PASSWORD}),
+                "username_too_short",
+            ),
+            (
+                json!({"username": "a".repeat(33), "password": PASSWORD}),
+                "username_too_long",
+            ),
+            (
+                json!({"username": "bob smith", "password": PASSWORD}),
+                "username_invalid_character",
+            ),
+            (
+                json!({"username": "_bob", "password": PASSWORD}),
+                "username_invalid_start",
+            ),
+            (
+                json!({"username": "admin", "password": PASSWORD}),
+                "username_reserved",
+            ),
+            (
+                json!({"username": "bob", "password": "short"}),
+                "password_too_short",
+            ),
+            (
+                json!({"username": "bob", "password": "x".repeat(129)}),
+                "password_too_long",
+            ),
+            (
+                json!({"username": "bob", "password": "my-bob-password"}),
+                "password_contains_username",
+            ),
+            (
+                json!({"username": "bob", "password": "password1"}),
+                "password_common",
+            ),
+            (json!({"username": "bob"}), "invalid_request"),
+            (
+                json!({"username": "bob", "password": PASSWORD, "extra": 1}),
+                "invalid_request",
+            ),
+            (
+                json!({"username": 5, "password": PASSWORD}),
+                "invalid_request",
+            ),
+        ];
+        for (body, want) in cases {
+            let (s, b) = post(&c, &srv, "/api/register", body.clone()).await;
+            assert_eq!((s, code(&b)), (StatusCode::BAD_REQUEST, want), "{body}");
+            assert!(b["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()));
+        }
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_get_clear_4xx_answers() {
+    on_every_backend!(|c, srv, db| {
+        let _ = &db;
+        let r = c
+            .post(srv.url("/api/login/start"))
+            .body("{not json")
+            .header("content-type", "application/json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(code(&r.json().await.unwrap()), "invalid_json");
+        let r = c
+            .post(srv.url("/api/login/start"))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(code(&r.json().await.unwrap()), "unsupported_media_type");
+        let big = json!({"username": "x".repeat(70_000), "password": "y"});
+        let r = c
+            .post(srv.url("/api/register"))
+            .json(&big)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(code(&r.json().await.unwrap()), "payload_too_large");
+        let r = c.get(srv.url("/api/nothing-here")).send().await.unwrap();
+        assert_eq!(
+            (r.status(), code(&r.json().await.unwrap()).to_owned()),
+            (StatusCode::NOT_FOUND, "not_found".into())
+        );
+        let r = c.get(srv.url("/api/login")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(code(&r.json().await.unwrap()), "method_not_allowed");
+        // Binary fields must be canonical base64url of the right length.
+        for ke1 in ["!!!", "AAAA", "AAAA=", &"A".repeat(128)] {
+            let (s, b) = post(
+                &c,
+                &srv,
+                "/api/login/start",
+                json!({"username": "alice", "ke1": ke1}),
+            )
+            .await;
+            assert_eq!(s, StatusCode::BAD_REQUEST, "{ke1}: {b}");
+            assert!(
+                matches!(code(&b), "invalid_request" | "invalid_message"),
+                "{b}"
+            );
+        }
+        let (s, b) = post(
+            &c,
+            &srv,
+            "/api/login/finish",
+            json!({"login_id": "nope", "ke3": "AAAA"}),
+        )
+        .await;
+        assert_eq!((s, code(&b)), (StatusCode::BAD_REQUEST, "unknown_login"));
+        let (s, _) = post(&c, &srv, "/api/register/finish", json!({"username": "zed", "registration_record": "AAAA", "key_stretching": {"argon2id-custom": {"memory": 19456, "iterations": 2, "parallelism": 1}}})).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        let r = c.get(srv.url("/healthz")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "still serving");
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_side_registration_then_opaque_login_and_password_login() {
+    on_every_backend!(|c, srv, db| {
+        let (s, b) = register_opaque(&c, &srv, "carol", PASSWORD).await;
+        assert_eq!(s, StatusCode::CREATED, "{} {b}", db.name);
+        let user_id = b["user_id"].as_str().unwrap().to_owned();
+        let (s, b) = register_opaque(&c, &srv, "Carol", PASSWORD).await;
+        assert_eq!((s, code(&b)), (StatusCode::CONFLICT, "username_taken"));
+
+        let session = session(&c, &srv, "carol").await;
+        assert_eq!(session["user_id"], user_id.as_str());
+        assert_eq!(session["username"], "carol");
+        assert_eq!(session["token_type"], "Bearer");
+        assert!(session["session_token"]
+            .as_str()
+            .unwrap()
+            .starts_with("sst_"));
+        let (s, me) = get_auth(
+            &c,
+            &srv,
+            "/api/me",
+            session["access_token"].as_str().unwrap(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(me["username"], "carol");
+        assert_eq!(me["status"], "active");
+
+        // Password login on the client-side record, seed 004 fields included.
+        let (s, b) = post(
+            &c,
+            &srv,
+            "/api/login",
+            json!({"username": "carol", "password": PASSWORD}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert_eq!(b["message"], "Login successful.");
+        assert_eq!(b["uuid"], user_id.as_str());
+        assert_eq!(b["token"], b["access_token"]);
+        assert!(b["expires_at"].as_str().unwrap().ends_with('Z'));
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_password_and_unknown_user_look_the_same() {
+    on_every_backend!(|c, srv, db| {
+        let _ = &db;
+        register(&c, &srv, "dave").await;
+        let Login::Refused(s1, b1) = login_opaque(&c, &srv, "dave", "not the password").await
+        else {
+            panic!("a wrong password must not log in")
+        };
+        let Login::Refused(s2, b2) = login_opaque(&c, &srv, "nobody-here", PASSWORD).await else {
+            panic!("an unknown user must not log in")
+        };
+        assert_eq!((s1, &b1), (StatusCode::UNAUTHORIZED, &b2));
+        assert_eq!(code(&b1), "authentication_failed");
+        assert_eq!(s2, StatusCode::UNAUTHORIZED);
+        // Password login: same status and body for both.
+        let (s1, b1) = post(
+            &c,
+            &srv,
+            "/api/login",
+            json!({"username": "dave", "password": "not the password"}),
+        )
+        .await;
+        let (s2, b2) = post(
+            &c,
+            &srv,
+            "/api/login",
+            json!({"username": "nobody-here", "password": PASSWORD}),
+        )
+        .await;
+        assert_eq!((s1, b1.clone()), (s2, b2));
+        assert_eq!(
+            (s1, code(&b1)),
+            (StatusCode::UNAUTHORIZED, "authentication_failed")
+        );
+        // The challenges for a known and an unknown user have the same fields and sizes.
+        let mut r = rng();
+        let (_, start) = client::start_login(&mut r, "dave", PASSWORD).unwrap();
+        let (_, known) = post(
+            &c,
+            &srv,
+            "/api/login/start",
+            serde_json::to_value(&start).unwrap(),
+        )
+        .await;
+        let unknown_start = json!({"username": "nobody-here", "ke1": start.ke1});
+        let (_, unknown) = post(&c, &srv, "/api/login/start", unknown_start).await;
+        let shape = |v: &Value| {
+            v.as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_string().len()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(shape(&known), shape(&unknown));
+        assert_eq!(known["key_stretching"], unknown["key_stretching"]);
+        // The audit log tells the operator what happened, the client did not learn it.
+        let audit = srv.sesame.admin_audit(None, None, 50).await.unwrap();
+        let reasons: Vec<_> = audit
+            .iter()
+            .filter(|e| e.event == "login.failure")
+            .filter_map(|e| e.reason.clone())
+            .collect();
+        assert!(reasons.iter().any(|r| r == "bad_proof"), "{reasons:?}");
+        assert!(reasons.iter().any(|r| r == "unknown_user"), "{reasons:?}");
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_ids_are_single_use_and_expire() {
+    on_every_backend!(|c, srv, db| {
+        let _ = &db;
+        register(&c, &srv, "erin").await;
+        let mut r = rng();
+        // Replay: finishing the same login twice.
+        let (state, start) = client::start_login(&mut r, "erin", PASSWORD).unwrap();
+        let (_, ch) = post(
+            &c,
+            &srv,
+            "/api/login/start",
+            serde_json::to_value(&start).unwrap(),
+        )
+        .await;
+        let ch: LoginChallenge = serde_json::from_value(ch).unwrap();
+        let done = state.finish(&mut r, &ch, &ClientPolicy::default()).unwrap();
+        let finish = serde_json::to_value(&done.message).unwrap();
+        let (s, _) = post(&c, &srv, "/api/login/finish", finish.clone()).await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, b) = post(&c, &srv, "/api/login/finish", finish).await;
+        assert_eq!((s, code(&b)), (StatusCode::BAD_REQUEST, "unknown_login"));
+        // Expiry: 60 s by default.
+        let (state, start) = client::start_login(&mut r, "erin", PASSWORD).unwrap();
+        let (_, ch) = post(
+            &c,
+            &srv,
+            "/api/login/start",
+            serde_json::to_value(&start).unwrap(),
+        )
+        .await;
+        let ch: LoginChallenge = serde_json::from_value(ch).unwrap();
+        assert_eq!(ch.expires_in, 60);
+        let done = state.finish(&mut r, &ch, &ClientPolicy::default()).unwrap();
+        srv.clock.advance(61);
+        let (s, b) = post(
+            &c,
+            &srv,
+            "/api/login/finish",
+            serde_json::to_value(&done.message).unwrap(),
+        )
+        .await;
+        assert_eq!((s, code(&b)), (StatusCode::BAD_REQUEST, "login_expired"));
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_attempts_bring_growing_delays_not_a_lockout() {
+    on_every_backend!(|c, srv, db| {
+        let _ = &db;
+        register(&c, &srv, "frank").await;
+        let wrong = json!({"username": "frank", "password": "not the password"});
+        for i in 1..=5 {
+            let (s, b) = post(&c, &srv, "/api/login", wrong.clone()).await;
+            assert_eq!(
+                (s, code(&b)),
+                (StatusCode::UNAUTHORIZED, "authentication_failed"),
+                "attempt {i}"
+            );
+        }
+        // The 6th passes the gate (1 s delay starts), the 7th right away is throttled.
+        let (s, _) = post(&c, &srv, "/api/login", wrong.clone()).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        let resp = c
+            .post(srv.url("/api/login"))
+            .json(&wrong)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        let retry: u64 = resp.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=2).contains(&retry), "{retry}");
+        assert_eq!(code(&resp.json().await.unwrap()), "too_many_attempts");
+        // OPAQUE starts are throttled the same way (they count as attempts).
+        let mut r = rng();
+        let (_, start) = client::start_login(&mut r, "frank", PASSWORD).unwrap();
+        let (s, _) = post(
+            &c,
+            &srv,
+            "/api/login/start",
+            serde_json::to_value(&start).unwrap(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+        // After the delay the right password gets in and resets the counter.
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        let (s, b) = post(
+            &c,
+            &srv,
+            "/api/login",
+            json!({"username": "frank", "password": PASSWORD}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        for _ in 0..5 {
+            let (s, _) = post(&c, &srv, "/api/login", wrong.clone()).await;
+            assert_eq!(
+                s,
+                StatusCode::UNAUTHORIZED,
+                "the count restarted after the success"
+            );
+        }
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_attempts_cannot_slip_past_the_counter() {
+    on_every_backend!(|c, srv, db| {
+        let _ = &db;
+        register(&c, &srv, "grace").await;
+        let mut tasks = Vec::new();
+        for _ in 0..24 {
+            let (c, url) = (c.clone(), srv.url("/api/login/start"));
+            let mut r = rng();
+            let (_, start) = client::start_login(&mut r, "grace", PASSWORD).unwrap();
+            tasks.push(tokio::spawn(async move {
+                c.post(url).json(&start).send().await.unwrap().status()
+            }));
+        }
+        let mut passed = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                StatusCode::OK => passed += 1,
+                StatusCode::TOO_MANY_REQUESTS => {}
+                other => panic!("unexpected {other}"),
+            }
+        }
+        // Five free attempts and one through the first gate, however the 24 interleave.
+        assert_eq!(passed, 6);
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_address_limit_answers_429() {
+    let db = TestDb::sqlite();
+    let srv = TestServer::start_with(&db, |c| {
+        c.throttle_per_address = 3;
+        c.throttle_address_window = 60;
+    })
+    .await;
+    let c = Client::new();
+    for i in 0..3 {
+        let (s, _) = post(
+            &c,
+            &srv,
+            "/api/login",
+            json!({"username": format!("user{i}"), "password": PASSWORD}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+    let resp = c
+        .post(srv.url("/api/register"))
+        .json(&json!({"username": "henry", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(resp.headers().contains_key("retry-after"));
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn banned_accounts_learn_it_only_after_a_correct_proof() {
+    on_every_backend!(|c, srv, db| {
+        let _ = &db;
+        register(&c, &srv, "ivan").await;
+        let before = session(&c, &srv, "ivan").await;
+        srv.sesame.admin_set_banned("ivan", true).await.unwrap();
+        // The ban revoked the session.
+        let (s, _) = get_auth(
+            &c,
+            &srv,
+            "/api/me",
+            before["access_token"].as_str().unwrap(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        let (s, b) = post(
+            &c,
+            &srv,
+            "/api/session/refresh",
+            json!({"session_token": before["session_token"]}),
+        )
+        .await;
+        assert_eq!((s, code(&b)), (StatusCode::UNAUTHORIZED, "session_invalid"));
+        // Wrong password: the usual answer, nothing about the ban.
+        let (s, b) = post(
+            &c,
+            &srv,
+            "/api/login",
+            json!({"username": "ivan", "password": "not the password"}),
+        )
+        .await;
+        assert_eq!(
+            (s, code(&b)),
+            (StatusCode::UNAUTHORIZED, "authentication_failed")
+        );
+        // Right password: now it says so, on both login paths.
+        let (s, b) = post(
+            &c,
+            &srv,
+            "/api/login",
+            json!({"username": "ivan", "password": PASSWORD}),
+        )
+        .await;
+        assert_eq!((s, code(&b)), (StatusCode::FORBIDDEN, "account_banned"));
+        let mut r = rng();
+        let (state, start) = client::start_login(&mut r, "ivan", PASSWORD).unwrap();
+        let (_, ch) = post(
+            &c,
+            &srv,
+            "/api/login/start",
+            serde_json::to_value(&start).unwrap(),
+        )
+        .await;
+        let ch: LoginChallenge = serde_json::from_value(ch).unwrap();
+        let done = state.finish(&mut r, &ch, &ClientPolicy::default()).unwrap();
+        let (s, b) = post(
+            &c,
+            &srv,
+            "/api/login/finish",
+            serde_json::to_value(&done.message).unwrap(),
+        )
+        .await;
+        assert_eq!((s, code(&b)), (StatusCode::FORBIDDEN, "account_banned"));
+        srv.sesame.admin_set_banned("ivan", false).await.unwrap();
+        session(&c, &srv, "ivan").await;
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_refresh_list_revoke_and_logout() {
+    on_every_backend!(|c, srv, db| {
+        let _ = &db;
+        register(&c, &srv, "judy").await;
+        let a = session(&c, &srv, "judy").await;
+        let b = session(&c, &srv, "judy").await;
+        let a_token = a["access_token"].as_str().unwrap().to_owned();
+
+        let (s, list) = get_auth(&c, &srv, "/api/sessions", &a_token).await;
+        assert_eq!(s, StatusCode::OK);
+        let sessions = list["sessions"].as_array().unwrap();
+        assert_eq!(sessions.len(), 2);
+        let current: Vec<_> = sessions.iter().filter(|s| s["current"] == true).collect();
+        assert_eq!(current.len(), 1);
+        assert_eq!(current[0]["id"], a["session_id"]);
+        assert_eq!(current[0]["methods"], json!(["opaque"]));
+
+        // Refresh gives a new working access token.
+        let (s, grant) = post(
+            &c,
+            &srv,
+            "/api/session/refresh",
+            json!({"session_token": a["session_token"]}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{grant}");
+        assert_eq!(grant["expires_in"], 900);
+        let (s, _) = get_auth(&c, &srv, "/api/me", grant["access_token"].as_str().unwrap()).await;
+        assert_eq!(s, StatusCode::OK);
+        for bad in ["", "sst_nope", "not-a-token"] {
+            let (s, body) = post(
+                &c,
+                &srv,
+                "/api/session/refresh",
+                json!({"session_token": bad}),
+            )
+            .await;
+            assert_eq!(
+                (s, code(&body)),
+                (StatusCode::UNAUTHORIZED, "session_invalid")
+            );
+        }
+
+        // Revoke b from a; b's token stops working at once.
+        let b_id = b["session_id"].as_str().unwrap();
+        let r = c
+            .delete(srv.url(&format!("/api/sessions/{b_id}")))
+            .bearer_auth(&a_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        let r = c
+            .delete(srv.url(&format!("/api/sessions/{b_id}")))
+            .bearer_auth(&a_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        let r = c
+            .delete(srv.url("/api/sessions/not-a-uuid"))
+            .bearer_auth(&a_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        let (s, _) = get_auth(&c, &srv, "/api/me", b["access_token"].as_str().unwrap()).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+        // Someone else's session cannot be revoked.
+        register(&c, &srv, "mallory").await;
+        let m = session(&c, &srv, "mallory").await;
+        let r = c
+            .delete(srv.url(&format!(
+                "/api/sessions/{}",
+                a["session_id"].as_str().unwrap()
+            )))
+            .bearer_auth(m["access_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+        // Logout ends a; refresh with its session token fails.
+        let r = c
+            .post(srv.url("/api/logout"))
+            .bearer_auth(&a_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        let (s, body) = post(
+            &c,
+            &srv,
+            "/api/session/refresh",
+            json!({"session_token": a["session_token"]}),
+        )
+        .await;
+        assert_eq!(
+            (s, code(&body)),
+            (StatusCode::UNAUTHORIZED, "session_invalid")
+        );
+
+        // Logout-all.
+        let x = session(&c, &srv, "judy").await;
+        session(&c, &srv, "judy").await;
+        let r = c
+            .post(srv.url("/api/logout-all"))
+            .bearer_auth(x["access_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.json::<Value>().await.unwrap()["revoked"], 2);
+
+        // Authentication errors.
+        for header in ["", "Bearer", "Bearer abc.def.ghi", "Basic Zm9vOmJhcg=="] {
+            let r = c
+                .get(srv.url("/api/me"))
+                .header("authorization", header)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{header}");
+            assert_eq!(code(&r.json().await.unwrap()), "unauthorized");
+        }
+        let audit = srv
+            .sesame
+            .admin_audit(Some("judy"), None, 100)
+            .await
+            .unwrap();
+        for event in [
+            "register",
+            "login.success",
+            "session.revoked",
+            "logout",
+            "logout_all",
+        ] {
+            assert!(audit.iter().any(|e| e.event == event), "missing {event}");
+        }
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_and_access_tokens_expire() {
+    on_every_backend!(|c, srv, db| {
+        let _ = &db;
+        register(&c, &srv, "kate").await;
+        let s1 = session(&c, &srv, "kate").await;
+        // Access tokens last 15 minutes.
+        srv.clock.advance(901);
+        let (s, _) = get_auth(&c, &srv, "/api/me", s1["access_token"].as_str().unwrap()).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        let (s, grant) = post(
+            &c,
+            &srv,
+            "/api/session/refresh",
+            json!({"session_token": s1["session_token"]}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{grant}");
+        // Seven idle days end the session; the cleanup removes it.
+        srv.clock.advance(7 * 24 * 3600 + 1);
+        let (s, body) = post(
+            &c,
+            &srv,
+            "/api/session/refresh",
+            json!({"session_token": s1["session_token"]}),
+        )
+        .await;
+        assert_eq!(
+            (s, code(&body)),
+            (StatusCode::UNAUTHORIZED, "session_invalid")
+        );
+        let s2 = session(&c, &srv, "kate").await;
+        srv.clock.advance(8 * 24 * 3600);
+        let (deleted, _) = srv.sesame.cleanup(None).await.unwrap();
+        assert_eq!(deleted, 1);
+        let _ = s2;
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn well_known_documents_and_health() {
+    on_every_backend!(|c, srv, db| {
+        let _ = &db;
+        let jwks: Value = c
+            .get(srv.url("/.well-known/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let key = &jwks["keys"][0];
+        assert_eq!(
+            (
+                key["kty"].as_str(),
+                key["crv"].as_str(),
+                key["alg"].as_str()
+            ),
+            (Some("OKP"), Some("Ed25519"), Some("EdDSA"))
+        );
+        let info: Value = c
+            .get(srv.url("/.well-known/sesame"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let (pk, fp) = srv.sesame.server_identity();
+        assert_eq!(info["opaque_public_key"], sesame_proto::b64::encode(pk));
+        assert_eq!(info["fingerprint"], fp);
+        let health: Value = c
+            .get(srv.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(health["status"], "ok");
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saturated_hash_pool_answers_503_and_other_routes_keep_working() {
+    let db = TestDb::sqlite();
+    let srv = TestServer::start_with(&db, |c| {
+        c.hash_threads = Some(1);
+        c.hash_queue = 1;
+    })
+    .await;
+    let c = Client::new();
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let (c, url) = (c.clone(), srv.url("/api/login"));
+        tasks.push(tokio::spawn(async move {
+            let r = c
+                .post(url)
+                .json(&json!({"username": format!("pool{i}"), "password": PASSWORD}))
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.headers().get("retry-after").cloned())
+        }));
+    }
+    // While the pool is saturated, health checks answer at once.
+    let health = c.get(srv.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let mut busy = 0;
+    for t in tasks {
+        let (status, retry) = t.await.unwrap();
+        match status {
+            StatusCode::SERVICE_UNAVAILABLE => {
+                busy += 1;
+                assert!(retry.is_some());
+            }
+            StatusCode::UNAUTHORIZED => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(
+        busy > 0,
+        "12 parallel hashes on 1 thread with a queue of 1 must overflow"
+    );
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_keeps_accounts_and_keys_and_a_wrong_master_key_is_refused() {
+    for db in backends().await {
+        let c = Client::new();
+        let srv = TestServer::start(&db).await;
+        register(&c, &srv, "liam").await;
+        let (pk, _) = srv.sesame.server_identity();
+        srv.stop().await;
+        let srv = TestServer::start(&db).await;
+        assert_eq!(
+            srv.sesame.server_identity().0,
+            pk,
+            "{}: the OPAQUE key survives",
+            db.name
+        );
+        session(&c, &srv, "liam").await;
+        srv.stop().await;
+        // The same database with another master key: a clear start-up error, no regeneration.
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = common::server::test_config(&db, dir.path());
+        config.master_key = Some(other_master_key());
+        let (store, master) = sesame_server::server::open(&config).await.unwrap();
+        let err = sesame_server::server::build(&config, store.clone(), &master)
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("master key does not match"),
+            "{err}"
+        );
+        store.close().await;
+        db.cleanup().await;
+    }
+}
