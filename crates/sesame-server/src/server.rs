@@ -9,7 +9,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::ephemeral::MemoryEphemeral;
+use crate::ephemeral::{
+    Ephemeral, EphemeralError, MemoryEphemeral, RedisEphemeral, DEFAULT_KEY_PREFIX,
+};
 use crate::pool::HashPool;
 use crate::secrets::{MasterKey, SecretsError, ServerSecrets};
 use crate::service::{Clock, Parts, Sesame, Settings, SystemClock, ThrottleSettings};
@@ -29,6 +31,9 @@ pub enum ServeError {
     /// The database failed.
     #[error("database: {0}")]
     Store(#[from] store::StoreError),
+    /// The short-lived state store (`redis_url`) is unreachable or unusable.
+    #[error(transparent)]
+    Ephemeral(#[from] EphemeralError),
     /// A listener or the data directory failed.
     #[error("{what}: {source}")]
     Io {
@@ -55,7 +60,7 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServeError {
 pub async fn open(config: &Config) -> Result<(Arc<dyn Store>, MasterKey), ServeError> {
     let sqlite = config.is_sqlite();
     if sqlite || config.master_key_file.is_none() {
-        std::fs::create_dir_all(&config.data_dir)
+        create_private_dir(&config.data_dir)
             .map_err(io(format!("data directory {}", config.data_dir.display())))?;
     }
     let master = if let Some(text) = &config.master_key {
@@ -84,6 +89,22 @@ pub async fn open(config: &Config) -> Result<(Arc<dyn Store>, MasterKey), ServeE
     Ok((store, master))
 }
 
+/// Creates `dir` (and its parents) if missing; a directory created here is owner-only (0700),
+/// since it holds the database and possibly the master key.
+fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
 /// Builds the service from an opened store and master key.
 pub async fn build(
     config: &Config,
@@ -108,9 +129,14 @@ pub async fn build_with_clock(
             .map(|n| n.get())
             .unwrap_or(2)
     });
+    // Redis when configured (shared by every node), else this process's memory.
+    let ephemeral: Arc<dyn Ephemeral> = match &config.redis_url {
+        Some(url) => Arc::new(RedisEphemeral::connect(url, DEFAULT_KEY_PREFIX).await?),
+        None => Arc::new(MemoryEphemeral::new()),
+    };
     Ok(Sesame::new(Parts {
         store,
-        ephemeral: Arc::new(MemoryEphemeral::new()),
+        ephemeral,
         secrets,
         issuer: config.issuer(),
         audience: config.audience.clone(),
@@ -171,6 +197,12 @@ pub async fn serve(
     let (_, fingerprint) = sesame.server_identity();
     println!("sesame: server key fingerprint {fingerprint}");
     println!("sesame: database {}", store.backend());
+    if store.backend() == store::Backend::Postgres && config.redis_url.is_none() {
+        eprintln!(
+            "sesame: warning: PostgreSQL without redis_url: several nodes would not share \
+             login state"
+        );
+    }
     let http_addr = http.local_addr().map_err(io("local address"))?;
     println!("sesame: listening on http://{http_addr}");
 

@@ -28,11 +28,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use uuid::Uuid;
 
+mod factors;
 mod postgres;
 mod sqlite;
 #[cfg(test)]
 mod tests;
 
+pub use factors::{FactorRecord, FactorStore};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -366,7 +368,7 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Arc<dyn Stor
 /// Methods returning `bool` report whether a row was found (and changed); methods
 /// returning `u64` report how many rows they removed.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: FactorStore + Send + Sync + 'static {
     /// Which database this is.
     fn backend(&self) -> Backend;
 

@@ -1,0 +1,239 @@
+//! Per-user factors: one table (`user_factors`) for everything a user has several kinds of —
+//! the TOTP secret, backup codes, security questions, the profile, device and identity keys.
+//!
+//! A row is addressed by (user, kind, slot). The layer above seals or hashes `value`; this
+//! layer gives the two atomic operations single-use factors need:
+//! [`FactorStore::use_factor`] (consume once) and [`FactorStore::advance_counter`] (a
+//! strictly increasing counter, for TOTP replay protection).
+
+use async_trait::async_trait;
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::{PostgresStore, SqliteStore, StoreError};
+
+/// One stored factor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FactorRecord {
+    /// The owner.
+    pub user_id: Uuid,
+    /// What it is (`totp`, `backup_code`, `security_question`, `profile`, …).
+    pub kind: String,
+    /// Which one of that kind (a position, a hash, a key id, or empty).
+    pub slot: String,
+    /// The sealed or hashed value.
+    pub value: Vec<u8>,
+    /// A monotonic counter (the last TOTP step accepted).
+    pub counter: i64,
+    /// Created (unix seconds).
+    pub created_at: i64,
+    /// When it was consumed, for single-use factors.
+    pub used_at: Option<i64>,
+}
+
+/// The factor part of the storage contract.
+#[async_trait]
+pub trait FactorStore: Send + Sync {
+    /// Inserts or replaces one factor.
+    async fn put_factor(&self, f: &FactorRecord) -> Result<(), StoreError>;
+    /// One factor.
+    async fn factor(
+        &self,
+        user: Uuid,
+        kind: &str,
+        slot: &str,
+    ) -> Result<Option<FactorRecord>, StoreError>;
+    /// Every factor of a kind, by slot.
+    async fn factors(&self, user: Uuid, kind: &str) -> Result<Vec<FactorRecord>, StoreError>;
+    /// Removes one slot (`Some`) or the whole kind (`None`); returns how many rows.
+    async fn delete_factors(
+        &self,
+        user: Uuid,
+        kind: &str,
+        slot: Option<&str>,
+    ) -> Result<u64, StoreError>;
+    /// Replaces every factor of `kind` with `new`, atomically (a regenerated set of backup
+    /// codes never coexists with the old one).
+    async fn replace_factors(
+        &self,
+        user: Uuid,
+        kind: &str,
+        new: &[FactorRecord],
+    ) -> Result<(), StoreError>;
+    /// Marks an unused factor used; `false` if it does not exist or was already used. Two
+    /// parallel calls never both get `true`.
+    async fn use_factor(
+        &self,
+        user: Uuid,
+        kind: &str,
+        slot: &str,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Raises the counter to `to` if it is lower; `false` otherwise (a replayed TOTP step).
+    async fn advance_counter(
+        &self,
+        user: Uuid,
+        kind: &str,
+        slot: &str,
+        to: i64,
+    ) -> Result<bool, StoreError>;
+}
+
+const COLUMNS: &str = "user_id, kind, slot, value, counter, created_at, used_at";
+
+/// Generates the implementation for one backend: `$id` turns a `Uuid` into its bind value,
+/// `$decode` reads the user id column back.
+macro_rules! factor_store {
+    ($store:ty, $db:ty, $id:ident, $decode:ident) => {
+        impl $store {
+            fn factor_from_row(row: &<$db as sqlx::Database>::Row) -> Result<FactorRecord, StoreError> {
+                Ok(FactorRecord {
+                    user_id: $decode(row)?,
+                    kind: row.try_get("kind")?,
+                    slot: row.try_get("slot")?,
+                    value: row.try_get("value")?,
+                    counter: row.try_get("counter")?,
+                    created_at: row.try_get("created_at")?,
+                    used_at: row.try_get("used_at")?,
+                })
+            }
+        }
+
+        #[async_trait]
+        impl FactorStore for $store {
+            async fn put_factor(&self, f: &FactorRecord) -> Result<(), StoreError> {
+                sqlx::query(&format!(
+                    "INSERT INTO user_factors ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT (user_id, kind, slot) DO UPDATE SET value = excluded.value, \
+                     counter = excluded.counter, created_at = excluded.created_at, \
+                     used_at = excluded.used_at"
+                ))
+                .bind($id(f.user_id))
+                .bind(&f.kind)
+                .bind(&f.slot)
+                .bind(&f.value)
+                .bind(f.counter)
+                .bind(f.created_at)
+                .bind(f.used_at)
+                .execute(self.pool())
+                .await?;
+                Ok(())
+            }
+
+            async fn factor(&self, user: Uuid, kind: &str, slot: &str) -> Result<Option<FactorRecord>, StoreError> {
+                let row = sqlx::query(&format!(
+                    "SELECT {COLUMNS} FROM user_factors WHERE user_id = $1 AND kind = $2 AND slot = $3"
+                ))
+                .bind($id(user))
+                .bind(kind)
+                .bind(slot)
+                .fetch_optional(self.pool())
+                .await?;
+                row.as_ref().map(Self::factor_from_row).transpose()
+            }
+
+            async fn factors(&self, user: Uuid, kind: &str) -> Result<Vec<FactorRecord>, StoreError> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {COLUMNS} FROM user_factors WHERE user_id = $1 AND kind = $2 ORDER BY slot"
+                ))
+                .bind($id(user))
+                .bind(kind)
+                .fetch_all(self.pool())
+                .await?;
+                rows.iter().map(Self::factor_from_row).collect()
+            }
+
+            async fn delete_factors(&self, user: Uuid, kind: &str, slot: Option<&str>) -> Result<u64, StoreError> {
+                let done = match slot {
+                    Some(slot) => sqlx::query(
+                        "DELETE FROM user_factors WHERE user_id = $1 AND kind = $2 AND slot = $3",
+                    )
+                    .bind($id(user))
+                    .bind(kind)
+                    .bind(slot)
+                    .execute(self.pool())
+                    .await?,
+                    None => sqlx::query("DELETE FROM user_factors WHERE user_id = $1 AND kind = $2")
+                        .bind($id(user))
+                        .bind(kind)
+                        .execute(self.pool())
+                        .await?,
+                };
+                Ok(done.rows_affected())
+            }
+
+            async fn replace_factors(&self, user: Uuid, kind: &str, new: &[FactorRecord]) -> Result<(), StoreError> {
+                let mut tx = self.pool().begin().await?;
+                sqlx::query("DELETE FROM user_factors WHERE user_id = $1 AND kind = $2")
+                    .bind($id(user))
+                    .bind(kind)
+                    .execute(&mut *tx)
+                    .await?;
+                for f in new {
+                    sqlx::query(&format!(
+                        "INSERT INTO user_factors ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                    ))
+                    .bind($id(user))
+                    .bind(kind)
+                    .bind(&f.slot)
+                    .bind(&f.value)
+                    .bind(f.counter)
+                    .bind(f.created_at)
+                    .bind(f.used_at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn use_factor(&self, user: Uuid, kind: &str, slot: &str, now: i64) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE user_factors SET used_at = $4 \
+                     WHERE user_id = $1 AND kind = $2 AND slot = $3 AND used_at IS NULL",
+                )
+                .bind($id(user))
+                .bind(kind)
+                .bind(slot)
+                .bind(now)
+                .execute(self.pool())
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn advance_counter(&self, user: Uuid, kind: &str, slot: &str, to: i64) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE user_factors SET counter = $4 \
+                     WHERE user_id = $1 AND kind = $2 AND slot = $3 AND counter < $4",
+                )
+                .bind($id(user))
+                .bind(kind)
+                .bind(slot)
+                .bind(to)
+                .execute(self.pool())
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+        }
+    };
+}
+
+fn sqlite_id(id: Uuid) -> String {
+    id.hyphenated().to_string()
+}
+
+fn sqlite_user(row: &sqlx::sqlite::SqliteRow) -> Result<Uuid, StoreError> {
+    let text: String = row.try_get("user_id")?;
+    Uuid::parse_str(&text).map_err(|e| StoreError::Corrupt(format!("user_factors.user_id: {e}")))
+}
+
+fn pg_id(id: Uuid) -> Uuid {
+    id
+}
+
+fn pg_user(row: &sqlx::postgres::PgRow) -> Result<Uuid, StoreError> {
+    Ok(row.try_get("user_id")?)
+}
+
+factor_store!(SqliteStore, sqlx::Sqlite, sqlite_id, sqlite_user);
+factor_store!(PostgresStore, sqlx::Postgres, pg_id, pg_user);

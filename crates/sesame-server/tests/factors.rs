@@ -1,0 +1,201 @@
+//! The factor store on both backends: upsert, listing, single use, counters, replacement.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::backends;
+use sesame_server::store::{AccountStatus, FactorRecord, NewUser, Store};
+use uuid::Uuid;
+
+async fn user(store: &Arc<dyn Store>) -> Uuid {
+    let id = Uuid::new_v4();
+    store
+        .create_user(&NewUser {
+            id,
+            username_index: id.as_bytes().to_vec(),
+            username_sealed: vec![1],
+            email_index: None,
+            email_sealed: None,
+            credential: vec![2],
+            status: AccountStatus::Active,
+            created_at: 100,
+        })
+        .await
+        .unwrap();
+    id
+}
+
+fn factor(user: Uuid, kind: &str, slot: &str, value: &[u8]) -> FactorRecord {
+    FactorRecord {
+        user_id: user,
+        kind: kind.into(),
+        slot: slot.into(),
+        value: value.to_vec(),
+        counter: 0,
+        created_at: 100,
+        used_at: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn factors_upsert_list_and_delete() {
+    for db in backends().await {
+        let store = db.connect().await;
+        let (a, b) = (user(&store).await, user(&store).await);
+        store
+            .put_factor(&factor(a, "totp", "active", b"s1"))
+            .await
+            .unwrap();
+        store
+            .put_factor(&factor(a, "totp", "active", b"s2"))
+            .await
+            .unwrap();
+        store
+            .put_factor(&factor(a, "totp", "pending", b"p"))
+            .await
+            .unwrap();
+        store
+            .put_factor(&factor(b, "totp", "active", b"other"))
+            .await
+            .unwrap();
+        let got = store.factor(a, "totp", "active").await.unwrap().unwrap();
+        assert_eq!(got.value, b"s2", "{}: upsert replaces", db.name);
+        assert_eq!(got.user_id, a);
+        let all = store.factors(a, "totp").await.unwrap();
+        assert_eq!(
+            all.iter().map(|f| f.slot.as_str()).collect::<Vec<_>>(),
+            ["active", "pending"]
+        );
+        assert_eq!(store.factor(a, "totp", "missing").await.unwrap(), None);
+        assert_eq!(
+            store
+                .delete_factors(a, "totp", Some("pending"))
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(store.delete_factors(a, "totp", None).await.unwrap(), 1);
+        assert!(store.factors(a, "totp").await.unwrap().is_empty());
+        assert_eq!(
+            store.factors(b, "totp").await.unwrap().len(),
+            1,
+            "other users untouched"
+        );
+        // Deleting the user removes its factors.
+        store.delete_user(b).await.unwrap();
+        assert!(store.factors(b, "totp").await.unwrap().is_empty());
+        store.close().await;
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_use_and_counters_are_atomic() {
+    for db in backends().await {
+        let store = db.connect().await;
+        let a = user(&store).await;
+        store
+            .put_factor(&factor(a, "backup_code", "h1", b""))
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..16 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store
+                    .use_factor(a, "backup_code", "h1", 200 + i)
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut winners = 0;
+        for t in tasks {
+            winners += usize::from(t.await.unwrap());
+        }
+        assert_eq!(winners, 1, "{}: a code is used once", db.name);
+        assert!(store
+            .factor(a, "backup_code", "h1")
+            .await
+            .unwrap()
+            .unwrap()
+            .used_at
+            .is_some());
+        assert!(!store.use_factor(a, "backup_code", "nope", 1).await.unwrap());
+
+        store
+            .put_factor(&factor(a, "totp", "active", b"s"))
+            .await
+            .unwrap();
+        assert!(store
+            .advance_counter(a, "totp", "active", 10)
+            .await
+            .unwrap());
+        assert!(
+            !store
+                .advance_counter(a, "totp", "active", 10)
+                .await
+                .unwrap(),
+            "same step twice"
+        );
+        assert!(
+            !store.advance_counter(a, "totp", "active", 9).await.unwrap(),
+            "older step"
+        );
+        assert!(store
+            .advance_counter(a, "totp", "active", 11)
+            .await
+            .unwrap());
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store
+                    .advance_counter(a, "totp", "active", 12)
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut winners = 0;
+        for t in tasks {
+            winners += usize::from(t.await.unwrap());
+        }
+        assert_eq!(winners, 1, "{}: a step is accepted once", db.name);
+        store.close().await;
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replace_swaps_a_whole_kind() {
+    for db in backends().await {
+        let store = db.connect().await;
+        let a = user(&store).await;
+        let old: Vec<_> = (0..3)
+            .map(|i| factor(a, "backup_code", &format!("old{i}"), b""))
+            .collect();
+        store.replace_factors(a, "backup_code", &old).await.unwrap();
+        store
+            .put_factor(&factor(a, "profile", "", b"{}"))
+            .await
+            .unwrap();
+        let new: Vec<_> = (0..2)
+            .map(|i| factor(a, "backup_code", &format!("new{i}"), b""))
+            .collect();
+        store.replace_factors(a, "backup_code", &new).await.unwrap();
+        let slots: Vec<_> = store
+            .factors(a, "backup_code")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| f.slot)
+            .collect();
+        assert_eq!(slots, ["new0", "new1"], "{}", db.name);
+        assert!(
+            store.factor(a, "profile", "").await.unwrap().is_some(),
+            "other kinds untouched"
+        );
+        store.close().await;
+        db.cleanup().await;
+    }
+}
