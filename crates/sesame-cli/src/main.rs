@@ -1,6 +1,98 @@
-//! The `sesame` command.
+//! The `sesame` command: runs the server (`sesame serve`, `sesame admin`) and is its
+//! command-line client (`sesame register`, `login`, `whoami`, `sessions`, `logout`).
 #![forbid(unsafe_code)]
 
-fn main() {
-    println!("sesame: the server arrives with the next milestone");
+mod admin;
+mod client_cmds;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Sesame: a login server built on OPAQUE, and its command-line client.
+#[derive(Debug, Parser)]
+#[command(name = "sesame", version, about, long_about = None)]
+struct Cli {
+    /// The Sesame server the client commands talk to.
+    #[arg(
+        long,
+        global = true,
+        env = "SESAME_SERVER",
+        default_value = "http://127.0.0.1:7878",
+        value_name = "URL"
+    )]
+    server: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Every subcommand: the server's own, then the client's.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server until SIGINT/SIGTERM.
+    Serve(serve::ServeArgs),
+    /// Operator commands on the server's database.
+    Admin(admin::AdminArgs),
+    #[command(flatten)]
+    Client(client_cmds::ClientCommand),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("sesame: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Parses the command line and runs the command.
+async fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve::run(args).await,
+        Command::Admin(args) => admin::run(args).await,
+        Command::Client(cmd) => client_cmds::run(&cli.server, cmd).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn client_commands_parse() {
+        let cli = Cli::try_parse_from([
+            "sesame",
+            "--server",
+            "https://example.com",
+            "login",
+            "alice",
+            "--password-stdin",
+            "--ws",
+        ])
+        .unwrap();
+        assert_eq!(cli.server, "https://example.com");
+        assert!(matches!(cli.command, Command::Client(_)));
+        // --password-stdin needs the username on the command line (stdin carries the password).
+        assert!(Cli::try_parse_from(["sesame", "register", "--password-stdin"]).is_err());
+        assert!(Cli::try_parse_from(["sesame", "sessions", "revoke", "not-a-uuid"]).is_err());
+        assert!(Cli::try_parse_from([
+            "sesame",
+            "sessions",
+            "revoke",
+            "0d6e2b4c-1b5e-4a8f-a0a4-46b3c1f0e2d9"
+        ])
+        .is_ok());
+        assert!(Cli::try_parse_from(["sesame", "serve"]).is_ok());
+    }
 }

@@ -1,0 +1,232 @@
+//! `sesame admin`: operator commands on the configured database. They need the master key,
+//! so they run where the server's configuration is, not over the network.
+
+use anyhow::Context as _;
+use sesame_server::service::UserSummary;
+use sesame_server::store::AuditRecord;
+
+use crate::serve::{load_config, StorageArgs};
+
+/// Flags and subcommands of `sesame admin`.
+#[derive(Debug, clap::Args)]
+pub struct AdminArgs {
+    #[command(flatten)]
+    storage: StorageArgs,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum AdminCommand {
+    /// Users.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+    /// One user.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Sessions.
+    Sessions {
+        #[command(subcommand)]
+        command: SessionsCommand,
+    },
+    /// The audit log, newest first.
+    Audit {
+        /// Only this user's entries.
+        #[arg(long)]
+        user: Option<String>,
+        /// Only entries since TIME: RFC 3339 (2026-01-01T00:00:00Z), a duration ago (2h, 7d)
+        /// or unix seconds.
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many entries.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Print a fresh random master key (for SESAME_MASTER_KEY or a key file).
+    GenMasterKey,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum UsersCommand {
+    /// List users in creation order.
+    List {
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Skip this many.
+        #[arg(long, default_value_t = 0)]
+        offset: u32,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum UserCommand {
+    /// Show a user.
+    Show {
+        /// Username.
+        name: String,
+    },
+    /// Ban a user: no login, every session revoked.
+    Ban {
+        /// Username.
+        name: String,
+    },
+    /// Lift a ban.
+    Unban {
+        /// Username.
+        name: String,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum SessionsCommand {
+    /// Revoke every session of a user.
+    Revoke {
+        /// Username.
+        name: String,
+    },
+}
+
+/// Runs one admin command.
+pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
+    if let AdminCommand::GenMasterKey = args.command {
+        println!(
+            "{}",
+            &*sesame_server::secrets::MasterKey::generate().to_text()
+        );
+        return Ok(());
+    }
+    let config = load_config(args.storage.config.as_deref(), &args.storage)?;
+    let (store, master) = sesame_server::server::open(&config).await?;
+    let sesame = sesame_server::server::build(&config, store.clone(), &master).await?;
+    let result = command(&sesame, args.command, args.json).await;
+    store.close().await;
+    result
+}
+
+async fn command(s: &sesame_server::Sesame, cmd: AdminCommand, json: bool) -> anyhow::Result<()> {
+    match cmd {
+        AdminCommand::Users {
+            command: UsersCommand::List { limit, offset },
+        } => {
+            let users = s.admin_users(limit, offset).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&users)?);
+            } else if users.is_empty() {
+                println!("no users");
+            } else {
+                for u in &users {
+                    println!("{}", user_line(u));
+                }
+            }
+        }
+        AdminCommand::User { command } => {
+            let user = match command {
+                UserCommand::Show { name } => s.admin_user(&name).await?,
+                UserCommand::Ban { name } => s.admin_set_banned(&name, true).await?,
+                UserCommand::Unban { name } => s.admin_set_banned(&name, false).await?,
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&user)?);
+            } else {
+                println!("{}", user_line(&user));
+            }
+        }
+        AdminCommand::Sessions {
+            command: SessionsCommand::Revoke { name },
+        } => {
+            let n = s.admin_revoke_sessions(&name).await?;
+            println!("revoked {n} session(s) of {name}");
+        }
+        AdminCommand::Audit { user, since, limit } => {
+            let since = since.map(|t| parse_since(&t, s.now())).transpose()?;
+            let entries = s.admin_audit(user.as_deref(), since, limit).await?;
+            if json {
+                let v: Vec<_> = entries.iter().map(audit_json).collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                for e in &entries {
+                    println!("{}", audit_line(e));
+                }
+            }
+        }
+        AdminCommand::GenMasterKey => {}
+    }
+    Ok(())
+}
+
+fn time(secs: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0).unsigned_abs());
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+fn user_line(u: &UserSummary) -> String {
+    format!(
+        "{:<32} {}  {:<7}  created {}  last login {}  sessions {}",
+        u.username,
+        u.id,
+        u.status,
+        time(u.created_at),
+        u.last_login_at.map(time).unwrap_or_else(|| "never".into()),
+        u.sessions
+    )
+}
+
+fn audit_line(e: &AuditRecord) -> String {
+    format!(
+        "{}  {:<26} user={} reason={} addr={} agent={}",
+        time(e.at),
+        e.event,
+        e.user_id
+            .map(|u| u.to_string())
+            .unwrap_or_else(|| "-".into()),
+        e.reason.as_deref().unwrap_or("-"),
+        e.client_addr.as_deref().unwrap_or("-"),
+        e.user_agent.as_deref().unwrap_or("-"),
+    )
+}
+
+fn audit_json(e: &AuditRecord) -> serde_json::Value {
+    serde_json::json!({
+        "id": e.id, "at": time(e.at), "event": e.event, "user_id": e.user_id,
+        "reason": e.reason, "client_addr": e.client_addr, "user_agent": e.user_agent,
+    })
+}
+
+/// RFC 3339, a duration ago (`2h`, `7d`), or unix seconds.
+fn parse_since(text: &str, now: u64) -> anyhow::Result<i64> {
+    if let Ok(secs) = text.parse::<i64>() {
+        return Ok(secs);
+    }
+    if let Ok(t) = humantime::parse_rfc3339_weak(text) {
+        let secs = t.duration_since(std::time::UNIX_EPOCH)?.as_secs();
+        return Ok(i64::try_from(secs)?);
+    }
+    let ago = humantime::parse_duration(text).with_context(|| {
+        format!("--since {text}: not RFC 3339, a duration (2h, 7d) or unix seconds")
+    })?;
+    Ok(i64::try_from(now.saturating_sub(ago.as_secs()))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_since;
+
+    #[test]
+    fn since_accepts_three_forms() {
+        assert_eq!(parse_since("1767225600", 0).unwrap(), 1_767_225_600);
+        assert_eq!(
+            parse_since("2026-01-01T00:00:00Z", 0).unwrap(),
+            1_767_225_600
+        );
+        assert_eq!(parse_since("2h", 10_000).unwrap(), 10_000 - 7200);
+        assert!(parse_since("yesterday-ish", 0).is_err());
+    }
+}

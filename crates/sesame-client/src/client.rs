@@ -1,0 +1,642 @@
+//! [`Client`]: registration, login and the session routes over HTTP.
+
+use std::fmt;
+use std::time::Duration;
+
+use rand_core::OsRng;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::{RequestBuilder, Response, StatusCode, Url};
+use serde::de::DeserializeOwned;
+use sesame_proto::b64::Bytes;
+use sesame_proto::client::{
+    self as proto, ClientLoginFinished, ClientPolicy, ClientRegistrationFinished,
+    ExpectLoginChallenge, ExpectLoginConfirmation,
+};
+use sesame_proto::messages::{LoginChallenge, LoginConfirmation, RegistrationChallenge};
+use sesame_proto::policy::{check_password, Username};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::api::{
+    ErrorBody, ErrorDetail, Me, PasswordBody, RefreshBody, Refreshed, Registered, RevokedCount,
+    ServerInfo, SessionInfo, SessionIssued, SessionList,
+};
+use crate::error::{Error, Result};
+
+/// How long one HTTP request, or one WebSocket step, may take by default.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The `User-Agent` this library sends.
+pub const USER_AGENT: &str = concat!("sesame-client/", env!("CARGO_PKG_VERSION"));
+
+/// Largest error body read into an [`Error::Server`] message when it is not JSON.
+const MAX_ERROR_TEXT: usize = 200;
+
+/// A client of one Sesame server.
+///
+/// Cheap to clone (the HTTP connection pool is shared). Every method that runs the OPAQUE
+/// key stretching (Argon2id) does so on Tokio's blocking pool, so none of them stalls the
+/// runtime.
+///
+/// # Pinning the server key
+///
+/// The [`ClientPolicy`] carries the server key pinned for this server, if any. A server that
+/// presents another key is refused with [`Error::ServerKeyMismatch`] before the password is
+/// used. When nothing is pinned, [`Client::register`] and [`Client::login`] return the key
+/// the exchange authenticated so the caller can pin it (trust on first use; see
+/// [`crate::profile::Profile::trust_server`]).
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    server_id: String,
+    policy: ClientPolicy,
+    timeout: Duration,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("server", &self.server_id)
+            .field("policy", &self.policy)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The outcome of a client-side [`Client::register`].
+pub struct Registration {
+    /// What the server stored.
+    pub registered: Registered,
+    /// OPAQUE's export key: known to this client only and the same after every login with
+    /// this password; the root of client-side encryption keys.
+    pub export_key: Zeroizing<[u8; 64]>,
+    /// The server's public key (32 bytes): pin it if nothing was pinned yet.
+    pub server_public_key: [u8; 32],
+}
+
+impl Registration {
+    /// The fingerprint of [`Registration::server_public_key`] (`SHA256:…`).
+    pub fn server_fingerprint(&self) -> String {
+        sesame_proto::fingerprint(&self.server_public_key)
+    }
+}
+
+impl fmt::Debug for Registration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registration")
+            .field("registered", &self.registered)
+            .field("export_key", &"<redacted>")
+            .field("server_fingerprint", &self.server_fingerprint())
+            .finish()
+    }
+}
+
+/// The outcome of an OPAQUE login ([`Client::login`], [`Client::login_ws`]).
+pub struct Login {
+    /// The session the server issued.
+    pub session: SessionIssued,
+    /// OPAQUE's export key (the one registration produced).
+    pub export_key: Zeroizing<[u8; 64]>,
+    /// The server's public key (32 bytes), authenticated by the password: pin it if nothing
+    /// was pinned yet.
+    pub server_public_key: [u8; 32],
+}
+
+impl Login {
+    /// The fingerprint of [`Login::server_public_key`] (`SHA256:…`).
+    pub fn server_fingerprint(&self) -> String {
+        sesame_proto::fingerprint(&self.server_public_key)
+    }
+}
+
+impl fmt::Debug for Login {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Login")
+            .field("session", &self.session)
+            .field("export_key", &"<redacted>")
+            .field("server_fingerprint", &self.server_fingerprint())
+            .finish()
+    }
+}
+
+/// Parses a server URL into the base every route is joined to (path ending in `/`).
+///
+/// Only `http` and `https` are accepted; query and fragment are dropped.
+pub fn parse_server_url(url: &str) -> Result<Url> {
+    let invalid = |reason: &str| Error::InvalidUrl {
+        url: url.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let mut base = Url::parse(url.trim()).map_err(|e| invalid(&e.to_string()))?;
+    if !matches!(base.scheme(), "http" | "https") {
+        return Err(invalid("the scheme must be http or https"));
+    }
+    if base.host_str().is_none() {
+        return Err(invalid("the URL has no host"));
+    }
+    if !base.username().is_empty() || base.password().is_some() {
+        return Err(invalid("credentials in the URL are not supported"));
+    }
+    base.set_query(None);
+    base.set_fragment(None);
+    if !base.path().ends_with('/') {
+        let path = format!("{}/", base.path());
+        base.set_path(&path);
+    }
+    Ok(base)
+}
+
+/// The canonical name of a server: its base URL without the trailing `/`, e.g.
+/// `http://127.0.0.1:7878` or `https://example.com/sesame`. The profile store keys pinned
+/// keys and sessions by it.
+pub fn server_id(url: &str) -> Result<String> {
+    Ok(id_of(&parse_server_url(url)?))
+}
+
+fn id_of(base: &Url) -> String {
+    base.as_str().trim_end_matches('/').to_owned()
+}
+
+impl Client {
+    /// A client of the server at `base_url` (e.g. `http://127.0.0.1:7878`), with
+    /// [`DEFAULT_TIMEOUT`] per request and redirects disabled.
+    pub fn new(base_url: &str, policy: ClientPolicy) -> Result<Client> {
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .timeout(DEFAULT_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Client::with_http_client(base_url, policy, http)
+    }
+
+    /// A client that sends its HTTP requests through `http` (for custom TLS roots, proxies or
+    /// timeouts). Following redirects is not recommended: the API never redirects.
+    pub fn with_http_client(
+        base_url: &str,
+        policy: ClientPolicy,
+        http: reqwest::Client,
+    ) -> Result<Client> {
+        let base = parse_server_url(base_url)?;
+        Ok(Client {
+            http,
+            server_id: id_of(&base),
+            base,
+            policy,
+            timeout: DEFAULT_TIMEOUT,
+        })
+    }
+
+    /// Sets how long each step of the WebSocket login may take (HTTP timeouts are those of
+    /// the `reqwest::Client`).
+    pub fn with_ws_timeout(mut self, timeout: Duration) -> Client {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The base URL routes are joined to (ends in `/`).
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    /// The canonical server name (see [`server_id`]).
+    pub fn server_id(&self) -> &str {
+        &self.server_id
+    }
+
+    /// The policy: key-stretching bounds and the pinned server key.
+    pub fn policy(&self) -> &ClientPolicy {
+        &self.policy
+    }
+
+    /// Pins `key` (or un-pins with `None`) for the following calls.
+    pub fn set_pinned_server_key(&mut self, key: Option<[u8; 32]>) {
+        self.policy.pinned_server_key = key;
+    }
+
+    /// `GET /.well-known/sesame`: the server's self-description (unauthenticated).
+    pub async fn server_info(&self) -> Result<ServerInfo> {
+        self.send_json(self.http.get(self.url(".well-known/sesame")?))
+            .await
+    }
+
+    /// `GET /healthz`: succeeds when the server reports `ok`.
+    pub async fn health(&self) -> Result<()> {
+        let body: serde_json::Value = self.send_json(self.http.get(self.url("healthz")?)).await?;
+        match body.get("status").and_then(|s| s.as_str()) {
+            Some("ok") => Ok(()),
+            _ => Err(Error::UnexpectedResponse(format!(
+                "healthz answered {body}"
+            ))),
+        }
+    }
+
+    /// Registers `username` with client-side OPAQUE: the password never leaves this process.
+    ///
+    /// Checks the username and the password policy locally first and returns
+    /// [`Error::Username`] or [`Error::Password`] without contacting the server. Refuses a
+    /// server whose key differs from the pinned one, and key-stretching parameters outside the
+    /// policy's bounds.
+    pub async fn register(&self, username: &str, password: &str) -> Result<Registration> {
+        let canonical = Username::parse(username)?;
+        check_password(password, &canonical)?;
+        let (state, start) = proto::start_registration(&mut OsRng, username, password)?;
+        let challenge: RegistrationChallenge = self
+            .send_json(self.http.post(self.url("api/register/start")?).json(&start))
+            .await?;
+        self.check_pin(&challenge.server_public_key)?;
+        let policy = self.policy;
+        let done: ClientRegistrationFinished =
+            blocking(move || state.finish(&mut OsRng, &challenge, &policy)).await?;
+        let registered: Registered = self
+            .send_json(
+                self.http
+                    .post(self.url("api/register/finish")?)
+                    .json(&done.message),
+            )
+            .await?;
+        Ok(Registration {
+            registered,
+            export_key: done.export_key,
+            server_public_key: done.server_public_key,
+        })
+    }
+
+    /// Registers with the server-assisted path (`POST /api/register`): the password is sent
+    /// to the server, which runs OPAQUE on the client's behalf. For clients that cannot run
+    /// OPAQUE; prefer [`Client::register`]. The policy is checked locally first, as there.
+    pub async fn register_with_password(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Registered> {
+        let canonical = Username::parse(username)?;
+        check_password(password, &canonical)?;
+        self.send_json(
+            self.http
+                .post(self.url("api/register")?)
+                .json(&PasswordBody { username, password }),
+        )
+        .await
+    }
+
+    /// Logs in with OPAQUE over REST (`/api/login/start`, `/api/login/finish`) and opens the
+    /// server's confirmation, which carries the session.
+    ///
+    /// A wrong password is detected here, before anything but KE1 was sent, and returns
+    /// [`Error::AuthenticationFailed`], as does an unknown user.
+    pub async fn login(&self, username: &str, password: &str) -> Result<Login> {
+        let (state, start) = proto::start_login(&mut OsRng, username, password)?;
+        let challenge: LoginChallenge = self
+            .send_json(self.http.post(self.url("api/login/start")?).json(&start))
+            .await?;
+        let done = self.finish_login(state, challenge).await?;
+        let confirmation: LoginConfirmation = self
+            .send_json(
+                self.http
+                    .post(self.url("api/login/finish")?)
+                    .json(&done.message),
+            )
+            .await?;
+        let session = open_confirmation(done.confirmation, &confirmation)?;
+        Ok(Login {
+            session,
+            export_key: done.export_key,
+            server_public_key: done.server_public_key,
+        })
+    }
+
+    /// Logs in with the server-assisted path (`POST /api/login`): the password is sent to the
+    /// server. Prefer [`Client::login`]; nothing authenticates the server key here.
+    pub async fn login_password(&self, username: &str, password: &str) -> Result<SessionIssued> {
+        self.send_json(
+            self.http
+                .post(self.url("api/login")?)
+                .json(&PasswordBody { username, password }),
+        )
+        .await
+    }
+
+    /// Exchanges a session token for a fresh access token. A revoked or expired session
+    /// answers 401 `session_invalid` (see [`Error::is_unauthorized`]).
+    pub async fn refresh(&self, session_token: &str) -> Result<Refreshed> {
+        self.send_json(
+            self.http
+                .post(self.url("api/session/refresh")?)
+                .json(&RefreshBody { session_token }),
+        )
+        .await
+    }
+
+    /// `GET /api/me`: the account behind `access_token`.
+    pub async fn me(&self, access_token: &str) -> Result<Me> {
+        self.send_json(self.http.get(self.url("api/me")?).bearer_auth(access_token))
+            .await
+    }
+
+    /// `GET /api/sessions`: the account's live sessions.
+    pub async fn sessions(&self, access_token: &str) -> Result<Vec<SessionInfo>> {
+        let list: SessionList = self
+            .send_json(
+                self.http
+                    .get(self.url("api/sessions")?)
+                    .bearer_auth(access_token),
+            )
+            .await?;
+        Ok(list.sessions)
+    }
+
+    /// `DELETE /api/sessions/{id}`: revokes one of the account's sessions (404
+    /// `session_not_found` if it is not one of them).
+    pub async fn revoke_session(&self, access_token: &str, id: Uuid) -> Result<()> {
+        self.send_empty(
+            self.http
+                .delete(self.url(&format!("api/sessions/{id}"))?)
+                .bearer_auth(access_token),
+        )
+        .await
+    }
+
+    /// `POST /api/logout`: revokes the session of `access_token`.
+    pub async fn logout(&self, access_token: &str) -> Result<()> {
+        self.send_empty(
+            self.http
+                .post(self.url("api/logout")?)
+                .bearer_auth(access_token),
+        )
+        .await
+    }
+
+    /// `POST /api/logout-all`: revokes every session of the account; returns how many.
+    pub async fn logout_all(&self, access_token: &str) -> Result<u64> {
+        let count: RevokedCount = self
+            .send_json(
+                self.http
+                    .post(self.url("api/logout-all")?)
+                    .bearer_auth(access_token),
+            )
+            .await?;
+        Ok(count.revoked)
+    }
+
+    /// The URL of a route, `path` relative to the base (no leading `/`).
+    pub(crate) fn url(&self, path: &str) -> Result<Url> {
+        self.base.join(path).map_err(|e| Error::InvalidUrl {
+            url: format!("{}{path}", self.base),
+            reason: e.to_string(),
+        })
+    }
+
+    pub(crate) fn ws_timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Refuses a server key other than the pinned one, naming both fingerprints.
+    pub(crate) fn check_pin(&self, announced: &Bytes) -> Result<()> {
+        match &self.policy.pinned_server_key {
+            Some(pin) if pin.as_slice() != announced.as_slice() => Err(Error::ServerKeyMismatch {
+                server: self.server_id.clone(),
+                pinned: sesame_proto::fingerprint(pin),
+                presented: sesame_proto::fingerprint(announced.as_slice()),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Login step 3: checks the pin, then stretches the password off the runtime.
+    pub(crate) async fn finish_login(
+        &self,
+        state: ExpectLoginChallenge,
+        challenge: LoginChallenge,
+    ) -> Result<ClientLoginFinished> {
+        self.check_pin(&challenge.server_public_key)?;
+        let policy = self.policy;
+        blocking(move || state.finish(&mut OsRng, &challenge, &policy)).await
+    }
+
+    async fn send_json<T: DeserializeOwned>(&self, req: RequestBuilder) -> Result<T> {
+        let resp = checked(req.send().await?).await?;
+        let url = resp.url().path().to_owned();
+        let body = resp.bytes().await?;
+        serde_json::from_slice(&body)
+            .map_err(|e| Error::UnexpectedResponse(format!("{url}: malformed body: {e}")))
+    }
+
+    async fn send_empty(&self, req: RequestBuilder) -> Result<()> {
+        checked(req.send().await?).await.map(drop)
+    }
+}
+
+/// Opens the confirmation and reads the [`SessionIssued`] it carries.
+pub(crate) fn open_confirmation(
+    state: ExpectLoginConfirmation,
+    confirmation: &LoginConfirmation,
+) -> Result<SessionIssued> {
+    let payload = state
+        .open(confirmation)
+        .map_err(|_| Error::ConfirmationInvalid)?;
+    serde_json::from_slice(&payload).map_err(|e| {
+        Error::UnexpectedResponse(format!("the confirmation does not carry a session: {e}"))
+    })
+}
+
+/// Runs a protocol step that stretches a password on the blocking pool.
+async fn blocking<T, F>(f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, sesame_proto::Error> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Internal(format!("key-stretching task failed: {e}")))?
+        .map_err(Error::from)
+}
+
+/// Passes a 2xx answer through and turns anything else into an error.
+async fn checked(resp: Response) -> Result<Response> {
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    let retry_after = retry_after(resp.headers());
+    // A body that cannot be read is reported by its status alone.
+    let body = resp.bytes().await.unwrap_or_default();
+    Err(error_from_body(status, &body, retry_after))
+}
+
+/// Seconds from a `Retry-After` header given in seconds (the only form the server sends).
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<u64> {
+    headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// The error an answer with a non-2xx `status` and `body` stands for.
+pub(crate) fn error_from_body(status: StatusCode, body: &[u8], retry_after: Option<u64>) -> Error {
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(parsed) => from_detail(Some(status.as_u16()), parsed.error, retry_after),
+        Err(_) => {
+            let text = String::from_utf8_lossy(body);
+            let text = text.trim();
+            let message = if text.is_empty() {
+                status.canonical_reason().unwrap_or("error").to_owned()
+            } else {
+                text.chars().take(MAX_ERROR_TEXT).collect()
+            };
+            Error::Server {
+                status: Some(status.as_u16()),
+                code: format!("http_{}", status.as_u16()),
+                message,
+                retry_after,
+            }
+        }
+    }
+}
+
+/// The error a server `{"code","message"}` stands for; `authentication_failed` becomes
+/// [`Error::AuthenticationFailed`], the same error a client-side failure gives.
+pub(crate) fn from_detail(
+    status: Option<u16>,
+    detail: ErrorDetail,
+    retry_after: Option<u64>,
+) -> Error {
+    if detail.code == "authentication_failed" {
+        return Error::AuthenticationFailed;
+    }
+    Error::Server {
+        status,
+        code: detail.code,
+        message: detail.message,
+        retry_after,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn to_json<T: serde::Serialize>(v: &T) -> String {
+        serde_json::to_string(v).unwrap()
+    }
+
+    #[test]
+    fn server_urls_are_normalised_to_a_base_and_an_id() {
+        let base = parse_server_url("http://127.0.0.1:7878").unwrap();
+        assert_eq!(base.as_str(), "http://127.0.0.1:7878/");
+        assert_eq!(
+            server_id("http://127.0.0.1:7878/").unwrap(),
+            "http://127.0.0.1:7878"
+        );
+        assert_eq!(
+            server_id("https://Example.COM:443/sesame?x=1#y").unwrap(),
+            "https://example.com/sesame"
+        );
+        let c = Client::new("https://example.com/sesame", ClientPolicy::default()).unwrap();
+        assert_eq!(
+            c.url("api/login/start").unwrap().as_str(),
+            "https://example.com/sesame/api/login/start"
+        );
+        assert_eq!(
+            c.url(".well-known/sesame").unwrap().as_str(),
+            "https://example.com/sesame/.well-known/sesame"
+        );
+    }
+
+    #[test]
+    fn bad_server_urls_are_refused() {
+        for url in [
+            "ftp://x",
+            "not a url",
+            "ws://127.0.0.1:1",
+            "http://u:p@host/",
+        ] {
+            assert!(
+                matches!(parse_server_url(url), Err(Error::InvalidUrl { .. })),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn error_bodies_become_server_errors() {
+        let body = br#"{"error":{"code":"too_many_attempts","message":"Slow down."}}"#;
+        let e = error_from_body(StatusCode::TOO_MANY_REQUESTS, body, Some(30));
+        match e {
+            Error::Server {
+                status,
+                code,
+                message,
+                retry_after,
+            } => {
+                assert_eq!(status, Some(429));
+                assert_eq!(code, "too_many_attempts");
+                assert_eq!(message, "Slow down.");
+                assert_eq!(retry_after, Some(30));
+            }
+            other => panic!("{other:?}"),
+        }
+        let auth = br#"{"error":{"code":"authentication_failed","message":"x"}}"#;
+        assert!(matches!(
+            error_from_body(StatusCode::UNAUTHORIZED, auth, None),
+            Error::AuthenticationFailed
+        ));
+        let html = error_from_body(StatusCode::BAD_GATEWAY, b"<html>bad</html>", None);
+        assert_eq!(html.server_code(), Some("http_502"));
+        let empty = error_from_body(StatusCode::BAD_GATEWAY, b"", None);
+        assert!(empty.to_string().contains("Bad Gateway"), "{empty}");
+    }
+
+    #[test]
+    fn pin_mismatch_names_both_fingerprints() {
+        let pinned = [1u8; 32];
+        let policy = ClientPolicy {
+            pinned_server_key: Some(pinned),
+            ..ClientPolicy::default()
+        };
+        let c = Client::new("http://127.0.0.1:7878", policy).unwrap();
+        assert!(c.check_pin(&Bytes(pinned.to_vec())).is_ok());
+        match c.check_pin(&Bytes(vec![2u8; 32])) {
+            Err(Error::ServerKeyMismatch {
+                server,
+                pinned: p,
+                presented,
+            }) => {
+                assert_eq!(server, "http://127.0.0.1:7878");
+                assert_eq!(p, sesame_proto::fingerprint(&[1u8; 32]));
+                assert_eq!(presented, sesame_proto::fingerprint(&[2u8; 32]));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn password_bodies_serialise_as_the_api_expects() {
+        assert_eq!(
+            to_json(&PasswordBody {
+                username: "alice",
+                password: "pw"
+            }),
+            r#"{"username":"alice","password":"pw"}"#
+        );
+        assert_eq!(
+            to_json(&RefreshBody { session_token: "t" }),
+            r#"{"session_token":"t"}"#
+        );
+    }
+
+    #[tokio::test]
+    async fn policy_errors_are_returned_before_contacting_the_server() {
+        // Port 9 (discard) on loopback: nothing may be sent, so nothing must listen.
+        let c = Client::new("http://127.0.0.1:9", ClientPolicy::default()).unwrap();
+        assert!(matches!(
+            c.register("a", "correct horse battery staple").await,
+            Err(Error::Username(_))
+        ));
+        assert!(matches!(
+            c.register("alice", "short").await,
+            Err(Error::Password(_))
+        ));
+        assert!(matches!(
+            c.register_with_password("alice", "password").await,
+            Err(Error::Password(_))
+        ));
+    }
+}

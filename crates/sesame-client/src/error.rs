@@ -1,0 +1,191 @@
+//! The library's error type.
+
+use sesame_proto::policy::{PasswordError, UsernameError};
+
+/// Everything that can go wrong talking to a Sesame server.
+///
+/// [`Error::Http`] keeps its cause as [`std::error::Error::source`] (print the chain, e.g.
+/// with `anyhow`'s `{:#}`); the other variants carry their whole story in `Display`.
+///
+/// Branch on the variant (and, for [`Error::Server`], on its stable `code`), never on the
+/// `Display` text, which is meant for people and may change.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The server answered with an error: `{"error":{"code","message"}}`. The code
+    /// `authentication_failed` is reported as [`Error::AuthenticationFailed`] instead.
+    #[error("{message} (server error `{code}`{})", status_suffix(*.status))]
+    Server {
+        /// The HTTP status, or `None` when the error arrived over the WebSocket login.
+        status: Option<u16>,
+        /// The stable snake_case code, e.g. `username_taken` or `too_many_attempts`.
+        code: String,
+        /// The server's human-readable message.
+        message: String,
+        /// Seconds to wait before retrying, from `Retry-After` (429 and 503 answers).
+        retry_after: Option<u64>,
+    },
+    /// The server's public key is not the one pinned for it: either the server's key was
+    /// replaced, or someone is impersonating the server. Nothing was sent that depends on the
+    /// password.
+    #[error(
+        "the server at {server} presented the key {presented}, but the key pinned for it is \
+         {pinned}: the server's key changed, or someone is impersonating it; refusing to continue"
+    )]
+    ServerKeyMismatch {
+        /// The server base URL.
+        server: String,
+        /// Fingerprint of the pinned key (`SHA256:…`).
+        pinned: String,
+        /// Fingerprint of the key the server presented (`SHA256:…`).
+        presented: String,
+    },
+    /// The login failed: wrong username or password. The client detects a wrong password
+    /// itself (the OPAQUE envelope does not open) and the server answers the same for an
+    /// unknown user, so the two are indistinguishable by design.
+    #[error("authentication failed: wrong username or password")]
+    AuthenticationFailed,
+    /// The server's login confirmation did not open: the server did not complete this
+    /// exchange. Over the WebSocket the client has told the server (`login_ack` `failed`) and
+    /// discarded whatever it sent.
+    #[error("the server's login confirmation does not verify; the session was rejected")]
+    ConfirmationInvalid,
+    /// The username breaks the account policy (checked locally before contacting the server).
+    #[error("invalid username: {0}")]
+    Username(UsernameError),
+    /// The password breaks the account policy (checked locally before contacting the server).
+    #[error("password refused: {0}")]
+    Password(PasswordError),
+    /// The protocol failed locally: the server's parameters were refused (key-stretching
+    /// bounds), or one of its messages does not decode.
+    #[error("protocol error: {0}")]
+    Protocol(sesame_proto::Error),
+    /// The HTTP request could not be made or its answer could not be read.
+    #[error("the HTTP request failed")]
+    Http(#[from] reqwest::Error),
+    /// The WebSocket connection failed.
+    #[error("the WebSocket connection failed: {0}")]
+    WebSocket(Box<tokio_tungstenite::tungstenite::Error>),
+    /// The server answered something the API contract does not allow (wrong status, body or
+    /// message order).
+    #[error("unexpected answer from the server: {0}")]
+    UnexpectedResponse(String),
+    /// The server did not answer in time.
+    #[error("timed out waiting for the server")]
+    Timeout,
+    /// The server URL is not an `http://` or `https://` URL.
+    #[error("invalid server URL `{url}`: {reason}")]
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A background task (the Argon2 work) failed.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn status_suffix(status: Option<u16>) -> String {
+    match status {
+        Some(s) => format!(", HTTP {s}"),
+        None => String::new(),
+    }
+}
+
+impl Error {
+    /// The server's error code, if this is an [`Error::Server`].
+    pub fn server_code(&self) -> Option<&str> {
+        match self {
+            Error::Server { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// Whether the server refused the credentials (a 401 `unauthorized` or `session_invalid`):
+    /// the stored access or session token is no longer good.
+    pub fn is_unauthorized(&self) -> bool {
+        matches!(self.server_code(), Some("unauthorized" | "session_invalid"))
+    }
+}
+
+impl From<UsernameError> for Error {
+    fn from(e: UsernameError) -> Self {
+        Error::Username(e)
+    }
+}
+
+impl From<PasswordError> for Error {
+    fn from(e: PasswordError) -> Self {
+        Error::Password(e)
+    }
+}
+
+impl From<tokio_tungstenite::tungstenite::Error> for Error {
+    fn from(e: tokio_tungstenite::tungstenite::Error) -> Self {
+        Error::WebSocket(Box::new(e))
+    }
+}
+
+/// Maps an error of the protocol core, keeping the cases a caller acts on apart.
+impl From<sesame_proto::Error> for Error {
+    fn from(e: sesame_proto::Error) -> Self {
+        match e {
+            sesame_proto::Error::AuthenticationFailed => Error::AuthenticationFailed,
+            sesame_proto::Error::ConfirmationInvalid => Error::ConfirmationInvalid,
+            other => Error::Protocol(other),
+        }
+    }
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_error_display_names_code_and_status() {
+        let e = Error::Server {
+            status: Some(409),
+            code: "username_taken".into(),
+            message: "That username is taken.".into(),
+            retry_after: None,
+        };
+        assert_eq!(
+            e.to_string(),
+            "That username is taken. (server error `username_taken`, HTTP 409)"
+        );
+        assert_eq!(e.server_code(), Some("username_taken"));
+        assert!(!e.is_unauthorized());
+    }
+
+    #[test]
+    fn proto_errors_map_to_the_variants_callers_act_on() {
+        assert!(matches!(
+            Error::from(sesame_proto::Error::AuthenticationFailed),
+            Error::AuthenticationFailed
+        ));
+        assert!(matches!(
+            Error::from(sesame_proto::Error::ConfirmationInvalid),
+            Error::ConfirmationInvalid
+        ));
+        assert!(matches!(
+            Error::from(sesame_proto::Error::KsfRejected("x")),
+            Error::Protocol(sesame_proto::Error::KsfRejected("x"))
+        ));
+    }
+
+    #[test]
+    fn key_mismatch_names_both_fingerprints() {
+        let e = Error::ServerKeyMismatch {
+            server: "http://127.0.0.1:7878".into(),
+            pinned: "SHA256:aaa".into(),
+            presented: "SHA256:bbb".into(),
+        };
+        let text = e.to_string();
+        assert!(text.contains("SHA256:aaa") && text.contains("SHA256:bbb"));
+        assert!(text.contains("http://127.0.0.1:7878"));
+    }
+}

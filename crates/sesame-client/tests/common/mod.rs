@@ -1,0 +1,605 @@
+//! An in-process mock of the Sesame server API, built on `sesame_proto::server`, for the
+//! client's contract tests. It follows the documented contract (routes, bodies, error codes,
+//! the WebSocket frames) and has knobs to misbehave: tamper with the confirmation, rotate its
+//! key, ask for weak key stretching, rate-limit.
+// Handlers return `Result<_, Response>` for brevity; the size of `Response` is no concern here.
+#![allow(dead_code, missing_docs, clippy::result_large_err)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use rand_core::OsRng;
+use serde_json::{json, Value};
+use sesame_client::profile::unix_now;
+use sesame_client::SessionIssued;
+use sesame_proto::messages::{
+    AckStatus, LoginAck, LoginChallenge, LoginConfirmation, LoginFinish, LoginStart,
+    RegistrationFinish, RegistrationStart,
+};
+use sesame_proto::policy::{check_password, Username};
+use sesame_proto::server::{self, ExpectLoginFinish, ServerKeys};
+use sesame_proto::{CredentialRecord, KsfParams, KsfPolicy, Timestamp};
+use uuid::Uuid;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct User {
+    pub id: Uuid,
+    pub username: String,
+    pub record: CredentialRecord,
+    pub created_at: i64,
+}
+
+pub struct Sess {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub session_token: String,
+    pub access_tokens: Vec<String>,
+    pub revoked: bool,
+    pub created_at: i64,
+    pub method: &'static str,
+}
+
+/// The mock's state; every field is shared with the test through `Arc<Mock>`.
+pub struct Mock {
+    pub keys: Mutex<ServerKeys>,
+    pub ksf: Mutex<KsfParams>,
+    pub users: Mutex<HashMap<String, User>>,
+    logins: Mutex<HashMap<String, ExpectLoginFinish>>,
+    pub sessions: Mutex<Vec<Sess>>,
+    /// Flip a bit of every sealed confirmation.
+    pub tamper_confirmation: AtomicBool,
+    /// Answer `login/start` (REST and the WebSocket upgrade) with 429 and `Retry-After: 7`.
+    pub rate_limited: AtomicBool,
+    /// The access tokens' lifetime, in seconds.
+    pub access_ttl: AtomicU64,
+    /// How many KE3s the server received.
+    pub finishes: AtomicUsize,
+    /// Every `login_ack` received over the WebSocket.
+    pub acks: Mutex<Vec<LoginAck>>,
+}
+
+impl Mock {
+    pub fn session_by_id(&self, id: Uuid) -> Option<(bool, Vec<String>)> {
+        let sessions = self.sessions.lock().unwrap();
+        sessions
+            .iter()
+            .find(|s| s.id == id)
+            .map(|s| (s.revoked, s.access_tokens.clone()))
+    }
+}
+
+/// Starts the mock on an ephemeral loopback port; returns its base URL and its state.
+pub async fn start() -> (String, Arc<Mock>) {
+    let mock = Arc::new(Mock {
+        keys: Mutex::new(ServerKeys::generate(&mut OsRng)),
+        ksf: Mutex::new(KsfParams::DEFAULT),
+        users: Mutex::new(HashMap::new()),
+        logins: Mutex::new(HashMap::new()),
+        sessions: Mutex::new(Vec::new()),
+        tamper_confirmation: AtomicBool::new(false),
+        rate_limited: AtomicBool::new(false),
+        access_ttl: AtomicU64::new(900),
+        finishes: AtomicUsize::new(0),
+        acks: Mutex::new(Vec::new()),
+    });
+    let app = Router::new()
+        .route("/api/register/start", post(register_start))
+        .route("/api/register/finish", post(register_finish))
+        .route("/api/register", post(register_assisted))
+        .route("/api/login/start", post(login_start))
+        .route("/api/login/finish", post(login_finish))
+        .route("/api/login", post(login_assisted))
+        .route("/auth/login", get(ws_login))
+        .route("/api/session/refresh", post(refresh))
+        .route("/api/logout", post(logout))
+        .route("/api/logout-all", post(logout_all))
+        .route("/api/sessions", get(sessions))
+        .route("/api/sessions/{id}", delete(revoke))
+        .route("/api/me", get(me))
+        .route("/.well-known/sesame", get(well_known))
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .with_state(mock.clone());
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (format!("http://{addr}"), mock)
+}
+
+type S = State<Arc<Mock>>;
+
+fn now() -> Timestamp {
+    Timestamp(unix_now())
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        Json(json!({"error": {"code": code, "message": message}})),
+    )
+        .into_response()
+}
+
+fn proto_error(e: sesame_proto::Error) -> Response {
+    let status = match e {
+        sesame_proto::Error::AuthenticationFailed => StatusCode::UNAUTHORIZED,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    error(status, e.code(), &e.to_string())
+}
+
+fn rate_limited() -> Response {
+    let mut resp = error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+        "Too many login attempts; slow down.",
+    );
+    resp.headers_mut()
+        .insert("retry-after", "7".parse().unwrap());
+    resp
+}
+
+fn username(input: &str) -> Result<Username, Response> {
+    Username::parse(input).map_err(|e| error(StatusCode::BAD_REQUEST, e.code(), &e.to_string()))
+}
+
+fn registered(user: &User) -> Response {
+    (
+        StatusCode::CREATED,
+        Json(json!({"user_id": user.id, "username": user.username,
+                    "message": "User registered successfully.", "later_field": true})),
+    )
+        .into_response()
+}
+
+fn add_user(m: &Mock, name: &Username, record: CredentialRecord) -> Result<Response, Response> {
+    let mut users = m.users.lock().unwrap();
+    if users.contains_key(name.as_str()) {
+        return Err(error(
+            StatusCode::CONFLICT,
+            "username_taken",
+            "That username is taken.",
+        ));
+    }
+    let user = User {
+        id: Uuid::new_v4(),
+        username: name.as_str().to_owned(),
+        record,
+        created_at: unix_now() as i64,
+    };
+    let resp = registered(&user);
+    users.insert(user.username.clone(), user);
+    Ok(resp)
+}
+
+async fn register_start(State(m): S, Json(msg): Json<RegistrationStart>) -> Response {
+    let name = match username(&msg.username) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    if m.users.lock().unwrap().contains_key(name.as_str()) {
+        return error(
+            StatusCode::CONFLICT,
+            "username_taken",
+            "That username is taken.",
+        );
+    }
+    let keys = m.keys.lock().unwrap().clone();
+    let ksf = *m.ksf.lock().unwrap();
+    match server::registration_challenge(&keys, &name, &msg, ksf) {
+        Ok(ch) => Json(ch).into_response(),
+        Err(e) => proto_error(e),
+    }
+}
+
+async fn register_finish(State(m): S, Json(msg): Json<RegistrationFinish>) -> Response {
+    let name = match username(&msg.username) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    let record = match server::registration_record(&msg, &KsfPolicy::DEFAULT) {
+        Ok(r) => r,
+        Err(e) => return proto_error(e),
+    };
+    add_user(&m, &name, record).unwrap_or_else(|r| r)
+}
+
+#[derive(serde::Deserialize)]
+struct PasswordBody {
+    username: String,
+    password: String,
+}
+
+async fn register_assisted(State(m): S, Json(body): Json<PasswordBody>) -> Response {
+    let name = match username(&body.username) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    if let Err(e) = check_password(&body.password, &name) {
+        return error(StatusCode::BAD_REQUEST, e.code(), &e.to_string());
+    }
+    let keys = m.keys.lock().unwrap().clone();
+    let record = server::register_with_password(
+        &mut OsRng,
+        &keys,
+        &name,
+        &body.password,
+        KsfParams::DEFAULT,
+    )
+    .unwrap();
+    add_user(&m, &name, record).unwrap_or_else(|r| r)
+}
+
+/// Login step 2, shared by REST and the WebSocket.
+fn challenge(m: &Mock, msg: &LoginStart) -> Result<LoginChallenge, Response> {
+    let name = username(&msg.username)?;
+    let record = m
+        .users
+        .lock()
+        .unwrap()
+        .get(name.as_str())
+        .map(|u| u.record.clone());
+    let keys = m.keys.lock().unwrap().clone();
+    let (state, ch) = server::start_login(
+        &mut OsRng,
+        &keys,
+        &name,
+        record.as_ref(),
+        msg,
+        now(),
+        server::DEFAULT_LOGIN_TTL_SECS,
+    )
+    .map_err(proto_error)?;
+    m.logins.lock().unwrap().insert(ch.login_id.clone(), state);
+    Ok(ch)
+}
+
+fn issue(m: &Mock, user_id: Uuid, username: &str, method: &'static str) -> SessionIssued {
+    let session = Sess {
+        id: Uuid::new_v4(),
+        user_id,
+        session_token: format!("st-{}", Uuid::new_v4()),
+        access_tokens: vec![format!("at-{}", Uuid::new_v4())],
+        revoked: false,
+        created_at: unix_now() as i64,
+        method,
+    };
+    let issued = SessionIssued {
+        user_id,
+        username: username.to_owned(),
+        session_id: session.id,
+        session_token: session.session_token.clone(),
+        access_token: session.access_tokens[0].clone(),
+        token_type: "Bearer".into(),
+        expires_in: m.access_ttl.load(Ordering::SeqCst),
+        session_expires_at: unix_now() + 86_400,
+    };
+    m.sessions.lock().unwrap().push(session);
+    issued
+}
+
+/// Login step 4, shared by REST and the WebSocket.
+fn confirm(m: &Mock, msg: &LoginFinish) -> Result<(LoginConfirmation, Uuid), Response> {
+    m.finishes.fetch_add(1, Ordering::SeqCst);
+    let state = m
+        .logins
+        .lock()
+        .unwrap()
+        .remove(&msg.login_id)
+        .ok_or_else(|| error(StatusCode::BAD_REQUEST, "unknown_login", "Unknown login."))?;
+    let (verified, sealer) = state.finish(msg, now()).map_err(proto_error)?;
+    let (user_id, name) = {
+        let users = m.users.lock().unwrap();
+        let user = &users[verified.username().as_str()];
+        (user.id, user.username.clone())
+    };
+    let issued = issue(m, user_id, &name, "opaque");
+    let payload = serde_json::to_vec(&issued).unwrap();
+    let mut confirmation = sealer.seal(&mut OsRng, &payload).unwrap();
+    if m.tamper_confirmation.load(Ordering::SeqCst) {
+        let last = confirmation.sealed.0.len() - 1;
+        confirmation.sealed.0[last] ^= 1;
+    }
+    Ok((confirmation, issued.session_id))
+}
+
+async fn login_start(State(m): S, Json(msg): Json<LoginStart>) -> Response {
+    if m.rate_limited.load(Ordering::SeqCst) {
+        return rate_limited();
+    }
+    match challenge(&m, &msg) {
+        Ok(ch) => Json(ch).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn login_finish(State(m): S, Json(msg): Json<LoginFinish>) -> Response {
+    match confirm(&m, &msg) {
+        Ok((c, _)) => Json(c).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn login_assisted(State(m): S, Json(body): Json<PasswordBody>) -> Response {
+    let name = match username(&body.username) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    let user = m
+        .users
+        .lock()
+        .unwrap()
+        .get(name.as_str())
+        .map(|u| (u.id, u.record.clone()));
+    let keys = m.keys.lock().unwrap().clone();
+    let verified = server::login_with_password(
+        &mut OsRng,
+        &keys,
+        &name,
+        user.as_ref().map(|u| &u.1),
+        &body.password,
+    );
+    match (verified, user) {
+        (Ok(_), Some((id, _))) => {
+            let issued = issue(&m, id, name.as_str(), "password");
+            let mut body = serde_json::to_value(&issued).unwrap();
+            body["message"] = json!("Login successful.");
+            body["token"] = json!(issued.access_token);
+            body["uuid"] = json!(issued.user_id);
+            body["expires_at"] = json!("2030-01-01T00:00:00Z");
+            Json(body).into_response()
+        }
+        _ => error(
+            StatusCode::UNAUTHORIZED,
+            "authentication_failed",
+            "Invalid username or password.",
+        ),
+    }
+}
+
+async fn ws_login(State(m): S, upgrade: WebSocketUpgrade) -> Response {
+    if m.rate_limited.load(Ordering::SeqCst) {
+        return rate_limited();
+    }
+    upgrade.on_upgrade(move |socket| ws_session(m, socket))
+}
+
+async fn ws_recv(socket: &mut WebSocket, kind: &str) -> Option<Value> {
+    loop {
+        match socket.recv().await? {
+            Ok(Message::Text(text)) => {
+                let mut v: Value = serde_json::from_str(text.as_str()).ok()?;
+                let obj = v.as_object_mut()?;
+                if obj.remove("type")? != kind {
+                    return None;
+                }
+                return Some(v);
+            }
+            Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+            _ => return None,
+        }
+    }
+}
+
+async fn ws_send(socket: &mut WebSocket, kind: &str, v: impl serde::Serialize) {
+    let mut v = serde_json::to_value(v).unwrap();
+    v["type"] = json!(kind);
+    let _ = socket.send(Message::Text(v.to_string().into())).await;
+}
+
+async fn ws_error(socket: &mut WebSocket, code: &str, message: &str) {
+    ws_send(
+        socket,
+        "error",
+        json!({"error": {"code": code, "message": message}}),
+    )
+    .await;
+    let _ = socket.send(Message::Close(None)).await;
+}
+
+async fn ws_session(m: Arc<Mock>, mut socket: WebSocket) {
+    let Some(start) = ws_recv(&mut socket, "login_start").await else {
+        return ws_error(&mut socket, "invalid_message", "expected login_start").await;
+    };
+    let Ok(start) = serde_json::from_value::<LoginStart>(start) else {
+        return ws_error(&mut socket, "invalid_message", "bad login_start").await;
+    };
+    let ch = match challenge(&m, &start) {
+        Ok(ch) => ch,
+        Err(_) => return ws_error(&mut socket, "invalid_message", "bad login_start").await,
+    };
+    ws_send(&mut socket, "login_challenge", &ch).await;
+    let Some(finish) = ws_recv(&mut socket, "login_finish").await else {
+        return;
+    };
+    let Ok(finish) = serde_json::from_value::<LoginFinish>(finish) else {
+        return ws_error(&mut socket, "invalid_message", "bad login_finish").await;
+    };
+    let (confirmation, session_id) = match confirm(&m, &finish) {
+        Ok(c) => c,
+        Err(_) => {
+            return ws_error(
+                &mut socket,
+                "authentication_failed",
+                "Invalid username or password.",
+            )
+            .await
+        }
+    };
+    ws_send(&mut socket, "login_confirmation", &confirmation).await;
+    let Some(ack) = ws_recv(&mut socket, "login_ack").await else {
+        return;
+    };
+    let Ok(ack) = serde_json::from_value::<LoginAck>(ack) else {
+        return ws_error(&mut socket, "invalid_message", "bad login_ack").await;
+    };
+    let status = match ack.status {
+        AckStatus::Success => "accepted",
+        AckStatus::Failed => {
+            let mut sessions = m.sessions.lock().unwrap();
+            if let Some(s) = sessions.iter_mut().find(|s| s.id == session_id) {
+                s.revoked = true;
+            }
+            "revoked"
+        }
+    };
+    m.acks.lock().unwrap().push(ack);
+    ws_send(&mut socket, "login_result", json!({"status": status})).await;
+    let _ = socket.send(Message::Close(None)).await;
+}
+
+/// The live session of the bearer token, or a 401.
+fn authed(m: &Mock, headers: &HeaderMap) -> Result<(Uuid, Uuid), Response> {
+    let unauthorized = || {
+        error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Missing or invalid access token.",
+        )
+    };
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(unauthorized)?;
+    let sessions = m.sessions.lock().unwrap();
+    sessions
+        .iter()
+        .find(|s| !s.revoked && s.access_tokens.iter().any(|t| t == token))
+        .map(|s| (s.id, s.user_id))
+        .ok_or_else(unauthorized)
+}
+
+#[derive(serde::Deserialize)]
+struct RefreshBody {
+    session_token: String,
+}
+
+async fn refresh(State(m): S, Json(body): Json<RefreshBody>) -> Response {
+    let ttl = m.access_ttl.load(Ordering::SeqCst);
+    let mut sessions = m.sessions.lock().unwrap();
+    match sessions
+        .iter_mut()
+        .find(|s| !s.revoked && s.session_token == body.session_token)
+    {
+        Some(s) => {
+            let token = format!("at-{}", Uuid::new_v4());
+            s.access_tokens.push(token.clone());
+            Json(json!({"access_token": token, "token_type": "Bearer", "expires_in": ttl}))
+                .into_response()
+        }
+        None => error(
+            StatusCode::UNAUTHORIZED,
+            "session_invalid",
+            "The session has expired or was revoked.",
+        ),
+    }
+}
+
+async fn logout(State(m): S, headers: HeaderMap) -> Response {
+    let (sid, _) = match authed(&m, &headers) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let mut sessions = m.sessions.lock().unwrap();
+    if let Some(s) = sessions.iter_mut().find(|s| s.id == sid) {
+        s.revoked = true;
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn logout_all(State(m): S, headers: HeaderMap) -> Response {
+    let (_, uid) = match authed(&m, &headers) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let mut n = 0;
+    for s in m.sessions.lock().unwrap().iter_mut() {
+        if s.user_id == uid && !s.revoked {
+            s.revoked = true;
+            n += 1;
+        }
+    }
+    Json(json!({"revoked": n})).into_response()
+}
+
+async fn sessions(State(m): S, headers: HeaderMap) -> Response {
+    let (sid, uid) = match authed(&m, &headers) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let list: Vec<Value> = m
+        .sessions
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.user_id == uid && !s.revoked)
+        .map(|s| {
+            json!({"id": s.id, "created_at": s.created_at, "last_seen_at": s.created_at,
+                   "idle_expires_at": s.created_at + 3600,
+                   "absolute_expires_at": s.created_at + 86_400,
+                   "client_addr": "127.0.0.1", "user_agent": "sesame-client",
+                   "methods": [s.method], "current": s.id == sid})
+        })
+        .collect();
+    Json(json!({ "sessions": list })).into_response()
+}
+
+async fn revoke(State(m): S, headers: HeaderMap, Path(id): Path<Uuid>) -> Response {
+    let (_, uid) = match authed(&m, &headers) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let mut sessions = m.sessions.lock().unwrap();
+    match sessions
+        .iter_mut()
+        .find(|s| s.id == id && s.user_id == uid && !s.revoked)
+    {
+        Some(s) => {
+            s.revoked = true;
+            StatusCode::NO_CONTENT.into_response()
+        }
+        None => error(
+            StatusCode::NOT_FOUND,
+            "session_not_found",
+            "No such session.",
+        ),
+    }
+}
+
+async fn me(State(m): S, headers: HeaderMap) -> Response {
+    let (_, uid) = match authed(&m, &headers) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let users = m.users.lock().unwrap();
+    let user = users.values().find(|u| u.id == uid).unwrap();
+    Json(
+        json!({"user_id": user.id, "username": user.username, "status": "active",
+                "created_at": user.created_at, "last_login_at": null}),
+    )
+    .into_response()
+}
+
+async fn well_known(State(m): S) -> Response {
+    let keys = m.keys.lock().unwrap();
+    Json(json!({
+        "opaque_public_key": sesame_proto::b64::encode(keys.public_key()),
+        "fingerprint": keys.fingerprint(),
+        "issuer": "mock",
+        "version": "0",
+    }))
+    .into_response()
+}
