@@ -259,6 +259,12 @@ async fn register(ctx: &Ctx, args: RegisterArgs) -> anyhow::Result<()> {
         registered.user_id
     );
     ctx.trust(&registration.server_public_key)?;
+    crate::keys_cmds::after_register(
+        &ctx.profile,
+        &ctx.server,
+        &registered.username,
+        &registration.export_key,
+    );
     say!("Next: sesame login {}", registered.username);
     Ok(())
 }
@@ -287,6 +293,7 @@ async fn login(ctx: &Ctx, args: LoginArgs) -> anyhow::Result<()> {
         session.session_id,
         fmt_time(i64::try_from(session.session_expires_at).unwrap_or(i64::MAX))
     );
+    crate::keys_cmds::after_login(&ctx.profile, &ctx.client, &session, &login.export_key).await;
     // The replaced login is revoked rather than left alive on the server, unreachable.
     if let Some(mut old) = previous.filter(|old| old.session_id != session.session_id) {
         let revoked = match ctx.access_token_of(&mut old).await {

@@ -3,7 +3,9 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod chat;
 mod client_cmds;
+mod keys_cmds;
 mod serve;
 
 use std::process::ExitCode;
@@ -36,6 +38,15 @@ enum Command {
     Admin(admin::AdminArgs),
     #[command(flatten)]
     Client(client_cmds::ClientCommand),
+    /// Identity keys for messaging: show them, verify a contact's safety number, accept a
+    /// contact's changed keys.
+    Keys(keys_cmds::KeysArgs),
+    /// Send one end-to-end encrypted message.
+    Send(chat::SendArgs),
+    /// Fetch, verify, decrypt and show the waiting messages, then acknowledge them.
+    Inbox(chat::InboxArgs),
+    /// Chat with one user interactively (end-to-end encrypted).
+    Chat(chat::ChatArgs),
 }
 
 #[tokio::main]
@@ -56,6 +67,10 @@ async fn run() -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(args).await,
         Command::Admin(args) => admin::run(args).await,
         Command::Client(cmd) => client_cmds::run(&cli.server, cmd).await,
+        Command::Keys(args) => keys_cmds::run(&cli.server, args).await,
+        Command::Send(args) => chat::send(&cli.server, args).await,
+        Command::Inbox(args) => chat::inbox(&cli.server, args).await,
+        Command::Chat(args) => chat::chat(&cli.server, args).await,
     }
 }
 

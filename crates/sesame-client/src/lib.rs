@@ -33,6 +33,7 @@
 pub mod api;
 mod client;
 mod error;
+pub mod messaging;
 pub mod profile;
 mod ws;
 

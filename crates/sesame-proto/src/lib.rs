@@ -21,6 +21,8 @@
 pub mod b64;
 pub mod client;
 mod confirm;
+pub mod device;
+pub mod e2e;
 pub mod error;
 pub mod messages;
 pub mod policy;

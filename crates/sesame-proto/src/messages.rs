@@ -78,6 +78,14 @@ pub struct LoginFinish {
     pub login_id: String,
     /// OPAQUE KE3 (64 bytes: the client MAC).
     pub ke3: Bytes,
+    /// The id of the registered device key that signed this login (only when the account
+    /// requires a device key; see [`crate::device`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_key_id: Option<String>,
+    /// Ed25519 signature by that device key over
+    /// [`device_login_bytes`](crate::device::device_login_bytes)`(login_id, ke2)` (64 bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_signature: Option<Bytes>,
 }
 
 /// Server → client, login step 4: the confirmation sealed under the session key.

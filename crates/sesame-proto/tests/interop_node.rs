@@ -167,6 +167,8 @@ fn node_client_registers_and_logs_in_against_the_rust_server_core() {
             &LoginFinish {
                 login_id: ch.login_id.clone(),
                 ke3: ke3.clone(),
+                device_key_id: None,
+                device_signature: None,
             },
             NOW,
         )

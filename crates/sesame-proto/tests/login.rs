@@ -65,6 +65,8 @@ fn wrong_password_fails_at_the_client_and_a_forged_ke3_fails_at_the_server() {
     let forged = LoginFinish {
         login_id: ch.login_id.clone(),
         ke3: Bytes(vec![7u8; 64]),
+        device_key_id: None,
+        device_signature: None,
     };
     assert_eq!(
         sstate.finish(&forged, NOW).err(),
@@ -94,6 +96,8 @@ fn unknown_user_gets_a_challenge_of_the_same_shape_and_fails_like_a_wrong_passwo
     let forged = LoginFinish {
         login_id: fake.login_id.clone(),
         ke3: Bytes(vec![1u8; 64]),
+        device_key_id: None,
+        device_signature: None,
     };
     assert_eq!(
         sstate.finish(&forged, NOW).err(),
@@ -114,6 +118,8 @@ fn replayed_ke3_from_an_earlier_login_fails() {
     let replay = LoginFinish {
         login_id: ch2.login_id.clone(),
         ke3: done.message.ke3.clone(),
+        device_key_id: None,
+        device_signature: None,
     };
     assert_eq!(
         sstate2.finish(&replay, NOW).err(),
@@ -204,6 +210,8 @@ fn tampered_ke3_fails_at_the_server() {
     let short = LoginFinish {
         login_id: ch.login_id.clone(),
         ke3: Bytes(vec![0; 63]),
+        device_key_id: None,
+        device_signature: None,
     };
     let (_c, sstate, ch2) = challenge(&keys, Some(&record), PASSWORD, &mut crng, &mut srng);
     let short = LoginFinish {

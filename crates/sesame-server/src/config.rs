@@ -31,6 +31,10 @@ pub struct Config {
     pub database_max_connections: u32,
     /// PostgreSQL schema to use (created if missing); default: the connection's search path.
     pub database_schema: Option<String>,
+    /// `redis://[user:password@]host[:port][/db]` (Redis 6.2 or later): keeps login states
+    /// and throttle counters in Redis, shared by every node, instead of in this process. Set
+    /// it whenever several nodes serve one PostgreSQL database; default: in memory.
+    pub redis_url: Option<String>,
     /// The master key itself (43 base64url characters or 64 hex digits). Prefer the
     /// environment variable `SESAME_MASTER_KEY` or `master_key_file` to writing it here.
     pub master_key: Option<String>,
@@ -73,8 +77,35 @@ pub struct Config {
     pub audit_retention_days: u64,
     /// How often expired sessions and old audit entries are deleted, seconds.
     pub cleanup_interval: u64,
+    /// Largest message (ciphertext) the relay accepts, bytes.
+    pub message_max_bytes: usize,
+    /// Most messages waiting in one user's mailbox.
+    pub mailbox_max_messages: u64,
+    /// Undelivered messages older than this many days are deleted (0 keeps them).
+    pub message_max_age_days: u64,
+    /// Messages one user may send per minute (0: unlimited).
+    pub send_rate_per_minute: u64,
     /// `text` or `json` log lines.
     pub log_format: String,
+    /// Issuer name shown in authenticator apps for TOTP.
+    pub totp_issuer: String,
+    /// Seconds a login or re-authentication counts as fresh for protected operations.
+    pub reauth_window: u64,
+    /// SMTP server for outgoing mail (email codes); unset: mail goes to `<data_dir>/outbox`.
+    pub smtp_host: Option<String>,
+    /// SMTP port (587 submission with STARTTLS, 465 with `tls`).
+    pub smtp_port: u16,
+    /// `starttls` (required, default), `tls` (implicit TLS) or `none` (plain text: loopback
+    /// and testing only; see [`crate::smtp`]).
+    pub smtp_security: String,
+    /// SMTP user name, if the server wants authentication.
+    pub smtp_username: Option<String>,
+    /// SMTP password; prefer the environment variable `SESAME_SMTP_PASSWORD`.
+    pub smtp_password: Option<String>,
+    /// `From:` of outgoing mail (SMTP and outbox).
+    pub smtp_from: String,
+    /// Seconds to wait for the SMTP server (connect and each command).
+    pub smtp_timeout_secs: u64,
 }
 
 impl Default for Config {
@@ -90,6 +121,7 @@ impl Default for Config {
             database_url: None,
             database_max_connections: 10,
             database_schema: None,
+            redis_url: None,
             master_key: None,
             master_key_file: None,
             issuer: None,
@@ -110,7 +142,20 @@ impl Default for Config {
             throttle_address_window: throttle.address_window,
             audit_retention_days: 90,
             cleanup_interval: 600,
+            message_max_bytes: 64 * 1024,
+            mailbox_max_messages: 10_000,
+            message_max_age_days: 30,
+            send_rate_per_minute: 600,
             log_format: "text".into(),
+            totp_issuer: "Sesame".into(),
+            reauth_window: 300,
+            smtp_host: None,
+            smtp_port: 587,
+            smtp_security: "starttls".into(),
+            smtp_username: None,
+            smtp_password: None,
+            smtp_from: "Sesame <no-reply@localhost>".into(),
+            smtp_timeout_secs: 10,
         }
     }
 }
@@ -168,8 +213,23 @@ impl Config {
                 "login_ttl, session_idle and session_absolute must be positive".into(),
             ));
         }
+        if !(1..=16 * 1024 * 1024).contains(&self.message_max_bytes)
+            || self.mailbox_max_messages == 0
+        {
+            return Err(ConfigError(
+                "message_max_bytes must be 1..=16777216 and mailbox_max_messages positive".into(),
+            ));
+        }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err(ConfigError("log_format must be `text` or `json`".into()));
+        }
+        if !matches!(self.smtp_security.as_str(), "starttls" | "tls" | "none") {
+            return Err(ConfigError(
+                "smtp_security must be `starttls`, `tls` or `none`".into(),
+            ));
+        }
+        if self.smtp_timeout_secs == 0 {
+            return Err(ConfigError("smtp_timeout_secs must be positive".into()));
         }
         Ok(())
     }

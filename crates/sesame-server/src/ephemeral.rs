@@ -12,6 +12,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
+pub mod redis;
+
+pub use self::redis::{RedisEphemeral, DEFAULT_KEY_PREFIX, REDIS_TIMEOUT};
+
 /// Why the short-lived store could not answer.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -23,7 +23,9 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::error::ApiError;
-use crate::service::{Authenticated, RequestContext, Sesame};
+use crate::service::{Authenticated, LoginOutcome, RequestContext, Sesame};
+
+mod account;
 
 /// The largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -39,18 +41,29 @@ pub fn router(sesame: Sesame) -> Router {
         .route("/api/register", post(register_password))
         .route("/api/register/start", post(register_start))
         .route("/api/register/finish", post(register_finish))
+        .route("/api/verify-email", post(verify_email))
+        .route("/api/verify-email/resend", post(verify_email_resend))
         .route("/api/login/start", post(login_start))
         .route("/api/login/finish", post(login_finish))
         .route("/api/login", post(login_password))
+        .route("/api/login/second-factor", post(login_second_factor))
         .route("/api/session/refresh", post(refresh))
         .route("/api/logout", post(logout))
         .route("/api/logout-all", post(logout_all))
         .route("/api/sessions", get(sessions))
         .route("/api/sessions/{id}", delete(revoke_session))
-        .route("/api/me", get(me))
+        .route("/api/server-key", get(crate::envelope::server_key))
+        .route("/api/getkey", get(crate::envelope::server_key))
         .route("/auth/login", get(crate::ws::login_socket))
+        .merge(account::routes())
+        .merge(crate::relay::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Sealed `{"encryptedData"}` bodies on `/api/*` (see `crate::envelope`).
+        .layer(axum::middleware::from_fn_with_state(
+            sesame.clone(),
+            crate::envelope::middleware,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             ApiError::new(500, "internal", "Internal server error.").into_response()
@@ -196,22 +209,59 @@ struct PasswordRequest {
     password: Zeroizing<String>,
 }
 
+/// `{username, password, email?}`: server-assisted registration (`/register`, `/api/register`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegisterPasswordRequest {
+    username: String,
+    password: Zeroizing<String>,
+    #[serde(default)]
+    email: Option<String>,
+}
+
+/// `POST /api/register/finish`: the fields of [`RegistrationFinish`] (which refuses unknown
+/// fields) plus an optional `email`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegisterFinishRequest {
+    username: String,
+    registration_record: sesame_proto::b64::Bytes,
+    key_stretching: sesame_proto::KeyStretching,
+    #[serde(default)]
+    email: Option<String>,
+}
+
 #[derive(Serialize)]
 struct RegisteredResponse {
     message: &'static str,
     user_id: Uuid,
     uuid: Uuid,
     username: String,
+    /// `active`, or `pending` until the code mailed to the given email address is entered.
+    status: &'static str,
+    /// Seed 004's name: the single-use backup codes, shown this once.
+    #[serde(rename = "backupCodes")]
+    backup_codes: Vec<String>,
 }
 
-fn registered(r: crate::service::Registered) -> (StatusCode, Json<RegisteredResponse>) {
+fn registered(
+    (r, status): (crate::service::Registered, crate::store::AccountStatus),
+) -> (StatusCode, Json<RegisteredResponse>) {
+    let message = match status {
+        crate::store::AccountStatus::Pending => {
+            "User registered; enter the code mailed to you to activate the account."
+        }
+        _ => "User registered successfully.",
+    };
     (
         StatusCode::CREATED,
         Json(RegisteredResponse {
-            message: "User registered successfully.",
+            message,
             user_id: r.user_id,
             uuid: r.user_id,
             username: r.username,
+            status: status.as_str(),
+            backup_codes: r.backup_codes,
         }),
     )
 }
@@ -219,10 +269,11 @@ fn registered(r: crate::service::Registered) -> (StatusCode, Json<RegisteredResp
 async fn register_password(
     State(s): State<Sesame>,
     Ctx(ctx): Ctx,
-    ApiJson(req): ApiJson<PasswordRequest>,
+    ApiJson(req): ApiJson<RegisterPasswordRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let email = req.email.as_deref();
     Ok(registered(
-        s.register_password(&req.username, req.password, &ctx)
+        s.register_password_with_email(&req.username, req.password, email, &ctx)
             .await?,
     ))
 }
@@ -238,9 +289,57 @@ async fn register_start(
 async fn register_finish(
     State(s): State<Sesame>,
     Ctx(ctx): Ctx,
-    ApiJson(req): ApiJson<RegistrationFinish>,
+    ApiJson(req): ApiJson<RegisterFinishRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    Ok(registered(s.register_finish(&req, &ctx).await?))
+    let msg = RegistrationFinish {
+        username: req.username,
+        registration_record: req.registration_record,
+        key_stretching: req.key_stretching,
+    };
+    let email = req.email.as_deref();
+    Ok(registered(
+        s.register_finish_with_email(&msg, email, &ctx).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyEmailRequest {
+    username: String,
+    code: String,
+}
+
+/// `POST /api/verify-email` (see [`crate::service::email`]).
+async fn verify_email(
+    State(s): State<Sesame>,
+    Ctx(ctx): Ctx,
+    ApiJson(req): ApiJson<VerifyEmailRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let status = s.verify_email(&req.username, &req.code, &ctx).await?;
+    Ok(Json(
+        json!({ "message": "Email verified.", "status": status.as_str() }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResendRequest {
+    username: String,
+}
+
+/// `POST /api/verify-email/resend`: always the same `202`, whatever the account.
+async fn verify_email_resend(
+    State(s): State<Sesame>,
+    Ctx(ctx): Ctx,
+    ApiJson(req): ApiJson<ResendRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    s.resend_verification(&req.username, &ctx).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "message": "If the account awaits email verification, a new code is on its way."
+        })),
+    ))
 }
 
 async fn login_start(
@@ -265,15 +364,48 @@ async fn login_password(
     Ctx(ctx): Ctx,
     ApiJson(req): ApiJson<PasswordRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let issued = s.login_password(&req.username, req.password, &ctx).await?;
+    match s.login_password(&req.username, req.password, &ctx).await? {
+        LoginOutcome::Session(issued) => Ok(Json(seed_login_body(&s, &issued)?)),
+        LoginOutcome::SecondFactor(required) => {
+            let mut body = serde_json::to_value(&required).map_err(ApiError::internal)?;
+            body["message"] = json!("Second factor required.");
+            Ok(Json(body))
+        }
+    }
+}
+
+/// A session in seed 004's login shape (`message`, `token`, `uuid`, `expires_at`) plus the
+/// [`SessionIssued`](crate::service::SessionIssued) fields.
+fn seed_login_body(
+    s: &Sesame,
+    issued: &crate::service::SessionIssued,
+) -> Result<serde_json::Value, ApiError> {
     let expires =
         std::time::UNIX_EPOCH + std::time::Duration::from_secs(s.now() + issued.expires_in);
-    let mut body = serde_json::to_value(&issued).map_err(ApiError::internal)?;
+    let mut body = serde_json::to_value(issued).map_err(ApiError::internal)?;
     body["message"] = json!("Login successful.");
     body["token"] = json!(issued.access_token);
     body["uuid"] = json!(issued.user_id);
     body["expires_at"] = json!(humantime::format_rfc3339_seconds(expires).to_string());
-    Ok(Json(body))
+    Ok(body)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecondFactorRequest {
+    mfa_token: String,
+    code: String,
+}
+
+async fn login_second_factor(
+    State(s): State<Sesame>,
+    Ctx(ctx): Ctx,
+    ApiJson(req): ApiJson<SecondFactorRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let issued = s
+        .login_second_factor(&req.mfa_token, &req.code, &ctx)
+        .await?;
+    Ok(Json(seed_login_body(&s, &issued)?))
 }
 
 #[derive(Deserialize)]
@@ -322,8 +454,4 @@ async fn revoke_session(
         .map_err(|_| ApiError::new(404, "session_not_found", "No such session."))?;
     s.revoke_session(&who, id, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-async fn me(State(s): State<Sesame>, Auth(who): Auth) -> Result<impl IntoResponse, ApiError> {
-    Ok(Json(s.me(&who).await?))
 }

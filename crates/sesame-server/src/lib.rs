@@ -7,6 +7,7 @@
 pub mod ephemeral;
 pub mod error;
 pub mod pool;
+pub mod relay;
 pub mod secrets;
 pub mod service;
 pub mod store;
@@ -15,7 +16,9 @@ pub mod tokens;
 pub use error::ApiError;
 pub use service::{RequestContext, Sesame};
 pub mod config;
+pub mod envelope;
 pub mod http;
 pub mod server;
+pub mod smtp;
 pub mod tcp;
 mod ws;

@@ -175,6 +175,7 @@ mod names {
     pub const JWT: &str = "jwt_ed25519_seed";
     pub const INDEX: &str = "field_index_key";
     pub const FIELD: &str = "field_encryption_key";
+    pub const ENVELOPE: &str = "envelope_x25519_secret";
 }
 
 /// Every server secret, loaded and opened.
@@ -185,6 +186,8 @@ pub struct ServerSecrets {
     pub jwt: SigningKey,
     /// Keyed indexes and field encryption.
     pub fields: FieldCrypto,
+    /// The X25519 key that opens sealed request envelopes ([`crate::envelope`]).
+    pub envelope: crypto_box::SecretKey,
 }
 
 impl ServerSecrets {
@@ -212,10 +215,14 @@ impl ServerSecrets {
         let field = load(store, master, names::FIELD, now, || random32(&mut OsRng)).await?;
         let fields = FieldCrypto::new(&index, &field)
             .ok_or_else(|| SecretsError::Corrupt(names::FIELD.into()))?;
+        let envelope = load(store, master, names::ENVELOPE, now, || random32(&mut OsRng)).await?;
+        let envelope = crypto_box::SecretKey::from_slice(&envelope)
+            .map_err(|_| SecretsError::Corrupt(names::ENVELOPE.into()))?;
         Ok(ServerSecrets {
             opaque,
             jwt,
             fields,
+            envelope,
         })
     }
 }

@@ -48,6 +48,9 @@ pub enum ServeError {
          database needs the same key; `sesame admin gen-master-key` prints a fresh one)"
     )]
     NoMasterKey,
+    /// The mail settings (`smtp_*`) are unusable.
+    #[error("mail settings: {}", .0 .0)]
+    Mail(#[from] crate::service::MailError),
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServeError {
@@ -138,6 +141,8 @@ pub async fn build_with_clock(
         store,
         ephemeral,
         secrets,
+        // SMTP when `smtp_host` is set, else the development outbox in the data directory.
+        mailer: crate::smtp::mailer_for(config)?,
         issuer: config.issuer(),
         audience: config.audience.clone(),
         access_ttl: config.access_token_ttl,
@@ -154,6 +159,14 @@ pub async fn build_with_clock(
                 window: config.throttle_window,
                 per_address: config.throttle_per_address,
                 address_window: config.throttle_address_window,
+            },
+            totp_issuer: config.totp_issuer.clone(),
+            reauth_window: config.reauth_window,
+            relay: crate::relay::RelaySettings {
+                message_max_bytes: config.message_max_bytes,
+                mailbox_max_messages: config.mailbox_max_messages,
+                message_max_age: config.message_max_age_days.saturating_mul(86_400),
+                send_rate_per_minute: config.send_rate_per_minute,
             },
         },
     }))
@@ -197,6 +210,7 @@ pub async fn serve(
     let (_, fingerprint) = sesame.server_identity();
     println!("sesame: server key fingerprint {fingerprint}");
     println!("sesame: database {}", store.backend());
+    println!("sesame: mail: {}", sesame.mail_description());
     if store.backend() == store::Backend::Postgres && config.redis_url.is_none() {
         eprintln!(
             "sesame: warning: PostgreSQL without redis_url: several nodes would not share \
@@ -230,6 +244,16 @@ pub async fn serve(
         retention,
         stop_rx.clone(),
     ));
+
+    // Relay connections (upgraded WebSockets) outlive the HTTP server's graceful shutdown:
+    // close them when the server stops, before the database pool.
+    let relay = sesame.clone();
+    let mut relay_stop = stop_rx.clone();
+    tasks.spawn(async move {
+        let _ = relay_stop.wait_for(|stop| *stop).await;
+        relay.relay().shutdown();
+        relay.relay().wait_closed(Duration::from_secs(5)).await;
+    });
 
     let app = crate::http::router(sesame.clone());
     let mut http_stop = stop_rx.clone();
@@ -265,6 +289,11 @@ async fn cleanup_loop(
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(%e, "cleanup failed"),
+        }
+        match sesame.expire_messages().await {
+            Ok(n) if n > 0 => tracing::info!(messages = n, "deleted expired messages"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(%e, "message cleanup failed"),
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}

@@ -9,15 +9,22 @@
 //! PING                                             → PONG
 //! REGISTER|username|password                       → REGISTER|SUCCESS|user_id
 //! AUTH|username|password                           → AUTH|SUCCESS|session_token|user_id|access_token|expires_in
+//!                                                    or AUTH|SECOND_FACTOR|mfa_token|totp,backup_code|expires_in
+//! SECOND_FACTOR|mfa_token|code                     → SECOND_FACTOR|SUCCESS|session_token|user_id|access_token|expires_in
 //! REGISTER_START|username|registration_request     → REGISTER_CHALLENGE|registration_response|memory|iterations|parallelism|server_public_key
 //! REGISTER_FINISH|username|record|memory|iterations|parallelism → REGISTER|SUCCESS|user_id
 //! LOGIN_START|username|ke1                         → LOGIN_CHALLENGE|login_id|ke2|memory|iterations|parallelism|server_public_key|expires_in
 //! LOGIN_FINISH|login_id|ke3                        → LOGIN_CONFIRMATION|login_id|sealed
 //! LOGIN_ACK|login_id|success  or  LOGIN_ACK|login_id|failed|reason → LOGIN_ACK|ACCEPTED or LOGIN_ACK|REVOKED
 //! LOGOUT  or  LOGOUT|session_token                 → LOGOUT|SUCCESS
+//! SESSION|session_token                            → SESSION|SUCCESS|username
+//! MESSAGE|to|id|sent_at|ciphertext|signature       → MESSAGE|ACCEPTED|id  or  MESSAGE|FAILURE|id|code|message
+//! ACK|id                                           → ACK|OK|id  or  ACK|FAILURE|id|code|message
+//! (server → client, once logged in) MESSAGE|from|to|id|sent_at|ciphertext|signature
 //! ```
+//! The messaging verbs are the relay's ([`crate::relay`]; `relay/tcp.rs` has the details).
 //! Failures answer `VERB|FAILURE|code|message` (for `REGISTER_*` the verb is `REGISTER`, for
-//! `LOGIN_*` it is `LOGIN`). `REGISTER` and `AUTH` carry the password in the clear over a
+//! `LOGIN_START` and `LOGIN_FINISH` it is `LOGIN`, for `LOGIN_ACK` it is `LOGIN_ACK`). `REGISTER` and `AUTH` carry the password in the clear over a
 //! plain TCP stream, so they are refused with `password_verbs_disabled` unless the
 //! configuration enables them (`tcp_allow_password = true`): only do that behind TLS
 //! termination or on a trusted network. The OPAQUE verbs never carry the password.
@@ -38,7 +45,7 @@ use tokio_util::codec::{Framed, LinesCodec, LinesCodecError};
 use zeroize::Zeroizing;
 
 use crate::error::ApiError;
-use crate::service::{RequestContext, Sesame};
+use crate::service::{LoginOutcome, RequestContext, Sesame};
 
 /// Longest line accepted, in bytes.
 pub const MAX_LINE_BYTES: usize = 8 * 1024;
@@ -150,10 +157,18 @@ async fn connection(
     let ctx = RequestContext::new(Some(peer.ip()), Some("sesame-tcp"));
     let mut conn = Conn {
         session_token: None,
+        relay: Default::default(),
     };
     loop {
         let next = tokio::select! {
             n = tokio::time::timeout(IDLE_TIMEOUT, lines.next()) => n,
+            (out, end) = conn.relay.next_line() => {
+                // An incoming message for this connection's user (relay/tcp.rs).
+                if lines.send(out).await.is_err() || end {
+                    return;
+                }
+                continue;
+            }
             _ = shutdown.changed() => return,
         };
         let line = match next {
@@ -196,12 +211,29 @@ async fn connection(
         if lines.send(answer).await.is_err() {
             return;
         }
+        // Logged in: deliver messages, and accept lines as long as a message needs.
+        let verb = line.split('|').next().unwrap_or_default();
+        if conn
+            .relay
+            .after_line(&sesame, &ctx, verb, &conn.session_token)
+            .await
+        {
+            let max = sesame
+                .settings()
+                .relay
+                .max_frame_bytes()
+                .max(MAX_LINE_BYTES);
+            if lines.codec().max_length() < max {
+                lines = lines.map_codec(|_| LinesCodec::new_with_max_length(max));
+            }
+        }
     }
 }
 
 /// Per-connection state: the session a login on this connection created.
 struct Conn {
     session_token: Option<Zeroizing<String>>,
+    relay: crate::relay::tcp::TcpRelay,
 }
 
 fn failure(verb: &str, e: &ApiError) -> String {
@@ -256,6 +288,10 @@ async fn handle(
         "REGISTER_START" | "REGISTER_FINISH" => registration(s, ctx, &fields).await,
         "LOGIN_START" | "LOGIN_FINISH" | "LOGIN_ACK" => login(s, ctx, conn, &fields).await,
         "LOGOUT" => logout(s, ctx, conn, &fields).await,
+        "SECOND_FACTOR" => second_factor(s, ctx, conn, &fields).await,
+        "SESSION" | "MESSAGE" | "ACK" => {
+            crate::relay::tcp::verb(s, ctx, &mut conn.session_token, &mut conn.relay, &fields).await
+        }
         _ => Ok(join(&[
             "ERROR",
             "unknown_verb",
@@ -297,19 +333,54 @@ async fn password_verb(
             .map_err(|e| failure(verb, &e))?;
         return Ok(join(&["REGISTER", "SUCCESS", &r.user_id.to_string()]));
     }
-    let issued = s
+    let outcome = s
         .login_password(&fields[1], password, ctx)
         .await
         .map_err(|e| failure(verb, &e))?;
-    conn.session_token = Some(Zeroizing::new(issued.session_token.clone()));
-    Ok(join(&[
-        "AUTH",
+    match outcome {
+        LoginOutcome::Session(issued) => Ok(session_line(conn, "AUTH", issued)),
+        LoginOutcome::SecondFactor(required) => Ok(second_factor_line("AUTH", &required)),
+    }
+}
+
+/// `VERB|SUCCESS|session_token|user_id|access_token|expires_in`, remembering the session
+/// for a bare `LOGOUT`.
+fn session_line(conn: &mut Conn, verb: &str, issued: crate::service::SessionIssued) -> String {
+    let line = join(&[
+        verb,
         "SUCCESS",
         &issued.session_token,
         &issued.user_id.to_string(),
         &issued.access_token,
         &issued.expires_in.to_string(),
-    ]))
+    ]);
+    conn.session_token = Some(Zeroizing::new(issued.session_token));
+    line
+}
+
+/// `VERB|SECOND_FACTOR|mfa_token|totp,backup_code|expires_in`.
+fn second_factor_line(verb: &str, r: &crate::service::SecondFactorRequired) -> String {
+    join(&[
+        verb,
+        "SECOND_FACTOR",
+        &r.mfa_token,
+        &r.methods.join(","),
+        &r.expires_in.to_string(),
+    ])
+}
+
+async fn second_factor(
+    s: &Sesame,
+    ctx: &RequestContext,
+    conn: &mut Conn,
+    fields: &[String],
+) -> Result<String, String> {
+    arity("SECOND_FACTOR", fields, 3, "SECOND_FACTOR|mfa_token|code")?;
+    let issued = s
+        .login_second_factor(&fields[1], &fields[2], ctx)
+        .await
+        .map_err(|e| failure("SECOND_FACTOR", &e))?;
+    Ok(session_line(conn, "SECOND_FACTOR", issued))
 }
 
 async fn registration(
@@ -383,13 +454,26 @@ async fn login(
             ]))
         }
         "LOGIN_FINISH" => {
-            arity("LOGIN", fields, 3, "LOGIN_FINISH|login_id|ke3")?;
+            // Accounts that require a device key add `|device_key_id|device_signature`.
+            if fields.len() != 5 {
+                let usage = "LOGIN_FINISH|login_id|ke3[|device_key_id|device_signature]";
+                arity("LOGIN", fields, 3, usage)?;
+            }
             let msg = LoginFinish {
                 login_id: fields[1].clone(),
                 ke3: field_bytes(&fields[2], "ke3").map_err(fail)?,
+                device_key_id: fields.get(3).cloned(),
+                device_signature: match fields.get(4) {
+                    Some(v) => Some(field_bytes(v, "device_signature").map_err(fail)?),
+                    None => None,
+                },
             };
-            let (confirmation, issued) = s.login_finish(&msg, ctx).await.map_err(fail)?;
-            conn.session_token = Some(Zeroizing::new(issued.session_token));
+            let (confirmation, outcome) = s.login_finish(&msg, ctx).await.map_err(fail)?;
+            // With a second factor pending there is no session yet: the sealed payload
+            // carries the ticket, answered with SECOND_FACTOR.
+            if let LoginOutcome::Session(issued) = outcome {
+                conn.session_token = Some(Zeroizing::new(issued.session_token));
+            }
             Ok(join(&[
                 "LOGIN_CONFIRMATION",
                 &confirmation.login_id,
@@ -434,7 +518,16 @@ async fn logout(
     conn: &mut Conn,
     fields: &[String],
 ) -> Result<String, String> {
-    let token = match (fields.len(), conn.session_token.take()) {
+    // An explicit token logs out that session and leaves this connection's own login alone.
+    let explicit = fields.len() == 2;
+    let token = match (
+        fields.len(),
+        if explicit {
+            None
+        } else {
+            conn.session_token.take()
+        },
+    ) {
         (2, _) => Zeroizing::new(fields[1].clone()),
         (1, Some(t)) => t,
         (1, None) => {

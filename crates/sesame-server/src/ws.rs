@@ -8,7 +8,11 @@
 //! client: {"type":"login_finish", "login_id", "ke3"}
 //! server: {"type":"login_confirmation", "login_id", "sealed"}
 //! client: {"type":"login_ack", "login_id", "status": "success"|"failed", "reason"?}
-//! server: {"type":"login_result", "status": "accepted"|"revoked"}   then close
+//! server: {"type":"login_result", "status": "accepted"|"revoked"|"second_factor_required"}
+//! (second factor) client: {"type":"second_factor", "mfa_token", "code"}
+//!                 server: {"type":"session", ...SessionIssued}  (or an `invalid_code` error
+//!                 frame, after which the client may send another code)
+//! then close
 //! any error: {"type":"error", "error": {"code", "message"}}          then close
 //! ```
 //! Frames are limited to [`MAX_FRAME_BYTES`]; each client step must arrive within
@@ -25,7 +29,7 @@ use sesame_proto::messages::{AckStatus, LoginAck, LoginFinish, LoginStart};
 
 use crate::error::ApiError;
 use crate::http::Ctx;
-use crate::service::{RequestContext, Sesame};
+use crate::service::{LoginOutcome, RequestContext, Sesame};
 
 /// Largest WebSocket message accepted, in bytes.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
@@ -40,6 +44,7 @@ enum ClientFrame {
     LoginStart(LoginStart),
     LoginFinish(LoginFinish),
     LoginAck(LoginAck),
+    SecondFactor { mfa_token: String, code: String },
 }
 
 #[derive(Serialize)]
@@ -49,6 +54,7 @@ enum ServerFrame<'a> {
     LoginChallenge(&'a sesame_proto::messages::LoginChallenge),
     LoginConfirmation(&'a sesame_proto::messages::LoginConfirmation),
     LoginResult { status: &'static str },
+    Session(&'a crate::service::SessionIssued),
 }
 
 pub(crate) async fn login_socket(
@@ -139,7 +145,7 @@ async fn exchange(
     if finish.login_id != challenge.login_id {
         return Err(sesame_proto::Error::UnknownLogin.into());
     }
-    let (confirmation, _issued) = s.login_finish(&finish, ctx).await?;
+    let (confirmation, outcome) = s.login_finish(&finish, ctx).await?;
     send(socket, &ServerFrame::LoginConfirmation(&confirmation)).await?;
     let ClientFrame::LoginAck(ack) = next_frame(socket).await? else {
         return Err(out_of_order());
@@ -148,9 +154,42 @@ async fn exchange(
         return Err(sesame_proto::Error::UnknownLogin.into());
     }
     let revoked = s.login_ack(&ack, ctx).await?;
-    let status = match (ack.status, revoked) {
-        (AckStatus::Failed, _) | (_, true) => "revoked",
-        _ => "accepted",
+    if ack.status == AckStatus::Failed || revoked {
+        return send(socket, &ServerFrame::LoginResult { status: "revoked" }).await;
+    }
+    let LoginOutcome::SecondFactor(required) = outcome else {
+        return send(socket, &ServerFrame::LoginResult { status: "accepted" }).await;
     };
-    send(socket, &ServerFrame::LoginResult { status }).await
+    send(
+        socket,
+        &ServerFrame::LoginResult {
+            status: "second_factor_required",
+        },
+    )
+    .await?;
+    // Wrong codes may be retried on the socket until the ticket is used up.
+    loop {
+        let ClientFrame::SecondFactor { mfa_token, code } = next_frame(socket).await? else {
+            return Err(out_of_order());
+        };
+        if mfa_token != required.mfa_token {
+            return Err(ApiError::new(
+                401,
+                "mfa_expired",
+                "Unknown second-factor ticket.",
+            ));
+        }
+        match s.login_second_factor(&mfa_token, &code, ctx).await {
+            Ok(issued) => return send(socket, &ServerFrame::Session(&issued)).await,
+            Err(e) if e.code == "invalid_code" => {
+                let frame =
+                    json!({ "type": "error", "error": { "code": e.code, "message": e.message } });
+                socket
+                    .send(Message::Text(frame.to_string().into()))
+                    .await
+                    .map_err(|_| ApiError::bad_request("closed", "The client went away."))?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }

@@ -131,6 +131,8 @@ async fn login_opaque(c: &Client, srv: &TestServer, name: &str, password: &str) 
             let forged = LoginFinish {
                 login_id: challenge.login_id.clone(),
                 ke3: sesame_proto::b64::Bytes(vec![0x42; 64]),
+                device_key_id: None,
+                device_signature: None,
             };
             let (status, body) = post(
                 c,

@@ -100,6 +100,8 @@ impl ExpectLoginChallenge {
             message: LoginFinish {
                 login_id: challenge.login_id.clone(),
                 ke3: Bytes(ke3),
+                device_key_id: None,
+                device_signature: None,
             },
             confirmation: ExpectLoginConfirmation { key },
             export_key: export_key(&result.export_key),

@@ -101,6 +101,11 @@ impl ExpectLoginFinish {
         self.expires_at
     }
 
+    /// The KE2 this login's challenge carried (what a device key signs, [`crate::device`]).
+    pub fn ke2(&self) -> &[u8] {
+        &self.ke2
+    }
+
     /// Verifies the client's KE3. Consumes the state: a login id works once.
     ///
     /// Fails with [`Error::AuthenticationFailed`] for a wrong password, an unknown user and

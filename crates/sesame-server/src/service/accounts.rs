@@ -7,6 +7,7 @@ use sesame_proto::{CredentialRecord, KsfPolicy};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use super::email::{email_taken, EmailAddress};
 use super::{Registered, RequestContext, Sesame};
 use crate::error::ApiError;
 use crate::store::{AccountStatus, ConflictOn, NewUser, StoreError};
@@ -39,9 +40,24 @@ impl Sesame {
         msg: &RegistrationFinish,
         ctx: &RequestContext,
     ) -> Result<Registered, ApiError> {
+        let (registered, _) = self.register_finish_with_email(msg, None, ctx).await?;
+        Ok(registered)
+    }
+
+    /// [`Sesame::register_finish`] with an optional email address: an account with one is
+    /// created `pending` and a code is mailed to it (see [`super::email`]).
+    pub async fn register_finish_with_email(
+        &self,
+        msg: &RegistrationFinish,
+        email: Option<&str>,
+        ctx: &RequestContext,
+    ) -> Result<(Registered, AccountStatus), ApiError> {
+        self.throttle_address(ctx).await?;
         let username = Username::parse(&msg.username)?;
+        let email = email.map(EmailAddress::parse).transpose()?;
         let record = proto::registration_record(msg, &KsfPolicy::DEFAULT)?;
-        self.create_account(&username, &record, "opaque", ctx).await
+        self.create_account(&username, &record, "opaque", email.as_ref(), ctx)
+            .await
     }
 
     /// Server-assisted registration: the client sent the password; the server runs the client
@@ -52,9 +68,25 @@ impl Sesame {
         password: Zeroizing<String>,
         ctx: &RequestContext,
     ) -> Result<Registered, ApiError> {
+        let (registered, _) = self
+            .register_password_with_email(username, password, None, ctx)
+            .await?;
+        Ok(registered)
+    }
+
+    /// [`Sesame::register_password`] with an optional email address: an account with one is
+    /// created `pending` and a code is mailed to it (see [`super::email`]).
+    pub async fn register_password_with_email(
+        &self,
+        username: &str,
+        password: Zeroizing<String>,
+        email: Option<&str>,
+        ctx: &RequestContext,
+    ) -> Result<(Registered, AccountStatus), ApiError> {
         self.throttle_address(ctx).await?;
         let username = Username::parse(username)?;
         check_password(&password, &username)?;
+        let email = email.map(EmailAddress::parse).transpose()?;
         // Refuse a taken name before spending a hash on it.
         self.ensure_available(&username).await?;
         let keys = self.inner.secrets.opaque.clone();
@@ -67,7 +99,8 @@ impl Sesame {
                 proto::register_with_password(&mut rand_core::OsRng, &keys, &name, &password, ksf)
             })
             .await??;
-        self.create_account(&username, &record, "pwd", ctx).await
+        self.create_account(&username, &record, "pwd", email.as_ref(), ctx)
+            .await
     }
 
     async fn ensure_available(&self, username: &Username) -> Result<(), ApiError> {
@@ -83,30 +116,53 @@ impl Sesame {
         username: &Username,
         record: &CredentialRecord,
         how: &str,
+        email: Option<&EmailAddress>,
         ctx: &RequestContext,
-    ) -> Result<Registered, ApiError> {
+    ) -> Result<(Registered, AccountStatus), ApiError> {
         let id = Uuid::new_v4();
         let fields = &self.inner.secrets.fields;
+        // An account with an email address waits for its code.
+        let (status, sealed_email) = match email {
+            Some(e) => (AccountStatus::Pending, Some(self.seal_email(id, e))),
+            None => (AccountStatus::Active, None),
+        };
+        let (email_index, email_sealed) = sealed_email.unzip();
         let user = NewUser {
             id,
             username_index: fields.index("username", username.as_str()),
             username_sealed: fields.seal("username", id.as_bytes(), username.as_str()),
-            email_index: None,
-            email_sealed: None,
+            email_index,
+            email_sealed,
             credential: record.to_bytes(),
-            status: AccountStatus::Active,
+            status,
             created_at: self.now_i64(),
         };
         match self.inner.store.create_user(&user).await {
             Ok(()) => {}
             Err(StoreError::Conflict(ConflictOn::Username)) => return Err(username_taken()),
+            Err(StoreError::Conflict(ConflictOn::Email)) => return Err(email_taken()),
             Err(e) => return Err(e.into()),
         }
-        self.audit("register", Some(id), Some(format!("method={how}")), ctx)
-            .await;
-        Ok(Registered {
+        let backup_codes = self.issue_backup_codes(id).await?;
+        let reason = match email {
+            Some(_) => format!("method={how} status=pending"),
+            None => format!("method={how}"),
+        };
+        self.audit("register", Some(id), Some(reason), ctx).await;
+        if let Some(e) = email {
+            // The account exists either way; a failed hand-over is retried with a resend.
+            if let Err(err) = self
+                .send_verification_code(id, username.as_str(), e.as_str())
+                .await
+            {
+                tracing::warn!(%err, "verification code not sent");
+            }
+        }
+        let registered = Registered {
             user_id: id,
             username: username.as_str().to_owned(),
-        })
+            backup_codes,
+        };
+        Ok((registered, status))
     }
 }

@@ -11,6 +11,7 @@ use sesame_proto::{CredentialRecord, Timestamp};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use super::second_factor::{LoginOutcome, SecondFactorVerified};
 use super::{RequestContext, Sesame, SessionIssued};
 use crate::error::ApiError;
 use crate::store::{AccountStatus, UserRecord};
@@ -79,7 +80,7 @@ impl Sesame {
         &self,
         msg: &LoginFinish,
         ctx: &RequestContext,
-    ) -> Result<(LoginConfirmation, SessionIssued), ApiError> {
+    ) -> Result<(LoginConfirmation, LoginOutcome), ApiError> {
         let bytes = self
             .inner
             .ephemeral
@@ -87,6 +88,7 @@ impl Sesame {
             .await?
             .ok_or_else(|| ApiError::from(sesame_proto::Error::UnknownLogin))?;
         let state = ExpectLoginFinish::from_bytes(&bytes).map_err(ApiError::internal)?;
+        let ke2 = state.ke2().to_vec(); // what a device key signs (service/devices.rs)
         let index = self.username_index(state.username().as_str());
         let user = self.inner.store.user_by_index(&index).await?;
         let (verified, sealer) = match state.finish(msg, Timestamp(self.now())) {
@@ -103,11 +105,18 @@ impl Sesame {
             }
         };
         let user = user.ok_or_else(ApiError::authentication_failed)?;
-        let issued = self.complete_login(&verified, &user, &index, ctx).await?;
-        let payload = serde_json::to_vec(&issued).map_err(ApiError::internal)?;
+        // Device key factor: without a valid device signature over this challenge, a user
+        // who requires one fails exactly like a wrong password.
+        self.check_device_login(&user, msg, &ke2, ctx).await?;
+        let outcome = self.complete_login(&verified, &user, &index, ctx).await?;
+        let payload = serde_json::to_vec(&outcome.to_json()).map_err(ApiError::internal)?;
         let confirmation = sealer.seal(&mut rand_core::OsRng, &payload)?;
-        // Remember which session this login made, for the client's acknowledgement.
-        let ack = format!("{}|{}", user.id, issued.session_id);
+        // Remember what this login made (a session or a second-factor ticket), for the
+        // client's acknowledgement.
+        let ack = match &outcome {
+            LoginOutcome::Session(issued) => format!("{}|session|{}", user.id, issued.session_id),
+            LoginOutcome::SecondFactor(m) => format!("{}|mfa|{}", user.id, m.mfa_token),
+        };
         self.inner
             .ephemeral
             .put(
@@ -116,7 +125,7 @@ impl Sesame {
                 Duration::from_secs(self.inner.settings.login_ttl),
             )
             .await?;
-        Ok((confirmation, issued))
+        Ok((confirmation, outcome))
     }
 
     /// The client's verdict on the confirmation (WebSocket and TCP). `failed` revokes the
@@ -127,16 +136,23 @@ impl Sesame {
             return Err(sesame_proto::Error::UnknownLogin.into());
         };
         let text = String::from_utf8_lossy(&bytes);
-        let mut parts = text.splitn(2, '|');
-        let user = parts.next().and_then(|u| Uuid::parse_str(u).ok());
-        let session = parts.next().and_then(|s| Uuid::parse_str(s).ok());
-        let (Some(user), Some(session)) = (user, session) else {
+        let mut parts = text.splitn(3, '|');
+        let (Some(user), Some(kind), Some(made)) = (
+            parts.next().and_then(|u| Uuid::parse_str(u).ok()),
+            parts.next(),
+            parts.next(),
+        ) else {
             return Err(ApiError::internal("malformed acknowledgement record"));
         };
         match ack.status {
             AckStatus::Success => Ok(false),
             AckStatus::Failed => {
-                self.inner.store.delete_session(user, session).await?;
+                match (kind, Uuid::parse_str(made)) {
+                    ("session", Ok(session)) => {
+                        self.inner.store.delete_session(user, session).await?;
+                    }
+                    _ => self.burn_ticket(made).await?,
+                }
                 let reason: String = ack
                     .reason
                     .as_deref()
@@ -159,10 +175,14 @@ impl Sesame {
         username: &str,
         password: Zeroizing<String>,
         ctx: &RequestContext,
-    ) -> Result<SessionIssued, ApiError> {
+    ) -> Result<LoginOutcome, ApiError> {
         self.throttle_address(ctx).await?;
         let username = Username::parse(username)?;
-        if password.chars().count() > PASSWORD_MAX_CHARS {
+        if sesame_proto::policy::normalize_password(&password)
+            .chars()
+            .count()
+            > PASSWORD_MAX_CHARS
+        {
             return Err(ApiError::bad_request(
                 "password_too_long",
                 format!("Passwords are at most {PASSWORD_MAX_CHARS} characters."),
@@ -207,35 +227,59 @@ impl Sesame {
             }
         };
         let user = user.ok_or_else(ApiError::authentication_failed)?;
+        // A password login carries no device signature (service/devices.rs).
+        self.refuse_password_if_device_required(&user, ctx).await?;
         self.complete_login(&verified, &user, &index, ctx).await
     }
 
-    /// After a verified password: refuse banned accounts (saying so only now), reset the
-    /// throttle, create the session.
+    /// After a verified password: refuse banned and unverified accounts (saying so only
+    /// now), reset the throttle, then either ask for a second factor or create the session.
     async fn complete_login(
         &self,
         verified: &PasswordVerified,
         user: &UserRecord,
         index: &[u8],
         ctx: &RequestContext,
-    ) -> Result<SessionIssued, ApiError> {
-        if user.status == AccountStatus::Banned {
-            self.audit("login.banned", Some(user.id), None, ctx).await;
-            return Err(ApiError::new(
-                403,
-                "account_banned",
-                "This account is banned.",
-            ));
+    ) -> Result<LoginOutcome, ApiError> {
+        match user.status {
+            AccountStatus::Banned => {
+                self.audit("login.banned", Some(user.id), None, ctx).await;
+                return Err(ApiError::new(
+                    403,
+                    "account_banned",
+                    "This account is banned.",
+                ));
+            }
+            AccountStatus::Pending => {
+                return Err(ApiError::new(
+                    403,
+                    "account_pending",
+                    "Verify the email address first (POST /api/verify-email).",
+                ));
+            }
+            AccountStatus::Active => {}
         }
-        self.throttle_reset(index).await?;
         let method = verified.method();
-        let issued = self
-            .create_session(
-                user.id,
-                verified.username().as_str(),
-                &[method.as_str().to_owned()],
+        let methods = [method.as_str().to_owned()];
+        let username = verified.username().as_str();
+        // With a second factor pending the attempt counter is not reset: only a completed
+        // login resets it, so knowing the password buys no fresh code guesses.
+        if let Some(ticket) = self
+            .second_factor_ticket(user.id, username, &methods)
+            .await?
+        {
+            self.audit(
+                "login.second_factor_required",
+                Some(user.id),
+                Some(format!("method={}", method.as_str())),
                 ctx,
             )
+            .await;
+            return Ok(LoginOutcome::SecondFactor(ticket));
+        }
+        self.throttle_reset(index).await?;
+        let issued = self
+            .create_session(user.id, username, &methods, ctx)
             .await?;
         self.inner
             .store
@@ -247,6 +291,42 @@ impl Sesame {
         };
         self.audit("login.success", Some(user.id), Some(detail.to_owned()), ctx)
             .await;
+        Ok(LoginOutcome::Session(issued))
+    }
+
+    /// Creates the session once the second factor checked out.
+    pub(crate) async fn session_after_second_factor(
+        &self,
+        proof: SecondFactorVerified,
+        ctx: &RequestContext,
+    ) -> Result<SessionIssued, ApiError> {
+        let user = self
+            .inner
+            .store
+            .user_by_id(proof.user_id)
+            .await?
+            .ok_or_else(ApiError::authentication_failed)?;
+        if user.status == AccountStatus::Banned {
+            return Err(ApiError::new(
+                403,
+                "account_banned",
+                "This account is banned.",
+            ));
+        }
+        let issued = self
+            .create_session(proof.user_id, &proof.username, &proof.methods, ctx)
+            .await?;
+        self.inner
+            .store
+            .record_login(proof.user_id, self.now_i64())
+            .await?;
+        self.audit(
+            "login.success",
+            Some(proof.user_id),
+            Some(format!("methods={}", proof.methods.join(","))),
+            ctx,
+        )
+        .await;
         Ok(issued)
     }
 }

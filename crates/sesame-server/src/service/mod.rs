@@ -7,7 +7,15 @@
 mod accounts;
 mod admin;
 mod audit;
+mod devices;
+pub mod email;
+mod keys;
 mod login;
+mod mail;
+mod protected;
+mod questions;
+mod recovery;
+mod second_factor;
 mod sessions;
 mod throttle;
 
@@ -25,6 +33,13 @@ use crate::store::{Store, UserRecord};
 use crate::tokens::TokenSigner;
 
 pub use admin::UserSummary;
+pub use devices::{DeviceList, DeviceView};
+pub use keys::{IdentityUpload, PublishedIdentity};
+pub use mail::{MailError, Mailer, OutboxMailer};
+pub use protected::{Profile, ProfileUpdate};
+pub use questions::{QuestionAnswer, CATALOG as SECURITY_QUESTION_CATALOG};
+pub use recovery::{RecoverFinish, RecoverStart, RecoverStarted};
+pub use second_factor::{LoginOutcome, SecondFactorRequired, TotpEnrolment, MFA_TTL_SECS};
 pub use sessions::{AccessGrant, Authenticated, SessionView};
 pub use throttle::ThrottleSettings;
 
@@ -101,6 +116,12 @@ pub struct Settings {
     pub session_absolute: u64,
     /// Throttling.
     pub throttle: ThrottleSettings,
+    /// Issuer shown in authenticator apps.
+    pub totp_issuer: String,
+    /// How long a login or re-authentication counts as fresh for protected operations, seconds.
+    pub reauth_window: u64,
+    /// Message relay limits.
+    pub relay: crate::relay::RelaySettings,
 }
 
 impl Default for Settings {
@@ -111,6 +132,9 @@ impl Default for Settings {
             session_idle: 7 * 24 * 3600,
             session_absolute: 30 * 24 * 3600,
             throttle: ThrottleSettings::default(),
+            totp_issuer: "Sesame".into(),
+            reauth_window: 300,
+            relay: crate::relay::RelaySettings::default(),
         }
     }
 }
@@ -143,6 +167,8 @@ pub struct Registered {
     pub user_id: Uuid,
     /// The canonical username.
     pub username: String,
+    /// Single-use backup codes, shown once.
+    pub backup_codes: Vec<String>,
 }
 
 /// The Sesame service. Cheap to clone; every transport holds one.
@@ -155,10 +181,12 @@ struct Inner {
     store: Arc<dyn Store>,
     ephemeral: Arc<dyn Ephemeral>,
     secrets: ServerSecrets,
+    mailer: Arc<dyn Mailer>,
     signer: TokenSigner,
     pool: HashPool,
     clock: Arc<dyn Clock>,
     settings: Settings,
+    relay: crate::relay::Relay,
 }
 
 /// Everything [`Sesame::new`] needs.
@@ -169,6 +197,8 @@ pub struct Parts {
     pub ephemeral: Arc<dyn Ephemeral>,
     /// The opened server secrets.
     pub secrets: ServerSecrets,
+    /// Outgoing mail.
+    pub mailer: Arc<dyn Mailer>,
     /// Token issuer (`iss`).
     pub issuer: String,
     /// Token audience (`aud`).
@@ -197,12 +227,29 @@ impl Sesame {
                 store: parts.store,
                 ephemeral: parts.ephemeral,
                 secrets: parts.secrets,
+                mailer: parts.mailer,
                 signer,
                 pool: parts.pool,
                 clock: parts.clock,
                 settings: parts.settings,
+                relay: crate::relay::Relay::new(),
             }),
         }
+    }
+
+    /// The tunables.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// The message relay's live connections and doorbell.
+    pub fn relay(&self) -> &crate::relay::Relay {
+        &self.inner.relay
+    }
+
+    /// Seconds a login or re-authentication stays fresh for protected operations.
+    pub fn reauth_window(&self) -> u64 {
+        self.inner.settings.reauth_window
     }
 
     /// The durable store.
@@ -229,6 +276,11 @@ impl Sesame {
     pub fn server_identity(&self) -> ([u8; 32], String) {
         let keys = &self.inner.secrets.opaque;
         (keys.public_key(), keys.fingerprint())
+    }
+
+    /// The X25519 secret key that opens sealed request envelopes ([`crate::envelope`]).
+    pub fn envelope_key(&self) -> &crypto_box::SecretKey {
+        &self.inner.secrets.envelope
     }
 
     /// Token issuer.

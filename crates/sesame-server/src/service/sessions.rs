@@ -83,6 +83,8 @@ impl Sesame {
             methods: methods.to_vec(),
         };
         self.inner.store.create_session(&session).await?;
+        // A login is itself a fresh authentication for protected operations.
+        self.mark_fresh(session.id).await?;
         let (access_token, _) = self
             .inner
             .signer
@@ -256,23 +258,6 @@ impl Sesame {
         )
         .await;
         Ok(())
-    }
-
-    /// The caller's account.
-    pub async fn me(&self, who: &Authenticated) -> Result<serde_json::Value, ApiError> {
-        let user = self
-            .inner
-            .store
-            .user_by_id(who.user_id)
-            .await?
-            .ok_or_else(ApiError::unauthorized)?;
-        Ok(serde_json::json!({
-            "user_id": user.id,
-            "username": self.username_of(&user)?,
-            "status": user.status.as_str(),
-            "created_at": user.created_at,
-            "last_login_at": user.last_login_at,
-        }))
     }
 }
 

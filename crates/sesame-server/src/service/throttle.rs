@@ -112,6 +112,23 @@ impl Sesame {
         Ok(())
     }
 
+    /// Counts a failed attempt that did not go through [`Sesame::throttle_account`] (a wrong
+    /// second-factor code): the counter grows and the next delay is armed.
+    pub(crate) async fn throttle_failure(&self, index: &[u8]) -> Result<(), ApiError> {
+        let t = self.inner.settings.throttle;
+        let id = hex(index);
+        let eph = &self.inner.ephemeral;
+        let n = eph
+            .incr(&format!("thr:acct:{id}"), Duration::from_secs(t.window))
+            .await?;
+        let delay = t.delay_for(n);
+        if delay > 0 {
+            eph.set_nx(&format!("thr:gate:{id}"), b"1", Duration::from_secs(delay))
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Forgets the account's attempts after a successful login.
     pub(crate) async fn throttle_reset(&self, index: &[u8]) -> Result<(), ApiError> {
         let id = hex(index);

@@ -29,12 +29,14 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 mod factors;
+mod messages;
 mod postgres;
 mod sqlite;
 #[cfg(test)]
 mod tests;
 
 pub use factors::{FactorRecord, FactorStore};
+pub use messages::{MessageInsert, MessageRecord, MessageStore, NewMessage};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -368,7 +370,7 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Arc<dyn Stor
 /// Methods returning `bool` report whether a row was found (and changed); methods
 /// returning `u64` report how many rows they removed.
 #[async_trait]
-pub trait Store: FactorStore + Send + Sync + 'static {
+pub trait Store: FactorStore + MessageStore + Send + Sync + 'static {
     /// Which database this is.
     fn backend(&self) -> Backend;
 

@@ -1,0 +1,311 @@
+//! `sesame keys show|verify|trust`, and the identity-key setup that `sesame register` and
+//! `sesame login` run ([`after_register`], [`after_login`]).
+
+use std::io::Write as _;
+
+use clap::{Args, Subcommand};
+use sesame_client::messaging::{
+    self, ContactTrust, IdentitySource, KeyDirectory, MessagingError, MessagingStore,
+    ResolvedContact,
+};
+use sesame_client::profile::{Profile, StoredSession};
+use sesame_client::Client;
+use sesame_proto::e2e::PublicIdentity;
+
+use crate::chat::MsgCtx;
+
+/// Prints a line on standard output, ignoring write errors (a closed pipe).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// Flags of `sesame keys`.
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: KeysAction,
+}
+
+/// Actions of `sesame keys`.
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Show a user's published keys and whether they are pinned and verified (your own keys
+    /// without USER).
+    Show {
+        /// The user (yourself when omitted).
+        user: Option<String>,
+    },
+    /// Print the safety number of you and USER, to compare with them out of band.
+    Verify {
+        /// The other user.
+        user: String,
+        /// The safety number matched: mark USER's keys as verified.
+        #[arg(long)]
+        confirm: bool,
+    },
+    /// Accept the new keys of USER after a key change (check with them first).
+    Trust {
+        /// The user whose keys changed.
+        user: String,
+    },
+}
+
+/// Runs `sesame keys …` against `server`.
+pub async fn run(server: &str, args: KeysArgs) -> anyhow::Result<()> {
+    let ctx = MsgCtx::new(server)?;
+    let mut session = ctx.session()?;
+    let token = ctx.token(&mut session).await?;
+    let messenger = ctx.messenger(&session)?;
+    match args.action {
+        KeysAction::Show { user: None } => {
+            let me = messenger.public();
+            say!(
+                "Your identity keys ({} on {}):",
+                messenger.username(),
+                ctx.server
+            );
+            print_identity(&me);
+            match messenger
+                .directory()
+                .lookup(&token, messenger.username())
+                .await
+            {
+                Ok(Some(entry)) if entry.identity.same_keys(&me) => {
+                    say!("  published:        yes")
+                }
+                Ok(Some(_)) => say!(
+                    "  published:        NO: the server publishes OTHER keys for you; log in \
+                     again to republish yours"
+                ),
+                Ok(None) => say!("  published:        no; log in again to publish them"),
+                Err(e) => say!("  published:        unknown ({e})"),
+            }
+        }
+        KeysAction::Show { user: Some(user) } => {
+            let resolved = resolve_loudly(&messenger, &token, &user).await?;
+            say!("Keys of {} on {}:", resolved.username, ctx.server);
+            print_identity(&resolved.contact.identity);
+            say!("  {}", pin_state(&resolved));
+        }
+        KeysAction::Verify { user, confirm } => {
+            let resolved = resolve_loudly(&messenger, &token, &user).await?;
+            let number = messenger.safety_number(&resolved.username, &resolved.contact.identity);
+            say!(
+                "Safety number of {} and {}:",
+                messenger.username(),
+                resolved.username
+            );
+            say!("");
+            for line in safety_lines(&number) {
+                say!("    {line}");
+            }
+            say!("");
+            if confirm {
+                messenger.mark_verified(&resolved.username)?;
+                say!(
+                    "Marked the keys of {} as verified (fingerprint {})",
+                    resolved.username,
+                    resolved.contact.identity.fingerprint()
+                );
+            } else {
+                say!(
+                    "Compare it with {} in person or over a channel you trust: they see the \
+                     same number with `sesame keys verify {}`.",
+                    resolved.username,
+                    messenger.username()
+                );
+                say!(
+                    "If it matches, run `sesame keys verify {} --confirm`. If it does not, \
+                     someone may be intercepting your messages.",
+                    resolved.username
+                );
+                say!("  {}", pin_state(&resolved));
+            }
+        }
+        KeysAction::Trust { user } => {
+            let before = messenger.pinned(&user)?;
+            let resolved = messenger.accept_changed_keys(&token, &user).await?;
+            match before {
+                Some(old) if !old.identity.same_keys(&resolved.contact.identity) => {
+                    say!(
+                        "Replaced the pinned keys of {}: {} -> {}",
+                        resolved.username,
+                        old.identity.fingerprint(),
+                        resolved.contact.identity.fingerprint()
+                    );
+                    say!(
+                        "The new keys are unverified: compare the safety number with `sesame \
+                         keys verify {}`.",
+                        resolved.username
+                    );
+                }
+                _ => say!(
+                    "Pinned the keys of {} ({}); unverified",
+                    resolved.username,
+                    resolved.contact.identity.fingerprint()
+                ),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Resolves `user`, turning a key change into a loud error.
+async fn resolve_loudly(
+    messenger: &messaging::Messenger,
+    token: &str,
+    user: &str,
+) -> anyhow::Result<ResolvedContact> {
+    match messenger.resolve(token, user).await {
+        Ok(r) => {
+            if r.first_use {
+                say!(
+                    "Pinned the keys of {} on first use ({})",
+                    r.username,
+                    r.contact.identity.fingerprint()
+                );
+            }
+            Ok(r)
+        }
+        Err(e @ MessagingError::KeyChanged { .. }) => {
+            eprintln!("{}", banner(&e.to_string()));
+            Err(anyhow::anyhow!(
+                "the keys of {user} changed; not trusting them"
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A loud, framed warning.
+pub(crate) fn banner(text: &str) -> String {
+    let rule = "!".repeat(72);
+    format!("{rule}\n{text}\n{rule}")
+}
+
+fn print_identity(p: &PublicIdentity) {
+    say!("  fingerprint:      {}", p.fingerprint());
+    say!(
+        "  signing key:      {} (Ed25519)",
+        sesame_proto::b64::encode(p.signing_key)
+    );
+    say!(
+        "  encryption key:   {} (X25519)",
+        sesame_proto::b64::encode(p.encryption_key)
+    );
+}
+
+fn pin_state(r: &ResolvedContact) -> String {
+    match r.contact.trust {
+        ContactTrust::Verified => "status: pinned, VERIFIED (safety number confirmed)".into(),
+        ContactTrust::Unverified => format!(
+            "status: pinned on first use, unverified (compare the safety number: `sesame keys \
+             verify {}`)",
+            r.username
+        ),
+    }
+}
+
+/// The 12 groups of a safety number in two lines of six.
+fn safety_lines(number: &str) -> Vec<String> {
+    let groups: Vec<&str> = number.split(' ').collect();
+    groups.chunks(6).map(|c| c.join(" ")).collect()
+}
+
+/// After a client-side registration: makes the identity keys and keeps them on this device
+/// (published at the first login). Never fails the registration: problems are warnings.
+pub(crate) fn after_register(
+    profile: &Profile,
+    server: &str,
+    username: &str,
+    export_key: &[u8; 64],
+) {
+    let store = MessagingStore::new(profile);
+    match messaging::create_identity(&store, server, username, export_key) {
+        Ok(public) => say!(
+            "Created your identity keys for end-to-end messaging ({}); they are published \
+             when you log in",
+            public.fingerprint()
+        ),
+        Err(e) => eprintln!(
+            "warning: could not create identity keys for messaging: {e}; the next login \
+             will try again"
+        ),
+    }
+}
+
+/// After a login: restores, creates or confirms the identity keys, publishes them and
+/// their encrypted backup. Never fails the login: problems are warnings.
+pub(crate) async fn after_login(
+    profile: &Profile,
+    client: &Client,
+    session: &StoredSession,
+    export_key: &[u8; 64],
+) {
+    let result = async {
+        let directory = KeyDirectory::new(client)?;
+        let store = MessagingStore::new(profile);
+        messaging::ensure_identity(&store, &directory, session, export_key).await
+    }
+    .await;
+    match result {
+        Ok(report) => {
+            for w in &report.warnings {
+                eprintln!("{}", banner(&format!("WARNING: {w}")));
+            }
+            let what = match report.source {
+                IdentitySource::Created => "created new identity keys",
+                IdentitySource::Backup => "restored your identity keys from the encrypted backup",
+                IdentitySource::Device => "identity keys ready",
+            };
+            let published = if report.published { ", published" } else { "" };
+            say!(
+                "Messaging: {what}{published} ({})",
+                report.public.fingerprint()
+            );
+        }
+        Err(e) => eprintln!(
+            "warning: end-to-end messaging is not set up: {:#}",
+            anyhow::Error::from(e).context("cannot set up the identity keys")
+        ),
+    }
+}
+
+/// Context for error messages of the messaging commands.
+pub(crate) fn explain(e: MessagingError) -> anyhow::Error {
+    match e {
+        e @ MessagingError::KeyChanged { .. } => {
+            eprintln!("{}", banner(&e.to_string()));
+            anyhow::anyhow!("refusing to use changed keys")
+        }
+        other => anyhow::Error::from(other),
+    }
+    .context("messaging failed")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safety_numbers_print_in_two_rows() {
+        let n = "00001 00002 00003 00004 00005 00006 00007 00008 00009 00010 00011 00012";
+        assert_eq!(
+            safety_lines(n),
+            vec![
+                "00001 00002 00003 00004 00005 00006",
+                "00007 00008 00009 00010 00011 00012"
+            ]
+        );
+    }
+
+    #[test]
+    fn banners_are_loud() {
+        let b = banner("KEYS CHANGED");
+        assert!(b.starts_with("!!!!"));
+        assert!(b.contains("\nKEYS CHANGED\n"));
+    }
+}

@@ -1,0 +1,663 @@
+//! The messaging files in the profile directory.
+//!
+//! ```text
+//! identity/<host>-<port>/<username>.json         the identity: public keys + private keys
+//!                                                 wrapped under the WrapKey
+//! identity/<host>-<port>/<username>.unlock.json  the WrapKey of the current login
+//! contacts/<host>-<port>.json                    contacts' keys pinned on first use
+//! history/<host>-<port>/<username>/<peer>.bin    the conversation, encrypted under the WrapKey
+//! ```
+//!
+//! Directories are `0700`, files `0600` (Unix), and every write is atomic (a temporary file
+//! in the same directory, synced, renamed over the old one).
+
+use std::collections::BTreeMap;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+
+use rand_core::OsRng;
+use serde::{Deserialize, Serialize};
+use sesame_proto::b64::Bytes;
+use sesame_proto::e2e::{IdentityKeys, PublicIdentity, WrapKey};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use super::MessagingError;
+use crate::profile::Profile;
+
+/// The directory of identities, inside the profile directory.
+pub const IDENTITY_DIR: &str = "identity";
+/// The directory of pinned contact keys, inside the profile directory.
+pub const CONTACTS_DIR: &str = "contacts";
+/// The directory of conversation histories, inside the profile directory.
+pub const HISTORY_DIR: &str = "history";
+/// The most messages kept in one conversation's history (older ones are dropped).
+pub const HISTORY_MAX_ENTRIES: usize = 2_000;
+/// Associated-data prefix of a history file ([`WrapKey::seal`]).
+pub const HISTORY_CONTEXT: &[u8] = b"sesame/v1/history";
+
+/// An identity as stored on this device: the public half in clear, the private keys wrapped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredIdentity {
+    /// The canonical server URL.
+    pub server: String,
+    /// The canonical username.
+    pub username: String,
+    /// The public identity (what `PUT /api/keys` publishes).
+    pub public: PublicIdentity,
+    /// [`WrapKey::wrap_identity`] of the private keys (the same format as the server backup).
+    pub wrapped: Bytes,
+    /// When the keys were created or restored here, Unix seconds.
+    pub stored_at: u64,
+}
+
+/// The [`WrapKey`] kept for the lifetime of one login, so that messaging commands do not ask
+/// for the password. Bound to the session id: it is ignored (and removed) once the stored
+/// session is another one or gone.
+#[derive(Clone, Serialize, Deserialize)]
+struct UnlockFile {
+    session_id: Uuid,
+    key: Bytes,
+}
+
+/// How far a contact's pinned keys are trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContactTrust {
+    /// Pinned on first use; the safety number was not confirmed.
+    Unverified,
+    /// The user compared the safety number out of band and confirmed it
+    /// (`sesame keys verify USER --confirm`).
+    Verified,
+}
+
+/// A contact's pinned keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    /// The pinned public identity.
+    pub identity: PublicIdentity,
+    /// Verified or not.
+    pub trust: ContactTrust,
+    /// When it was pinned, Unix seconds.
+    pub pinned_at: u64,
+    /// Keys the directory presented that differ from the pinned ones (the last seen), until
+    /// the user accepts them (`sesame keys trust USER`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_to: Option<PublicIdentity>,
+}
+
+/// Who wrote a history entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// From the peer to this user.
+    Incoming,
+    /// From this user to the peer.
+    Outgoing,
+}
+
+/// One message of a conversation's local history.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// The message id.
+    pub id: String,
+    /// Who wrote it.
+    pub direction: Direction,
+    /// The sender's timestamp, Unix milliseconds.
+    pub sent_at: u64,
+    /// The text.
+    pub text: String,
+    /// Whether the sender's keys were verified (safety number confirmed) when it was read,
+    /// for incoming messages.
+    #[serde(default)]
+    pub verified: bool,
+}
+
+impl std::fmt::Debug for HistoryEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HistoryEntry")
+            .field("id", &self.id)
+            .field("direction", &self.direction)
+            .field("sent_at", &self.sent_at)
+            .field("text", &"<redacted>")
+            .finish()
+    }
+}
+
+impl Drop for HistoryEntry {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.text);
+    }
+}
+
+/// The messaging files of one profile.
+#[derive(Debug, Clone)]
+pub struct MessagingStore {
+    profile: Profile,
+    history_limit: usize,
+}
+
+impl MessagingStore {
+    /// The messaging files of `profile`.
+    pub fn new(profile: &Profile) -> MessagingStore {
+        MessagingStore {
+            profile: profile.clone(),
+            history_limit: HISTORY_MAX_ENTRIES,
+        }
+    }
+
+    /// The same store keeping at most `limit` messages per conversation (at least 1).
+    pub fn with_history_limit(mut self, limit: usize) -> MessagingStore {
+        self.history_limit = limit.max(1);
+        self
+    }
+
+    /// The profile directory.
+    pub fn root(&self) -> &Path {
+        self.profile.root()
+    }
+
+    /// `<host>-<port>` of `server`, as the profile names session files.
+    fn stem(&self, server: &str) -> String {
+        self.profile
+            .session_path(server)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "server".into())
+    }
+
+    /// `identity/<host>-<port>/<username>.json`.
+    pub fn identity_path(&self, server: &str, username: &str) -> PathBuf {
+        self.root()
+            .join(IDENTITY_DIR)
+            .join(self.stem(server))
+            .join(format!("{}.json", file_name(username)))
+    }
+
+    fn unlock_path(&self, server: &str, username: &str) -> PathBuf {
+        self.root()
+            .join(IDENTITY_DIR)
+            .join(self.stem(server))
+            .join(format!("{}.unlock.json", file_name(username)))
+    }
+
+    /// `contacts/<host>-<port>.json`.
+    pub fn contacts_path(&self, server: &str) -> PathBuf {
+        self.root()
+            .join(CONTACTS_DIR)
+            .join(format!("{}.json", self.stem(server)))
+    }
+
+    /// `history/<host>-<port>/<username>/<peer>.bin`.
+    pub fn history_path(&self, server: &str, username: &str, peer: &str) -> PathBuf {
+        self.root()
+            .join(HISTORY_DIR)
+            .join(self.stem(server))
+            .join(file_name(username))
+            .join(format!("{}.bin", file_name(peer)))
+    }
+
+    /// The identity stored for `username` on `server`, if any.
+    pub fn load_identity(
+        &self,
+        server: &str,
+        username: &str,
+    ) -> Result<Option<StoredIdentity>, MessagingError> {
+        let stored: Option<StoredIdentity> = read_json(&self.identity_path(server, username))?;
+        Ok(stored.filter(|s| s.server == server && s.username == username))
+    }
+
+    /// Stores `keys` as the identity of `username` on `server`, wrapped under `key`.
+    pub fn save_identity(
+        &self,
+        server: &str,
+        username: &str,
+        keys: &IdentityKeys,
+        key: &WrapKey,
+        now: u64,
+    ) -> Result<StoredIdentity, MessagingError> {
+        let stored = StoredIdentity {
+            server: server.to_owned(),
+            username: username.to_owned(),
+            public: keys.public(),
+            wrapped: Bytes(key.wrap_identity(&mut OsRng, keys)),
+            stored_at: now,
+        };
+        write_json(&self.identity_path(server, username), &stored)?;
+        Ok(stored)
+    }
+
+    /// Keeps `key` as the unlock key of the login `session_id`.
+    pub fn save_unlock(
+        &self,
+        server: &str,
+        username: &str,
+        session_id: Uuid,
+        key: &WrapKey,
+    ) -> Result<(), MessagingError> {
+        let file = UnlockFile {
+            session_id,
+            key: Bytes(key.to_bytes().to_vec()),
+        };
+        let result = write_json(&self.unlock_path(server, username), &file);
+        zeroize::Zeroize::zeroize(&mut { file.key.0 });
+        result
+    }
+
+    /// The unlock key of the login `session_id`; `None` if there is none or it belongs to
+    /// another login (then it is removed).
+    pub fn load_unlock(
+        &self,
+        server: &str,
+        username: &str,
+        session_id: Uuid,
+    ) -> Result<Option<WrapKey>, MessagingError> {
+        let path = self.unlock_path(server, username);
+        let Some(file) = read_json::<UnlockFile>(&path)? else {
+            return Ok(None);
+        };
+        let key = Zeroizing::new(file.key.0);
+        if file.session_id != session_id {
+            self.remove_unlock(server, username)?;
+            return Ok(None);
+        }
+        let bytes: [u8; 32] = key
+            .as_slice()
+            .try_into()
+            .map_err(|_| MessagingError::Corrupt {
+                path: path.clone(),
+                reason: "the unlock key is not 32 bytes".into(),
+            })?;
+        Ok(Some(WrapKey::from_bytes(bytes)))
+    }
+
+    /// Removes the unlock key (the private keys stay, wrapped); `false` if there was none.
+    pub fn remove_unlock(&self, server: &str, username: &str) -> Result<bool, MessagingError> {
+        remove_file(&self.unlock_path(server, username))
+    }
+
+    /// The contacts pinned on `server`, by canonical username.
+    pub fn contacts(&self, server: &str) -> Result<BTreeMap<String, Contact>, MessagingError> {
+        Ok(read_json(&self.contacts_path(server))?.unwrap_or_default())
+    }
+
+    /// The contact `peer` pinned on `server`, if any.
+    pub fn contact(&self, server: &str, peer: &str) -> Result<Option<Contact>, MessagingError> {
+        Ok(self.contacts(server)?.remove(peer))
+    }
+
+    /// Stores (replaces) the contact `peer` on `server`.
+    pub fn save_contact(
+        &self,
+        server: &str,
+        peer: &str,
+        contact: &Contact,
+    ) -> Result<(), MessagingError> {
+        let mut all = self.contacts(server)?;
+        all.insert(peer.to_owned(), contact.clone());
+        write_json(&self.contacts_path(server), &all)
+    }
+
+    /// The history of the conversation of `username` with `peer` on `server`, oldest first.
+    pub fn history(
+        &self,
+        key: &WrapKey,
+        server: &str,
+        username: &str,
+        peer: &str,
+    ) -> Result<Vec<HistoryEntry>, MessagingError> {
+        let path = self.history_path(server, username, peer);
+        let blob = match std::fs::read(&path) {
+            Ok(blob) => blob,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => {
+                return Err(MessagingError::Io {
+                    action: "read",
+                    path,
+                    source,
+                })
+            }
+        };
+        let plain = key
+            .open(&history_aad(server, username, peer), &blob)
+            .map_err(|e| MessagingError::Corrupt {
+                path: path.clone(),
+                reason: format!("the history does not decrypt ({e})"),
+            })?;
+        serde_json::from_slice(&plain).map_err(|e| MessagingError::Corrupt {
+            path,
+            reason: e.to_string(),
+        })
+    }
+
+    /// Appends `entry` to the history unless an entry with the same id and direction is
+    /// there already; returns whether it was added. Keeps the last [`HISTORY_MAX_ENTRIES`] (or
+    /// the limit set by [`MessagingStore::with_history_limit`]).
+    pub fn append_history(
+        &self,
+        key: &WrapKey,
+        server: &str,
+        username: &str,
+        peer: &str,
+        entry: HistoryEntry,
+    ) -> Result<bool, MessagingError> {
+        let mut all = self.history(key, server, username, peer)?;
+        if all
+            .iter()
+            .any(|e| e.id == entry.id && e.direction == entry.direction)
+        {
+            return Ok(false);
+        }
+        all.push(entry);
+        if all.len() > self.history_limit {
+            let excess = all.len() - self.history_limit;
+            all.drain(..excess);
+        }
+        let plain =
+            Zeroizing::new(
+                serde_json::to_vec(&all).map_err(|e| MessagingError::Corrupt {
+                    path: self.history_path(server, username, peer),
+                    reason: e.to_string(),
+                })?,
+            );
+        let blob = key.seal(&mut OsRng, &history_aad(server, username, peer), &plain);
+        let path = self.history_path(server, username, peer);
+        write_atomic(&path, &blob).map_err(|(action, source)| MessagingError::Io {
+            action,
+            path,
+            source,
+        })?;
+        Ok(true)
+    }
+
+    /// Whether the history holds an incoming message `id` from `peer`.
+    pub fn has_incoming(
+        &self,
+        key: &WrapKey,
+        server: &str,
+        username: &str,
+        peer: &str,
+        id: &str,
+    ) -> Result<bool, MessagingError> {
+        Ok(self
+            .history(key, server, username, peer)?
+            .iter()
+            .any(|e| e.id == id && e.direction == Direction::Incoming))
+    }
+}
+
+/// The associated data of a history file: binds it to its server, user and peer.
+fn history_aad(server: &str, username: &str, peer: &str) -> Vec<u8> {
+    let mut aad = HISTORY_CONTEXT.to_vec();
+    for field in [server, username, peer] {
+        let len = u32::try_from(field.len()).unwrap_or(u32::MAX);
+        aad.extend_from_slice(&len.to_be_bytes());
+        aad.extend_from_slice(field.as_bytes());
+    }
+    aad
+}
+
+/// A username reduced to `[a-z0-9._-]` (canonical usernames already are), never `.`/`..`.
+fn file_name(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if cleaned.is_empty() || cleaned.starts_with('.') {
+        format!("_{cleaned}")
+    } else {
+        cleaned
+    }
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, MessagingError> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => Zeroizing::new(bytes),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(MessagingError::Io {
+                action: "read",
+                path: path.to_owned(),
+                source,
+            })
+        }
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| MessagingError::Corrupt {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), MessagingError> {
+    let mut bytes =
+        Zeroizing::new(
+            serde_json::to_vec_pretty(value).map_err(|e| MessagingError::Corrupt {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            })?,
+        );
+    bytes.push(b'\n');
+    write_atomic(path, &bytes).map_err(|(action, source)| MessagingError::Io {
+        action,
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn remove_file(path: &Path) -> Result<bool, MessagingError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(MessagingError::Io {
+            action: "remove",
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Writes `bytes` to `path` through a private temporary file renamed over it.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), (&'static str, io::Error)> {
+    let dir = path.parent().ok_or_else(|| {
+        (
+            "write",
+            io::Error::other("the path has no parent directory"),
+        )
+    })?;
+    create_private_dir(dir).map_err(|e| ("create", e))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .map_err(|e| ("write", e))?;
+    set_private_file(tmp.as_file()).map_err(|e| ("write", e))?;
+    tmp.write_all(bytes).map_err(|e| ("write", e))?;
+    tmp.as_file().sync_all().map_err(|e| ("write", e))?;
+    tmp.persist(path).map_err(|e| ("write", e.error))?;
+    #[cfg(unix)]
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+#[cfg(unix)]
+fn set_private_file(file: &std::fs::File) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+}
+
+#[cfg(not(unix))]
+fn set_private_file(_file: &std::fs::File) -> io::Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sesame_proto::b64;
+
+    const SERVER: &str = "http://127.0.0.1:7878";
+
+    fn store() -> (tempfile::TempDir, MessagingStore) {
+        let tmp = tempfile::tempdir().unwrap();
+        let profile = Profile::at(tmp.path().join("sesame"));
+        (tmp, MessagingStore::new(&profile))
+    }
+
+    fn keys(seed: u8) -> IdentityKeys {
+        IdentityKeys::from_bytes(&[seed; 64]).unwrap()
+    }
+
+    #[cfg(unix)]
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn identities_are_stored_wrapped_and_private() {
+        let (_tmp, s) = store();
+        let k = keys(1);
+        let wrap = WrapKey::derive(&[9; 64]);
+        assert_eq!(s.load_identity(SERVER, "alice").unwrap(), None);
+        let stored = s.save_identity(SERVER, "alice", &k, &wrap, 5).unwrap();
+        let back = s.load_identity(SERVER, "alice").unwrap().unwrap();
+        assert_eq!(back, stored);
+        assert_eq!(back.public, k.public());
+        let text = std::fs::read_to_string(s.identity_path(SERVER, "alice")).unwrap();
+        assert!(!text.contains(&b64::encode(&k.to_bytes()[..32])));
+        let opened = wrap.unwrap_identity(back.wrapped.as_slice()).unwrap();
+        assert!(opened.matches(&k.public()));
+        assert!(WrapKey::derive(&[8; 64])
+            .unwrap_identity(back.wrapped.as_slice())
+            .is_err());
+        // Another server on the same host and port does not see it.
+        assert_eq!(
+            s.load_identity("https://127.0.0.1:7878", "alice").unwrap(),
+            None
+        );
+        #[cfg(unix)]
+        {
+            assert_eq!(mode(&s.identity_path(SERVER, "alice")), 0o600);
+            assert_eq!(
+                mode(s.identity_path(SERVER, "alice").parent().unwrap()),
+                0o700
+            );
+        }
+    }
+
+    #[test]
+    fn the_unlock_key_belongs_to_one_session() {
+        let (_tmp, s) = store();
+        let wrap = WrapKey::derive(&[9; 64]);
+        let (one, two) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        assert!(s.load_unlock(SERVER, "alice", one).unwrap().is_none());
+        s.save_unlock(SERVER, "alice", one, &wrap).unwrap();
+        let back = s.load_unlock(SERVER, "alice", one).unwrap().unwrap();
+        assert_eq!(*back.to_bytes(), *wrap.to_bytes());
+        // Another session: ignored and removed.
+        assert!(s.load_unlock(SERVER, "alice", two).unwrap().is_none());
+        assert!(s.load_unlock(SERVER, "alice", one).unwrap().is_none());
+        s.save_unlock(SERVER, "alice", one, &wrap).unwrap();
+        assert!(s.remove_unlock(SERVER, "alice").unwrap());
+        assert!(!s.remove_unlock(SERVER, "alice").unwrap());
+    }
+
+    #[test]
+    fn contacts_are_pinned_per_server() {
+        let (_tmp, s) = store();
+        let c = Contact {
+            identity: keys(2).public(),
+            trust: ContactTrust::Unverified,
+            pinned_at: 7,
+            changed_to: None,
+        };
+        s.save_contact(SERVER, "bob", &c).unwrap();
+        assert_eq!(s.contact(SERVER, "bob").unwrap(), Some(c.clone()));
+        assert_eq!(s.contact(SERVER, "carol").unwrap(), None);
+        assert_eq!(s.contact("https://example.com", "bob").unwrap(), None);
+        assert_eq!(
+            s.contacts_path(SERVER),
+            s.root().join("contacts").join("127.0.0.1-7878.json")
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(s.contacts_path(SERVER)).unwrap())
+                .unwrap();
+        assert_eq!(json["bob"]["trust"], "unverified");
+    }
+
+    #[test]
+    fn history_is_encrypted_deduplicated_and_bounded() {
+        let (_tmp, s) = store();
+        let wrap = WrapKey::derive(&[9; 64]);
+        let entry = |id: &str, text: &str| HistoryEntry {
+            id: id.into(),
+            direction: Direction::Incoming,
+            sent_at: 1,
+            text: text.into(),
+            verified: false,
+        };
+        assert!(s.history(&wrap, SERVER, "alice", "bob").unwrap().is_empty());
+        assert!(s
+            .append_history(&wrap, SERVER, "alice", "bob", entry("1", "secret words"))
+            .unwrap());
+        assert!(!s
+            .append_history(&wrap, SERVER, "alice", "bob", entry("1", "again"))
+            .unwrap());
+        let raw = std::fs::read(s.history_path(SERVER, "alice", "bob")).unwrap();
+        assert!(!String::from_utf8_lossy(&raw).contains("secret words"));
+        let h = s.history(&wrap, SERVER, "alice", "bob").unwrap();
+        assert_eq!(h.len(), 1);
+        assert_eq!(h[0].text, "secret words");
+        assert!(s.has_incoming(&wrap, SERVER, "alice", "bob", "1").unwrap());
+        // Another key, or the file moved to another conversation, does not open.
+        assert!(matches!(
+            s.history(&WrapKey::derive(&[1; 64]), SERVER, "alice", "bob"),
+            Err(MessagingError::Corrupt { .. })
+        ));
+        std::fs::copy(
+            s.history_path(SERVER, "alice", "bob"),
+            s.history_path(SERVER, "alice", "carol"),
+        )
+        .unwrap();
+        assert!(s.history(&wrap, SERVER, "alice", "carol").is_err());
+        let s = s.with_history_limit(10);
+        for i in 0..15 {
+            s.append_history(&wrap, SERVER, "alice", "dave", entry(&i.to_string(), "x"))
+                .unwrap();
+        }
+        let h = s.history(&wrap, SERVER, "alice", "dave").unwrap();
+        assert_eq!(h.len(), 10);
+        assert_eq!(h[0].id, "5");
+    }
+
+    #[test]
+    fn file_names_cannot_escape() {
+        assert_eq!(file_name("alice"), "alice");
+        assert_eq!(file_name("../x"), "_.._x");
+        assert_eq!(file_name(""), "_");
+        assert_eq!(file_name("a/b"), "a_b");
+    }
+}

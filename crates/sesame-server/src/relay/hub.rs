@@ -1,0 +1,196 @@
+//! Live fan-out: which connections of which user are open on this node, and the
+//! [`Doorbell`] that tells them a message was stored.
+//!
+//! Every relay connection registers with the [`Hub`] under its user and gets a bounded queue
+//! ([`CONNECTION_QUEUE`] notices). Ringing never waits: a notice is offered to each queue with
+//! `try_send`; a queue that is full belongs to a consumer that cannot keep up, so the hub drops
+//! it and *kicks* the connection, which closes. Nothing is lost that way: the message is
+//! already committed, and the recipient gets it from the database on its next connection.
+//!
+//! The database is the source of truth; the doorbell is only the fast path. A lost ring (a
+//! node that restarted, a dropped pub/sub message) delays delivery until the connection reads
+//! its mailbox again, never loses a message.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{mpsc, Notify};
+use uuid::Uuid;
+
+use super::Delivery;
+
+/// How many notices may wait for one connection before it counts as a slow consumer.
+pub const CONNECTION_QUEUE: usize = 256;
+
+/// "A message for user X was stored": how the relay announces a committed message to the
+/// recipient's live connections.
+///
+/// Called after the commit, on the sender's task: an implementation must not block (queue,
+/// spawn or drop instead) and may lose a ring. The in-process [`Hub`] is the single-node
+/// implementation; a cluster one (Redis pub/sub, PostgreSQL `NOTIFY`) would publish the
+/// recipient's id and, on every node, call [`Hub::check`] for it, so that each connection reads
+/// the new message from the database.
+pub trait Doorbell: Send + Sync + 'static {
+    /// Announces `message`, stored for `recipient`.
+    fn ring(&self, recipient: Uuid, message: &Arc<Delivery>);
+}
+
+/// What a connection's queue carries.
+#[derive(Debug, Clone)]
+pub(crate) enum Notice {
+    /// This message was stored for you (the local fast path: no database read needed).
+    Message(Arc<Delivery>),
+    /// Something changed in your mailbox: read it again.
+    Check,
+}
+
+struct Entry {
+    id: u64,
+    tx: mpsc::Sender<Notice>,
+    kick: Arc<Notify>,
+}
+
+/// The live connections of this node, by user.
+#[derive(Default)]
+pub struct Hub {
+    next_id: AtomicU64,
+    users: Mutex<HashMap<Uuid, Vec<Entry>>>,
+}
+
+/// One connection's place in the [`Hub`]: its queue and its kick signal. Unregisters itself
+/// when dropped.
+pub(crate) struct Registration {
+    hub: Arc<Hub>,
+    user: Uuid,
+    id: u64,
+    /// Notices for this connection.
+    pub(crate) rx: mpsc::Receiver<Notice>,
+    /// Signalled when the hub dropped this connection's queue (slow consumer).
+    pub(crate) kick: Arc<Notify>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.hub.remove(self.user, self.id);
+    }
+}
+
+impl Hub {
+    /// An empty hub.
+    pub fn new() -> Hub {
+        Hub::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Vec<Entry>>> {
+        self.users.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers a new connection of `user`.
+    pub(crate) fn register(self: &Arc<Self>, user: Uuid) -> Registration {
+        let (tx, rx) = mpsc::channel(CONNECTION_QUEUE);
+        let kick = Arc::new(Notify::new());
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.lock().entry(user).or_default().push(Entry {
+            id,
+            tx,
+            kick: kick.clone(),
+        });
+        Registration {
+            hub: self.clone(),
+            user,
+            id,
+            rx,
+            kick,
+        }
+    }
+
+    fn remove(&self, user: Uuid, id: u64) {
+        let mut users = self.lock();
+        if let Some(list) = users.get_mut(&user) {
+            list.retain(|e| e.id != id);
+            if list.is_empty() {
+                users.remove(&user);
+            }
+        }
+    }
+
+    /// Offers `notice` to every live connection of `user` on this node, without waiting.
+    /// A connection whose queue is full is dropped from the hub and kicked.
+    pub(crate) fn notify(&self, user: Uuid, notice: &Notice) {
+        let mut users = self.lock();
+        let Some(list) = users.get_mut(&user) else {
+            return;
+        };
+        list.retain(|e| match e.tx.try_send(notice.clone()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::info!(%user, "relay connection cannot keep up; closing it");
+                e.kick.notify_one();
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        });
+        if list.is_empty() {
+            users.remove(&user);
+        }
+    }
+
+    /// Tells every live connection of `user` on this node to read its mailbox again (what a
+    /// cluster [`Doorbell`] calls when another node stored a message).
+    pub fn check(&self, user: Uuid) {
+        self.notify(user, &Notice::Check);
+    }
+
+    /// How many connections of `user` are live on this node.
+    pub fn connections(&self, user: Uuid) -> usize {
+        self.lock().get(&user).map_or(0, Vec::len)
+    }
+}
+
+impl Doorbell for Hub {
+    fn ring(&self, recipient: Uuid, message: &Arc<Delivery>) {
+        self.notify(recipient, &Notice::Message(message.clone()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery(seq: i64) -> Arc<Delivery> {
+        Arc::new(Delivery {
+            seq,
+            id: format!("m{seq}"),
+            from: "a".into(),
+            to: "b".into(),
+            sent_at: 0,
+            ciphertext: vec![1],
+            signature: vec![2],
+        })
+    }
+
+    #[tokio::test]
+    async fn rings_reach_every_connection_and_full_queues_are_kicked() {
+        let hub = Arc::new(Hub::new());
+        let user = Uuid::new_v4();
+        let mut a = hub.register(user);
+        let b = hub.register(user);
+        assert_eq!(hub.connections(user), 2);
+        hub.ring(user, &delivery(1));
+        assert!(matches!(a.rx.recv().await, Some(Notice::Message(d)) if d.seq == 1));
+        // `b` never reads: once its queue is full it is dropped and kicked; `a` keeps going.
+        for seq in 2..=(CONNECTION_QUEUE as i64 + 2) {
+            hub.ring(user, &delivery(seq));
+            let _ = a.rx.recv().await;
+        }
+        assert_eq!(hub.connections(user), 1);
+        tokio::time::timeout(std::time::Duration::from_secs(1), b.kick.notified())
+            .await
+            .expect("kicked");
+        drop(a);
+        assert_eq!(hub.connections(user), 0);
+        drop(b);
+        hub.ring(user, &delivery(99)); // nobody listens: a no-op
+    }
+}

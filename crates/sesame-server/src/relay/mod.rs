@@ -1,0 +1,376 @@
+//! The message relay: stores end-to-end encrypted messages and delivers them, written once
+//! for every transport (WebSocket `GET /ws` in [`ws`], the TCP `MESSAGE`/`ACK` verbs in
+//! [`tcp`]).
+//!
+//! The server never sees a plaintext: a message is an opaque ciphertext and signature, with
+//! the recipient's username, a sender-chosen id and the sender's timestamp beside it. The
+//! server adds `from`, the authenticated sender's username. docs/messaging.md describes what
+//! the server can and cannot see.
+//!
+//! **Sending** ([`Sesame::relay_send`]): checks the id and sizes, the sender's rate, the
+//! recipient, then stores the message in the recipient's mailbox (the database); only once
+//! that is committed does the client hear `accepted`. A resend with the same id to the same
+//! recipient stores nothing and is accepted again (at-least-once delivery plus
+//! deduplication). Then the [`Doorbell`] rings for the recipient.
+//!
+//! **Receiving** ([`Subscription`]): a connection first gets its mailbox (the backlog) in
+//! stored order, then live messages as the doorbell announces them, on every live connection
+//! of the recipient. A message stays stored until the recipient acknowledges it
+//! ([`Sesame::relay_ack`]), is older than `message_max_age_days`, or the account is deleted
+//! (foreign-key cascade). An acknowledged message is gone: a resend of its id after the ack is
+//! a new message (clients deduplicate by id).
+//!
+//! **Limits**, each with its own error code: `message_too_large` (ciphertext above
+//! `message_max_bytes`), `mailbox_full` (`mailbox_max_messages` waiting), `rate_limited`
+//! (`send_rate_per_minute` per sender, counted in the short-lived store so every node shares
+//! it), `unknown_recipient`, `invalid_message`.
+
+mod hub;
+mod routes;
+mod subscription;
+pub(crate) mod tcp;
+mod ws;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use uuid::Uuid;
+
+pub use hub::{Doorbell, Hub, CONNECTION_QUEUE};
+pub(crate) use routes::routes;
+pub use subscription::{Closed, Subscription};
+
+use crate::error::ApiError;
+use crate::service::{Authenticated, RequestContext, Sesame};
+use crate::store::{AccountStatus, MessageInsert, NewMessage};
+use crate::tokens::SESSION_TOKEN_PREFIX;
+
+/// The relay's limits (configuration keys of the same names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelaySettings {
+    /// Largest ciphertext accepted, bytes.
+    pub message_max_bytes: usize,
+    /// Most messages waiting in one mailbox.
+    pub mailbox_max_messages: u64,
+    /// Messages older than this many seconds are deleted (0 keeps them until acknowledged).
+    pub message_max_age: u64,
+    /// Messages one user may send per minute (0: unlimited).
+    pub send_rate_per_minute: u64,
+}
+
+impl Default for RelaySettings {
+    fn default() -> Self {
+        RelaySettings {
+            message_max_bytes: 64 * 1024,
+            mailbox_max_messages: 10_000,
+            message_max_age: 30 * 86_400,
+            send_rate_per_minute: 600,
+        }
+    }
+}
+
+impl RelaySettings {
+    /// The largest frame or line a transport must accept to carry the largest message:
+    /// the base64url ciphertext plus room for the other fields.
+    pub fn max_frame_bytes(&self) -> usize {
+        self.message_max_bytes.div_ceil(3) * 4 + FRAME_OVERHEAD
+    }
+}
+
+/// Room for everything in a frame besides the ciphertext (id, names, signature, JSON).
+const FRAME_OVERHEAD: usize = 16 * 1024;
+/// Largest signature accepted, bytes (Ed25519 needs 64; room for other algorithms).
+pub const MAX_SIGNATURE_BYTES: usize = 4096;
+/// Longest message id, bytes.
+pub const MAX_MESSAGE_ID_BYTES: usize = 64;
+
+/// A message on its way to the recipient's connections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// Position in the recipient's mailbox.
+    pub seq: i64,
+    /// The sender-chosen id.
+    pub id: String,
+    /// The authenticated sender's username.
+    pub from: String,
+    /// The recipient's username.
+    pub to: String,
+    /// The sender's timestamp, unix milliseconds.
+    pub sent_at: u64,
+    /// Opaque ciphertext.
+    pub ciphertext: Vec<u8>,
+    /// Opaque signature.
+    pub signature: Vec<u8>,
+}
+
+/// A message as a client sends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// The recipient's username.
+    pub to: String,
+    /// Sender-chosen id: 1 to 64 bytes of `[A-Za-z0-9_-]`.
+    pub id: String,
+    /// The sender's timestamp, unix milliseconds.
+    pub sent_at: u64,
+    /// Opaque ciphertext.
+    pub ciphertext: Vec<u8>,
+    /// Opaque signature.
+    pub signature: Vec<u8>,
+}
+
+/// An authenticated relay client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    /// The user.
+    pub user_id: Uuid,
+    /// The session the connection authenticated with.
+    pub session_id: Uuid,
+    /// The canonical username.
+    pub username: String,
+    /// The sealed username (copied into the messages this peer sends).
+    username_sealed: Vec<u8>,
+}
+
+/// Process-wide relay state, held by [`Sesame`].
+pub struct Relay {
+    hub: Arc<Hub>,
+    doorbell: Arc<dyn Doorbell>,
+    stop: watch::Sender<bool>,
+    open: watch::Sender<usize>,
+}
+
+impl Default for Relay {
+    fn default() -> Self {
+        Relay::new()
+    }
+}
+
+impl Relay {
+    /// A relay for one node: the local [`Hub`] is the doorbell.
+    pub fn new() -> Relay {
+        let hub = Arc::new(Hub::new());
+        Relay {
+            doorbell: hub.clone(),
+            hub,
+            stop: watch::Sender::new(false),
+            open: watch::Sender::new(0),
+        }
+    }
+
+    /// A relay that announces messages through `doorbell` (for several nodes). The doorbell
+    /// must end up calling [`Hub::check`] on this relay's [`Relay::hub`] on every node.
+    pub fn with_doorbell(doorbell: Arc<dyn Doorbell>) -> Relay {
+        Relay {
+            doorbell,
+            ..Relay::new()
+        }
+    }
+
+    /// This node's live connections.
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// Closes every relay connection (server shutdown); later ones close at once.
+    pub fn shutdown(&self) {
+        self.stop.send_replace(true);
+    }
+
+    /// Waits until every relay connection has closed, at most `timeout`.
+    pub async fn wait_closed(&self, timeout: Duration) {
+        let mut open = self.open.subscribe();
+        let _ = tokio::time::timeout(timeout, open.wait_for(|n| *n == 0)).await;
+    }
+}
+
+/// Counts an open relay connection for [`Relay::wait_closed`].
+struct OpenGuard(watch::Sender<usize>);
+
+impl OpenGuard {
+    fn new(relay: &Relay) -> OpenGuard {
+        relay.open.send_modify(|n| *n += 1);
+        OpenGuard(relay.open.clone())
+    }
+}
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+fn invalid(message: &'static str) -> ApiError {
+    ApiError::bad_request("invalid_message", message)
+}
+
+/// Checks a message id: 1 to [`MAX_MESSAGE_ID_BYTES`] bytes of `[A-Za-z0-9_-]`.
+pub fn validate_message_id(id: &str) -> Result<(), ApiError> {
+    let ok = !id.is_empty()
+        && id.len() <= MAX_MESSAGE_ID_BYTES
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            "The message id must be 1 to 64 characters of A-Z, a-z, 0-9, - and _.",
+        ))
+    }
+}
+
+impl Sesame {
+    /// Authenticates a relay client by an access token (JWT) or a session token (`sst_…`).
+    /// A session token counts as a use of the session (its idle expiry moves on).
+    pub async fn relay_peer(&self, token: &str, ctx: &RequestContext) -> Result<Peer, ApiError> {
+        let who = if token.starts_with(SESSION_TOKEN_PREFIX) {
+            let grant = self.refresh(token, ctx).await.map_err(|e| match e.status {
+                401 => ApiError::unauthorized(),
+                _ => e,
+            })?;
+            self.authenticate(&grant.access_token).await?
+        } else {
+            self.authenticate(token).await?
+        };
+        self.relay_peer_for(&who).await
+    }
+
+    /// The relay identity of an authenticated caller.
+    pub async fn relay_peer_for(&self, who: &Authenticated) -> Result<Peer, ApiError> {
+        let user = self
+            .store()
+            .user_by_id(who.user_id)
+            .await?
+            .filter(|u| u.status != AccountStatus::Banned)
+            .ok_or_else(ApiError::unauthorized)?;
+        Ok(Peer {
+            user_id: user.id,
+            session_id: who.session_id,
+            username: self.username_of(&user)?,
+            username_sealed: user.username_sealed,
+        })
+    }
+
+    /// Stores `msg` for its recipient and announces it; returns once it is committed (or was
+    /// already stored under the same id).
+    pub async fn relay_send(&self, from: &Peer, msg: Outgoing) -> Result<(), ApiError> {
+        let limits = self.settings().relay;
+        validate_message_id(&msg.id)?;
+        let sent_at = i64::try_from(msg.sent_at)
+            .map_err(|_| invalid("`sent_at` is out of range (unix milliseconds)."))?;
+        if msg.ciphertext.is_empty() {
+            return Err(invalid("The ciphertext is empty."));
+        }
+        if msg.signature.is_empty() || msg.signature.len() > MAX_SIGNATURE_BYTES {
+            return Err(invalid("The signature is empty or too long."));
+        }
+        if msg.ciphertext.len() > limits.message_max_bytes {
+            return Err(ApiError::new(
+                413,
+                "message_too_large",
+                format!(
+                    "Messages are limited to {} bytes of ciphertext.",
+                    limits.message_max_bytes
+                ),
+            ));
+        }
+        self.relay_rate(from.user_id, limits.send_rate_per_minute)
+            .await?;
+        let Some((recipient, to)) = self.user_by_name(&msg.to).await? else {
+            return Err(ApiError::new(
+                404,
+                "unknown_recipient",
+                "There is no user with that name.",
+            ));
+        };
+        let new = NewMessage {
+            recipient_id: recipient.id,
+            sender_id: from.user_id,
+            sender_sealed: from.username_sealed.clone(),
+            msg_id: msg.id,
+            sent_at,
+            stored_at: i64::try_from(self.now()).unwrap_or(i64::MAX),
+            ciphertext: msg.ciphertext,
+            signature: msg.signature,
+        };
+        match self
+            .store()
+            .insert_message(&new, limits.mailbox_max_messages)
+            .await?
+        {
+            MessageInsert::Stored(seq) => {
+                let delivery = Arc::new(Delivery {
+                    seq,
+                    id: new.msg_id,
+                    from: from.username.clone(),
+                    to: to.as_str().to_owned(),
+                    sent_at: msg.sent_at,
+                    ciphertext: new.ciphertext,
+                    signature: new.signature,
+                });
+                self.relay().doorbell.ring(recipient.id, &delivery);
+                Ok(())
+            }
+            MessageInsert::Duplicate => Ok(()),
+            MessageInsert::MailboxFull => Err(ApiError::new(
+                409,
+                "mailbox_full",
+                "The recipient's mailbox is full; try again later.",
+            )),
+        }
+    }
+
+    /// The recipient acknowledges message `id`: it is deleted. Acknowledging a message that
+    /// is already gone (acknowledged on another connection) succeeds.
+    pub async fn relay_ack(&self, who: &Peer, id: &str) -> Result<(), ApiError> {
+        validate_message_id(id)?;
+        self.store().delete_message(who.user_id, id).await?;
+        Ok(())
+    }
+
+    /// A subscription to `who`'s mailbox: the backlog, then live messages.
+    pub fn relay_subscribe(&self, who: Peer) -> Subscription {
+        Subscription::new(self.clone(), who)
+    }
+
+    /// Deletes messages older than `message_max_age_days` (the cleanup loop calls it).
+    pub async fn expire_messages(&self) -> Result<u64, ApiError> {
+        let max_age = self.settings().relay.message_max_age;
+        if max_age == 0 {
+            return Ok(0);
+        }
+        let now = i64::try_from(self.now()).unwrap_or(i64::MAX);
+        let cutoff = now.saturating_sub(i64::try_from(max_age).unwrap_or(i64::MAX));
+        Ok(self.store().delete_messages_before(cutoff).await?)
+    }
+
+    /// Counts one message from `user` in the current minute; 429 `rate_limited` beyond
+    /// `per_minute` (0 disables the limit).
+    async fn relay_rate(&self, user: Uuid, per_minute: u64) -> Result<(), ApiError> {
+        if per_minute == 0 {
+            return Ok(());
+        }
+        let key = format!("relay:rate:{}", user.simple());
+        let window = Duration::from_secs(60);
+        let eph = self.ephemeral();
+        // Fixed window, as the per-address throttle: the first message of a window sets its
+        // expiry; later ones count within it.
+        if eph.set_nx(&key, b"1", window).await? {
+            return Ok(());
+        }
+        let ttl = eph.ttl(&key).await?.unwrap_or(window);
+        let n = eph.incr(&key, ttl.max(Duration::from_millis(1))).await?;
+        if n > per_minute {
+            return Err(ApiError {
+                retry_after: Some(ttl.as_secs() + 1),
+                ..ApiError::new(
+                    429,
+                    "rate_limited",
+                    format!("At most {per_minute} messages per minute; wait before sending more."),
+                )
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,135 @@
+//! The HTTP routes of end-to-end messaging, merged into [`crate::http::router`]: the relay
+//! socket, the key directory, the key backup, and device keys as a login factor. Every route
+//! needs an access token (`Authorization: Bearer …`); `/ws` also takes a session token.
+//!
+//! ```text
+//! GET    /ws                      the relay (relay/ws.rs)
+//! PUT    /api/keys                {signing_key, encryption_key, encryption_key_signature} → 204
+//! GET    /api/keys/{username}     → {username, user_id, signing_key, encryption_key,
+//!                                    encryption_key_signature, updated_at}  or 404 keys_not_found
+//! PUT    /api/keys/backup         {blob} → 204
+//! GET    /api/keys/backup         → {blob}  or 404 backup_not_found
+//! POST   /api/devices             {name, public_key} → 201 {id}
+//! GET    /api/devices             → {devices: [{id, name, public_key, created_at}], required}
+//! DELETE /api/devices/{id}        → 204
+//! PUT    /api/2fa/device          {required} → 204
+//! ```
+//!
+//! `/api/keys/backup` is the caller's own backup: the directory entry of a user named `backup`
+//! cannot be read through `/api/keys/{username}`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{delete, get, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::http::{ApiJson, Auth, Ctx};
+use crate::service::{IdentityUpload, Sesame};
+
+/// The messaging routes (state: [`Sesame`]).
+pub(crate) fn routes() -> Router<Sesame> {
+    Router::new()
+        .route("/ws", get(super::ws::socket))
+        .route("/api/keys", put(put_keys))
+        .route("/api/keys/backup", put(put_backup).get(get_backup))
+        .route("/api/keys/{username}", get(get_keys))
+        .route("/api/devices", get(list_devices).post(add_device))
+        .route("/api/devices/{id}", delete(delete_device))
+        .route("/api/2fa/device", put(require_device))
+}
+
+async fn put_keys(
+    State(s): State<Sesame>,
+    Ctx(ctx): Ctx,
+    Auth(who): Auth,
+    ApiJson(req): ApiJson<IdentityUpload>,
+) -> Result<StatusCode, ApiError> {
+    s.put_identity(&who, &req, &ctx).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn get_keys(
+    State(s): State<Sesame>,
+    Auth(_who): Auth,
+    Path(username): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(s.identity_of(&username).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackupBody {
+    blob: String,
+}
+
+async fn put_backup(
+    State(s): State<Sesame>,
+    Ctx(ctx): Ctx,
+    Auth(who): Auth,
+    ApiJson(req): ApiJson<BackupBody>,
+) -> Result<StatusCode, ApiError> {
+    s.put_key_backup(&who, &req.blob, &ctx).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn get_backup(
+    State(s): State<Sesame>,
+    Auth(who): Auth,
+) -> Result<impl IntoResponse, ApiError> {
+    let blob = s.key_backup(&who).await?;
+    Ok(Json(json!({ "blob": blob })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewDevice {
+    name: String,
+    public_key: String,
+}
+
+async fn add_device(
+    State(s): State<Sesame>,
+    Ctx(ctx): Ctx,
+    Auth(who): Auth,
+    ApiJson(req): ApiJson<NewDevice>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = s.add_device(&who, &req.name, &req.public_key, &ctx).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
+}
+
+async fn list_devices(
+    State(s): State<Sesame>,
+    Auth(who): Auth,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(s.devices(&who).await?))
+}
+
+async fn delete_device(
+    State(s): State<Sesame>,
+    Ctx(ctx): Ctx,
+    Auth(who): Auth,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    s.delete_device(&who, &id, &ctx).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequireDevice {
+    required: bool,
+}
+
+async fn require_device(
+    State(s): State<Sesame>,
+    Ctx(ctx): Ctx,
+    Auth(who): Auth,
+    ApiJson(req): ApiJson<RequireDevice>,
+) -> Result<StatusCode, ApiError> {
+    s.set_device_required(&who, req.required, &ctx).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,228 @@
+//! The key directory and the key backup of end-to-end messaging.
+//!
+//! * **Identity** (factor kind `identity`, one per user): the public Ed25519 signing key, the
+//!   public X25519 encryption key and the signature of the latter by the former. The server
+//!   checks the signature (strict Ed25519, no small-order keys) before storing, and publishes
+//!   the identity at `GET /api/keys/{username}`. It is stored sealed under the field key with
+//!   the user's id as associated data, so someone who can write the database but lacks the
+//!   master key cannot substitute another user's keys.
+//! * **Backup** (factor kind `key_backup`): the client's private keys encrypted under a key
+//!   derived from OPAQUE's export key, which the server never learns; stored and returned as
+//!   is, at most [`MAX_BACKUP_BYTES`].
+//!
+//! Audit events: `keys.updated`, `keys.backup_updated`.
+
+use serde::{Deserialize, Serialize};
+use sesame_proto::b64;
+use sesame_proto::e2e::PublicIdentity;
+use sesame_proto::policy::Username;
+use uuid::Uuid;
+
+use super::{Authenticated, RequestContext, Sesame};
+use crate::error::ApiError;
+use crate::store::{FactorRecord, UserRecord};
+
+/// Factor kind of a user's public identity keys.
+pub const KIND_IDENTITY: &str = "identity";
+/// Factor kind of a user's encrypted key backup.
+pub const KIND_KEY_BACKUP: &str = "key_backup";
+/// Largest key backup accepted, bytes (decoded).
+pub const MAX_BACKUP_BYTES: usize = 4096;
+
+/// `PUT /api/keys`: the public identity, base64url fields (32, 32 and 64 bytes).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityUpload {
+    /// Ed25519 public key.
+    pub signing_key: String,
+    /// X25519 public key.
+    pub encryption_key: String,
+    /// Ed25519 signature over `b"sesame/v1/identity-encryption-key" || encryption_key`.
+    pub encryption_key_signature: String,
+}
+
+/// `GET /api/keys/{username}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublishedIdentity {
+    /// The canonical username.
+    pub username: String,
+    /// The user's id.
+    pub user_id: Uuid,
+    /// Ed25519 public key (base64url).
+    pub signing_key: String,
+    /// X25519 public key (base64url).
+    pub encryption_key: String,
+    /// Signature of the encryption key by the signing key (base64url).
+    pub encryption_key_signature: String,
+    /// When the keys were last uploaded (unix seconds).
+    pub updated_at: i64,
+}
+
+fn invalid_identity() -> ApiError {
+    ApiError::bad_request(
+        "invalid_identity",
+        "The identity keys do not decode, or the signature over the encryption key does not \
+         verify.",
+    )
+}
+
+fn keys_not_found() -> ApiError {
+    ApiError::new(404, "keys_not_found", "No identity keys for that user.")
+}
+
+fn fixed<const N: usize>(text: &str) -> Result<[u8; N], ApiError> {
+    b64::decode(text)
+        .and_then(|v| <[u8; N]>::try_from(v).ok())
+        .ok_or_else(invalid_identity)
+}
+
+const IDENTITY_FIELD: &str = "factor:identity";
+
+impl Sesame {
+    /// The user called `name` (any spelling that canonicalises to it) with the canonical name;
+    /// `None` for an unknown or invalid name.
+    pub(crate) async fn user_by_name(
+        &self,
+        name: &str,
+    ) -> Result<Option<(UserRecord, Username)>, ApiError> {
+        let Ok(username) = Username::parse(name) else {
+            return Ok(None);
+        };
+        let index = self.username_index(username.as_str());
+        Ok(self
+            .inner
+            .store
+            .user_by_index(&index)
+            .await?
+            .map(|u| (u, username)))
+    }
+
+    /// Opens a sealed username (`users.username_sealed`, or its copy in a message).
+    pub(crate) fn open_username(&self, user_id: Uuid, sealed: &[u8]) -> Option<String> {
+        self.inner
+            .secrets
+            .fields
+            .open("username", user_id.as_bytes(), sealed)
+    }
+
+    /// Publishes (or replaces) the caller's identity keys after checking the signature.
+    pub async fn put_identity(
+        &self,
+        who: &Authenticated,
+        req: &IdentityUpload,
+        ctx: &RequestContext,
+    ) -> Result<(), ApiError> {
+        let identity = PublicIdentity {
+            signing_key: fixed::<32>(&req.signing_key)?,
+            encryption_key: fixed::<32>(&req.encryption_key)?,
+            encryption_key_signature: fixed::<64>(&req.encryption_key_signature)?,
+        };
+        identity.verify().map_err(|_| invalid_identity())?;
+        let json = serde_json::to_string(&identity).map_err(ApiError::internal)?;
+        let value = self
+            .inner
+            .secrets
+            .fields
+            .seal(IDENTITY_FIELD, who.user_id.as_bytes(), &json);
+        self.inner
+            .store
+            .put_factor(&FactorRecord {
+                user_id: who.user_id,
+                kind: KIND_IDENTITY.into(),
+                slot: String::new(),
+                value,
+                counter: 0,
+                created_at: self.now_i64(),
+                used_at: None,
+            })
+            .await?;
+        self.audit(
+            "keys.updated",
+            Some(who.user_id),
+            Some(format!("fingerprint={}", identity.fingerprint())),
+            ctx,
+        )
+        .await;
+        Ok(())
+    }
+
+    /// The published identity of `username`; 404 `keys_not_found` for an unknown user and a
+    /// user without keys alike.
+    pub async fn identity_of(&self, username: &str) -> Result<PublishedIdentity, ApiError> {
+        let Some((user, name)) = self.user_by_name(username).await? else {
+            return Err(keys_not_found());
+        };
+        let Some(f) = self.inner.store.factor(user.id, KIND_IDENTITY, "").await? else {
+            return Err(keys_not_found());
+        };
+        let identity: PublicIdentity = self
+            .inner
+            .secrets
+            .fields
+            .open(IDENTITY_FIELD, user.id.as_bytes(), &f.value)
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .ok_or_else(|| ApiError::internal(format!("identity of {} does not open", user.id)))?;
+        Ok(PublishedIdentity {
+            username: name.as_str().to_owned(),
+            user_id: user.id,
+            signing_key: b64::encode(identity.signing_key),
+            encryption_key: b64::encode(identity.encryption_key),
+            encryption_key_signature: b64::encode(identity.encryption_key_signature),
+            updated_at: f.created_at,
+        })
+    }
+
+    /// Stores (or replaces) the caller's encrypted key backup.
+    pub async fn put_key_backup(
+        &self,
+        who: &Authenticated,
+        blob: &str,
+        ctx: &RequestContext,
+    ) -> Result<(), ApiError> {
+        let Some(bytes) = b64::decode(blob).filter(|b| !b.is_empty()) else {
+            return Err(ApiError::bad_request(
+                "invalid_backup",
+                "The backup must be non-empty base64url.",
+            ));
+        };
+        if bytes.len() > MAX_BACKUP_BYTES {
+            return Err(ApiError::new(
+                413,
+                "backup_too_large",
+                format!("Key backups are limited to {MAX_BACKUP_BYTES} bytes."),
+            ));
+        }
+        self.inner
+            .store
+            .put_factor(&FactorRecord {
+                user_id: who.user_id,
+                kind: KIND_KEY_BACKUP.into(),
+                slot: String::new(),
+                value: bytes,
+                counter: 0,
+                created_at: self.now_i64(),
+                used_at: None,
+            })
+            .await?;
+        self.audit("keys.backup_updated", Some(who.user_id), None, ctx)
+            .await;
+        Ok(())
+    }
+
+    /// The caller's encrypted key backup (base64url); 404 `backup_not_found`.
+    pub async fn key_backup(&self, who: &Authenticated) -> Result<String, ApiError> {
+        match self
+            .inner
+            .store
+            .factor(who.user_id, KIND_KEY_BACKUP, "")
+            .await?
+        {
+            Some(f) => Ok(b64::encode(f.value)),
+            None => Err(ApiError::new(
+                404,
+                "backup_not_found",
+                "No key backup stored.",
+            )),
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! Outgoing mail: one small contract with two implementations.
+//!
+//! * [`OutboxMailer`] (no SMTP configured): each message is written as an RFC 5322 `.eml`
+//!   file into a local outbox directory, for development. Start-up says so.
+//! * An SMTP mailer (see [`crate::smtp`]) when `smtp_host` is configured.
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+
+/// Why a message could not be handed over.
+#[derive(Debug, thiserror::Error)]
+#[error("mail delivery failed: {0}")]
+pub struct MailError(pub String);
+
+/// Sends one plain-text message.
+#[async_trait]
+pub trait Mailer: Send + Sync + 'static {
+    /// Hands `body` to `to` with `subject`.
+    async fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), MailError>;
+    /// A line for the start-up log (where mail goes).
+    fn describe(&self) -> String;
+}
+
+/// Writes each message to `<dir>/<unix seconds>-<uuid>.eml` (mode 0600).
+pub struct OutboxMailer {
+    dir: PathBuf,
+    from: String,
+}
+
+impl OutboxMailer {
+    /// An outbox in `dir` (created on first use), messages `From:` `from`.
+    pub fn new(dir: PathBuf, from: impl Into<String>) -> Self {
+        OutboxMailer {
+            dir,
+            from: from.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl Mailer for OutboxMailer {
+    async fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), MailError> {
+        if to.contains(['\r', '\n']) || subject.contains(['\r', '\n']) {
+            return Err(MailError("header injection refused".into()));
+        }
+        let now = std::time::SystemTime::now();
+        let secs = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let text = format!(
+            "From: {}\r\nTo: {to}\r\nSubject: {subject}\r\nDate: {}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{}\r\n",
+            self.from,
+            humantime::format_rfc3339_seconds(now),
+            body.replace('\n', "\r\n"),
+        );
+        let dir = self.dir.clone();
+        let name = format!("{secs}-{}.eml", uuid::Uuid::new_v4());
+        tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dir)?;
+            crate::secrets::write_private(&dir.join(name), text.as_bytes())
+        })
+        .await
+        .map_err(|e| MailError(e.to_string()))?
+        .map_err(|e| MailError(e.to_string()))
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "no SMTP configured: mail goes to the outbox {}",
+            self.dir.display()
+        )
+    }
+}

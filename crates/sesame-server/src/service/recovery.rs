@@ -1,0 +1,382 @@
+//! Account recovery ("forgot password", seed 004).
+//!
+//! `recover_start` opens a recovery (15 minutes, 5 tries) and, if the account has an email
+//! address, mails it a 6-digit code. `recover_finish` accepts exactly one of:
+//!
+//! * a **backup code**;
+//! * an **email code** — plus a TOTP or backup code when the account has TOTP, so a stolen
+//!   mailbox does not bypass the second factor;
+//! * a **TOTP code plus at least two correct security answers** — security questions are
+//!   never enough alone.
+//!
+//! Finishing stores a new OPAQUE record (client-side registration or server-assisted), revokes
+//! every session, consumes the code, issues fresh backup codes and is audited. Unknown
+//! usernames get the same answers: the same start response (with stand-in questions chosen
+//! from the username) and the same `recovery_failed` at the end.
+
+use std::time::Duration;
+
+use rand_core::{OsRng, RngCore};
+use serde::{Deserialize, Serialize};
+use sesame_proto::messages::{RegistrationChallenge, RegistrationStart};
+use sesame_proto::policy::{check_password, Username};
+use sesame_proto::server as proto;
+use sesame_proto::{b64::Bytes, KeyStretching, KsfPolicy};
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use super::questions::CATALOG;
+use super::{RequestContext, Sesame};
+use crate::error::ApiError;
+
+/// How long a recovery stays open, seconds.
+pub const RECOVERY_TTL_SECS: u64 = 900;
+const MAX_TRIES: u32 = 5;
+
+/// `POST /api/recover/start`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecoverStart {
+    /// The account.
+    pub username: String,
+    /// For a client-side new record: the OPAQUE registration request.
+    #[serde(default)]
+    pub registration_request: Option<Bytes>,
+}
+
+/// The answer to [`RecoverStart`], identical in shape for every username.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecoverStarted {
+    /// Present with `recover/finish`.
+    pub recovery_id: String,
+    /// The account's security questions (stand-ins for accounts without any).
+    pub questions: Vec<String>,
+    /// When a registration request was sent: the challenge for the new record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration_challenge: Option<RegistrationChallenge>,
+    /// Seconds the recovery stays open.
+    pub expires_in: u64,
+    /// Human message.
+    pub message: String,
+}
+
+/// `POST /api/recover/finish`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecoverFinish {
+    /// From the start.
+    pub recovery_id: String,
+    /// A backup code.
+    #[serde(default)]
+    pub backup_code: Option<String>,
+    /// The emailed code.
+    #[serde(default)]
+    pub email_code: Option<String>,
+    /// A TOTP code.
+    #[serde(default)]
+    pub totp_code: Option<String>,
+    /// Answers to the questions, in order.
+    #[serde(default)]
+    pub answers: Option<Vec<String>>,
+    /// Server-assisted: the new password.
+    #[serde(default)]
+    pub new_password: Option<Zeroizing<String>>,
+    /// Client-side: the new OPAQUE registration record…
+    #[serde(default)]
+    pub registration_record: Option<Bytes>,
+    /// …and the parameters it was stretched with.
+    #[serde(default)]
+    pub key_stretching: Option<KeyStretching>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct State {
+    username: String,
+    user: Option<Uuid>,
+    email_code: Option<Vec<u8>>,
+    tries: u32,
+}
+
+fn key(id: &str) -> String {
+    format!("recover:{id}")
+}
+
+fn failed() -> ApiError {
+    ApiError::new(
+        401,
+        "recovery_failed",
+        "Recovery failed: the codes or answers do not check out.",
+    )
+}
+
+impl Sesame {
+    fn email_code_hash(&self, recovery_id: &str, code: &str) -> Vec<u8> {
+        self.inner
+            .secrets
+            .fields
+            .index("email_code", &format!("{recovery_id}:{code}"))
+    }
+
+    /// Stand-in questions for a username without real ones: stable per name.
+    fn standin_questions(&self, username: &str) -> Vec<String> {
+        let h = self
+            .inner
+            .secrets
+            .fields
+            .index("standin_questions", username);
+        let count = 2 + usize::from(h[0] & 1);
+        let mut picked = Vec::new();
+        let mut i = 1;
+        while picked.len() < count {
+            let q = CATALOG[usize::from(h[i]) % CATALOG.len()].to_owned();
+            if !picked.contains(&q) {
+                picked.push(q);
+            }
+            i += 1;
+            if i >= h.len() {
+                break;
+            }
+        }
+        picked
+    }
+
+    /// Opens a recovery. The answer does not depend on whether the account exists.
+    pub async fn recover_start(
+        &self,
+        req: &RecoverStart,
+        ctx: &RequestContext,
+    ) -> Result<RecoverStarted, ApiError> {
+        self.throttle_address(ctx).await?;
+        let username = Username::parse(&req.username)?;
+        let user = self
+            .inner
+            .store
+            .user_by_index(&self.username_index(username.as_str()))
+            .await?;
+        let mut raw = [0u8; 16];
+        OsRng.fill_bytes(&mut raw);
+        let id = sesame_proto::b64::encode(raw);
+        let mut questions = match &user {
+            Some(u) => self.security_questions(u.id).await?,
+            None => Vec::new(),
+        };
+        if questions.is_empty() {
+            questions = self.standin_questions(username.as_str());
+        }
+        let mut email_code = None;
+        if let Some(u) = &user {
+            if let Some(email) = u
+                .email_sealed
+                .as_ref()
+                .and_then(|s| self.inner.secrets.fields.open("email", u.id.as_bytes(), s))
+            {
+                let code = format!("{:06}", OsRng.next_u32() % 1_000_000);
+                email_code = Some(self.email_code_hash(&id, &code));
+                let body = format!(
+                    "Someone asked to recover the Sesame account {}.\n\nYour recovery code: {code}\n\nIt expires in 15 minutes. If this was not you, ignore this message.\n",
+                    username.as_str()
+                );
+                if let Err(e) = self
+                    .inner
+                    .mailer
+                    .send(&email, "Your Sesame recovery code", &body)
+                    .await
+                {
+                    tracing::warn!(%e, "recovery mail not sent");
+                }
+            }
+        }
+        let state = State {
+            username: username.as_str().to_owned(),
+            user: user.as_ref().map(|u| u.id),
+            email_code,
+            tries: 0,
+        };
+        self.inner
+            .ephemeral
+            .put(
+                &key(&id),
+                &serde_json::to_vec(&state).map_err(ApiError::internal)?,
+                Duration::from_secs(RECOVERY_TTL_SECS),
+            )
+            .await?;
+        let registration_challenge = match &req.registration_request {
+            Some(request) => Some(proto::registration_challenge(
+                &self.inner.secrets.opaque,
+                &username,
+                &RegistrationStart {
+                    username: username.as_str().to_owned(),
+                    registration_request: request.clone(),
+                },
+                self.inner.settings.ksf,
+            )?),
+            None => None,
+        };
+        self.audit("recovery.start", user.map(|u| u.id), None, ctx)
+            .await;
+        Ok(RecoverStarted {
+            recovery_id: id,
+            questions,
+            registration_challenge,
+            expires_in: RECOVERY_TTL_SECS,
+            message: "If the account has an email address, a recovery code was sent to it.".into(),
+        })
+    }
+
+    /// Checks the proof, replaces the credential, revokes every session and returns fresh
+    /// backup codes.
+    pub async fn recover_finish(
+        &self,
+        req: RecoverFinish,
+        ctx: &RequestContext,
+    ) -> Result<Vec<String>, ApiError> {
+        let k = key(&req.recovery_id);
+        let bytes = self.inner.ephemeral.take(&k).await?.ok_or_else(|| {
+            ApiError::new(
+                400,
+                "recovery_expired",
+                "Unknown or expired recovery; start again.",
+            )
+        })?;
+        let mut state: State = serde_json::from_slice(&bytes).map_err(ApiError::internal)?;
+        let username = Username::parse(&state.username).map_err(ApiError::internal)?;
+        // The new credential must be well-formed before any code is spent on it.
+        let record = match (
+            &req.new_password,
+            &req.registration_record,
+            &req.key_stretching,
+        ) {
+            (Some(pw), None, None) => {
+                check_password(pw, &username)?;
+                None
+            }
+            (None, Some(rec), Some(ksf)) => Some(proto::registration_record(
+                &sesame_proto::messages::RegistrationFinish {
+                    username: username.as_str().to_owned(),
+                    registration_record: rec.clone(),
+                    key_stretching: *ksf,
+                },
+                &KsfPolicy::DEFAULT,
+            )?),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "invalid_request",
+                    "Send either new_password, or registration_record with key_stretching.",
+                ))
+            }
+        };
+        self.throttle_account(&self.username_index(username.as_str()))
+            .await?;
+        let verified = match state.user {
+            Some(user) => {
+                self.recovery_proof(user, &username, &req.recovery_id, &state, &req)
+                    .await?
+            }
+            None => None,
+        };
+        let Some((user, how)) = verified else {
+            state.tries += 1;
+            self.audit("recovery.failure", state.user, None, ctx).await;
+            if state.tries < MAX_TRIES {
+                self.inner
+                    .ephemeral
+                    .put(
+                        &k,
+                        &serde_json::to_vec(&state).map_err(ApiError::internal)?,
+                        Duration::from_secs(RECOVERY_TTL_SECS),
+                    )
+                    .await?;
+            }
+            return Err(failed());
+        };
+        let record = match record {
+            Some(r) => r,
+            None => {
+                let keys = self.inner.secrets.opaque.clone();
+                let ksf = self.inner.settings.ksf;
+                let pw = req.new_password.clone().unwrap_or_default();
+                let name = username.clone();
+                self.inner
+                    .pool
+                    .run(move || proto::register_with_password(&mut OsRng, &keys, &name, &pw, ksf))
+                    .await??
+            }
+        };
+        self.inner
+            .store
+            .set_credential(user, &record.to_bytes(), self.now_i64())
+            .await?;
+        let revoked = self
+            .inner
+            .store
+            .delete_sessions_for_user(user, None)
+            .await?;
+        let codes = self.issue_backup_codes(user).await?;
+        self.throttle_reset(&self.username_index(username.as_str()))
+            .await?;
+        self.audit(
+            "recovery.success",
+            Some(user),
+            Some(format!("method={how} revoked={revoked}")),
+            ctx,
+        )
+        .await;
+        Ok(codes)
+    }
+
+    /// Which proof checks out, if any (codes are only spent when they complete a proof).
+    async fn recovery_proof(
+        &self,
+        user: Uuid,
+        username: &Username,
+        recovery_id: &str,
+        state: &State,
+        req: &RecoverFinish,
+    ) -> Result<Option<(Uuid, &'static str)>, ApiError> {
+        let has_totp = self.has_totp(user).await?;
+        let email_ok = match (&req.email_code, &state.email_code) {
+            (Some(code), Some(expected)) => bool::from(
+                self.email_code_hash(recovery_id, code.trim())
+                    .ct_eq(expected),
+            ),
+            _ => false,
+        };
+        if email_ok && !has_totp {
+            return Ok(Some((user, "email")));
+        }
+        if email_ok {
+            if let Some(code) = &req.totp_code {
+                if self
+                    .verify_totp(user, username.as_str(), code.trim())
+                    .await?
+                {
+                    return Ok(Some((user, "email+totp")));
+                }
+            }
+            if let Some(code) = &req.backup_code {
+                if self.consume_backup_code(user, code).await? {
+                    return Ok(Some((user, "email+backup_code")));
+                }
+            }
+            return Ok(None);
+        }
+        if let (Some(code), Some(answers)) = (&req.totp_code, &req.answers) {
+            // Answers first (no side effects), then the TOTP step is spent.
+            if self.correct_answers(user, answers).await? >= 2
+                && self
+                    .verify_totp(user, username.as_str(), code.trim())
+                    .await?
+            {
+                return Ok(Some((user, "totp+questions")));
+            }
+            return Ok(None);
+        }
+        if let Some(code) = &req.backup_code {
+            if self.consume_backup_code(user, code).await? {
+                return Ok(Some((user, "backup_code")));
+            }
+        }
+        Ok(None)
+    }
+}

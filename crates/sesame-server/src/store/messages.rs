@@ -1,0 +1,281 @@
+//! The relay's mailboxes (`messages`): end-to-end encrypted messages stored until the
+//! recipient acknowledges them.
+//!
+//! The database is the source of truth of the relay: a message is only reported accepted
+//! after [`MessageStore::insert_message`] committed it, and live delivery is only a faster
+//! path to the same rows. This layer gives the relay three guarantees:
+//!
+//! * **Deduplication**: (recipient, message id) is unique; a resend is reported as
+//!   [`MessageInsert::Duplicate`] and stores nothing.
+//! * **Mailbox limit**: the count check and the insert are one statement (SQLite serialises
+//!   writers; PostgreSQL takes a per-recipient advisory lock for the transaction), so parallel
+//!   senders cannot push a mailbox past its limit.
+//! * **Order**: `seq` increases and is never reused, and reads return it ascending.
+
+use async_trait::async_trait;
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::{count_to_u64, PostgresStore, SqliteStore, StoreError};
+
+/// A message to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    /// Whose mailbox.
+    pub recipient_id: Uuid,
+    /// The authenticated sender.
+    pub sender_id: Uuid,
+    /// The sender's sealed username (a copy of its `username_sealed`).
+    pub sender_sealed: Vec<u8>,
+    /// The sender-chosen message id.
+    pub msg_id: String,
+    /// The sender's timestamp (unix milliseconds, unverified).
+    pub sent_at: i64,
+    /// When the server stored it (unix seconds).
+    pub stored_at: i64,
+    /// Opaque ciphertext.
+    pub ciphertext: Vec<u8>,
+    /// Opaque signature.
+    pub signature: Vec<u8>,
+}
+
+/// A stored message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRecord {
+    /// Delivery order (increasing, never reused).
+    pub seq: i64,
+    /// Whose mailbox.
+    pub recipient_id: Uuid,
+    /// The sender.
+    pub sender_id: Uuid,
+    /// The sender's sealed username.
+    pub sender_sealed: Vec<u8>,
+    /// The sender-chosen message id.
+    pub msg_id: String,
+    /// The sender's timestamp.
+    pub sent_at: i64,
+    /// When the server stored it.
+    pub stored_at: i64,
+    /// Opaque ciphertext.
+    pub ciphertext: Vec<u8>,
+    /// Opaque signature.
+    pub signature: Vec<u8>,
+}
+
+/// What [`MessageStore::insert_message`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageInsert {
+    /// Stored (committed) with this `seq`.
+    Stored(i64),
+    /// The recipient already has a message with this id: nothing stored.
+    Duplicate,
+    /// The mailbox holds the maximum number of messages: nothing stored.
+    MailboxFull,
+}
+
+/// The message part of the storage contract.
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// Stores a message unless the recipient already has one with that id or already has
+    /// `mailbox_max` messages. Returns once committed.
+    async fn insert_message(
+        &self,
+        m: &NewMessage,
+        mailbox_max: u64,
+    ) -> Result<MessageInsert, StoreError>;
+    /// Up to `limit` messages of `recipient` with `seq > after`, by `seq`.
+    async fn messages_after(
+        &self,
+        recipient: Uuid,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<MessageRecord>, StoreError>;
+    /// Deletes the recipient's message with this id; `false` if there is none.
+    async fn delete_message(&self, recipient: Uuid, msg_id: &str) -> Result<bool, StoreError>;
+    /// How many messages wait in the recipient's mailbox.
+    async fn count_messages(&self, recipient: Uuid) -> Result<u64, StoreError>;
+    /// Deletes every message stored before `cutoff` (`stored_at < cutoff`).
+    async fn delete_messages_before(&self, cutoff: i64) -> Result<u64, StoreError>;
+}
+
+const COLUMNS: &str =
+    "seq, recipient_id, sender_id, sender_sealed, msg_id, sent_at, stored_at, ciphertext, signature";
+
+/// Generates the implementation for one backend: `$id` turns a `Uuid` into its bind value,
+/// `$decode` reads a UUID column back, `$lock` serialises writers to one mailbox.
+macro_rules! message_store {
+    ($store:ty, $db:ty, $id:ident, $decode:ident, $lock:ident) => {
+        impl $store {
+            fn message_from_row(
+                row: &<$db as sqlx::Database>::Row,
+            ) -> Result<MessageRecord, StoreError> {
+                Ok(MessageRecord {
+                    seq: row.try_get("seq")?,
+                    recipient_id: $decode(row, "recipient_id")?,
+                    sender_id: $decode(row, "sender_id")?,
+                    sender_sealed: row.try_get("sender_sealed")?,
+                    msg_id: row.try_get("msg_id")?,
+                    sent_at: row.try_get("sent_at")?,
+                    stored_at: row.try_get("stored_at")?,
+                    ciphertext: row.try_get("ciphertext")?,
+                    signature: row.try_get("signature")?,
+                })
+            }
+        }
+
+        #[async_trait]
+        impl MessageStore for $store {
+            async fn insert_message(
+                &self,
+                m: &NewMessage,
+                mailbox_max: u64,
+            ) -> Result<MessageInsert, StoreError> {
+                let max = i64::try_from(mailbox_max).unwrap_or(i64::MAX);
+                let mut tx = self.pool().begin().await?;
+                $lock(&mut tx, m.recipient_id).await?;
+                // One statement: the count and the insert cannot be separated by another
+                // writer. The `WHERE` also keeps SQLite's parser from reading `ON CONFLICT`
+                // as a join constraint.
+                let row = sqlx::query(
+                    "INSERT INTO messages (recipient_id, sender_id, sender_sealed, msg_id, \
+                     sent_at, stored_at, ciphertext, signature) \
+                     SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+                     WHERE (SELECT COUNT(*) FROM messages WHERE recipient_id = $1) < $9 \
+                     ON CONFLICT (recipient_id, msg_id) DO NOTHING RETURNING seq",
+                )
+                .bind($id(m.recipient_id))
+                .bind($id(m.sender_id))
+                .bind(&m.sender_sealed)
+                .bind(&m.msg_id)
+                .bind(m.sent_at)
+                .bind(m.stored_at)
+                .bind(&m.ciphertext)
+                .bind(&m.signature)
+                .bind(max)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let outcome = match row {
+                    Some(row) => MessageInsert::Stored(row.try_get("seq")?),
+                    None => {
+                        let dup = sqlx::query(
+                            "SELECT seq FROM messages WHERE recipient_id = $1 AND msg_id = $2",
+                        )
+                        .bind($id(m.recipient_id))
+                        .bind(&m.msg_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                        if dup.is_some() {
+                            MessageInsert::Duplicate
+                        } else {
+                            MessageInsert::MailboxFull
+                        }
+                    }
+                };
+                tx.commit().await?;
+                Ok(outcome)
+            }
+
+            async fn messages_after(
+                &self,
+                recipient: Uuid,
+                after: i64,
+                limit: u32,
+            ) -> Result<Vec<MessageRecord>, StoreError> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {COLUMNS} FROM messages WHERE recipient_id = $1 AND seq > $2 \
+                     ORDER BY seq LIMIT $3"
+                ))
+                .bind($id(recipient))
+                .bind(after)
+                .bind(i64::from(limit))
+                .fetch_all(self.pool())
+                .await?;
+                rows.iter().map(Self::message_from_row).collect()
+            }
+
+            async fn delete_message(
+                &self,
+                recipient: Uuid,
+                msg_id: &str,
+            ) -> Result<bool, StoreError> {
+                let done =
+                    sqlx::query("DELETE FROM messages WHERE recipient_id = $1 AND msg_id = $2")
+                        .bind($id(recipient))
+                        .bind(msg_id)
+                        .execute(self.pool())
+                        .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn count_messages(&self, recipient: Uuid) -> Result<u64, StoreError> {
+                let n: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE recipient_id = $1")
+                        .bind($id(recipient))
+                        .fetch_one(self.pool())
+                        .await?;
+                count_to_u64(n)
+            }
+
+            async fn delete_messages_before(&self, cutoff: i64) -> Result<u64, StoreError> {
+                let done = sqlx::query("DELETE FROM messages WHERE stored_at < $1")
+                    .bind(cutoff)
+                    .execute(self.pool())
+                    .await?;
+                Ok(done.rows_affected())
+            }
+        }
+    };
+}
+
+fn sqlite_id(id: Uuid) -> String {
+    id.hyphenated().to_string()
+}
+
+fn sqlite_uuid(row: &sqlx::sqlite::SqliteRow, column: &str) -> Result<Uuid, StoreError> {
+    let text: String = row.try_get(column)?;
+    Uuid::parse_str(&text).map_err(|e| StoreError::Corrupt(format!("messages.{column}: {e}")))
+}
+
+/// SQLite runs one writer at a time: the insert statement itself is the lock.
+async fn sqlite_lock(
+    _tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    _recipient: Uuid,
+) -> Result<(), StoreError> {
+    Ok(())
+}
+
+fn pg_id(id: Uuid) -> Uuid {
+    id
+}
+
+fn pg_uuid(row: &sqlx::postgres::PgRow, column: &str) -> Result<Uuid, StoreError> {
+    Ok(row.try_get(column)?)
+}
+
+/// Serialises inserts into one mailbox until the transaction ends (READ COMMITTED would let
+/// two parallel inserts both see room for one more).
+async fn pg_lock(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    recipient: Uuid,
+) -> Result<(), StoreError> {
+    let b = recipient.as_bytes();
+    let key = i64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) ^ MAILBOX_LOCK;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(key)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Mixed into mailbox advisory-lock keys so they do not collide with other users of
+/// advisory locks on the same database.
+const MAILBOX_LOCK: i64 = 0x5345_5341_4d45_4d42; // "SESAMEMB"
+
+message_store!(
+    SqliteStore,
+    sqlx::Sqlite,
+    sqlite_id,
+    sqlite_uuid,
+    sqlite_lock
+);
+message_store!(PostgresStore, sqlx::Postgres, pg_id, pg_uuid, pg_lock);

@@ -1,0 +1,677 @@
+//! The short-lived state contract ([`Ephemeral`]), run against every implementation:
+//! [`MemoryEphemeral`] and [`RedisEphemeral`] on a real Redis.
+//!
+//! Redis: `redis://127.0.0.1:6379` (override with `SESAME_TEST_REDIS_URL`). When it is
+//! unreachable the Redis half is skipped with a loud `*** SKIPPING Redis tests: … ***` line on
+//! stderr, unless `SESAME_REQUIRE_SERVICES=1`, which turns it into a panic. Every test uses
+//! its own key prefix (`sesame_t:<test>:<uuid>:`), so runs never collide, and deletes its
+//! keys at the end; every key is written with a short TTL, so a failed test's keys expire
+//! by themselves.
+//!
+//! Expiry is tested with real time (Redis has no paused clock): TTLs of a few hundred
+//! milliseconds and sleeps a little longer.
+
+mod common;
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use common::server::TestServer;
+use common::{TestDb, REQUIRE_SERVICES_ENV};
+use rand_chacha::rand_core::SeedableRng as _;
+use rand_chacha::ChaCha20Rng;
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+use sesame_proto::client::{self, ClientPolicy};
+use sesame_proto::messages::{LoginChallenge, LoginConfirmation};
+use sesame_server::ephemeral::{Ephemeral, EphemeralError, MemoryEphemeral, RedisEphemeral};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The default Redis test server.
+const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+/// Env var overriding [`DEFAULT_REDIS_URL`].
+const REDIS_URL_ENV: &str = "SESAME_TEST_REDIS_URL";
+
+/// A short TTL for expiry tests, and how long to sleep for it to pass.
+const SHORT: Duration = Duration::from_millis(300);
+const PAST_SHORT: Duration = Duration::from_millis(400);
+/// The TTL of keys that must outlive the test.
+const LONG: Duration = Duration::from_secs(60);
+
+fn redis_url() -> String {
+    std::env::var(REDIS_URL_ENV)
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| DEFAULT_REDIS_URL.to_owned())
+}
+
+/// Writes to the real stderr, past the test harness's capture, once per process.
+fn skip_notice(line: &str) {
+    static SHOWN: OnceLock<()> = OnceLock::new();
+    SHOWN.get_or_init(|| {
+        let _ = writeln!(std::io::stderr(), "\n*** {line} ***\n");
+    });
+}
+
+/// A fresh prefix for one test: `sesame_t:<test>:<uuid>:`.
+fn unique_prefix(test: &str) -> String {
+    format!("sesame_t:{test}:{}:", uuid::Uuid::new_v4().simple())
+}
+
+/// The Redis URL if Redis answers; `None` after a loud skip line otherwise (a panic when
+/// `SESAME_REQUIRE_SERVICES=1`).
+async fn redis_available() -> Option<String> {
+    let url = redis_url();
+    match RedisEphemeral::connect(&url, &unique_prefix("probe")).await {
+        Ok(_) => Some(url),
+        Err(e) => {
+            if std::env::var(REQUIRE_SERVICES_ENV).as_deref() == Ok("1") {
+                panic!("Redis is required ({REQUIRE_SERVICES_ENV}=1) but unusable at {url}: {e}");
+            }
+            skip_notice(&format!(
+                "SKIPPING Redis tests: unusable at {url}: {e} (set {REDIS_URL_ENV} to point \
+                 elsewhere, {REQUIRE_SERVICES_ENV}=1 to fail instead)"
+            ));
+            None
+        }
+    }
+}
+
+/// Two handles on one store, like two nodes: the same instance twice for memory, two
+/// separate connections with the same prefix for Redis.
+struct Backend {
+    name: &'static str,
+    a: Arc<dyn Ephemeral>,
+    b: Arc<dyn Ephemeral>,
+    /// Redis URL and prefix, for inspection and cleanup.
+    redis: Option<(String, String)>,
+}
+
+impl Backend {
+    /// Deletes the test's Redis keys (no-op for memory).
+    async fn cleanup(self) {
+        if let Some((url, prefix)) = &self.redis {
+            delete_prefixed(url, prefix).await;
+        }
+    }
+}
+
+/// Memory, then Redis unless skipped.
+async fn backends(test: &str) -> Vec<Backend> {
+    let memory: Arc<dyn Ephemeral> = Arc::new(MemoryEphemeral::new());
+    let mut list = vec![Backend {
+        name: "memory",
+        a: memory.clone(),
+        b: memory,
+        redis: None,
+    }];
+    if let Some(url) = redis_available().await {
+        let prefix = unique_prefix(test);
+        let a = RedisEphemeral::connect(&url, &prefix).await.unwrap();
+        let b = RedisEphemeral::connect(&url, &prefix).await.unwrap();
+        list.push(Backend {
+            name: "redis",
+            a: Arc::new(a),
+            b: Arc::new(b),
+            redis: Some((url, prefix)),
+        });
+    }
+    list
+}
+
+/// A plain Redis connection, outside the code under test.
+async fn raw(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// The keys under `prefix`, by `SCAN` (the prefixes tests make hold no glob characters).
+async fn keys_under(url: &str, prefix: &str) -> Vec<Vec<u8>> {
+    assert!(
+        !prefix.contains(['*', '?', '[', ']', '\\']),
+        "glob characters in {prefix:?}"
+    );
+    let mut conn = raw(url).await;
+    let mut cursor: u64 = 0;
+    let mut keys = Vec::new();
+    loop {
+        let (next, batch): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}*"))
+            .arg("COUNT")
+            .arg(500)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        keys.extend(batch);
+        if next == 0 {
+            return keys;
+        }
+        cursor = next;
+    }
+}
+
+/// Deletes every key under `prefix`.
+async fn delete_prefixed(url: &str, prefix: &str) {
+    let keys = keys_under(url, prefix).await;
+    if keys.is_empty() {
+        return;
+    }
+    let mut conn = raw(url).await;
+    let _: i64 = redis::cmd("DEL")
+        .arg(keys)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(keys_under(url, prefix).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_get_and_single_use_take() {
+    for be in backends("take").await {
+        let (s, n) = (&be.a, be.name);
+        assert_eq!(s.get("k").await.unwrap(), None, "{n}");
+        assert_eq!(s.take("k").await.unwrap(), None, "{n}");
+        s.put("k", b"first", LONG).await.unwrap();
+        s.put("k", b"v\x00\xffbinary", LONG).await.unwrap();
+        let want = Some(b"v\x00\xffbinary".to_vec());
+        assert_eq!(s.get("k").await.unwrap(), want, "{n}: put replaces");
+        assert_eq!(s.get("k").await.unwrap(), want, "{n}: get does not remove");
+        assert_eq!(
+            be.b.get("k").await.unwrap(),
+            want,
+            "{n}: the other node sees it"
+        );
+        assert_eq!(s.take("k").await.unwrap(), want, "{n}");
+        assert_eq!(s.take("k").await.unwrap(), None, "{n}: take is single-use");
+        assert_eq!(be.b.take("k").await.unwrap(), None, "{n}");
+        assert_eq!(s.get("k").await.unwrap(), None, "{n}");
+        s.ping().await.unwrap();
+        be.cleanup().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_expire() {
+    for be in backends("expire").await {
+        let (s, n) = (&be.a, be.name);
+        assert_eq!(s.ttl("absent").await.unwrap(), None, "{n}");
+        s.put("k", b"v", SHORT).await.unwrap();
+        s.put("t", b"v", SHORT).await.unwrap();
+        let left = s.ttl("k").await.unwrap().expect("a live key has a ttl");
+        assert!(left > Duration::ZERO && left <= SHORT, "{n}: {left:?}");
+        tokio::time::sleep(PAST_SHORT).await;
+        assert_eq!(s.get("k").await.unwrap(), None, "{n}");
+        assert_eq!(s.take("t").await.unwrap(), None, "{n}");
+        assert_eq!(s.ttl("k").await.unwrap(), None, "{n}");
+        be.cleanup().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counters_count_and_refresh_their_ttl() {
+    let ttl = Duration::from_millis(400);
+    let step = Duration::from_millis(250);
+    for be in backends("incr").await {
+        let (s, n) = (&be.a, be.name);
+        assert_eq!(s.incr("c", ttl).await.unwrap(), 1, "{n}");
+        assert_eq!(be.b.incr("c", ttl).await.unwrap(), 2, "{n}");
+        tokio::time::sleep(step).await;
+        assert_eq!(s.incr("c", ttl).await.unwrap(), 3, "{n}");
+        tokio::time::sleep(step).await;
+        // 500 ms after the first increment, 250 ms after the last: alive only if refreshed.
+        assert_eq!(
+            s.incr("c", ttl).await.unwrap(),
+            4,
+            "{n}: the ttl was refreshed"
+        );
+        let left = s.ttl("c").await.unwrap().expect("a counter has a ttl");
+        assert!(left > step / 2 && left <= ttl, "{n}: {left:?}");
+        assert_eq!(s.get("c").await.unwrap().as_deref(), Some(&b"4"[..]), "{n}");
+        tokio::time::sleep(ttl + Duration::from_millis(100)).await;
+        assert_eq!(
+            s.incr("c", ttl).await.unwrap(),
+            1,
+            "{n}: expired counters restart"
+        );
+        // The per-address throttle's pattern: `set_nx` a "1", then count on from it.
+        assert!(s.set_nx("w", b"1", LONG).await.unwrap(), "{n}");
+        assert_eq!(s.incr("w", LONG).await.unwrap(), 2, "{n}");
+        be.cleanup().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_nx_sets_once_until_expiry() {
+    for be in backends("set_nx").await {
+        let (s, n) = (&be.a, be.name);
+        assert!(s.set_nx("g", b"1", SHORT).await.unwrap(), "{n}");
+        assert!(!s.set_nx("g", b"2", SHORT).await.unwrap(), "{n}");
+        assert!(!be.b.set_nx("g", b"3", SHORT).await.unwrap(), "{n}");
+        assert_eq!(s.get("g").await.unwrap().as_deref(), Some(&b"1"[..]), "{n}");
+        assert!(
+            s.ttl("g").await.unwrap().is_some(),
+            "{n}: set_nx sets a ttl"
+        );
+        tokio::time::sleep(PAST_SHORT).await;
+        assert!(s.set_nx("g", b"4", LONG).await.unwrap(), "{n}: free again");
+        assert_eq!(s.get("g").await.unwrap().as_deref(), Some(&b"4"[..]), "{n}");
+        be.cleanup().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_removes_values_and_counters() {
+    for be in backends("delete").await {
+        let (s, n) = (&be.a, be.name);
+        s.put("k", b"v", LONG).await.unwrap();
+        s.incr("c", LONG).await.unwrap();
+        be.b.delete("k").await.unwrap();
+        be.b.delete("c").await.unwrap();
+        be.b.delete("never-there").await.unwrap();
+        assert_eq!(s.get("k").await.unwrap(), None, "{n}");
+        assert_eq!(s.ttl("c").await.unwrap(), None, "{n}");
+        assert_eq!(
+            s.incr("c", LONG).await.unwrap(),
+            1,
+            "{n}: a deleted counter restarts"
+        );
+        be.cleanup().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_increments_and_takes_on_two_nodes_are_atomic() {
+    for be in backends("parallel").await {
+        let n = be.name;
+        let mut tasks = Vec::new();
+        for i in 0..100 {
+            let s = if i % 2 == 0 {
+                be.a.clone()
+            } else {
+                be.b.clone()
+            };
+            tasks.push(tokio::spawn(
+                async move { s.incr("n", LONG).await.unwrap() },
+            ));
+        }
+        let mut seen = Vec::new();
+        for t in tasks {
+            seen.push(t.await.unwrap());
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, (1..=100).collect::<Vec<u64>>(), "{n}");
+        assert_eq!(
+            be.a.get("n").await.unwrap().as_deref(),
+            Some(&b"100"[..]),
+            "{n}"
+        );
+
+        be.a.put("once", b"x", LONG).await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..50 {
+            let s = if i % 2 == 0 {
+                be.a.clone()
+            } else {
+                be.b.clone()
+            };
+            tasks.push(tokio::spawn(async move { s.take("once").await.unwrap() }));
+        }
+        let mut winners = 0;
+        for t in tasks {
+            if let Some(v) = t.await.unwrap() {
+                assert_eq!(v, b"x", "{n}");
+                winners += 1;
+            }
+        }
+        assert_eq!(winners, 1, "{n}: exactly one take wins");
+        be.cleanup().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_keys_carry_the_prefix() {
+    let Some(url) = redis_available().await else {
+        return;
+    };
+    let prefix = unique_prefix("prefix");
+    let other = unique_prefix("prefix");
+    let s = RedisEphemeral::connect(&url, &prefix).await.unwrap();
+    let t = RedisEphemeral::connect(&url, &other).await.unwrap();
+    assert_eq!(s.key_prefix(), prefix);
+    s.put("k", b"v", LONG).await.unwrap();
+    assert_eq!(
+        t.get("k").await.unwrap(),
+        None,
+        "another prefix is another store"
+    );
+    let mut conn = raw(&url).await;
+    let stored: Option<Vec<u8>> = redis::cmd("GET")
+        .arg(format!("{prefix}k"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(stored.as_deref(), Some(&b"v"[..]));
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg(format!("{prefix}k"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(pttl > 0 && pttl <= 60_000, "{pttl}");
+    assert_eq!(keys_under(&url, &prefix).await.len(), 1);
+    delete_prefixed(&url, &prefix).await;
+    delete_prefixed(&url, &other).await;
+}
+
+/// A key written without expiry by someone else: `ttl` says `None` (documented choice), and
+/// the counter and take operations still work on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_keys_without_expiry_report_no_ttl() {
+    let Some(url) = redis_available().await else {
+        return;
+    };
+    let prefix = unique_prefix("persist");
+    let s = RedisEphemeral::connect(&url, &prefix).await.unwrap();
+    let mut conn = raw(&url).await;
+    let _: () = redis::cmd("SET")
+        .arg(format!("{prefix}forever"))
+        .arg("7")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(s.ttl("forever").await.unwrap(), None);
+    assert_eq!(s.incr("forever", LONG).await.unwrap(), 8);
+    assert!(s.ttl("forever").await.unwrap().is_some(), "incr set a ttl");
+    assert_eq!(s.take("forever").await.unwrap().as_deref(), Some(&b"8"[..]));
+    delete_prefixed(&url, &prefix).await;
+}
+
+fn assert_unavailable<T: std::fmt::Debug>(r: Result<T, EphemeralError>, what: &str) {
+    match r {
+        Err(EphemeralError::Unavailable(msg)) => assert!(msg.contains("redis"), "{what}: {msg}"),
+        other => panic!("{what}: expected Unavailable, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_redis_fails_fast() {
+    let started = Instant::now();
+    assert_unavailable(
+        RedisEphemeral::connect("redis://127.0.0.1:1", "sesame_t:x:").await,
+        "closed port",
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_unavailable(
+        RedisEphemeral::connect("http://not-redis", "sesame_t:x:").await,
+        "bad URL",
+    );
+    // A password never shows in the message.
+    match RedisEphemeral::connect("redis://u:hunter2@127.0.0.1:1", "sesame_t:x:").await {
+        Err(EphemeralError::Unavailable(msg)) => assert!(!msg.contains("hunter2"), "{msg}"),
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+}
+
+/// Something that accepts connections and never answers (a hung Redis): connecting gives
+/// up after the timeout instead of hanging.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_redis_fails_fast() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut sockets = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            sockets.push(socket);
+        }
+    });
+    let started = Instant::now();
+    assert_unavailable(
+        RedisEphemeral::connect(&format!("redis://{addr}"), "sesame_t:x:").await,
+        "silent server",
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    held.abort();
+}
+
+/// A loopback TCP proxy in front of Redis that can cut its connections and go silent (a
+/// crashed or hung Redis), then come back (a restarted one).
+struct Proxy {
+    addr: SocketAddr,
+    silent: Arc<AtomicBool>,
+    links: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    async fn start(upstream: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let silent = Arc::new(AtomicBool::new(false));
+        let links: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let (s, l) = (silent.clone(), links.clone());
+        let accept = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let silent = s.load(Ordering::SeqCst);
+                let link = tokio::spawn(async move {
+                    if silent {
+                        // Hold the socket, answer nothing.
+                        std::future::pending::<()>().await;
+                    }
+                    if let Ok(mut server) = TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                l.lock().unwrap().push(link);
+            }
+        });
+        Proxy {
+            addr,
+            silent,
+            links,
+            accept,
+        }
+    }
+
+    /// Drops every open connection; new ones get no answer while `silent`.
+    fn cut(&self, silent: bool) {
+        self.silent.store(silent, Ordering::SeqCst);
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.cut(false);
+        self.accept.abort();
+    }
+}
+
+/// The address of a `redis://host:port[/…]` URL.
+fn socket_addr(url: &str) -> Option<SocketAddr> {
+    let rest = url.strip_prefix("redis://")?;
+    let authority = rest.split('/').next()?;
+    let hostport = authority.rsplit('@').next()?;
+    let hostport = hostport.replace("localhost", "127.0.0.1");
+    if hostport.contains(':') {
+        hostport.parse().ok()
+    } else {
+        format!("{hostport}:6379").parse().ok()
+    }
+}
+
+/// A connected store whose Redis dies answers `Unavailable` within the timeout, not a hang,
+/// and works again, without a restart, once Redis is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_outage_fails_fast_and_recovers() {
+    let Some(url) = redis_available().await else {
+        return;
+    };
+    let Some(upstream) = socket_addr(&url) else {
+        eprintln!("outage test needs a plain redis://host:port URL, not {url}; skipped");
+        return;
+    };
+    let proxy = Proxy::start(upstream).await;
+    let prefix = unique_prefix("outage");
+    let s = RedisEphemeral::connect(&format!("redis://{}", proxy.addr), &prefix)
+        .await
+        .unwrap();
+    s.put("k", b"v", LONG).await.unwrap();
+
+    // Hung Redis: the connection drops and reconnecting gets no answer.
+    proxy.cut(true);
+    for op in 0..3 {
+        let started = Instant::now();
+        assert_unavailable(s.get("k").await, &format!("op {op} during the outage"));
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "op {op}: {:?}",
+            started.elapsed()
+        );
+    }
+
+    // Back: the same store reconnects by itself.
+    proxy.cut(false);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let got = loop {
+        match s.get("k").await {
+            Ok(v) => break v,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("not yet reconnected: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("no reconnection within 15 s: {e}"),
+        }
+    };
+    assert_eq!(got.as_deref(), Some(&b"v"[..]));
+    assert_eq!(s.incr("c", LONG).await.unwrap(), 1);
+    delete_prefixed(&url, &prefix).await;
+}
+
+/// The build refuses an unreachable `redis_url` quickly instead of starting a server that
+/// would fail every login.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_build_fails_fast_on_an_unreachable_redis() {
+    let db = TestDb::sqlite();
+    let data = tempfile::tempdir().unwrap();
+    let mut config = common::server::test_config(&db, data.path());
+    config.redis_url = Some("redis://127.0.0.1:1".into());
+    let (store, master) = sesame_server::server::open(&config).await.unwrap();
+    let started = Instant::now();
+    let built = sesame_server::server::build(&config, store.clone(), &master).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    match built {
+        Err(sesame_server::server::ServeError::Ephemeral(EphemeralError::Unavailable(_))) => {}
+        Err(e) => panic!("expected an Ephemeral error, got {e}"),
+        Ok(_) => panic!("built a server on an unreachable Redis"),
+    }
+    store.close().await;
+}
+
+async fn post(c: &Client, base: &str, path: &str, body: Value) -> (StatusCode, Value) {
+    let resp = c
+        .post(format!("{base}{path}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// Two server nodes on one database and one Redis: registration and password login work,
+/// and an OPAQUE login started on one node finishes on the other (the login state lives in
+/// Redis), exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_login_state_through_redis() {
+    const PASSWORD: &str = "correct horse battery staple";
+    let Some(url) = redis_available().await else {
+        return;
+    };
+    let db = TestDb::sqlite();
+    let node_a = TestServer::start_with(&db, |c| c.redis_url = Some(url.clone())).await;
+    let node_b = TestServer::start_with(&db, |c| c.redis_url = Some(url.clone())).await;
+    let c = Client::new();
+    let user = format!("redis-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+
+    let (s, b) = post(
+        &c,
+        &node_a.base,
+        "/api/register",
+        json!({"username": user, "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let user_id = b["user_id"].as_str().unwrap().to_owned();
+
+    // A wrong password counts against the account (a Redis counter); the right one works
+    // on the other node and resets it.
+    let (s, b) = post(
+        &c,
+        &node_a.base,
+        "/api/login",
+        json!({"username": user, "password": "not the password"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{b}");
+    let (s, b) = post(
+        &c,
+        &node_b.base,
+        "/api/login",
+        json!({"username": user, "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["uuid"], user_id.as_str());
+
+    // OPAQUE: start on A, finish on B.
+    let mut rng = ChaCha20Rng::from_entropy();
+    let (state, start) = client::start_login(&mut rng, &user, PASSWORD).unwrap();
+    let (s, b) = post(
+        &c,
+        &node_a.base,
+        "/api/login/start",
+        serde_json::to_value(&start).unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let challenge: LoginChallenge = serde_json::from_value(b).unwrap();
+    let done = state
+        .finish(&mut rng, &challenge, &ClientPolicy::default())
+        .unwrap();
+    let finish = serde_json::to_value(&done.message).unwrap();
+    let (s, b) = post(&c, &node_b.base, "/api/login/finish", finish.clone()).await;
+    assert_eq!(s, StatusCode::OK, "a login started on A finishes on B: {b}");
+    let confirmation: LoginConfirmation = serde_json::from_value(b).unwrap();
+    let session: Value =
+        serde_json::from_slice(&done.confirmation.open(&confirmation).unwrap()).unwrap();
+    assert!(session["access_token"].is_string(), "{session}");
+    // The login state was taken: replaying the finish fails on either node.
+    for node in [&node_a, &node_b] {
+        let (s, b) = post(&c, &node.base, "/api/login/finish", finish.clone()).await;
+        assert_ne!(s, StatusCode::OK, "a replayed finish must fail: {b}");
+    }
+
+    node_a.stop().await;
+    node_b.stop().await;
+}

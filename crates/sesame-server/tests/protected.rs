@@ -1,0 +1,715 @@
+//! Protected operations and recovery, on both backends: profile, fresh re-authentication,
+//! password change (both paths), backup code regeneration, security questions, recovery and
+//! account deletion.
+
+mod common;
+
+use common::backends;
+use common::server::TestServer;
+use rand_chacha::rand_core::SeedableRng as _;
+use rand_chacha::ChaCha20Rng;
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+use sesame_proto::client::{self, ClientPolicy};
+use sesame_proto::messages::{LoginChallenge, LoginConfirmation, RegistrationChallenge};
+
+const PASSWORD: &str = "correct horse battery staple";
+const NEW_PASSWORD: &str = "a brand new passphrase";
+
+async fn call(
+    c: &Client,
+    srv: &TestServer,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = c.request(method, srv.url(path));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn post(
+    c: &Client,
+    srv: &TestServer,
+    path: &str,
+    token: Option<&str>,
+    body: Value,
+) -> (StatusCode, Value) {
+    call(c, srv, reqwest::Method::POST, path, token, Some(body)).await
+}
+
+fn err(v: &Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or("<none>")
+}
+
+/// Registers and logs in; returns (access token, session token, backup codes).
+async fn account(c: &Client, srv: &TestServer, name: &str) -> (String, String, Vec<String>) {
+    let (s, reg) = post(
+        c,
+        srv,
+        "/api/register",
+        None,
+        json!({"username": name, "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{reg}");
+    let (t, st) = login(c, srv, name, PASSWORD).await;
+    (
+        t,
+        st,
+        serde_json::from_value(reg["backupCodes"].clone()).unwrap(),
+    )
+}
+
+async fn login(c: &Client, srv: &TestServer, name: &str, password: &str) -> (String, String) {
+    let (s, b) = post(
+        c,
+        srv,
+        "/api/login",
+        None,
+        json!({"username": name, "password": password}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    (
+        b["access_token"].as_str().unwrap().into(),
+        b["session_token"].as_str().unwrap().into(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profile_is_validated_and_me_reports_factor_status() {
+    for db in backends().await {
+        let srv = TestServer::start(&db).await;
+        let c = Client::new();
+        let (token, _, _) = account(&c, &srv, "yara").await;
+        let (s, me) = call(
+            &c,
+            &srv,
+            reqwest::Method::GET,
+            "/api/me",
+            Some(&token),
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(
+            (
+                me["username"].as_str(),
+                me["totp_enabled"].as_bool(),
+                me["backup_codes_left"].as_u64()
+            ),
+            (Some("yara"), Some(false), Some(10))
+        );
+        let update = json!({"display_name": "Yara Q.", "bio": "Plays\nchess.", "picture_url": "https://example.com/y.png"});
+        let (s, b) = call(
+            &c,
+            &srv,
+            reqwest::Method::PUT,
+            "/api/me",
+            Some(&token),
+            Some(update),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{} {b}", db.name);
+        assert_eq!(b["profile"]["display_name"], "Yara Q.");
+        for bad in [
+            json!({"display_name": "x".repeat(65)}),
+            json!({"display_name": "tab\there"}),
+            json!({"bio": "y".repeat(501)}),
+            json!({"picture_url": "javascript:alert(1)"}),
+            json!({"picture_url": "http://example.com/plain-http.png"}),
+            json!({"picture_url": "not a url"}),
+            json!({"nickname": "unknown field"}),
+        ] {
+            let (s, b) = call(
+                &c,
+                &srv,
+                reqwest::Method::PUT,
+                "/api/me",
+                Some(&token),
+                Some(bad.clone()),
+            )
+            .await;
+            assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {b}");
+        }
+        // Absent fields stay, null clears.
+        let (_, b) = call(
+            &c,
+            &srv,
+            reqwest::Method::PUT,
+            "/api/me",
+            Some(&token),
+            Some(json!({"bio": null})),
+        )
+        .await;
+        assert_eq!(
+            b["profile"],
+            json!({"display_name": "Yara Q.", "picture_url": "https://example.com/y.png"})
+        );
+        let (s, _) = call(
+            &c,
+            &srv,
+            reqwest::Method::PUT,
+            "/api/me",
+            None,
+            Some(json!({})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        srv.stop().await;
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sensitive_operations_need_a_fresh_authentication() {
+    for db in backends().await {
+        let srv = TestServer::start(&db).await;
+        let c = Client::new();
+        let (token, _, old_codes) = account(&c, &srv, "zack").await;
+        // A fresh login may regenerate backup codes at once.
+        let (s, b) = post(
+            &c,
+            &srv,
+            "/api/backup-codes/regenerate",
+            Some(&token),
+            json!({}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{} {b}", db.name);
+        let new_codes: Vec<String> = serde_json::from_value(b["backupCodes"].clone()).unwrap();
+        assert_ne!(new_codes, old_codes);
+        // Five minutes later the same session must re-authenticate first.
+        srv.clock.advance(301);
+        for (method, path, body) in [
+            (
+                reqwest::Method::POST,
+                "/api/backup-codes/regenerate",
+                Some(json!({})),
+            ),
+            (
+                reqwest::Method::POST,
+                "/api/password",
+                Some(json!({"new_password": NEW_PASSWORD})),
+            ),
+            (
+                reqwest::Method::PUT,
+                "/api/security-questions",
+                Some(json!({"questions": []})),
+            ),
+            (reqwest::Method::POST, "/api/generate-qr", Some(json!({}))),
+            (reqwest::Method::DELETE, "/api/me", None),
+        ] {
+            let (s, b) = call(&c, &srv, method, path, Some(&token), body).await;
+            assert_eq!(
+                (s, err(&b)),
+                (StatusCode::FORBIDDEN, "reauthentication_required"),
+                "{path}"
+            );
+        }
+        // OPAQUE re-authentication: the proof refreshes this session.
+        let mut rng = ChaCha20Rng::from_entropy();
+        let (state, start) = client::start_login(&mut rng, "zack", PASSWORD).unwrap();
+        let (s, ch) = post(
+            &c,
+            &srv,
+            "/api/reauth/start",
+            Some(&token),
+            serde_json::to_value(&start).unwrap(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{ch}");
+        let ch: LoginChallenge = serde_json::from_value(ch).unwrap();
+        let done = state
+            .finish(&mut rng, &ch, &ClientPolicy::default())
+            .unwrap();
+        let (s, conf) = post(
+            &c,
+            &srv,
+            "/api/reauth/finish",
+            Some(&token),
+            serde_json::to_value(&done.message).unwrap(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{conf}");
+        let conf: LoginConfirmation = serde_json::from_value(conf).unwrap();
+        let payload: Value =
+            serde_json::from_slice(&done.confirmation.open(&conf).unwrap()).unwrap();
+        assert_eq!(payload["reauthenticated"], true);
+        // Re-authenticating as someone else is refused.
+        account(&c, &srv, "zelda").await;
+        let (_, start) = client::start_login(&mut rng, "zelda", PASSWORD).unwrap();
+        let (s, b) = post(
+            &c,
+            &srv,
+            "/api/reauth/start",
+            Some(&token),
+            serde_json::to_value(&start).unwrap(),
+        )
+        .await;
+        assert_eq!((s, err(&b)), (StatusCode::BAD_REQUEST, "username_mismatch"));
+        let (s, b) = post(
+            &c,
+            &srv,
+            "/api/backup-codes/regenerate",
+            Some(&token),
+            json!({}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        srv.stop().await;
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_change_on_both_paths_and_session_revocation() {
+    for db in backends().await {
+        let srv = TestServer::start(&db).await;
+        let c = Client::new();
+        let (token, _, _) = account(&c, &srv, "quinn").await;
+        let (other, _) = login(&c, &srv, "quinn", PASSWORD).await;
+        // Server-assisted, with the policy enforced and the other session revoked.
+        let (s, b) = post(
+            &c,
+            &srv,
+            "/api/password",
+            Some(&token),
+            json!({"new_password": "quinn-password"}),
+        )
+        .await;
+        assert_eq!(
+            (s, err(&b)),
+            (StatusCode::BAD_REQUEST, "password_contains_username")
+        );
+        let (s, b) = post(
+            &c,
+            &srv,
+            "/api/password",
+            Some(&token),
+            json!({"new_password": NEW_PASSWORD, "revoke_other_sessions": true}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{} {b}", db.name);
+        assert_eq!(b["revoked_sessions"], 1);
+        let (s, _) = call(
+            &c,
+            &srv,
+            reqwest::Method::GET,
+            "/api/me",
+            Some(&other),
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "the other session ended");
+        let (s, _) = call(
+            &c,
+            &srv,
+            reqwest::Method::GET,
+            "/api/me",
+            Some(&token),
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "this session lives on");
+        let (s, _) = post(
+            &c,
+            &srv,
+            "/api/login",
+            None,
+            json!({"username": "quinn", "password": PASSWORD}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        // Client-side: the new password never reaches the server.
+        let mut rng = ChaCha20Rng::from_entropy();
+        let (state, start) = client::start_registration(&mut rng, "quinn", PASSWORD).unwrap();
+        let (s, ch) = post(
+            &c,
+            &srv,
+            "/api/password/start",
+            Some(&token),
+            serde_json::to_value(&start).unwrap(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{ch}");
+        let ch: RegistrationChallenge = serde_json::from_value(ch).unwrap();
+        let done = state
+            .finish(&mut rng, &ch, &ClientPolicy::default())
+            .unwrap();
+        let body = json!({"registration": done.message, "revoke_other_sessions": false});
+        let (s, b) = post(&c, &srv, "/api/password/finish", Some(&token), body).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        login(&c, &srv, "quinn", PASSWORD).await;
+        let audit = srv
+            .sesame
+            .admin_audit(Some("quinn"), None, 50)
+            .await
+            .unwrap();
+        assert_eq!(
+            audit
+                .iter()
+                .filter(|e| e.event == "protected.password_changed")
+                .count(),
+            2
+        );
+        srv.stop().await;
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_questions_are_validated() {
+    let db = common::TestDb::sqlite();
+    let srv = TestServer::start(&db).await;
+    let c = Client::new();
+    let (token, _, _) = account(&c, &srv, "rhea").await;
+    let (s, cat) = call(
+        &c,
+        &srv,
+        reqwest::Method::GET,
+        "/api/security-questions/catalog",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let q = |i: usize| cat["questions"][i].as_str().unwrap().to_owned();
+    for bad in [
+        json!([{"question": q(0), "answer": "rex"}]),
+        json!([{"question": q(0), "answer": "rex"}, {"question": q(0), "answer": "paris"}]),
+        json!([{"question": q(0), "answer": "ab"}, {"question": q(1), "answer": "paris"}]),
+        json!([{"question": q(0), "answer": "rex"}, {"question": q(1), "answer": "paris"}, {"question": q(2), "answer": "abc"}, {"question": q(3), "answer": "def"}]),
+    ] {
+        let (s, b) = call(
+            &c,
+            &srv,
+            reqwest::Method::PUT,
+            "/api/security-questions",
+            Some(&token),
+            Some(json!({"questions": bad})),
+        )
+        .await;
+        assert_eq!(
+            (s, err(&b)),
+            (StatusCode::BAD_REQUEST, "security_questions_invalid")
+        );
+    }
+    let good = json!({"questions": [{"question": q(0), "answer": "Rex"}, {"question": "My own question?", "answer": "Paris  France"}]});
+    let (s, b) = call(
+        &c,
+        &srv,
+        reqwest::Method::PUT,
+        "/api/security-questions",
+        Some(&token),
+        Some(good),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+    let (_, me) = call(
+        &c,
+        &srv,
+        reqwest::Method::GET,
+        "/api/me",
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(me["security_questions"], 2);
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_with_a_backup_code_on_both_credential_paths() {
+    for db in backends().await {
+        let srv = TestServer::start(&db).await;
+        let c = Client::new();
+        let (token, _, codes) = account(&c, &srv, "sam").await;
+        // Server-assisted new password.
+        let (s, started) = post(
+            &c,
+            &srv,
+            "/api/recover/start",
+            None,
+            json!({"username": "sam"}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{} {started}", db.name);
+        let id = started["recovery_id"].as_str().unwrap().to_owned();
+        let (s, b) = post(
+            &c,
+            &srv,
+            "/api/recover/finish",
+            None,
+            json!({"recovery_id": id, "backup_code": "zzzzz-zzzzz", "new_password": NEW_PASSWORD}),
+        )
+        .await;
+        assert_eq!((s, err(&b)), (StatusCode::UNAUTHORIZED, "recovery_failed"));
+        let (s, b) = post(
+            &c,
+            &srv,
+            "/api/recover/finish",
+            None,
+            json!({"recovery_id": id, "backup_code": codes[3], "new_password": NEW_PASSWORD}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        let fresh: Vec<String> = serde_json::from_value(b["backupCodes"].clone()).unwrap();
+        assert_eq!(fresh.len(), 10);
+        let (s, _) = call(
+            &c,
+            &srv,
+            reqwest::Method::GET,
+            "/api/me",
+            Some(&token),
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "every session was revoked");
+        login(&c, &srv, "sam", NEW_PASSWORD).await;
+        // The recovery id is single-use; old codes died with the fresh set.
+        let (s, b) = post(
+            &c,
+            &srv,
+            "/api/recover/finish",
+            None,
+            json!({"recovery_id": id, "backup_code": codes[4], "new_password": PASSWORD}),
+        )
+        .await;
+        assert_eq!((s, err(&b)), (StatusCode::BAD_REQUEST, "recovery_expired"));
+        // Client-side new record: the new password never reaches the server.
+        let mut rng = ChaCha20Rng::from_entropy();
+        let (state, start) = client::start_registration(&mut rng, "sam", PASSWORD).unwrap();
+        let (_, started) = post(
+            &c,
+            &srv,
+            "/api/recover/start",
+            None,
+            json!({"username": "sam", "registration_request": start.registration_request}),
+        )
+        .await;
+        let ch: RegistrationChallenge =
+            serde_json::from_value(started["registration_challenge"].clone()).unwrap();
+        let done = state
+            .finish(&mut rng, &ch, &ClientPolicy::default())
+            .unwrap();
+        let body = json!({
+            "recovery_id": started["recovery_id"], "backup_code": codes[5],
+            "registration_record": done.message.registration_record, "key_stretching": done.message.key_stretching,
+        });
+        let (s, b) = post(&c, &srv, "/api/recover/finish", None, body.clone()).await;
+        assert_eq!(
+            (s, err(&b)),
+            (StatusCode::UNAUTHORIZED, "recovery_failed"),
+            "old set is dead"
+        );
+        let (_, started) = post(
+            &c,
+            &srv,
+            "/api/recover/start",
+            None,
+            json!({"username": "sam", "registration_request": start.registration_request}),
+        )
+        .await;
+        let body = json!({
+            "recovery_id": started["recovery_id"], "backup_code": fresh[0],
+            "registration_record": done.message.registration_record, "key_stretching": done.message.key_stretching,
+        });
+        let (s, b) = post(&c, &srv, "/api/recover/finish", None, body).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        login(&c, &srv, "sam", PASSWORD).await;
+        let audit = srv
+            .sesame
+            .admin_audit(Some("sam"), None, 100)
+            .await
+            .unwrap();
+        assert!(audit.iter().any(|e| e.event == "recovery.success"));
+        srv.stop().await;
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn questions_alone_never_recover_and_unknown_users_look_the_same() {
+    let db = common::TestDb::sqlite();
+    let srv = TestServer::start(&db).await;
+    let c = Client::new();
+    let (token, _, _) = account(&c, &srv, "tom").await;
+    let (_, cat) = call(
+        &c,
+        &srv,
+        reqwest::Method::GET,
+        "/api/security-questions/catalog",
+        None,
+        None,
+    )
+    .await;
+    let questions = json!({"questions": [
+        {"question": cat["questions"][0], "answer": "rex"},
+        {"question": cat["questions"][1], "answer": "paris"},
+    ]});
+    let (s, _) = call(
+        &c,
+        &srv,
+        reqwest::Method::PUT,
+        "/api/security-questions",
+        Some(&token),
+        Some(questions),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (_, started) = post(
+        &c,
+        &srv,
+        "/api/recover/start",
+        None,
+        json!({"username": "tom"}),
+    )
+    .await;
+    assert_eq!(
+        started["questions"],
+        json!([cat["questions"][0], cat["questions"][1]])
+    );
+    // Right answers but no TOTP code: refused.
+    let (s, b) = post(&c, &srv, "/api/recover/finish", None, json!({"recovery_id": started["recovery_id"], "answers": ["Rex", "PARIS"], "new_password": NEW_PASSWORD})).await;
+    assert_eq!((s, err(&b)), (StatusCode::UNAUTHORIZED, "recovery_failed"));
+    // An unknown user gets a start of the same shape (stand-in questions, stable per name)
+    // and the same failure.
+    let (s, ghost) = post(
+        &c,
+        &srv,
+        "/api/recover/start",
+        None,
+        json!({"username": "ghost-user"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&ghost), keys(&started));
+    assert!(ghost["questions"].as_array().unwrap().len() >= 2);
+    let (_, again) = post(
+        &c,
+        &srv,
+        "/api/recover/start",
+        None,
+        json!({"username": "ghost-user"}),
+    )
+    .await;
+    assert_eq!(again["questions"], ghost["questions"]);
+    let (s, b) = post(&c, &srv, "/api/recover/finish", None, json!({"recovery_id": ghost["recovery_id"], "backup_code": "abcde-fghjk", "new_password": NEW_PASSWORD})).await;
+    assert_eq!((s, err(&b)), (StatusCode::UNAUTHORIZED, "recovery_failed"));
+    // Five failed tries burn a recovery.
+    let (_, r) = post(
+        &c,
+        &srv,
+        "/api/recover/start",
+        None,
+        json!({"username": "tom"}),
+    )
+    .await;
+    let mut last = StatusCode::OK;
+    for _ in 0..6 {
+        let (s, _) = post(&c, &srv, "/api/recover/finish", None, json!({"recovery_id": r["recovery_id"], "backup_code": "abcde-fghjk", "new_password": NEW_PASSWORD})).await;
+        last = s;
+    }
+    assert!(
+        matches!(
+            last,
+            StatusCode::BAD_REQUEST | StatusCode::TOO_MANY_REQUESTS
+        ),
+        "{last}"
+    );
+    // A malformed finish is a 400 before any code is spent.
+    let (s, b) = post(
+        &c,
+        &srv,
+        "/api/recover/finish",
+        None,
+        json!({"recovery_id": "x", "backup_code": "abcde-fghjk"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_an_account_removes_everything() {
+    for db in backends().await {
+        let srv = TestServer::start(&db).await;
+        let c = Client::new();
+        let (token, session_token, _) = account(&c, &srv, "uma").await;
+        call(
+            &c,
+            &srv,
+            reqwest::Method::PUT,
+            "/api/me",
+            Some(&token),
+            Some(json!({"bio": "bye"})),
+        )
+        .await;
+        let user = srv.sesame.admin_find("uma").await.unwrap();
+        let (s, _) = call(
+            &c,
+            &srv,
+            reqwest::Method::DELETE,
+            "/api/me",
+            Some(&token),
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::NO_CONTENT, "{}", db.name);
+        let (s, _) = post(
+            &c,
+            &srv,
+            "/api/session/refresh",
+            None,
+            json!({"session_token": session_token}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        let (s, _) = post(
+            &c,
+            &srv,
+            "/api/login",
+            None,
+            json!({"username": "uma", "password": PASSWORD}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        assert!(srv
+            .sesame
+            .store()
+            .factors(user.id, "backup_code")
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(srv
+            .sesame
+            .store()
+            .factors(user.id, "profile")
+            .await
+            .unwrap()
+            .is_empty());
+        // The name is free again.
+        let (s, _) = post(
+            &c,
+            &srv,
+            "/api/register",
+            None,
+            json!({"username": "uma", "password": PASSWORD}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED);
+        srv.stop().await;
+        db.cleanup().await;
+    }
+}
