@@ -10,8 +10,8 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context as _};
 use clap::Args;
 use sesame_client::messaging::{
-    ContactTrust, KeyDirectory, MessagingStore, Messenger, Received, Relay, ResolvedContact,
-    ServerFrame, Verdict,
+    ContactTrust, KeyDirectory, MessagingError, MessagingStore, Messenger, Received, Relay,
+    ResolvedContact, ServerFrame, Verdict,
 };
 use sesame_client::profile::{unix_now, Profile, StoredSession};
 use sesame_client::{Client, ClientPolicy};
@@ -113,6 +113,27 @@ impl MsgCtx {
         }
     }
 
+    /// Runs `call` with a usable access token, refreshing once more if the server refuses
+    /// it (it may have expired early, or the server restarted).
+    pub(crate) async fn authed<T, F, Fut>(
+        &self,
+        session: &mut StoredSession,
+        call: F,
+    ) -> anyhow::Result<T>
+    where
+        F: Fn(String) -> Fut,
+        Fut: std::future::Future<Output = Result<T, MessagingError>>,
+    {
+        let token = self.token(session).await?;
+        match call(token).await {
+            Err(e) if e.is_unauthorized() => {
+                self.refresh(session).await?;
+                call(session.access_token.clone()).await.map_err(explain)
+            }
+            other => other.map_err(explain),
+        }
+    }
+
     pub(crate) fn messenger(&self, session: &StoredSession) -> anyhow::Result<Messenger> {
         let store = MessagingStore::new(&self.profile);
         let directory = KeyDirectory::new(&self.client)?;
@@ -137,13 +158,14 @@ impl MsgCtx {
 pub async fn send(server: &str, args: SendArgs) -> anyhow::Result<()> {
     let ctx = MsgCtx::new(server)?;
     let mut session = ctx.session()?;
-    let token = ctx.token(&mut session).await?;
     let messenger = ctx.messenger(&session)?;
     let text = args.text.join(" ");
-    let contact = messenger
-        .resolve(&token, &args.user)
-        .await
-        .map_err(explain)?;
+    let (m, user) = (&messenger, &args.user);
+    let contact = ctx
+        .authed(&mut session, |token| async move {
+            m.resolve(&token, user).await
+        })
+        .await?;
     announce_contact(&contact);
     let msg = messenger.seal_for(&contact, &text)?;
     let mut relay = ctx.relay(&mut session).await?;
@@ -165,10 +187,16 @@ pub async fn send(server: &str, args: SendArgs) -> anyhow::Result<()> {
 pub async fn inbox(server: &str, args: InboxArgs) -> anyhow::Result<()> {
     let ctx = MsgCtx::new(server)?;
     let mut session = ctx.session()?;
-    let token = ctx.token(&mut session).await?;
     let messenger = ctx.messenger(&session)?;
+    // The relay first: connecting refreshes a refused token, which the lookups then use.
     let mut relay = ctx.relay(&mut session).await?;
-    let idle = Duration::from_secs_f64(args.wait.clamp(0.1, 600.0));
+    let token = session.access_token.clone();
+    let wait = if args.wait.is_finite() {
+        args.wait
+    } else {
+        2.0
+    };
+    let idle = Duration::from_secs_f64(wait.clamp(0.1, 600.0));
     let (mut shown, mut refused, mut kept) = (0u32, 0u32, 0u32);
     loop {
         let frame = match relay.next_within(idle).await {
@@ -215,12 +243,13 @@ pub async fn inbox(server: &str, args: InboxArgs) -> anyhow::Result<()> {
 pub async fn chat(server: &str, args: ChatArgs) -> anyhow::Result<()> {
     let ctx = MsgCtx::new(server)?;
     let mut session = ctx.session()?;
-    let token = ctx.token(&mut session).await?;
     let messenger = ctx.messenger(&session)?;
-    let mut peer = messenger
-        .resolve(&token, &args.user)
-        .await
-        .map_err(explain)?;
+    let (m, user) = (&messenger, &args.user);
+    let mut peer = ctx
+        .authed(&mut session, |token| async move {
+            m.resolve(&token, user).await
+        })
+        .await?;
     let name = peer.username.clone();
     say!(
         "Chat with {name} on {} as {}, end-to-end encrypted.",

@@ -9,7 +9,7 @@ use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use anyhow::{anyhow, bail, Context as _};
 use clap::{Args, Subcommand};
 use sesame_client::profile::{unix_now, Profile, ProfileError, StoredSession, Trust};
-use sesame_client::{Client, ClientPolicy, Error as ClientError};
+use sesame_client::{Client, ClientPolicy, Error as ClientError, LoginOutcome};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -62,6 +62,10 @@ pub struct LoginArgs {
     /// Log in over the WebSocket (`/auth/login`) instead of REST.
     #[arg(long)]
     pub ws: bool,
+    /// The authenticator code (or a backup code) if the account asks for one; asked for
+    /// when omitted.
+    #[arg(long, value_name = "CODE")]
+    pub code: Option<String>,
 }
 
 /// Flags of `sesame logout`.
@@ -106,15 +110,15 @@ pub async fn run(server: &str, cmd: ClientCommand) -> anyhow::Result<()> {
 }
 
 /// What every client command works with.
-struct Ctx {
-    profile: Profile,
+pub(crate) struct Ctx {
+    pub(crate) profile: Profile,
     /// The canonical server URL (the profile's key).
-    server: String,
-    client: Client,
+    pub(crate) server: String,
+    pub(crate) client: Client,
 }
 
 impl Ctx {
-    fn new(server_url: &str) -> anyhow::Result<Ctx> {
+    pub(crate) fn new(server_url: &str) -> anyhow::Result<Ctx> {
         let server = sesame_client::server_id(server_url)?;
         let profile = Profile::open()?;
         let pinned = profile.pinned_key(&server)?;
@@ -137,7 +141,7 @@ impl Ctx {
     }
 
     /// Pins the server key on first use and says so.
-    fn trust(&self, key: &[u8; 32]) -> anyhow::Result<()> {
+    pub(crate) fn trust(&self, key: &[u8; 32]) -> anyhow::Result<()> {
         match self.profile.trust_server(&self.server, key)? {
             Trust::Pinned => say!(
                 "Trusting server key {} for {}",
@@ -150,7 +154,7 @@ impl Ctx {
     }
 
     /// Turns a library error into one that tells the user what to do.
-    fn explain(&self, err: ClientError) -> anyhow::Error {
+    pub(crate) fn explain(&self, err: ClientError) -> anyhow::Error {
         match err {
             ClientError::ServerKeyMismatch {
                 server,
@@ -170,7 +174,7 @@ impl Ctx {
         }
     }
 
-    fn stored_session(&self) -> anyhow::Result<StoredSession> {
+    pub(crate) fn stored_session(&self) -> anyhow::Result<StoredSession> {
         self.profile
             .load_session(&self.server)?
             .ok_or_else(|| anyhow!("not logged in to {}; run `sesame login`", self.server))
@@ -207,7 +211,7 @@ impl Ctx {
 
     /// Runs `call` with a fresh access token of the stored session, refreshing once more if
     /// the server refuses the token (it may have expired early, or the clocks disagree).
-    async fn authed<T, F, Fut>(&self, call: F) -> anyhow::Result<(StoredSession, T)>
+    pub(crate) async fn authed<T, F, Fut>(&self, call: F) -> anyhow::Result<(StoredSession, T)>
     where
         F: Fn(String) -> Fut,
         Fut: Future<Output = Result<T, ClientError>>,
@@ -243,6 +247,7 @@ async fn register(ctx: &Ctx, args: RegisterArgs) -> anyhow::Result<()> {
             registered.username,
             registered.user_id
         );
+        crate::account_cmds::after_register(&registered);
         say!("Next: sesame login {}", registered.username);
         return Ok(());
     }
@@ -259,6 +264,7 @@ async fn register(ctx: &Ctx, args: RegisterArgs) -> anyhow::Result<()> {
         registered.user_id
     );
     ctx.trust(&registration.server_public_key)?;
+    crate::account_cmds::after_register(registered);
     crate::keys_cmds::after_register(
         &ctx.profile,
         &ctx.server,
@@ -278,7 +284,14 @@ async fn login(ctx: &Ctx, args: LoginArgs) -> anyhow::Result<()> {
         ctx.client.login(&username, &password).await
     };
     drop(password);
-    let login = result.map_err(|e| ctx.explain(e)).context("login failed")?;
+    let login = match result.map_err(|e| ctx.explain(e)).context("login failed")? {
+        LoginOutcome::Session(login) => login,
+        LoginOutcome::SecondFactor(pending) => {
+            crate::account_cmds::second_factor(ctx, pending, args.code.as_deref())
+                .await
+                .context("login failed")?
+        }
+    };
     ctx.trust(&login.server_public_key)?;
     let previous = ctx.profile.load_session(&ctx.server)?;
     let session = StoredSession::from_issued(&ctx.server, &login.session, unix_now());

@@ -57,8 +57,15 @@ pub enum KeysAction {
 pub async fn run(server: &str, args: KeysArgs) -> anyhow::Result<()> {
     let ctx = MsgCtx::new(server)?;
     let mut session = ctx.session()?;
-    let token = ctx.token(&mut session).await?;
     let messenger = ctx.messenger(&session)?;
+    // A cheap authenticated call first, so that a refused token is refreshed once here.
+    let (m, own_name) = (&messenger, messenger.username());
+    let own = ctx
+        .authed(&mut session, |token| async move {
+            Ok(m.directory().lookup(&token, own_name).await?)
+        })
+        .await;
+    let token = session.access_token.clone();
     match args.action {
         KeysAction::Show { user: None } => {
             let me = messenger.public();
@@ -68,11 +75,7 @@ pub async fn run(server: &str, args: KeysArgs) -> anyhow::Result<()> {
                 ctx.server
             );
             print_identity(&me);
-            match messenger
-                .directory()
-                .lookup(&token, messenger.username())
-                .await
-            {
+            match own {
                 Ok(Some(entry)) if entry.identity.same_keys(&me) => {
                     say!("  published:        yes")
                 }

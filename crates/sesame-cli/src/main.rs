@@ -2,6 +2,7 @@
 //! command-line client (`sesame register`, `login`, `whoami`, `sessions`, `logout`).
 #![forbid(unsafe_code)]
 
+mod account_cmds;
 mod admin;
 mod chat;
 mod client_cmds;
@@ -38,6 +39,8 @@ enum Command {
     Admin(admin::AdminArgs),
     #[command(flatten)]
     Client(client_cmds::ClientCommand),
+    #[command(flatten)]
+    Account(account_cmds::AccountCommand),
     /// Identity keys for messaging: show them, verify a contact's safety number, accept a
     /// contact's changed keys.
     Keys(keys_cmds::KeysArgs),
@@ -67,6 +70,7 @@ async fn run() -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(args).await,
         Command::Admin(args) => admin::run(args).await,
         Command::Client(cmd) => client_cmds::run(&cli.server, cmd).await,
+        Command::Account(cmd) => account_cmds::run(&cli.server, cmd).await,
         Command::Keys(args) => keys_cmds::run(&cli.server, args).await,
         Command::Send(args) => chat::send(&cli.server, args).await,
         Command::Inbox(args) => chat::inbox(&cli.server, args).await,

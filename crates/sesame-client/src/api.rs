@@ -18,6 +18,12 @@ pub struct Registered {
     /// The server's human-readable message.
     #[serde(default)]
     pub message: String,
+    /// `active`, or `pending` until the emailed code is entered (empty from older servers).
+    #[serde(default)]
+    pub status: String,
+    /// The single-use backup codes, shown this once: the user must store them now.
+    #[serde(default, rename = "backupCodes")]
+    pub backup_codes: Vec<String>,
 }
 
 /// The session a successful login issues (`SessionIssued`): the sealed payload of the OPAQUE

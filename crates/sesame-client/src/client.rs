@@ -17,6 +17,7 @@ use sesame_proto::policy::{check_password, Username};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use crate::account::{parse_login_payload, Confirmed, LoginOutcome, PasswordLogin, PendingLogin};
 use crate::api::{
     ErrorBody, ErrorDetail, Me, PasswordBody, RefreshBody, Refreshed, Registered, RevokedCount,
     ServerInfo, SessionInfo, SessionIssued, SessionList,
@@ -281,11 +282,12 @@ impl Client {
     }
 
     /// Logs in with OPAQUE over REST (`/api/login/start`, `/api/login/finish`) and opens the
-    /// server's confirmation, which carries the session.
+    /// server's confirmation, which carries the session, or, when the account has a second
+    /// factor, the ticket for it ([`LoginOutcome::SecondFactor`]).
     ///
     /// A wrong password is detected here, before anything but KE1 was sent, and returns
     /// [`Error::AuthenticationFailed`], as does an unknown user.
-    pub async fn login(&self, username: &str, password: &str) -> Result<Login> {
+    pub async fn login(&self, username: &str, password: &str) -> Result<LoginOutcome> {
         let (state, start) = proto::start_login(&mut OsRng, username, password)?;
         let challenge: LoginChallenge = self
             .send_json(self.http.post(self.url("api/login/start")?).json(&start))
@@ -298,23 +300,39 @@ impl Client {
                     .json(&done.message),
             )
             .await?;
-        let session = open_confirmation(done.confirmation, &confirmation)?;
-        Ok(Login {
-            session,
-            export_key: done.export_key,
-            server_public_key: done.server_public_key,
+        Ok(match open_confirmation(done.confirmation, &confirmation)? {
+            Confirmed::Session(session) => LoginOutcome::Session(Login {
+                session,
+                export_key: done.export_key,
+                server_public_key: done.server_public_key,
+            }),
+            Confirmed::SecondFactor(required) => LoginOutcome::SecondFactor(PendingLogin::new(
+                self.clone(),
+                required,
+                done.export_key,
+                done.server_public_key,
+                None,
+            )),
         })
     }
 
     /// Logs in with the server-assisted path (`POST /api/login`): the password is sent to the
-    /// server. Prefer [`Client::login`]; nothing authenticates the server key here.
-    pub async fn login_password(&self, username: &str, password: &str) -> Result<SessionIssued> {
-        self.send_json(
-            self.http
-                .post(self.url("api/login")?)
-                .json(&PasswordBody { username, password }),
-        )
-        .await
+    /// server. Prefer [`Client::login`]; nothing authenticates the server key here. An
+    /// account with a second factor answers [`PasswordLogin::SecondFactor`]: finish with
+    /// [`Client::second_factor`].
+    pub async fn login_password(&self, username: &str, password: &str) -> Result<PasswordLogin> {
+        let body: serde_json::Value = self
+            .send_json(
+                self.http
+                    .post(self.url("api/login")?)
+                    .json(&PasswordBody { username, password }),
+            )
+            .await?;
+        let bytes = serde_json::to_vec(&body).map_err(|e| Error::Internal(e.to_string()))?;
+        Ok(match parse_login_payload(&bytes)? {
+            Confirmed::Session(s) => PasswordLogin::Session(s),
+            Confirmed::SecondFactor(r) => PasswordLogin::SecondFactor(r),
+        })
     }
 
     /// Exchanges a session token for a fresh access token. A revoked or expired session
@@ -391,6 +409,11 @@ impl Client {
         self.timeout
     }
 
+    /// The HTTP client requests go through.
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// Refuses a server key other than the pinned one, naming both fingerprints.
     pub(crate) fn check_pin(&self, announced: &Bytes) -> Result<()> {
         match &self.policy.pinned_server_key {
@@ -414,7 +437,7 @@ impl Client {
         blocking(move || state.finish(&mut OsRng, &challenge, &policy)).await
     }
 
-    async fn send_json<T: DeserializeOwned>(&self, req: RequestBuilder) -> Result<T> {
+    pub(crate) async fn send_json<T: DeserializeOwned>(&self, req: RequestBuilder) -> Result<T> {
         let resp = checked(req.send().await?).await?;
         let url = resp.url().path().to_owned();
         let body = resp.bytes().await?;
@@ -422,26 +445,25 @@ impl Client {
             .map_err(|e| Error::UnexpectedResponse(format!("{url}: malformed body: {e}")))
     }
 
-    async fn send_empty(&self, req: RequestBuilder) -> Result<()> {
+    pub(crate) async fn send_empty(&self, req: RequestBuilder) -> Result<()> {
         checked(req.send().await?).await.map(drop)
     }
 }
 
-/// Opens the confirmation and reads the [`SessionIssued`] it carries.
+/// Opens the confirmation and reads what it carries: the [`SessionIssued`], or the ticket
+/// for the second factor.
 pub(crate) fn open_confirmation(
     state: ExpectLoginConfirmation,
     confirmation: &LoginConfirmation,
-) -> Result<SessionIssued> {
+) -> Result<Confirmed> {
     let payload = state
         .open(confirmation)
         .map_err(|_| Error::ConfirmationInvalid)?;
-    serde_json::from_slice(&payload).map_err(|e| {
-        Error::UnexpectedResponse(format!("the confirmation does not carry a session: {e}"))
-    })
+    parse_login_payload(&payload)
 }
 
 /// Runs a protocol step that stretches a password on the blocking pool.
-async fn blocking<T, F>(f: F) -> Result<T>
+pub(crate) async fn blocking<T, F>(f: F) -> Result<T>
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T, sesame_proto::Error> + Send + 'static,

@@ -50,6 +50,11 @@ pub enum Error {
     /// discarded whatever it sent.
     #[error("the server's login confirmation does not verify; the session was rejected")]
     ConfirmationInvalid,
+    /// The password was right, but the account needs a second factor (a TOTP code or a
+    /// backup code) and the caller did not handle one (see
+    /// [`crate::LoginOutcome::into_login`]).
+    #[error("this account needs a second factor (an authenticator code or a backup code)")]
+    SecondFactorRequired,
     /// The username breaks the account policy (checked locally before contacting the server).
     #[error("invalid username: {0}")]
     Username(UsernameError),
@@ -106,6 +111,12 @@ impl Error {
     /// the stored access or session token is no longer good.
     pub fn is_unauthorized(&self) -> bool {
         matches!(self.server_code(), Some("unauthorized" | "session_invalid"))
+    }
+
+    /// Whether the server wants a fresh authentication first (403
+    /// `reauthentication_required`): re-authenticate ([`crate::Client::reauth`]) and retry.
+    pub fn is_reauthentication_required(&self) -> bool {
+        self.server_code() == Some("reauthentication_required")
     }
 }
 

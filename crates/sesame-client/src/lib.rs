@@ -2,8 +2,10 @@
 //!
 //! [`Client`] drives the sans-IO protocol core ([`sesame_proto::client`]) over the server's
 //! API: client-side OPAQUE registration ([`Client::register`]), OPAQUE login over REST
-//! ([`Client::login`]) or the WebSocket ([`Client::login_ws`]), the server-assisted password
-//! routes, and the session routes. The password never leaves the process on the OPAQUE paths,
+//! ([`Client::login`]) or the WebSocket ([`Client::login_ws`]) with its second factor
+//! ([`LoginOutcome`]), the server-assisted password routes, the session routes, and the
+//! account routes ([`account`]: TOTP, backup codes, re-authentication, password change,
+//! profile, security questions, recovery). The password never leaves the process on the OPAQUE paths,
 //! and the Argon2id key stretching runs on Tokio's blocking pool.
 //!
 //! [`profile::Profile`] keeps what a command-line client remembers between runs: the server
@@ -11,7 +13,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use sesame_client::{profile::{Profile, StoredSession, unix_now}, Client, ClientPolicy};
+//! use sesame_client::{profile::{Profile, StoredSession, unix_now}, Client, ClientPolicy, LoginOutcome};
 //!
 //! let profile = Profile::open()?;
 //! let server = sesame_client::server_id("http://127.0.0.1:7878")?;
@@ -20,7 +22,10 @@
 //!     ..ClientPolicy::default()
 //! };
 //! let client = Client::new(&server, policy)?;
-//! let login = client.login("alice", "correct horse battery staple").await?;
+//! let login = match client.login("alice", "correct horse battery staple").await? {
+//!     LoginOutcome::Session(login) => login,
+//!     LoginOutcome::SecondFactor(mut pending) => pending.submit("123456").await?,
+//! };
 //! profile.trust_server(&server, &login.server_public_key)?; // pins on first use
 //! profile.save_session(&StoredSession::from_issued(&server, &login.session, unix_now()))?;
 //! let me = client.me(&login.session.access_token).await?;
@@ -30,6 +35,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod account;
 pub mod api;
 mod client;
 mod error;
@@ -37,6 +43,11 @@ pub mod messaging;
 pub mod profile;
 mod ws;
 
+pub use account::{
+    Account, LoginOutcome, PasswordChanged, PasswordLogin, PendingLogin, QuestionAnswer,
+    Reauthenticated, Recovered, RecoveryProof, RecoveryStarted, SecondFactorRequired,
+    TotpEnrolment,
+};
 pub use api::{Me, Refreshed, Registered, ServerInfo, SessionInfo, SessionIssued};
 pub use client::{
     parse_server_url, server_id, Client, Login, Registration, DEFAULT_TIMEOUT, USER_AGENT,

@@ -447,29 +447,54 @@ pub async fn ensure_identity(
     })
 }
 
-/// Re-wraps the identity keys under a new export key (after a password change): stores them
-/// again on this device, uploads the new backup and keeps the new [`WrapKey`] for
-/// `session`.
-pub async fn rewrap_identity(
-    messenger: &Messenger,
+/// After a password change (e.g. `Client::change_password`): finds this user's identity keys
+/// (unlocked by the current login on this device, else with `previous_export_key` from this
+/// device or the server backup), re-wraps them under `new_export_key`, uploads the new backup
+/// and keeps the new [`WrapKey`] for `session` (the session that changed the password; pass
+/// the new one if the change issued one). Returns `false` when no identity could be found
+/// (the next login makes or restores one).
+pub async fn rewrap_for_new_password(
+    store: &MessagingStore,
+    directory: &KeyDirectory,
     session: &StoredSession,
+    previous_export_key: Option<&[u8; 64]>,
     new_export_key: &[u8; 64],
-) -> Result<(), MessagingError> {
-    let wrap = WrapKey::derive(new_export_key);
+) -> Result<bool, MessagingError> {
     let (server, username) = (&session.server, &session.username);
-    messenger
-        .directory
+    let stored = store.load_identity(server, username)?;
+    let mut keys = None;
+    if let (Some(stored), Some(wrap)) = (
+        &stored,
+        store.load_unlock(server, username, session.session_id)?,
+    ) {
+        keys = wrap.unwrap_identity(stored.wrapped.as_slice()).ok();
+    }
+    if let Some(old) = previous_export_key {
+        let old = WrapKey::derive(old);
+        if keys.is_none() {
+            keys = stored
+                .as_ref()
+                .and_then(|s| old.unwrap_identity(s.wrapped.as_slice()).ok());
+        }
+        if keys.is_none() {
+            if let Some(blob) = directory.download_backup(&session.access_token).await? {
+                keys = old.unwrap_identity(&blob).ok();
+            }
+        }
+    }
+    let Some(keys) = keys else {
+        return Ok(false);
+    };
+    let wrap = WrapKey::derive(new_export_key);
+    directory
         .upload_backup(
             &session.access_token,
-            &wrap.wrap_identity(&mut OsRng, &messenger.keys),
+            &wrap.wrap_identity(&mut OsRng, &keys),
         )
         .await?;
-    messenger
-        .store
-        .save_identity(server, username, &messenger.keys, &wrap, unix_now())?;
-    messenger
-        .store
-        .save_unlock(server, username, session.session_id, &wrap)
+    store.save_identity(server, username, &keys, &wrap, unix_now())?;
+    store.save_unlock(server, username, session.session_id, &wrap)?;
+    Ok(true)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -8,7 +8,10 @@
 //! client login_finish       {login_id, ke3}
 //! server login_confirmation {login_id, sealed}
 //! client login_ack          {login_id, status: success | failed, reason?}
-//! server login_result       {status: accepted | revoked}
+//! server login_result       {status: accepted | revoked | second_factor_required}
+//! (second factor)
+//! client second_factor      {mfa_token, code}
+//! server session            {...SessionIssued}        (or an `invalid_code` error: retry)
 //! server error              {error: {code, message}}   (at any point, then close)
 //! ```
 
@@ -25,7 +28,10 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 
-use crate::api::ErrorDetail;
+use zeroize::Zeroizing;
+
+use crate::account::{Confirmed, LoginOutcome, PendingLogin, SecondFactorRequired};
+use crate::api::{ErrorDetail, SessionIssued};
 use crate::client::{error_from_body, from_detail, open_confirmation, Client, Login, USER_AGENT};
 use crate::error::{Error, Result};
 
@@ -60,11 +66,13 @@ impl Client {
     /// server's confirmation.
     ///
     /// When the confirmation opens, the client answers `login_ack` `success` and returns the
-    /// session once the server has `accepted` it. When it does not open (or opens to
+    /// session once the server has `accepted` it; when the account needs a second factor, it
+    /// returns [`LoginOutcome::SecondFactor`], which keeps the connection open for the code.
+    /// When the confirmation does not open (or opens to
     /// something other than a session), the client answers `failed` with a reason, so the
     /// server revokes the session, and returns [`Error::ConfirmationInvalid`] (or
     /// [`Error::UnexpectedResponse`]).
-    pub async fn login_ws(&self, username: &str, password: &str) -> Result<Login> {
+    pub async fn login_ws(&self, username: &str, password: &str) -> Result<LoginOutcome> {
         let mut request = self.ws_login_url()?.as_str().into_client_request()?;
         request
             .headers_mut()
@@ -85,9 +93,43 @@ impl Client {
             Ok(Ok(pair)) => pair,
         };
         let result = self.exchange(&mut ws, username, password).await;
-        // Close politely whatever happened; the server may have closed first.
-        let _ = tokio::time::timeout(self.ws_timeout(), ws.close(None)).await;
-        result
+        if let Ok((Confirmed::SecondFactor(_), _, _)) = &result {
+            // The connection stays open for the code.
+        } else {
+            // Close politely whatever happened; the server may have closed first.
+            let _ = tokio::time::timeout(self.ws_timeout(), ws.close(None)).await;
+        }
+        let (confirmed, export_key, server_public_key) = result?;
+        Ok(match confirmed {
+            Confirmed::Session(session) => LoginOutcome::Session(Login {
+                session,
+                export_key,
+                server_public_key,
+            }),
+            Confirmed::SecondFactor(required) => LoginOutcome::SecondFactor(PendingLogin::new(
+                self.clone(),
+                required,
+                export_key,
+                server_public_key,
+                Some(Box::new(ws)),
+            )),
+        })
+    }
+
+    /// Sends the second factor on the open login connection and reads the session. An
+    /// `invalid_code` error leaves the connection open for another code.
+    pub(crate) async fn ws_second_factor<S>(
+        &self,
+        ws: &mut WebSocketStream<S>,
+        required: &SecondFactorRequired,
+        code: &str,
+    ) -> Result<SessionIssued>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let frame = serde_json::json!({ "mfa_token": required.mfa_token, "code": code });
+        self.send(ws, "second_factor", &frame).await?;
+        self.recv(ws, "session").await
     }
 
     async fn exchange<S>(
@@ -95,7 +137,7 @@ impl Client {
         ws: &mut WebSocketStream<S>,
         username: &str,
         password: &str,
-    ) -> Result<Login>
+    ) -> Result<(Confirmed, Zeroizing<[u8; 64]>, [u8; 32])>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -107,7 +149,7 @@ impl Client {
         self.send(ws, "login_finish", &done.message).await?;
         let confirmation: LoginConfirmation = self.recv(ws, "login_confirmation").await?;
         match open_confirmation(done.confirmation, &confirmation) {
-            Ok(session) => {
+            Ok(confirmed) => {
                 let ack = LoginAck {
                     login_id,
                     status: AckStatus::Success,
@@ -115,17 +157,17 @@ impl Client {
                 };
                 self.send(ws, "login_ack", &ack).await?;
                 let result: LoginResult = self.recv(ws, "login_result").await?;
-                if result.status != "accepted" {
+                let expected = match confirmed {
+                    Confirmed::Session(_) => "accepted",
+                    Confirmed::SecondFactor(_) => "second_factor_required",
+                };
+                if result.status != expected {
                     return Err(Error::UnexpectedResponse(format!(
-                        "the server answered the login with `{}` instead of `accepted`",
+                        "the server answered the login with `{}` instead of `{expected}`",
                         result.status
                     )));
                 }
-                Ok(Login {
-                    session,
-                    export_key: done.export_key,
-                    server_public_key: done.server_public_key,
-                })
+                Ok((confirmed, done.export_key, done.server_public_key))
             }
             Err(err) => {
                 let reason = match err {

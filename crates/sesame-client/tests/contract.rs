@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use common::PASSWORD;
 use sesame_client::profile::{Profile, StoredSession, Trust};
-use sesame_client::{Client, ClientPolicy, Error};
+use sesame_client::{Client, ClientPolicy, Error, LoginOutcome, PasswordLogin};
 use sesame_proto::messages::AckStatus;
 use sesame_proto::server::ServerKeys;
 use sesame_proto::KsfParams;
@@ -44,14 +44,22 @@ async fn register_then_log_in_over_rest_and_websocket() {
 
     // Pinned from here on, as a caller that trusts on first use would.
     let c = pinned(&url, reg.server_public_key);
-    let rest = c.login("alice", PASSWORD).await.unwrap();
+    let rest = c
+        .login("alice", PASSWORD)
+        .await
+        .and_then(LoginOutcome::into_login)
+        .unwrap();
     assert_eq!(rest.session.username, "alice");
     assert_eq!(rest.session.user_id, reg.registered.user_id);
     assert_eq!(rest.session.token_type, "Bearer");
     assert_eq!(*rest.export_key, *reg.export_key, "export key is stable");
     assert_eq!(rest.server_public_key, reg.server_public_key);
 
-    let ws = c.login_ws("ALICE", PASSWORD).await.unwrap();
+    let ws = c
+        .login_ws("ALICE", PASSWORD)
+        .await
+        .and_then(LoginOutcome::into_login)
+        .unwrap();
     assert_eq!(ws.session.user_id, reg.registered.user_id);
     assert_eq!(*ws.export_key, *reg.export_key);
     assert_ne!(ws.session.session_id, rest.session.session_id);
@@ -74,9 +82,24 @@ async fn session_routes_list_refresh_revoke_and_log_out() {
     let (url, _mock) = common::start().await;
     let c = client(&url);
     c.register("bob", PASSWORD).await.unwrap();
-    let a = c.login("bob", PASSWORD).await.unwrap().session;
-    let b = c.login("bob", PASSWORD).await.unwrap().session;
-    let third = c.login_ws("bob", PASSWORD).await.unwrap().session;
+    let a = c
+        .login("bob", PASSWORD)
+        .await
+        .and_then(LoginOutcome::into_login)
+        .unwrap()
+        .session;
+    let b = c
+        .login("bob", PASSWORD)
+        .await
+        .and_then(LoginOutcome::into_login)
+        .unwrap()
+        .session;
+    let third = c
+        .login_ws("bob", PASSWORD)
+        .await
+        .and_then(LoginOutcome::into_login)
+        .unwrap()
+        .session;
 
     let list = c.sessions(&a.access_token).await.unwrap();
     assert_eq!(list.len(), 3);
@@ -161,11 +184,19 @@ async fn server_assisted_registration_and_password_login() {
     let c = client(&url);
     let reg = c.register_with_password("Dave", PASSWORD).await.unwrap();
     assert_eq!(reg.username, "dave");
-    let session = c.login_password("dave", PASSWORD).await.unwrap();
+    let session = c
+        .login_password("dave", PASSWORD)
+        .await
+        .and_then(PasswordLogin::into_session)
+        .unwrap();
     assert_eq!(session.user_id, reg.user_id);
     assert_eq!(c.me(&session.access_token).await.unwrap().username, "dave");
     // The record is the one client-side registration makes: OPAQUE login works too.
-    let login = c.login("dave", PASSWORD).await.unwrap();
+    let login = c
+        .login("dave", PASSWORD)
+        .await
+        .and_then(LoginOutcome::into_login)
+        .unwrap();
     assert_eq!(login.session.user_id, reg.user_id);
 }
 
@@ -343,7 +374,11 @@ async fn trust_on_first_use_through_the_profile() {
 
     let mut c = c;
     c.set_pinned_server_key(profile.pinned_key(&server).unwrap());
-    let login = c.login("mallory", PASSWORD).await.unwrap();
+    let login = c
+        .login("mallory", PASSWORD)
+        .await
+        .and_then(LoginOutcome::into_login)
+        .unwrap();
     assert_eq!(
         profile
             .trust_server(&server, &login.server_public_key)

@@ -35,8 +35,13 @@ impl Server {
     /// Starts a server on `data` (its SQLite database lives there, so a restart on the same
     /// directory keeps everything).
     async fn start(data: &Path) -> Server {
+        Server::start_on(data, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// The same on the address `listen`.
+    async fn start_on(data: &Path, listen: SocketAddr) -> Server {
         let config = Config {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            listen,
             tcp_listen: None,
             data_dir: data.to_path_buf(),
             master_key: Some(MASTER_KEY.into()),
@@ -102,7 +107,11 @@ async fn register(base: &str, name: &str) {
 /// Logs `name` in on a fresh device and sets up its identity.
 async fn login(base: &str, name: &str) -> (Device, IdentitySource) {
     let client = Client::new(base, ClientPolicy::default()).unwrap();
-    let login = client.login(name, PASSWORD).await.unwrap();
+    let login = client
+        .login(name, PASSWORD)
+        .await
+        .and_then(sesame_client::LoginOutcome::into_login)
+        .unwrap();
     let session = StoredSession::from_issued(client.server_id(), &login.session, unix_now());
     let home = tempfile::tempdir().unwrap();
     let profile = Profile::at(home.path().join("sesame"));
@@ -150,8 +159,8 @@ async fn delivery(relay: &mut Relay) -> (String, SealedMessage) {
 /// Asserts that no delivery arrives for [`QUIET`].
 async fn no_delivery(relay: &mut Relay) {
     while let Some(frame) = relay.next_within(QUIET).await.unwrap() {
-        if let ServerFrame::Message { id, .. } = frame {
-            panic!("unexpected delivery {id}");
+        if let ServerFrame::Message { message, .. } = frame {
+            panic!("unexpected delivery {}", message.id);
         }
     }
 }
@@ -181,34 +190,58 @@ async fn online_delivery_between_two_clients() {
     assert!(to.first_use);
     let mut alice_relay = alice.relay().await;
     alice_relay.send_and_wait("bob", &msg).await.unwrap();
-    alice.messenger.record_outgoing("bob", &msg, "hello bob, are you online?").unwrap();
+    alice
+        .messenger
+        .record_outgoing("bob", &msg, "hello bob, are you online?")
+        .unwrap();
 
     let (from, got) = delivery(&mut bob_relay).await;
     assert_eq!(from, "alice");
     assert_eq!(got, msg);
-    let r = bob.messenger.receive(bob.token(), &from, &got).await.unwrap();
+    let r = bob
+        .messenger
+        .receive(bob.token(), &from, &got)
+        .await
+        .unwrap();
     assert_eq!(text_of(&r.verdict), "hello bob, are you online?");
     assert!(matches!(
         r.verdict,
-        Verdict::Valid { first_use: true, trust: ContactTrust::Unverified, .. }
+        Verdict::Valid {
+            first_use: true,
+            trust: ContactTrust::Unverified,
+            ..
+        }
     ));
     bob_relay.ack(&r.id).await.unwrap();
 
     // And back, on the same connections.
-    let (reply, _) = bob.messenger.seal_to(bob.token(), "alice", "yes!").await.unwrap();
+    let (reply, _) = bob
+        .messenger
+        .seal_to(bob.token(), "alice", "yes!")
+        .await
+        .unwrap();
     bob_relay.send_and_wait("alice", &reply).await.unwrap();
+    bob.messenger
+        .record_outgoing("alice", &reply, "yes!")
+        .unwrap();
     let (from, got) = delivery(&mut alice_relay).await;
-    let r = alice.messenger.receive(alice.token(), &from, &got).await.unwrap();
+    let r = alice
+        .messenger
+        .receive(alice.token(), &from, &got)
+        .await
+        .unwrap();
     assert_eq!(text_of(&r.verdict), "yes!");
     alice_relay.ack(&r.id).await.unwrap();
 
     // Both sides compute the same safety number from what they pinned.
-    let a = alice
-        .messenger
-        .safety_number("bob", &alice.messenger.pinned("bob").unwrap().unwrap().identity);
-    let b = bob
-        .messenger
-        .safety_number("alice", &bob.messenger.pinned("alice").unwrap().unwrap().identity);
+    let a = alice.messenger.safety_number(
+        "bob",
+        &alice.messenger.pinned("bob").unwrap().unwrap().identity,
+    );
+    let b = bob.messenger.safety_number(
+        "alice",
+        &bob.messenger.pinned("alice").unwrap().unwrap().identity,
+    );
     assert_eq!(a, b);
     // The history is local and encrypted; each side has both messages.
     assert_eq!(alice.messenger.history("bob").unwrap().len(), 2);
@@ -243,25 +276,35 @@ async fn offline_delivery_resend_dedup_and_restart() {
     alice_relay.send_and_wait("bob", &second).await.unwrap();
     alice_relay.close().await;
 
-    // The server restarts: nothing is lost.
+    // The server restarts (same database, same address): nothing is lost.
+    let addr: SocketAddr = server.base.trim_start_matches("http://").parse().unwrap();
     server.stop().await;
-    let server = Server::start(data.path()).await;
-    let base = server.base.clone();
-    let bob_client = Client::new(&base, ClientPolicy::default()).unwrap();
-    let bob = Device {
-        client: bob_client,
-        ..bob
-    };
+    let server = Server::start_on(data.path(), addr).await;
+    // Access tokens do not outlive the server process; the session does.
+    let mut bob = bob;
+    let refreshed = bob
+        .client
+        .refresh(&bob.session.session_token)
+        .await
+        .unwrap();
+    bob.session.apply_refresh(&refreshed, unix_now());
 
     // Bob connects: the backlog, in order, the resent message once.
     let mut relay = bob.relay().await;
     let (from, first) = delivery(&mut relay).await;
-    assert_eq!((from.as_str(), first.id.as_str()), ("alice", msg.id.as_str()));
+    assert_eq!(
+        (from.as_str(), first.id.as_str()),
+        ("alice", msg.id.as_str())
+    );
     let (_, next) = delivery(&mut relay).await;
     assert_eq!(next.id, second.id);
     no_delivery(&mut relay).await;
     // Read the first but acknowledge nothing yet, then the connection drops.
-    let r = bob.messenger.receive(bob.token(), "alice", &first).await.unwrap();
+    let r = bob
+        .messenger
+        .receive(bob.token(), "alice", &first)
+        .await
+        .unwrap();
     assert_eq!(text_of(&r.verdict), "while you were away");
     relay.close().await;
 
@@ -269,11 +312,28 @@ async fn offline_delivery_resend_dedup_and_restart() {
     let mut relay = bob.relay().await;
     let (_, again) = delivery(&mut relay).await;
     assert_eq!(again.id, msg.id);
-    let r = bob.messenger.receive(bob.token(), "alice", &again).await.unwrap();
-    assert!(matches!(r.verdict, Verdict::Valid { duplicate: true, .. }), "{r:?}");
+    let r = bob
+        .messenger
+        .receive(bob.token(), "alice", &again)
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            r.verdict,
+            Verdict::Valid {
+                duplicate: true,
+                ..
+            }
+        ),
+        "{r:?}"
+    );
     relay.ack(&r.id).await.unwrap();
     let (_, b) = delivery(&mut relay).await;
-    let r = bob.messenger.receive(bob.token(), "alice", &b).await.unwrap();
+    let r = bob
+        .messenger
+        .receive(bob.token(), "alice", &b)
+        .await
+        .unwrap();
     assert_eq!(text_of(&r.verdict), "and a second one");
     relay.ack(&r.id).await.unwrap();
     no_delivery(&mut relay).await;
@@ -352,12 +412,20 @@ async fn a_key_change_is_detected_and_messages_under_it_are_withheld() {
     let bob = user(&server.base, "bob").await;
 
     // They talk once: each pins the other.
-    let (m, _) = alice.messenger.seal_to(alice.token(), "bob", "hi").await.unwrap();
+    let (m, _) = alice
+        .messenger
+        .seal_to(alice.token(), "bob", "hi")
+        .await
+        .unwrap();
     let mut alice_relay = alice.relay().await;
     alice_relay.send_and_wait("bob", &m).await.unwrap();
     let mut bob_relay = bob.relay().await;
     let (from, got) = delivery(&mut bob_relay).await;
-    let r = bob.messenger.receive(bob.token(), &from, &got).await.unwrap();
+    let r = bob
+        .messenger
+        .receive(bob.token(), &from, &got)
+        .await
+        .unwrap();
     assert_eq!(text_of(&r.verdict), "hi");
     bob_relay.ack(&r.id).await.unwrap();
     bob_relay.close().await;
@@ -366,7 +434,10 @@ async fn a_key_change_is_detected_and_messages_under_it_are_withheld() {
     // impostor with bob's token).
     let new_keys = IdentityKeys::generate(&mut rand_core::OsRng);
     let directory = KeyDirectory::new(&bob.client).unwrap();
-    directory.publish(bob.token(), &new_keys.public()).await.unwrap();
+    directory
+        .publish(bob.token(), &new_keys.public())
+        .await
+        .unwrap();
     let home = tempfile::tempdir().unwrap();
     let new_bob = Messenger::new(
         MessagingStore::new(&Profile::at(home.path())),
@@ -394,7 +465,11 @@ async fn a_key_change_is_detected_and_messages_under_it_are_withheld() {
     relay.send_and_wait("alice", &from_new).await.unwrap();
     relay.close().await;
     let (from, got) = delivery(&mut alice_relay).await;
-    let r = alice.messenger.receive(alice.token(), &from, &got).await.unwrap();
+    let r = alice
+        .messenger
+        .receive(alice.token(), &from, &got)
+        .await
+        .unwrap();
     assert!(matches!(r.verdict, Verdict::KeyChanged { .. }), "{r:?}");
     assert!(!r.should_ack());
     alice_relay.close().await;
@@ -408,7 +483,11 @@ async fn a_key_change_is_detected_and_messages_under_it_are_withheld() {
         .unwrap();
     let mut alice_relay = alice.relay().await;
     let (from, got) = delivery(&mut alice_relay).await;
-    let r = alice.messenger.receive(alice.token(), &from, &got).await.unwrap();
+    let r = alice
+        .messenger
+        .receive(alice.token(), &from, &got)
+        .await
+        .unwrap();
     assert_eq!(text_of(&r.verdict), "new phone, same bob");
     alice_relay.ack(&r.id).await.unwrap();
     alice_relay.close().await;

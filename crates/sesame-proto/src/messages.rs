@@ -11,6 +11,7 @@ use crate::suite::KeyStretching;
 
 /// Client → server: begin a client-side registration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RegistrationStart {
     /// The username as typed; the server canonicalises it.
@@ -21,6 +22,7 @@ pub struct RegistrationStart {
 
 /// Server → client: the OPRF evaluation and the parameters to stretch with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RegistrationChallenge {
     /// OPAQUE `RegistrationResponse` (64 bytes: evaluated element, server public key).
@@ -33,6 +35,7 @@ pub struct RegistrationChallenge {
 
 /// Client → server: the finished credential record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RegistrationFinish {
     /// The username, as in [`RegistrationStart`].
@@ -45,6 +48,7 @@ pub struct RegistrationFinish {
 
 /// Client → server, login step 1: the username and KE1.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LoginStart {
     /// The username as typed; the server canonicalises it.
@@ -55,6 +59,7 @@ pub struct LoginStart {
 
 /// Server → client, login step 2: the challenge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LoginChallenge {
     /// Single-use id of this login (16 random bytes, base64url: 22 characters).
@@ -72,6 +77,7 @@ pub struct LoginChallenge {
 
 /// Client → server, login step 3: the client's proof.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LoginFinish {
     /// The login id from the challenge.
@@ -90,6 +96,7 @@ pub struct LoginFinish {
 
 /// Server → client, login step 4: the confirmation sealed under the session key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LoginConfirmation {
     /// The login id from the challenge.
@@ -100,6 +107,7 @@ pub struct LoginConfirmation {
 
 /// Client → server, login step 5 (connection-oriented transports): the client's verdict.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LoginAck {
     /// The login id from the challenge.
@@ -113,6 +121,7 @@ pub struct LoginAck {
 
 /// The client's verdict on the server's confirmation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AckStatus {
     /// The confirmation opened and the client accepts the session.

@@ -100,6 +100,7 @@ pub const RESERVED_USERNAMES: &[&str] = &[
     "anonymous",
     "api",
     "auth",
+    "backup",
     "guest",
     "help",
     "hostmaster",

@@ -24,6 +24,7 @@ impl opaque_ke::CipherSuite for Suite {
 /// They belong to the record (a record made with one set of parameters only opens with the
 /// same set), are stored beside it and are sent to the client in every login challenge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct KsfParams {
     /// Memory in KiB (Argon2 `m_cost`).
@@ -66,6 +67,7 @@ impl Default for KsfParams {
 /// `{"argon2id-custom": {"iterations": 2, "memory": 19456, "parallelism": 1}}`, so a
 /// JavaScript client passes the field through unchanged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum KeyStretching {
     /// Argon2id with explicit parameters.
     #[serde(rename = "argon2id-custom")]

@@ -35,6 +35,9 @@ pub struct Config {
     /// and throttle counters in Redis, shared by every node, instead of in this process. Set
     /// it whenever several nodes serve one PostgreSQL database; default: in memory.
     pub redis_url: Option<String>,
+    /// Prefix of every Redis key and of the doorbell channel, so several deployments (or test
+    /// runs) can share one Redis. Every node of one deployment needs the same prefix.
+    pub redis_key_prefix: String,
     /// The master key itself (43 base64url characters or 64 hex digits). Prefer the
     /// environment variable `SESAME_MASTER_KEY` or `master_key_file` to writing it here.
     pub master_key: Option<String>,
@@ -91,6 +94,9 @@ pub struct Config {
     pub totp_issuer: String,
     /// Seconds a login or re-authentication counts as fresh for protected operations.
     pub reauth_window: u64,
+    /// Reverse proxies (IP addresses) whose `X-Forwarded-For` names the client; empty: the
+    /// TCP peer is the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// SMTP server for outgoing mail (email codes); unset: mail goes to `<data_dir>/outbox`.
     pub smtp_host: Option<String>,
     /// SMTP port (587 submission with STARTTLS, 465 with `tls`).
@@ -122,6 +128,7 @@ impl Default for Config {
             database_max_connections: 10,
             database_schema: None,
             redis_url: None,
+            redis_key_prefix: crate::ephemeral::DEFAULT_KEY_PREFIX.into(),
             master_key: None,
             master_key_file: None,
             issuer: None,
@@ -149,6 +156,7 @@ impl Default for Config {
             log_format: "text".into(),
             totp_issuer: "Sesame".into(),
             reauth_window: 300,
+            trusted_proxies: Vec::new(),
             smtp_host: None,
             smtp_port: 587,
             smtp_security: "starttls".into(),

@@ -120,6 +120,13 @@ pub fn decode_base64(text: &str) -> Option<Vec<u8>> {
 }
 
 /// `GET /api/server-key` and `GET /api/getkey`: the X25519 public key to seal requests to.
+#[utoipa::path(
+    get,
+    path = "/api/server-key",
+    tag = "discovery",
+    summary = "The X25519 key to seal request bodies to",
+    responses((status = 200, description = "The key.", body = crate::openapi::EnvelopeKey))
+)]
 pub async fn server_key(State(s): State<Sesame>) -> Json<Value> {
     let public = s.envelope_key().public_key();
     Json(json!({

@@ -33,8 +33,11 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Builds the router. Callers serve it with `into_make_service_with_connect_info::<SocketAddr>()`
 /// so per-address throttling sees the peer.
 pub fn router(sesame: Sesame) -> Router {
+    // The Prometheus recorder, once per process (`crate::metrics`).
+    crate::metrics::handle();
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/.well-known/sesame", get(server_info))
         .route("/register", post(register_password))
@@ -55,6 +58,8 @@ pub fn router(sesame: Sesame) -> Router {
         .route("/api/server-key", get(crate::envelope::server_key))
         .route("/api/getkey", get(crate::envelope::server_key))
         .route("/auth/login", get(crate::ws::login_socket))
+        .route("/metrics", get(crate::metrics::serve_metrics))
+        .route("/openapi.json", get(crate::openapi::serve))
         .merge(account::routes())
         .merge(crate::relay::routes())
         .fallback(not_found)
@@ -68,6 +73,11 @@ pub fn router(sesame: Sesame) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             ApiError::new(500, "internal", "Internal server error.").into_response()
         }))
+        // Outermost: request metrics and the access log, by route template (`crate::metrics`).
+        .layer(axum::middleware::from_fn_with_state(
+            sesame.clone(),
+            crate::metrics::observe,
+        ))
         .with_state(sesame)
 }
 
@@ -127,20 +137,49 @@ fn json_rejection(r: JsonRejection) -> ApiError {
 /// The request's address and user agent.
 pub struct Ctx(pub RequestContext);
 
-impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+impl FromRequestParts<Sesame> for Ctx {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let addr = parts
+    async fn from_request_parts(
+        parts: &mut Parts,
+        sesame: &Sesame,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(a)| a.ip());
+        let addr = peer.map(|peer| client_address(peer, &parts.headers, sesame.trusted_proxies()));
         let ua = parts
             .headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok());
         Ok(Ctx(RequestContext::new(addr, ua)))
     }
+}
+
+/// The client's address: the peer, unless the peer is a trusted proxy, in which case the
+/// right-most `X-Forwarded-For` entry that is not itself a trusted proxy (entries further left
+/// are whatever the client claimed and are ignored).
+fn client_address(
+    peer: std::net::IpAddr,
+    headers: &HeaderMap,
+    trusted: &[std::net::IpAddr],
+) -> std::net::IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
+        .collect::<Vec<_>>();
+    forwarded
+        .into_iter()
+        .rev()
+        .find(|a| !trusted.contains(a))
+        .unwrap_or(peer)
 }
 
 /// A caller with a valid access token (`Authorization: Bearer …`) and a live session.
@@ -178,10 +217,71 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    summary = "Liveness: the process answers",
+    responses((status = 200, description = "Alive.", body = crate::openapi::Health))
+)]
 async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
+/// `GET /readyz`: 200 when the database and Redis (if configured) answer within a second,
+/// else 503 `unavailable` naming what failed.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    summary = "Readiness: the database and Redis (if configured) answer",
+    responses(
+        (status = 200, description = "Ready.", body = crate::openapi::Ready),
+        (status = 503, description = "Not ready; `Retry-After`.", body = crate::openapi::Ready)
+    )
+)]
+async fn readyz(State(s): State<Sesame>) -> Response {
+    let r = s.readiness().await;
+    let show = |part: &Result<(), String>| match part {
+        Ok(()) => "ok".to_owned(),
+        Err(e) => format!("unavailable: {e}"),
+    };
+    let redis = r.redis.as_ref().map_or("not configured".to_owned(), show);
+    let mut body = json!({ "database": show(&r.database), "redis": redis });
+    if r.ready() {
+        body["status"] = json!("ready");
+        return (
+            [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+            Json(body),
+        )
+            .into_response();
+    }
+    let failing: Vec<&str> = [
+        ("the database", r.database.is_err()),
+        ("Redis", matches!(r.redis, Some(Err(_)))),
+    ]
+    .into_iter()
+    .filter_map(|(name, failed)| failed.then_some(name))
+    .collect();
+    let verb = if failing.len() > 1 { "do" } else { "does" };
+    let message = format!("Not ready: {} {verb} not answer.", failing.join(" and "));
+    tracing::warn!(database = %body["database"], redis = %body["redis"], "not ready");
+    body["status"] = json!("unavailable");
+    body["error"] = json!({ "code": "unavailable", "message": message });
+    let mut resp = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    let headers = resp.headers_mut();
+    headers.insert(header::RETRY_AFTER, HeaderValue::from(5));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "discovery",
+    summary = "The key that signs access tokens (JWKS)",
+    responses((status = 200, description = "The JWKS.", body = crate::openapi::Jwks))
+)]
 async fn jwks(State(s): State<Sesame>) -> Response {
     let mut resp = Json(s.jwks()).into_response();
     resp.headers_mut().insert(
@@ -191,6 +291,13 @@ async fn jwks(State(s): State<Sesame>) -> Response {
     resp
 }
 
+#[utoipa::path(
+    get,
+    path = "/.well-known/sesame",
+    tag = "discovery",
+    summary = "The server's OPAQUE key, fingerprint, issuer and version",
+    responses((status = 200, description = "Server identity.", body = crate::openapi::ServerInfo))
+)]
 async fn server_info(State(s): State<Sesame>) -> Json<serde_json::Value> {
     let (pk, fingerprint) = s.server_identity();
     Json(json!({
@@ -202,18 +309,20 @@ async fn server_info(State(s): State<Sesame>) -> Json<serde_json::Value> {
 }
 
 /// `{username, password}`: the seed-style server-assisted request.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PasswordRequest {
     username: String,
+    #[schema(value_type = String)]
     password: Zeroizing<String>,
 }
 
 /// `{username, password, email?}`: server-assisted registration (`/register`, `/api/register`).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RegisterPasswordRequest {
     username: String,
+    #[schema(value_type = String)]
     password: Zeroizing<String>,
     #[serde(default)]
     email: Option<String>,
@@ -221,7 +330,7 @@ struct RegisterPasswordRequest {
 
 /// `POST /api/register/finish`: the fields of [`RegistrationFinish`] (which refuses unknown
 /// fields) plus an optional `email`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RegisterFinishRequest {
     username: String,
@@ -231,7 +340,7 @@ struct RegisterFinishRequest {
     email: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct RegisteredResponse {
     message: &'static str,
     user_id: Uuid,
@@ -266,6 +375,20 @@ fn registered(
     )
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/register",
+    tag = "auth",
+    summary = "Register with a password (the server runs OPAQUE for the client)",
+    request_body = RegisterPasswordRequest,
+    responses(
+        (status = 201, description = "Registered.", body = RegisteredResponse),
+        (status = 400, description = "Invalid username, password or email.", body = crate::openapi::ErrorBody),
+        (status = 409, description = "`username_taken`.", body = crate::openapi::ErrorBody),
+        (status = 429, description = "`too_many_attempts`; `Retry-After`.", body = crate::openapi::ErrorBody),
+        (status = 503, description = "`busy`: the hashing pool is full; `Retry-After`.", body = crate::openapi::ErrorBody)
+    )
+)]
 async fn register_password(
     State(s): State<Sesame>,
     Ctx(ctx): Ctx,
@@ -278,6 +401,18 @@ async fn register_password(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/register/start",
+    tag = "auth",
+    summary = "OPAQUE registration, step 1",
+    request_body = RegistrationStart,
+    responses(
+        (status = 200, description = "The OPRF evaluation and the parameters to stretch with.", body = sesame_proto::messages::RegistrationChallenge),
+        (status = 400, description = "Invalid username or message.", body = crate::openapi::ErrorBody),
+        (status = 429, description = "`too_many_attempts`; `Retry-After`.", body = crate::openapi::ErrorBody)
+    )
+)]
 async fn register_start(
     State(s): State<Sesame>,
     Ctx(ctx): Ctx,
@@ -286,6 +421,18 @@ async fn register_start(
     Ok(Json(s.register_start(&req, &ctx).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/register/finish",
+    tag = "auth",
+    summary = "OPAQUE registration, step 2: store the record",
+    request_body = RegisterFinishRequest,
+    responses(
+        (status = 201, description = "Registered.", body = RegisteredResponse),
+        (status = 400, description = "Invalid record, parameters or email.", body = crate::openapi::ErrorBody),
+        (status = 409, description = "`username_taken`.", body = crate::openapi::ErrorBody)
+    )
+)]
 async fn register_finish(
     State(s): State<Sesame>,
     Ctx(ctx): Ctx,
@@ -302,7 +449,7 @@ async fn register_finish(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct VerifyEmailRequest {
     username: String,
@@ -310,6 +457,18 @@ struct VerifyEmailRequest {
 }
 
 /// `POST /api/verify-email` (see [`crate::service::email`]).
+#[utoipa::path(
+    post,
+    path = "/api/verify-email",
+    tag = "auth",
+    summary = "Activate a pending account with the code mailed to it",
+    request_body = VerifyEmailRequest,
+    responses(
+        (status = 200, description = "Verified.", body = crate::openapi::EmailVerified),
+        (status = 401, description = "`invalid_code`.", body = crate::openapi::ErrorBody),
+        (status = 429, description = "`too_many_attempts`; `Retry-After`.", body = crate::openapi::ErrorBody)
+    )
+)]
 async fn verify_email(
     State(s): State<Sesame>,
     Ctx(ctx): Ctx,
@@ -321,13 +480,21 @@ async fn verify_email(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ResendRequest {
     username: String,
 }
 
 /// `POST /api/verify-email/resend`: always the same `202`, whatever the account.
+#[utoipa::path(
+    post,
+    path = "/api/verify-email/resend",
+    tag = "auth",
+    summary = "Mail a new verification code (same answer for every username)",
+    request_body = ResendRequest,
+    responses((status = 202, description = "Accepted.", body = crate::openapi::Message))
+)]
 async fn verify_email_resend(
     State(s): State<Sesame>,
     Ctx(ctx): Ctx,
@@ -342,6 +509,18 @@ async fn verify_email_resend(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/login/start",
+    tag = "auth",
+    summary = "OPAQUE login, step 1: KE1 → KE2",
+    request_body = LoginStart,
+    responses(
+        (status = 200, description = "The challenge.", body = sesame_proto::messages::LoginChallenge),
+        (status = 400, description = "Invalid username or message.", body = crate::openapi::ErrorBody),
+        (status = 429, description = "`too_many_attempts`; `Retry-After`.", body = crate::openapi::ErrorBody)
+    )
+)]
 async fn login_start(
     State(s): State<Sesame>,
     Ctx(ctx): Ctx,
@@ -350,6 +529,18 @@ async fn login_start(
     Ok(Json(s.login_start(&req, &ctx).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/login/finish",
+    tag = "auth",
+    summary = "OPAQUE login, step 2: KE3 → the sealed session",
+    request_body = LoginFinish,
+    responses(
+        (status = 200, description = "The confirmation, sealed under the session key.", body = sesame_proto::messages::LoginConfirmation),
+        (status = 401, description = "`authentication_failed`, `unknown_login`.", body = crate::openapi::ErrorBody),
+        (status = 403, description = "`account_banned`, `account_pending`.", body = crate::openapi::ErrorBody)
+    )
+)]
 async fn login_finish(
     State(s): State<Sesame>,
     Ctx(ctx): Ctx,
@@ -359,6 +550,20 @@ async fn login_finish(
     Ok(Json(confirmation))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/login",
+    tag = "auth",
+    summary = "Log in with a password (the server runs OPAQUE for the client)",
+    request_body = PasswordRequest,
+    responses(
+        (status = 200, description = "A session, or a second-factor ticket.", body = crate::openapi::PasswordLogin),
+        (status = 401, description = "`authentication_failed`.", body = crate::openapi::ErrorBody),
+        (status = 403, description = "`account_banned`, `account_pending`.", body = crate::openapi::ErrorBody),
+        (status = 429, description = "`too_many_attempts`; `Retry-After`.", body = crate::openapi::ErrorBody),
+        (status = 503, description = "`busy`: the hashing pool is full; `Retry-After`.", body = crate::openapi::ErrorBody)
+    )
+)]
 async fn login_password(
     State(s): State<Sesame>,
     Ctx(ctx): Ctx,
@@ -390,13 +595,24 @@ fn seed_login_body(
     Ok(body)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SecondFactorRequest {
     mfa_token: String,
     code: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/login/second-factor",
+    tag = "auth",
+    summary = "Finish a login with a TOTP or backup code",
+    request_body = SecondFactorRequest,
+    responses(
+        (status = 200, description = "The session.", body = crate::openapi::LoginSession),
+        (status = 401, description = "`invalid_code`, `mfa_expired`.", body = crate::openapi::ErrorBody)
+    )
+)]
 async fn login_second_factor(
     State(s): State<Sesame>,
     Ctx(ctx): Ctx,
@@ -408,12 +624,23 @@ async fn login_second_factor(
     Ok(Json(seed_login_body(&s, &issued)?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RefreshRequest {
     session_token: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/session/refresh",
+    tag = "sessions",
+    summary = "A fresh access token for a session token",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new access token.", body = crate::service::AccessGrant),
+        (status = 401, description = "`session_invalid`.", body = crate::openapi::ErrorBody)
+    )
+)]
 async fn refresh(
     State(s): State<Sesame>,
     Ctx(ctx): Ctx,
@@ -422,6 +649,17 @@ async fn refresh(
     Ok(Json(s.refresh(&req.session_token, &ctx).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/logout",
+    tag = "sessions",
+    summary = "End the caller's session",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Logged out."),
+        (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody)
+    )
+)]
 async fn logout(
     State(s): State<Sesame>,
     Ctx(ctx): Ctx,
@@ -431,6 +669,17 @@ async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/logout-all",
+    tag = "sessions",
+    summary = "End every session of the caller",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "How many sessions ended.", body = crate::openapi::Revoked),
+        (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody)
+    )
+)]
 async fn logout_all(
     State(s): State<Sesame>,
     Ctx(ctx): Ctx,
@@ -440,10 +689,34 @@ async fn logout_all(
     Ok(Json(json!({ "revoked": n })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/sessions",
+    tag = "sessions",
+    summary = "The caller's live sessions",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The sessions.", body = crate::openapi::Sessions),
+        (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody)
+    )
+)]
 async fn sessions(State(s): State<Sesame>, Auth(who): Auth) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(json!({ "sessions": s.sessions(&who).await? })))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/sessions/{id}",
+    tag = "sessions",
+    summary = "End one of the caller's sessions",
+    params(("id" = String, Path, description = "The session id (UUID).")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody),
+        (status = 404, description = "`session_not_found`.", body = crate::openapi::ErrorBody)
+    )
+)]
 async fn revoke_session(
     State(s): State<Sesame>,
     Ctx(ctx): Ctx,

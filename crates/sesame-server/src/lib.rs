@@ -18,6 +18,8 @@ pub use service::{RequestContext, Sesame};
 pub mod config;
 pub mod envelope;
 pub mod http;
+pub mod metrics;
+pub mod openapi;
 pub mod server;
 pub mod smtp;
 pub mod tcp;

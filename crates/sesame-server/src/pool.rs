@@ -72,7 +72,9 @@ impl HashPool {
     {
         let (done, result) = oneshot::channel();
         let in_flight = self.in_flight.clone();
+        let queued_at = std::time::Instant::now();
         let job: Job = Box::new(move || {
+            crate::metrics::hash_wait(queued_at.elapsed());
             let _ = done.send(f());
             in_flight.fetch_sub(1, Ordering::Relaxed);
         });
@@ -81,6 +83,7 @@ impl HashPool {
             Ok(()) => {}
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 self.in_flight.fetch_sub(1, Ordering::Relaxed);
+                crate::metrics::hash_busy();
                 return Err(PoolBusy);
             }
         }

@@ -9,9 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::ephemeral::{
-    Ephemeral, EphemeralError, MemoryEphemeral, RedisEphemeral, DEFAULT_KEY_PREFIX,
-};
+use crate::ephemeral::{Ephemeral, EphemeralError, MemoryEphemeral, RedisEphemeral};
 use crate::pool::HashPool;
 use crate::secrets::{MasterKey, SecretsError, ServerSecrets};
 use crate::service::{Clock, Parts, Sesame, Settings, SystemClock, ThrottleSettings};
@@ -42,6 +40,12 @@ pub enum ServeError {
         /// The error.
         source: std::io::Error,
     },
+    /// The SQLite database exists but the generated key file next to it is gone.
+    #[error(
+        "the database exists but its master key file {0} is missing: restore the key from your \
+         backup (or set SESAME_MASTER_KEY); a new key cannot open the existing secrets"
+    )]
+    MissingKeyFile(String),
     /// No master key for a shared database.
     #[error(
         "no master key: set SESAME_MASTER_KEY or master_key_file (every node sharing this \
@@ -75,7 +79,13 @@ pub async fn open(config: &Config) -> Result<(Arc<dyn Store>, MasterKey), ServeE
         if !sqlite && !path.exists() {
             return Err(ServeError::NoMasterKey);
         }
-        let (key, created) = MasterKey::load_or_create(&path, sqlite)?;
+        // A key is generated only for a database that does not exist yet: an existing one
+        // without its key needs the original key back, never a new one.
+        let fresh_database = !sqlite_file(config).is_some_and(|db| db.exists());
+        if !path.exists() && !fresh_database {
+            return Err(ServeError::MissingKeyFile(path.display().to_string()));
+        }
+        let (key, created) = MasterKey::load_or_create(&path, sqlite && fresh_database)?;
         if created {
             println!(
                 "sesame: created master key {} (mode 0600): back it up",
@@ -90,6 +100,16 @@ pub async fn open(config: &Config) -> Result<(Arc<dyn Store>, MasterKey), ServeE
     };
     let store = store::connect(&config.database_url(), &options).await?;
     Ok((store, master))
+}
+
+/// The file of a `sqlite://PATH[?…]` database URL.
+fn sqlite_file(config: &Config) -> Option<std::path::PathBuf> {
+    let url = config.database_url();
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && !path.contains(":memory:")).then(|| std::path::PathBuf::from(path))
 }
 
 /// Creates `dir` (and its parents) if missing; a directory created here is owner-only (0700),
@@ -132,12 +152,19 @@ pub async fn build_with_clock(
             .map(|n| n.get())
             .unwrap_or(2)
     });
-    // Redis when configured (shared by every node), else this process's memory.
-    let ephemeral: Arc<dyn Ephemeral> = match &config.redis_url {
-        Some(url) => Arc::new(RedisEphemeral::connect(url, DEFAULT_KEY_PREFIX).await?),
-        None => Arc::new(MemoryEphemeral::new()),
+    // Redis when configured (shared by every node, and the relay's doorbell between them),
+    // else this process's memory.
+    let (ephemeral, relay): (Arc<dyn Ephemeral>, _) = match &config.redis_url {
+        Some(url) => {
+            let prefix = &config.redis_key_prefix;
+            (
+                Arc::new(RedisEphemeral::connect(url, prefix).await?),
+                crate::relay::Relay::cluster(url, prefix).await?,
+            )
+        }
+        None => (Arc::new(MemoryEphemeral::new()), crate::relay::Relay::new()),
     };
-    Ok(Sesame::new(Parts {
+    let parts = Parts {
         store,
         ephemeral,
         secrets,
@@ -162,6 +189,7 @@ pub async fn build_with_clock(
             },
             totp_issuer: config.totp_issuer.clone(),
             reauth_window: config.reauth_window,
+            trusted_proxies: config.trusted_proxies.clone(),
             relay: crate::relay::RelaySettings {
                 message_max_bytes: config.message_max_bytes,
                 mailbox_max_messages: config.mailbox_max_messages,
@@ -169,7 +197,8 @@ pub async fn build_with_clock(
                 send_rate_per_minute: config.send_rate_per_minute,
             },
         },
-    }))
+    };
+    Ok(Sesame::with_relay(parts, relay))
 }
 
 /// Opens everything the configuration names, binds the listeners and serves until `shutdown`
@@ -216,6 +245,9 @@ pub async fn serve(
             "sesame: warning: PostgreSQL without redis_url: several nodes would not share \
              login state"
         );
+    }
+    if let Some(node) = sesame.relay().node_id() {
+        println!("sesame: cluster node {node} (messages for other nodes ring through Redis)");
     }
     let http_addr = http.local_addr().map_err(io("local address"))?;
     println!("sesame: listening on http://{http_addr}");

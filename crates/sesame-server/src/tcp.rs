@@ -15,6 +15,7 @@
 //! REGISTER_FINISH|username|record|memory|iterations|parallelism → REGISTER|SUCCESS|user_id
 //! LOGIN_START|username|ke1                         → LOGIN_CHALLENGE|login_id|ke2|memory|iterations|parallelism|server_public_key|expires_in
 //! LOGIN_FINISH|login_id|ke3                        → LOGIN_CONFIRMATION|login_id|sealed
+//!   (accounts that require a device key append |device_key_id|device_signature, service/devices.rs)
 //! LOGIN_ACK|login_id|success  or  LOGIN_ACK|login_id|failed|reason → LOGIN_ACK|ACCEPTED or LOGIN_ACK|REVOKED
 //! LOGOUT  or  LOGOUT|session_token                 → LOGOUT|SUCCESS
 //! SESSION|session_token                            → SESSION|SUCCESS|username
@@ -236,8 +237,12 @@ struct Conn {
     relay: crate::relay::tcp::TcpRelay,
 }
 
+/// `VERB|FAILURE|code|message`, plus `|retry_after_seconds` on 429 and 503 answers.
 fn failure(verb: &str, e: &ApiError) -> String {
-    join(&[verb, "FAILURE", e.code, &e.message])
+    match e.retry_after {
+        Some(secs) => join(&[verb, "FAILURE", e.code, &e.message, &secs.to_string()]),
+        None => join(&[verb, "FAILURE", e.code, &e.message]),
+    }
 }
 
 fn arity(verb: &str, fields: &[String], n: usize, usage: &'static str) -> Result<(), String> {

@@ -65,10 +65,14 @@ pub(crate) async fn login_socket(
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         .on_upgrade(move |socket| async move {
+            let _live = crate::metrics::Live::websocket("/auth/login");
             let mut socket = socket;
             if let Err(e) = exchange(&s, &ctx, &mut socket).await {
-                let frame =
+                let mut frame =
                     json!({ "type": "error", "error": { "code": e.code, "message": e.message } });
+                if let Some(secs) = e.retry_after {
+                    frame["error"]["retry_after"] = json!(secs);
+                }
                 let _ = socket.send(Message::Text(frame.to_string().into())).await;
             }
             let _ = socket

@@ -967,3 +967,92 @@ async fn restart_keeps_accounts_and_keys_and_a_wrong_master_key_is_refused() {
         db.cleanup().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_default_creates_a_key_once_and_never_replaces_a_lost_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = sesame_server::config::Config {
+        data_dir: dir.path().join("data"),
+        ..Default::default()
+    };
+    // First start: data directory (0700), database and key file (0600) are created.
+    let (store, master) = sesame_server::server::open(&config).await.unwrap();
+    sesame_server::server::build(&config, store.clone(), &master)
+        .await
+        .unwrap();
+    store.close().await;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&config.data_dir), 0o700);
+        assert_eq!(mode(&config.data_dir.join("master.key")), 0o600);
+    }
+    // The key file is lost: start-up refuses instead of generating a key that cannot open
+    // the existing secrets.
+    std::fs::remove_file(config.data_dir.join("master.key")).unwrap();
+    let err = sesame_server::server::open(&config).await.err().unwrap();
+    assert!(err.to_string().contains("master key file"), "{err}");
+    assert!(!config.data_dir.join("master.key").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
+    let login = |c: &Client, srv: &TestServer, forwarded: &str| {
+        c.post(srv.url("/api/login"))
+            .header("x-forwarded-for", forwarded)
+            .json(&json!({"username": "nobody-at-all", "password": PASSWORD}))
+            .send()
+    };
+    // Behind a trusted proxy each forwarded client has its own budget, and the audit log
+    // shows the client, not the proxy.
+    let db = TestDb::sqlite();
+    let srv = TestServer::start_with(&db, |c| {
+        c.throttle_per_address = 2;
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    let c = Client::new();
+    for _ in 0..2 {
+        assert_eq!(
+            login(&c, &srv, "203.0.113.7").await.unwrap().status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        login(&c, &srv, "203.0.113.7").await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // A client cannot escape by prepending a fake hop: the proxy appended the real one.
+    assert_eq!(
+        login(&c, &srv, "198.51.100.1, 203.0.113.7")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        login(&c, &srv, "203.0.113.8").await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let audit = srv.sesame.admin_audit(None, None, 10).await.unwrap();
+    assert!(audit
+        .iter()
+        .any(|e| e.client_addr.as_deref() == Some("203.0.113.8")));
+    srv.stop().await;
+
+    // Without a trusted proxy the header is ignored: spoofing it does not reset the budget.
+    let db = TestDb::sqlite();
+    let srv = TestServer::start_with(&db, |c| c.throttle_per_address = 2).await;
+    for ip in ["192.0.2.1", "192.0.2.2"] {
+        assert_eq!(
+            login(&c, &srv, ip).await.unwrap().status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        login(&c, &srv, "192.0.2.3").await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    srv.stop().await;
+}

@@ -416,3 +416,46 @@ async fn directory_entries_parse_with_extra_fields() {
     let err = alice.directory().lookup("", "alice").await;
     assert!(err.is_err());
 }
+
+#[tokio::test]
+async fn a_password_change_rewraps_the_keys_and_the_backup() {
+    let (client, state) = mock().await;
+    let dir = KeyDirectory::new(&client).unwrap();
+    let (d, m) = ready(&client, "alice", &ALICE_EXPORT).await;
+    let new_export = [77u8; 64];
+    // Unlocked by the current login.
+    assert!(
+        rewrap_for_new_password(&d.store, &dir, &d.session, None, &new_export)
+            .await
+            .unwrap()
+    );
+    let blob = state.lock().unwrap().backups["alice"]["blob"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let blob = sesame_proto::b64::decode(&blob).unwrap();
+    assert!(e2e::unwrap_identity(&new_export, &blob)
+        .unwrap()
+        .matches(&m.public()));
+    assert!(e2e::unwrap_identity(&ALICE_EXPORT, &blob).is_err());
+    let again = Messenger::unlock(d.store.clone(), dir.clone(), &d.session).unwrap();
+    assert_eq!(again.public(), m.public());
+
+    // Another device, only the previous export key: the backup is found and re-wrapped.
+    let d2 = device(&client, "alice", 2);
+    let newer = [78u8; 64];
+    assert!(
+        rewrap_for_new_password(&d2.store, &dir, &d2.session, Some(&new_export), &newer)
+            .await
+            .unwrap()
+    );
+    let m2 = Messenger::unlock(d2.store.clone(), dir.clone(), &d2.session).unwrap();
+    assert_eq!(m2.public(), m.public());
+    // Nothing to go on: nothing done.
+    let d3 = device(&client, "alice", 3);
+    assert!(
+        !rewrap_for_new_password(&d3.store, &dir, &d3.session, Some(&[0; 64]), &[1; 64])
+            .await
+            .unwrap()
+    );
+}

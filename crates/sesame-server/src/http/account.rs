@@ -42,10 +42,61 @@ pub(super) fn routes() -> Router<Sesame> {
         .route("/api/recover/finish", post(recover_finish))
 }
 
+/// The OpenAPI paths of [`routes`].
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    me,
+    update_profile,
+    delete_account,
+    generate_qr,
+    enable_authenticator,
+    disable_authenticator,
+    regenerate_backup_codes,
+    reauth_password,
+    reauth_start,
+    reauth_finish,
+    password_change,
+    password_change_start,
+    password_change_finish,
+    set_questions,
+    catalog,
+    recover_start,
+    recover_finish,
+))]
+struct AccountApi;
+
+impl crate::openapi::Sections {
+    /// The paths of this module (merged by [`crate::openapi::document`]).
+    pub(crate) fn account() -> utoipa::openapi::OpenApi {
+        <AccountApi as utoipa::OpenApi>::openapi()
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/me",
+    tag = "account",
+    summary = "The caller's account, profile and factors",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The account.", body = crate::openapi::Me), (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody))
+)]
 async fn me(State(s): State<Sesame>, Auth(who): Auth) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(s.me(&who).await?))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/me",
+    tag = "account",
+    summary = "Change the profile (fields present only; `null` clears)",
+    request_body = ProfileUpdate,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The profile now.", body = crate::openapi::ProfileUpdated),
+        (status = 400, description = "`profile_invalid`.", body = crate::openapi::ErrorBody),
+        (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody)
+    )
+)]
 async fn update_profile(
     State(s): State<Sesame>,
     Ctx(ctx): Ctx,
@@ -58,6 +109,14 @@ async fn update_profile(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/me",
+    tag = "account",
+    summary = "Delete the caller's account (needs a fresh authentication)",
+    security(("bearer" = [])),
+    responses((status = 204, description = "Deleted."), (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody), (status = 403, description = "`reauthentication_required`: re-authenticate first.", body = crate::openapi::ErrorBody))
+)]
 async fn delete_account(
     State(s): State<Sesame>,
     Ctx(ctx): Ctx,
@@ -67,6 +126,14 @@ async fn delete_account(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/generate-qr",
+    tag = "account",
+    summary = "Start enrolling an authenticator app",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The secret and its QR code.", body = crate::service::TotpEnrolment), (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody))
+)]
 async fn generate_qr(
     State(s): State<Sesame>,
     Auth(who): Auth,
@@ -74,12 +141,24 @@ async fn generate_qr(
     Ok(Json(s.generate_qr(&who).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct TotpCode {
     #[serde(rename = "totpCode", alias = "code")]
     totp_code: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/enable-authenticator",
+    tag = "account",
+    summary = "Confirm the authenticator with a first code",
+    request_body = TotpCode,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Enabled.", body = crate::openapi::Message),
+        (status = 401, description = "`invalid_code` or `unauthorized`.", body = crate::openapi::ErrorBody)
+    )
+)]
 async fn enable_authenticator(
     State(s): State<Sesame>,
     Ctx(ctx): Ctx,
@@ -93,6 +172,18 @@ async fn enable_authenticator(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/2fa/totp/disable",
+    tag = "account",
+    summary = "Turn the authenticator off (needs a current code)",
+    request_body = TotpCode,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Disabled.", body = crate::openapi::Message),
+        (status = 401, description = "`invalid_code` or `unauthorized`.", body = crate::openapi::ErrorBody)
+    )
+)]
 async fn disable_authenticator(
     State(s): State<Sesame>,
     Ctx(ctx): Ctx,
@@ -104,6 +195,14 @@ async fn disable_authenticator(
     Ok(Json(json!({ "message": "Authenticator disabled." })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/backup-codes/regenerate",
+    tag = "account",
+    summary = "New backup codes (the old ones stop working)",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The codes, shown once.", body = crate::openapi::BackupCodes), (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody), (status = 403, description = "`reauthentication_required`: re-authenticate first.", body = crate::openapi::ErrorBody))
+)]
 async fn regenerate_backup_codes(
     State(s): State<Sesame>,
     Ctx(ctx): Ctx,
@@ -115,12 +214,25 @@ async fn regenerate_backup_codes(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PasswordBody {
+    #[schema(value_type = String)]
     password: Zeroizing<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/reauth",
+    tag = "account",
+    summary = "Re-authenticate with the password",
+    request_body = PasswordBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Fresh for a while.", body = crate::openapi::Reauthenticated),
+        (status = 401, description = "`authentication_failed` or `unauthorized`.", body = crate::openapi::ErrorBody)
+    )
+)]
 async fn reauth_password(
     State(s): State<Sesame>,
     Ctx(ctx): Ctx,
@@ -133,6 +245,15 @@ async fn reauth_password(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/reauth/start",
+    tag = "account",
+    summary = "Re-authenticate with OPAQUE, step 1",
+    request_body = LoginStart,
+    security(("bearer" = [])),
+    responses((status = 200, description = "The challenge.", body = sesame_proto::messages::LoginChallenge), (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody))
+)]
 async fn reauth_start(
     State(s): State<Sesame>,
     Ctx(ctx): Ctx,
@@ -142,6 +263,18 @@ async fn reauth_start(
     Ok(Json(s.reauth_start(&who, &req, &ctx).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/reauth/finish",
+    tag = "account",
+    summary = "Re-authenticate with OPAQUE, step 2",
+    request_body = LoginFinish,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The sealed confirmation.", body = sesame_proto::messages::LoginConfirmation),
+        (status = 401, description = "`authentication_failed` or `unauthorized`.", body = crate::openapi::ErrorBody)
+    )
+)]
 async fn reauth_finish(
     State(s): State<Sesame>,
     Ctx(ctx): Ctx,
@@ -151,14 +284,24 @@ async fn reauth_finish(
     Ok(Json(s.reauth_finish(&who, &req, &ctx).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PasswordChange {
+    #[schema(value_type = String)]
     new_password: Zeroizing<String>,
     #[serde(default)]
     revoke_other_sessions: bool,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/password",
+    tag = "account",
+    summary = "Change the password (server-assisted; needs a fresh authentication)",
+    request_body = PasswordChange,
+    security(("bearer" = [])),
+    responses((status = 200, description = "Changed.", body = crate::openapi::PasswordChanged), (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody), (status = 403, description = "`reauthentication_required`: re-authenticate first.", body = crate::openapi::ErrorBody))
+)]
 async fn password_change(
     State(s): State<Sesame>,
     Ctx(ctx): Ctx,
@@ -173,6 +316,15 @@ async fn password_change(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/password/start",
+    tag = "account",
+    summary = "Change the password with OPAQUE, step 1",
+    request_body = RegistrationStart,
+    security(("bearer" = [])),
+    responses((status = 200, description = "The registration challenge.", body = sesame_proto::messages::RegistrationChallenge), (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody), (status = 403, description = "`reauthentication_required`: re-authenticate first.", body = crate::openapi::ErrorBody))
+)]
 async fn password_change_start(
     State(s): State<Sesame>,
     Auth(who): Auth,
@@ -181,7 +333,7 @@ async fn password_change_start(
     Ok(Json(s.password_change_start(&who, &req).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PasswordChangeFinish {
     registration: RegistrationFinish,
@@ -189,6 +341,15 @@ struct PasswordChangeFinish {
     revoke_other_sessions: bool,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/password/finish",
+    tag = "account",
+    summary = "Change the password with OPAQUE, step 2",
+    request_body = PasswordChangeFinish,
+    security(("bearer" = [])),
+    responses((status = 200, description = "Changed.", body = crate::openapi::PasswordChanged), (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody), (status = 403, description = "`reauthentication_required`: re-authenticate first.", body = crate::openapi::ErrorBody))
+)]
 async fn password_change_finish(
     State(s): State<Sesame>,
     Ctx(ctx): Ctx,
@@ -203,12 +364,21 @@ async fn password_change_finish(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Questions {
     questions: Vec<QuestionAnswer>,
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/security-questions",
+    tag = "recovery",
+    summary = "Set the caller's security questions",
+    request_body = Questions,
+    security(("bearer" = [])),
+    responses((status = 204, description = "Set."), (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody), (status = 403, description = "`reauthentication_required`: re-authenticate first.", body = crate::openapi::ErrorBody))
+)]
 async fn set_questions(
     State(s): State<Sesame>,
     Ctx(ctx): Ctx,
@@ -219,10 +389,28 @@ async fn set_questions(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/security-questions/catalog",
+    tag = "recovery",
+    summary = "The security questions one may choose from",
+    responses((status = 200, description = "The catalog.", body = crate::openapi::QuestionCatalog))
+)]
 async fn catalog() -> impl IntoResponse {
     Json(json!({ "questions": SECURITY_QUESTION_CATALOG }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/recover/start",
+    tag = "recovery",
+    summary = "Start recovering an account (same shape for every username)",
+    request_body = RecoverStart,
+    responses(
+        (status = 200, description = "The recovery id and the questions.", body = crate::service::RecoverStarted),
+        (status = 429, description = "`too_many_attempts`; `Retry-After`.", body = crate::openapi::ErrorBody)
+    )
+)]
 async fn recover_start(
     State(s): State<Sesame>,
     Ctx(ctx): Ctx,
@@ -231,6 +419,17 @@ async fn recover_start(
     Ok(Json(s.recover_start(&req, &ctx).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/recover/finish",
+    tag = "recovery",
+    summary = "Prove the factors and set a new password",
+    request_body = RecoverFinish,
+    responses(
+        (status = 200, description = "Reset; new backup codes.", body = crate::openapi::BackupCodes),
+        (status = 401, description = "`recovery_failed`.", body = crate::openapi::ErrorBody)
+    )
+)]
 async fn recover_finish(
     State(s): State<Sesame>,
     Ctx(ctx): Ctx,

@@ -14,8 +14,10 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, Notify};
+use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::Delivery;
@@ -49,6 +51,9 @@ struct Entry {
     id: u64,
     tx: mpsc::Sender<Notice>,
     kick: Arc<Notify>,
+    /// When this connection was last told to read its mailbox (its start counts: it reads the
+    /// backlog first); see [`Hub::check_idle`].
+    checked: Instant,
 }
 
 /// The live connections of this node, by user.
@@ -73,6 +78,7 @@ pub(crate) struct Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         self.hub.remove(self.user, self.id);
+        crate::metrics::relay_connection_closed();
     }
 }
 
@@ -95,7 +101,9 @@ impl Hub {
             id,
             tx,
             kick: kick.clone(),
+            checked: Instant::now(),
         });
+        crate::metrics::relay_connection_opened();
         Registration {
             hub: self.clone(),
             user,
@@ -122,8 +130,14 @@ impl Hub {
         let Some(list) = users.get_mut(&user) else {
             return;
         };
-        list.retain(|e| match e.tx.try_send(notice.clone()) {
-            Ok(()) => true,
+        let check = matches!(notice, Notice::Check);
+        list.retain_mut(|e| match e.tx.try_send(notice.clone()) {
+            Ok(()) => {
+                if check {
+                    e.checked = Instant::now();
+                }
+                true
+            }
             Err(mpsc::error::TrySendError::Full(_)) => {
                 tracing::info!(%user, "relay connection cannot keep up; closing it");
                 e.kick.notify_one();
@@ -145,6 +159,44 @@ impl Hub {
     /// How many connections of `user` are live on this node.
     pub fn connections(&self, user: Uuid) -> usize {
         self.lock().get(&user).map_or(0, Vec::len)
+    }
+
+    /// The users with at least one live connection on this node.
+    pub fn users(&self) -> Vec<Uuid> {
+        self.lock().keys().copied().collect()
+    }
+
+    /// How many users have at least one live connection on this node.
+    pub fn user_count(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Tells every connection that has not been told to read its mailbox for `max_age` to do
+    /// so now; returns how many were told. A cluster doorbell calls it periodically, so that a
+    /// lost ring delays a message by about `max_age` at most. A connection whose queue is full
+    /// is left alone (it has reading to do anyway).
+    pub fn check_idle(&self, max_age: Duration) -> usize {
+        let now = Instant::now();
+        let mut told = 0;
+        let mut users = self.lock();
+        users.retain(|_, list| {
+            list.retain_mut(|e| {
+                if now.saturating_duration_since(e.checked) < max_age {
+                    return true;
+                }
+                match e.tx.try_send(Notice::Check) {
+                    Ok(()) => {
+                        e.checked = now;
+                        told += 1;
+                        true
+                    }
+                    Err(mpsc::error::TrySendError::Full(_)) => true,
+                    Err(mpsc::error::TrySendError::Closed(_)) => false,
+                }
+            });
+            !list.is_empty()
+        });
+        told
     }
 }
 
@@ -192,5 +244,26 @@ mod tests {
         assert_eq!(hub.connections(user), 0);
         drop(b);
         hub.ring(user, &delivery(99)); // nobody listens: a no-op
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_connections_are_told_to_check_and_checks_reset_the_clock() {
+        let hub = Arc::new(Hub::new());
+        let (u, v) = (Uuid::new_v4(), Uuid::new_v4());
+        let mut a = hub.register(u);
+        let mut b = hub.register(v);
+        assert_eq!(hub.user_count(), 2);
+        let age = std::time::Duration::from_secs(10);
+        assert_eq!(hub.check_idle(age), 0, "both just started (backlog read)");
+        tokio::time::advance(std::time::Duration::from_secs(6)).await;
+        hub.check(u); // a ring from another node: `a` reads now
+        assert!(matches!(a.rx.recv().await, Some(Notice::Check)));
+        tokio::time::advance(std::time::Duration::from_secs(5)).await;
+        assert_eq!(hub.check_idle(age), 1, "only `b` is idle");
+        assert!(matches!(b.rx.recv().await, Some(Notice::Check)));
+        assert!(a.rx.try_recv().is_err());
+        assert_eq!(hub.check_idle(age), 0);
+        drop(b);
+        assert_eq!(hub.users(), vec![u]);
     }
 }

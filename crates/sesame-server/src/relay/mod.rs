@@ -1,6 +1,6 @@
 //! The message relay: stores end-to-end encrypted messages and delivers them, written once
-//! for every transport (WebSocket `GET /ws` in [`ws`], the TCP `MESSAGE`/`ACK` verbs in
-//! [`tcp`]).
+//! for every transport (WebSocket `GET /ws` in `relay/ws.rs`, the TCP `MESSAGE`/`ACK` verbs
+//! in `relay/tcp.rs`).
 //!
 //! The server never sees a plaintext: a message is an opaque ciphertext and signature, with
 //! the recipient's username, a sender-chosen id and the sender's timestamp beside it. The
@@ -26,6 +26,7 @@
 //! it), `unknown_recipient`, `invalid_message`.
 
 mod hub;
+pub mod redis_doorbell;
 mod routes;
 mod subscription;
 pub(crate) mod tcp;
@@ -38,6 +39,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 pub use hub::{Doorbell, Hub, CONNECTION_QUEUE};
+pub use redis_doorbell::RedisDoorbell;
 pub(crate) use routes::routes;
 pub use subscription::{Closed, Subscription};
 
@@ -138,6 +140,8 @@ pub struct Relay {
     doorbell: Arc<dyn Doorbell>,
     stop: watch::Sender<bool>,
     open: watch::Sender<usize>,
+    /// The Redis doorbell (also `doorbell`) when this node is one of a cluster.
+    cluster: Option<Arc<RedisDoorbell>>,
 }
 
 impl Default for Relay {
@@ -155,7 +159,17 @@ impl Relay {
             hub,
             stop: watch::Sender::new(false),
             open: watch::Sender::new(0),
+            cluster: None,
         }
+    }
+
+    /// A relay for one node of a cluster: rings go through Redis pub/sub to every node
+    /// ([`RedisDoorbell`]), and this node records its users' presence there.
+    pub async fn cluster(
+        redis_url: &str,
+        key_prefix: &str,
+    ) -> Result<Relay, crate::ephemeral::EphemeralError> {
+        redis_doorbell::relay(redis_url, key_prefix).await
     }
 
     /// A relay that announces messages through `doorbell` (for several nodes). The doorbell
@@ -172,6 +186,18 @@ impl Relay {
         &self.hub
     }
 
+    /// How many users have a live relay connection on this node (when clustered, the users
+    /// this node records as present in Redis).
+    pub fn presence_count(&self) -> usize {
+        self.hub.user_count()
+    }
+
+    /// This node's id in the cluster (its presence keys and doorbell notices carry it);
+    /// `None` for a single node.
+    pub fn node_id(&self) -> Option<Uuid> {
+        self.cluster.as_ref().map(|c| c.node_id())
+    }
+
     /// Closes every relay connection (server shutdown); later ones close at once.
     pub fn shutdown(&self) {
         self.stop.send_replace(true);
@@ -179,8 +205,13 @@ impl Relay {
 
     /// Waits until every relay connection has closed, at most `timeout`.
     pub async fn wait_closed(&self, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
         let mut open = self.open.subscribe();
-        let _ = tokio::time::timeout(timeout, open.wait_for(|n| *n == 0)).await;
+        let _ = tokio::time::timeout_at(deadline, open.wait_for(|n| *n == 0)).await;
+        if let Some(cluster) = &self.cluster {
+            // The doorbell's tasks withdraw this node's presence from Redis.
+            let _ = tokio::time::timeout_at(deadline, cluster.stopped()).await;
+        }
     }
 }
 
@@ -310,9 +341,13 @@ impl Sesame {
                     signature: new.signature,
                 });
                 self.relay().doorbell.ring(recipient.id, &delivery);
+                crate::metrics::message_accepted(true);
                 Ok(())
             }
-            MessageInsert::Duplicate => Ok(()),
+            MessageInsert::Duplicate => {
+                crate::metrics::message_accepted(false);
+                Ok(())
+            }
             MessageInsert::MailboxFull => Err(ApiError::new(
                 409,
                 "mailbox_full",

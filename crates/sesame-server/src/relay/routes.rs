@@ -42,6 +42,40 @@ pub(crate) fn routes() -> Router<Sesame> {
         .route("/api/2fa/device", put(require_device))
 }
 
+/// The OpenAPI paths of [`routes`] (`GET /ws` is described in [`crate::openapi`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    put_keys,
+    get_keys,
+    put_backup,
+    get_backup,
+    add_device,
+    list_devices,
+    delete_device,
+    require_device,
+))]
+struct RelayApi;
+
+impl crate::openapi::Sections {
+    /// The paths of this module (merged by [`crate::openapi::document`]).
+    pub(crate) fn relay() -> utoipa::openapi::OpenApi {
+        <RelayApi as utoipa::OpenApi>::openapi()
+    }
+}
+
+#[utoipa::path(
+    put,
+    path = "/api/keys",
+    tag = "messaging",
+    summary = "Publish the caller's identity keys",
+    request_body = IdentityUpload,
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Published."),
+        (status = 400, description = "`invalid_identity`.", body = crate::openapi::ErrorBody),
+        (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody)
+    )
+)]
 async fn put_keys(
     State(s): State<Sesame>,
     Ctx(ctx): Ctx,
@@ -52,6 +86,19 @@ async fn put_keys(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/keys/{username}",
+    tag = "messaging",
+    summary = "A user's published identity keys",
+    params(("username" = String, Path, description = "The user's name.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The keys.", body = crate::service::PublishedIdentity),
+        (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody),
+        (status = 404, description = "`keys_not_found`.", body = crate::openapi::ErrorBody)
+    )
+)]
 async fn get_keys(
     State(s): State<Sesame>,
     Auth(_who): Auth,
@@ -60,12 +107,25 @@ async fn get_keys(
     Ok(Json(s.identity_of(&username).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct BackupBody {
     blob: String,
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/keys/backup",
+    tag = "messaging",
+    summary = "Store the caller's encrypted key backup",
+    request_body = BackupBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Stored."),
+        (status = 400, description = "Too large or malformed.", body = crate::openapi::ErrorBody),
+        (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody)
+    )
+)]
 async fn put_backup(
     State(s): State<Sesame>,
     Ctx(ctx): Ctx,
@@ -76,6 +136,18 @@ async fn put_backup(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/keys/backup",
+    tag = "messaging",
+    summary = "The caller's encrypted key backup",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The backup.", body = crate::openapi::KeyBackup),
+        (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody),
+        (status = 404, description = "`backup_not_found`.", body = crate::openapi::ErrorBody)
+    )
+)]
 async fn get_backup(
     State(s): State<Sesame>,
     Auth(who): Auth,
@@ -84,13 +156,26 @@ async fn get_backup(
     Ok(Json(json!({ "blob": blob })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewDevice {
     name: String,
     public_key: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/devices",
+    tag = "devices",
+    summary = "Register a device key",
+    request_body = NewDevice,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Registered.", body = crate::openapi::DeviceCreated),
+        (status = 400, description = "Invalid name or key.", body = crate::openapi::ErrorBody),
+        (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody)
+    )
+)]
 async fn add_device(
     State(s): State<Sesame>,
     Ctx(ctx): Ctx,
@@ -101,6 +186,14 @@ async fn add_device(
     Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/devices",
+    tag = "devices",
+    summary = "The caller's device keys",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The devices.", body = crate::service::DeviceList), (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody))
+)]
 async fn list_devices(
     State(s): State<Sesame>,
     Auth(who): Auth,
@@ -108,6 +201,19 @@ async fn list_devices(
     Ok(Json(s.devices(&who).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/devices/{id}",
+    tag = "devices",
+    summary = "Remove a device key",
+    params(("id" = String, Path, description = "The device id.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Removed."),
+        (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody),
+        (status = 404, description = "`device_not_found`.", body = crate::openapi::ErrorBody)
+    )
+)]
 async fn delete_device(
     State(s): State<Sesame>,
     Ctx(ctx): Ctx,
@@ -118,12 +224,25 @@ async fn delete_device(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RequireDevice {
     required: bool,
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/2fa/device",
+    tag = "devices",
+    summary = "Require (or stop requiring) a device signature at login",
+    request_body = RequireDevice,
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Set."),
+        (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody),
+        (status = 400, description = "`no_device_key`: register one first.", body = crate::openapi::ErrorBody)
+    )
+)]
 async fn require_device(
     State(s): State<Sesame>,
     Ctx(ctx): Ctx,

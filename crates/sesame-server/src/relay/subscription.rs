@@ -119,6 +119,7 @@ impl Subscription {
             }
             if let Some(d) = self.pending.pop_front() {
                 if self.sent.insert(d.seq) {
+                    crate::metrics::message_delivered();
                     return Ok(d);
                 }
                 continue;

@@ -15,7 +15,9 @@
 //! to `MESSAGE` have `ACCEPTED` or `FAILURE` in their second field, which no username can be)
 //! between its answers: the backlog in stored order, then live messages. Lines may then be as
 //! long as the largest message needs. `LOGOUT` (or a revoked login) stops the deliveries. A
-//! connection that does not read fast enough gets `ERROR|slow_consumer|…` and is closed.
+//! connection that does not read fast enough gets `ERROR|slow_consumer|…` and is closed; so
+//! is one whose session ends (`ERROR|session_ended|…`, checked every minute). The idle timeout
+//! of the line protocol still applies: a client that only listens sends `PING` now and then.
 
 use sesame_proto::b64;
 use zeroize::Zeroizing;

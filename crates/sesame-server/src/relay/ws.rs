@@ -87,6 +87,7 @@ pub(super) async fn socket(
 }
 
 async fn run(s: Sesame, peer: Peer, mut socket: WebSocket) {
+    let _live = crate::metrics::Live::websocket("/ws");
     let mut sub = s.relay_subscribe(peer.clone());
     let mut ping = tokio::time::interval_at(Instant::now() + PING_INTERVAL, PING_INTERVAL);
     let mut heard = Instant::now();

@@ -31,7 +31,15 @@ fn no_such_user() -> ApiError {
 
 impl Sesame {
     async fn summary(&self, user: UserRecord) -> Result<UserSummary, ApiError> {
-        let sessions = self.inner.store.sessions_for_user(user.id).await?.len();
+        let now = self.now_i64();
+        let sessions = self
+            .inner
+            .store
+            .sessions_for_user(user.id)
+            .await?
+            .iter()
+            .filter(|s| s.idle_expires_at > now && s.absolute_expires_at > now)
+            .count();
         Ok(UserSummary {
             username: self.username_of(&user)?,
             id: user.id,

@@ -38,7 +38,7 @@ pub const MAX_DEVICE_NAME_CHARS: usize = 64;
 const DEVICE_FIELD: &str = "factor:device_key";
 
 /// A registered device, as its owner sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct DeviceView {
     /// The device id (what `device_key_id` names at login).
     pub id: String,
@@ -51,7 +51,7 @@ pub struct DeviceView {
 }
 
 /// `GET /api/devices`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct DeviceList {
     /// The registered devices, by id.
     pub devices: Vec<DeviceView>,

@@ -30,7 +30,7 @@ pub const KIND_KEY_BACKUP: &str = "key_backup";
 pub const MAX_BACKUP_BYTES: usize = 4096;
 
 /// `PUT /api/keys`: the public identity, base64url fields (32, 32 and 64 bytes).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityUpload {
     /// Ed25519 public key.
@@ -42,7 +42,7 @@ pub struct IdentityUpload {
 }
 
 /// `GET /api/keys/{username}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PublishedIdentity {
     /// The canonical username.
     pub username: String,

@@ -47,10 +47,14 @@ impl Sesame {
         msg: &LoginStart,
         ctx: &RequestContext,
     ) -> Result<LoginChallenge, ApiError> {
-        self.throttle_address(ctx).await?;
+        self.throttle_address(ctx)
+            .await
+            .inspect_err(|e| crate::metrics::login_throttled("opaque", e))?;
         let username = Username::parse(&msg.username)?;
         let index = self.username_index(username.as_str());
-        self.throttle_account(&index).await?;
+        self.throttle_account(&index)
+            .await
+            .inspect_err(|e| crate::metrics::login_throttled("opaque", e))?;
         let found = self.user_and_record(&index).await?;
         let ttl = self.inner.settings.login_ttl;
         let (state, challenge) = proto::start_login(
@@ -99,6 +103,7 @@ impl Sesame {
                     (sesame_proto::Error::AuthenticationFailed, Some(_)) => "bad_proof".to_owned(),
                     (other, _) => other.code().to_owned(),
                 };
+                crate::metrics::login("opaque", "failure");
                 self.audit("login.failure", user.map(|u| u.id), Some(reason), ctx)
                     .await;
                 return Err(e.into());
@@ -107,7 +112,9 @@ impl Sesame {
         let user = user.ok_or_else(ApiError::authentication_failed)?;
         // Device key factor: without a valid device signature over this challenge, a user
         // who requires one fails exactly like a wrong password.
-        self.check_device_login(&user, msg, &ke2, ctx).await?;
+        self.check_device_login(&user, msg, &ke2, ctx)
+            .await
+            .inspect_err(|_| crate::metrics::login("opaque", "failure"))?;
         let outcome = self.complete_login(&verified, &user, &index, ctx).await?;
         let payload = serde_json::to_vec(&outcome.to_json()).map_err(ApiError::internal)?;
         let confirmation = sealer.seal(&mut rand_core::OsRng, &payload)?;
@@ -176,7 +183,9 @@ impl Sesame {
         password: Zeroizing<String>,
         ctx: &RequestContext,
     ) -> Result<LoginOutcome, ApiError> {
-        self.throttle_address(ctx).await?;
+        self.throttle_address(ctx)
+            .await
+            .inspect_err(|e| crate::metrics::login_throttled("pwd", e))?;
         let username = Username::parse(username)?;
         if sesame_proto::policy::normalize_password(&password)
             .chars()
@@ -189,7 +198,9 @@ impl Sesame {
             ));
         }
         let index = self.username_index(username.as_str());
-        self.throttle_account(&index).await?;
+        self.throttle_account(&index)
+            .await
+            .inspect_err(|e| crate::metrics::login_throttled("pwd", e))?;
         let found = self.user_and_record(&index).await?;
         let keys = self.inner.secrets.opaque.clone();
         let name = username.clone();
@@ -216,6 +227,7 @@ impl Sesame {
                 } else {
                     "unknown_user"
                 };
+                crate::metrics::login("pwd", "failure");
                 self.audit(
                     "login.failure",
                     user.map(|u| u.id),
@@ -228,7 +240,9 @@ impl Sesame {
         };
         let user = user.ok_or_else(ApiError::authentication_failed)?;
         // A password login carries no device signature (service/devices.rs).
-        self.refuse_password_if_device_required(&user, ctx).await?;
+        self.refuse_password_if_device_required(&user, ctx)
+            .await
+            .inspect_err(|_| crate::metrics::login("pwd", "failure"))?;
         self.complete_login(&verified, &user, &index, ctx).await
     }
 
@@ -243,6 +257,7 @@ impl Sesame {
     ) -> Result<LoginOutcome, ApiError> {
         match user.status {
             AccountStatus::Banned => {
+                crate::metrics::login(verified.method().as_str(), "banned");
                 self.audit("login.banned", Some(user.id), None, ctx).await;
                 return Err(ApiError::new(
                     403,
@@ -268,6 +283,7 @@ impl Sesame {
             .second_factor_ticket(user.id, username, &methods)
             .await?
         {
+            crate::metrics::login(method.as_str(), "second_factor_required");
             self.audit(
                 "login.second_factor_required",
                 Some(user.id),
@@ -289,6 +305,7 @@ impl Sesame {
             AuthMethod::Opaque => "method=opaque",
             AuthMethod::Password => "method=pwd",
         };
+        crate::metrics::login(method.as_str(), "success");
         self.audit("login.success", Some(user.id), Some(detail.to_owned()), ctx)
             .await;
         Ok(LoginOutcome::Session(issued))
@@ -307,6 +324,10 @@ impl Sesame {
             .await?
             .ok_or_else(ApiError::authentication_failed)?;
         if user.status == AccountStatus::Banned {
+            crate::metrics::login(
+                proof.methods.first().map_or("pwd", String::as_str),
+                "banned",
+            );
             return Err(ApiError::new(
                 403,
                 "account_banned",
@@ -320,6 +341,10 @@ impl Sesame {
             .store
             .record_login(proof.user_id, self.now_i64())
             .await?;
+        crate::metrics::login(
+            proof.methods.first().map_or("pwd", String::as_str),
+            "success",
+        );
         self.audit(
             "login.success",
             Some(proof.user_id),

@@ -120,6 +120,8 @@ pub struct Settings {
     pub totp_issuer: String,
     /// How long a login or re-authentication counts as fresh for protected operations, seconds.
     pub reauth_window: u64,
+    /// Reverse proxies whose `X-Forwarded-For` header names the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Message relay limits.
     pub relay: crate::relay::RelaySettings,
 }
@@ -134,13 +136,33 @@ impl Default for Settings {
             throttle: ThrottleSettings::default(),
             totp_issuer: "Sesame".into(),
             reauth_window: 300,
+            trusted_proxies: Vec::new(),
             relay: crate::relay::RelaySettings::default(),
         }
     }
 }
 
+/// How long `GET /readyz` waits for the database and for Redis.
+pub const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// What [`Sesame::readiness`] found: `Ok`, or why not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readiness {
+    /// The database.
+    pub database: Result<(), String>,
+    /// Redis; `None` when none is configured (single node).
+    pub redis: Option<Result<(), String>>,
+}
+
+impl Readiness {
+    /// Whether every configured dependency answered.
+    pub fn ready(&self) -> bool {
+        self.database.is_ok() && !matches!(self.redis, Some(Err(_)))
+    }
+}
+
 /// What a successful login hands out (also the sealed payload of the OPAQUE confirmation).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SessionIssued {
     /// The user's id.
     pub user_id: Uuid,
@@ -216,6 +238,11 @@ pub struct Parts {
 impl Sesame {
     /// Assembles the service.
     pub fn new(parts: Parts) -> Sesame {
+        Sesame::with_relay(parts, crate::relay::Relay::new())
+    }
+
+    /// Assembles the service around `relay` (a cluster node's: [`crate::relay::Relay::cluster`]).
+    pub fn with_relay(parts: Parts, relay: crate::relay::Relay) -> Sesame {
         let signer = TokenSigner::new(
             &parts.secrets.jwt,
             &parts.issuer,
@@ -232,7 +259,7 @@ impl Sesame {
                 pool: parts.pool,
                 clock: parts.clock,
                 settings: parts.settings,
-                relay: crate::relay::Relay::new(),
+                relay,
             }),
         }
     }
@@ -245,6 +272,11 @@ impl Sesame {
     /// The message relay's live connections and doorbell.
     pub fn relay(&self) -> &crate::relay::Relay {
         &self.inner.relay
+    }
+
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub fn trusted_proxies(&self) -> &[std::net::IpAddr] {
+        &self.inner.settings.trusted_proxies
     }
 
     /// Seconds a login or re-authentication stays fresh for protected operations.
@@ -311,6 +343,28 @@ impl Sesame {
             .ok_or_else(|| {
                 ApiError::internal(format!("username of user {} does not decrypt", user.id))
             })
+    }
+
+    /// Whether the database and Redis answer, each within [`READY_TIMEOUT`] (`GET /readyz`).
+    pub async fn readiness(&self) -> Readiness {
+        async fn answer<E: std::fmt::Display>(
+            call: impl std::future::Future<Output = Result<(), E>>,
+        ) -> Result<(), String> {
+            match tokio::time::timeout(READY_TIMEOUT, call).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("no answer within {READY_TIMEOUT:?}")),
+            }
+        }
+        let (database, redis) = tokio::join!(
+            answer(self.inner.store.ping()),
+            answer(self.inner.ephemeral.ping())
+        );
+        Readiness {
+            database,
+            // Redis is configured exactly when the relay is a cluster node's.
+            redis: self.relay().node_id().map(|_| redis),
+        }
     }
 
     /// Deletes expired sessions and audit entries older than `audit_retention` seconds.

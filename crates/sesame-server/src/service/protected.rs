@@ -29,7 +29,7 @@ const MAX_BIO: usize = 500;
 const MAX_PICTURE_URL: usize = 2048;
 
 /// Public profile fields (seed 004 `name`, `bio`, `p_pic`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
     /// Display name, at most 64 characters, no control characters.
@@ -92,7 +92,7 @@ impl Profile {
 }
 
 /// A profile update: only the fields present change; `null` clears one.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileUpdate {
     /// New display name.

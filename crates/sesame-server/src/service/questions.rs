@@ -33,12 +33,13 @@ const MIN_ANSWER_CHARS: usize = 3;
 const MAX_ANSWER_CHARS: usize = 100;
 
 /// One question and its answer, as the user sets them.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuestionAnswer {
     /// The question text.
     pub question: String,
     /// The answer (normalised before hashing).
+    #[schema(value_type = String)]
     pub answer: Zeroizing<String>,
 }
 

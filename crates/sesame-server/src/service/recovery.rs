@@ -35,7 +35,7 @@ pub const RECOVERY_TTL_SECS: u64 = 900;
 const MAX_TRIES: u32 = 5;
 
 /// `POST /api/recover/start`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecoverStart {
     /// The account.
@@ -46,7 +46,7 @@ pub struct RecoverStart {
 }
 
 /// The answer to [`RecoverStart`], identical in shape for every username.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RecoverStarted {
     /// Present with `recover/finish`.
     pub recovery_id: String,
@@ -62,7 +62,7 @@ pub struct RecoverStarted {
 }
 
 /// `POST /api/recover/finish`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecoverFinish {
     /// From the start.
@@ -81,6 +81,7 @@ pub struct RecoverFinish {
     pub answers: Option<Vec<String>>,
     /// Server-assisted: the new password.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub new_password: Option<Zeroizing<String>>,
     /// Client-side: the new OPAQUE registration record…
     #[serde(default)]

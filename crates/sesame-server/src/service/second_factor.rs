@@ -43,7 +43,7 @@ pub const MFA_TTL_SECS: u64 = 300;
 const MFA_MAX_TRIES: u32 = 5;
 
 /// What the server answers instead of a session when a second factor is needed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SecondFactorRequired {
     /// Always `true`: tells this answer apart from a session.
     pub second_factor_required: bool,
@@ -91,7 +91,7 @@ pub(crate) struct SecondFactorVerified {
 }
 
 /// The TOTP enrolment answer (seed 004 names).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TotpEnrolment {
     /// Human message.

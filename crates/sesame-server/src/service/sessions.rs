@@ -9,7 +9,7 @@ use crate::store::{AccountStatus, NewSession, SessionRecord};
 use crate::tokens::{hash_session_token, new_session_token, SESSION_TOKEN_PREFIX};
 
 /// A fresh access token from a refresh.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AccessGrant {
     /// The access token (JWT).
     pub access_token: String,
@@ -29,7 +29,7 @@ pub struct Authenticated {
 }
 
 /// A session as the owner sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SessionView {
     /// Session id.
     pub id: Uuid,

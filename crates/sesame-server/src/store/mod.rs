@@ -374,6 +374,11 @@ pub trait Store: FactorStore + MessageStore + Send + Sync + 'static {
     /// Which database this is.
     fn backend(&self) -> Backend;
 
+    /// The connection pool's size and idle connections right now (`/metrics`).
+    fn pool_stats(&self) -> (u32, usize) {
+        (0, 0)
+    }
+
     /// Checks that the database answers (readiness probe).
     async fn ping(&self) -> Result<(), StoreError>;
 

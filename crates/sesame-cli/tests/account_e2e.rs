@@ -1,0 +1,504 @@
+//! End to end, the account commands: the real `sesame` binary against a real `sesame serve` on
+//! a loopback port, each command a separate process sharing a profile directory. TOTP codes
+//! are computed from the otpauth URI the command prints, as an authenticator app would.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sesame_client::profile::Profile;
+use totp_rs::TOTP;
+
+const PASSWORD: &str = "correct horse battery staple";
+const NEW_PASSWORD: &str = "a brand new passphrase here";
+const RECOVERED_PASSWORD: &str = "recovered with a backup code";
+const SESAME: &str = env!("CARGO_BIN_EXE_sesame");
+
+/// A `sesame serve` child process, killed when dropped.
+struct Server {
+    child: Child,
+    url: String,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A command with no `SESAME_*` variable from the environment of the test run.
+fn command() -> Command {
+    let mut cmd = Command::new(SESAME);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("SESAME_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+/// Starts `sesame serve` on an ephemeral port with a fresh data directory and `env`.
+fn serve(env: &[(&str, &str)]) -> Server {
+    let data = tempfile::tempdir().unwrap();
+    let mut cmd = command();
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path().join("data"))
+        // Every command of a test comes from 127.0.0.1.
+        .env("SESAME_THROTTLE_PER_ADDRESS", "0");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        // Keep draining stdout so the server never blocks on a full pipe.
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("sesame: listening on ") {
+                let _ = tx.send(url.trim().to_owned());
+            }
+        }
+    });
+    let url = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(url) => url,
+        Err(_) => {
+            let _ = child.kill();
+            panic!("sesame serve did not report its address");
+        }
+    };
+    Server {
+        child,
+        url,
+        _data: data,
+    }
+}
+
+/// `sesame ARGS` with the profile `home` against `server`, all pipes, not yet fed.
+fn spawn(server: &Server, home: &Path, args: &[&str]) -> Child {
+    command()
+        .args(args)
+        .env("SESAME_HOME", home)
+        .env("SESAME_SERVER", &server.url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Runs `sesame ARGS` with the profile `home` against `server`, feeding `stdin`.
+fn sesame(server: &Server, home: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = spawn(server, home, args);
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Runs a command that must succeed; returns its standard output.
+fn ok(server: &Server, home: &Path, args: &[&str], stdin: &str) -> String {
+    let out = sesame(server, home, args, stdin);
+    assert!(
+        out.status.success(),
+        "sesame {args:?} failed:\n{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// Runs a command that must succeed; returns its standard output and standard error.
+fn ok_err(server: &Server, home: &Path, args: &[&str], stdin: &str) -> (String, String) {
+    let out = sesame(server, home, args, stdin);
+    assert!(
+        out.status.success(),
+        "sesame {args:?} failed:\n{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    (text(&out.stdout), text(&out.stderr))
+}
+
+/// Runs a command that must fail with exit code 1; returns its standard error, which must
+/// hold one `sesame: error:` line.
+fn fails(server: &Server, home: &Path, args: &[&str], stdin: &str) -> String {
+    let out = sesame(server, home, args, stdin);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "sesame {args:?} should fail:\n{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let err = text(&out.stderr);
+    assert_eq!(err.matches("sesame: error:").count(), 1, "{err}");
+    err
+}
+
+fn line(p: &str) -> String {
+    format!("{p}\n")
+}
+
+/// The backup codes a command printed (`  1. xxxxx-xxxxx`), after its "store these now" line.
+fn backup_codes(out: &str) -> Vec<String> {
+    assert!(out.contains("Store these now"), "{out}");
+    let codes: Vec<String> = out
+        .lines()
+        .filter_map(|l| {
+            let (n, code) = l.trim().split_once(". ")?;
+            n.parse::<u32>().ok()?;
+            let ok = code.len() == 11
+                && code.as_bytes()[5] == b'-'
+                && code
+                    .chars()
+                    .all(|c| c == '-' || c.is_ascii_digit() || c.is_ascii_lowercase());
+            ok.then(|| code.to_owned())
+        })
+        .collect();
+    assert!(codes.len() >= 8, "{out}");
+    codes
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// `sesame 2fa enable` as a person runs it: reads the QR code and the URI it prints, then
+/// types the code the app shows. Returns the authenticator and the standard output.
+fn enable_2fa(server: &Server, home: &Path) -> (TOTP, String) {
+    let mut child = spawn(server, home, &["2fa", "enable", "--password-stdin"]);
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    let uri = loop {
+        let mut l = String::new();
+        if stdout.read_line(&mut l).unwrap() == 0 {
+            let mut err = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            panic!("2fa enable ended before printing the URI:\n{seen}{err}");
+        }
+        seen.push_str(&l);
+        if let Some(uri) = l.trim().strip_prefix("URI:") {
+            break uri.trim().to_owned();
+        }
+    };
+    assert!(uri.starts_with("otpauth://totp/"), "{uri}");
+    assert!(
+        seen.contains('█') && seen.contains('▀'),
+        "a QR code:\n{seen}"
+    );
+    // The authenticator app: the URI's secret, SHA-1, 6 digits, 30 s.
+    let totp = TOTP::from_url(&uri).unwrap();
+    let code = totp.generate_current().unwrap();
+    writeln!(stdin, "{code}").unwrap();
+    drop(stdin);
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    seen.push_str(&rest);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "2fa enable failed:\n{seen}{}",
+        text(&out.stderr)
+    );
+    assert!(seen.contains("Secret: "), "{seen}");
+    (totp, seen)
+}
+
+#[test]
+fn two_factor_backup_codes_password_change_recovery_and_deletion() {
+    let server = serve(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("laptop");
+    let profile = Profile::at(&home);
+    let id = sesame_client::server_id(&server.url).unwrap();
+    let pw = line(PASSWORD);
+
+    // Registration shows the backup codes once.
+    let out = ok(
+        &server,
+        &home,
+        &["register", "alice", "--password-stdin"],
+        &pw,
+    );
+    assert!(out.contains("Registered alice"), "{out}");
+    let first_codes = backup_codes(&out);
+    assert_eq!(first_codes.len(), 10);
+
+    // Log in and turn TOTP on: the QR code, the URI, then a code from the app.
+    ok(&server, &home, &["login", "alice", "--password-stdin"], &pw);
+    let (totp, out) = enable_2fa(&server, &home);
+    assert!(out.contains("Two-factor authentication is on"), "{out}");
+    let out = ok(&server, &home, &["profile"], "");
+    assert!(out.contains("two-factor (TOTP):   on"), "{out}");
+    assert!(out.contains("backup codes left:   10"), "{out}");
+    ok(&server, &home, &["logout"], "");
+
+    // The password alone no longer logs in: the command asks for the code...
+    let err = fails(&server, &home, &["login", "alice", "--password-stdin"], &pw);
+    assert!(err.contains("standard input ended"), "{err}");
+    assert_eq!(profile.load_session(&id).unwrap(), None);
+    // ...refuses a wrong one...
+    let err = fails(
+        &server,
+        &home,
+        &["login", "alice", "--password-stdin", "--code", "000000"],
+        &pw,
+    );
+    assert!(err.contains("the code is wrong"), "{err}");
+    // ...and takes the app's. The enrolment used this time step's code, which can never be
+    // used again; the app's code for the next step is accepted (one step of clock skew).
+    let next = totp.generate(now() + 30);
+    let out = ok(
+        &server,
+        &home,
+        &["login", "alice", "--password-stdin", "--code", &next],
+        &pw,
+    );
+    assert!(out.contains("Logged in as alice"), "{out}");
+    assert!(!out.contains("Trusting"), "{out}");
+    assert!(profile.load_session(&id).unwrap().is_some());
+
+    // New backup codes; the old set stops working.
+    let out = ok(&server, &home, &["backup-codes", "regenerate"], "");
+    assert!(out.contains("the old ones no longer work"), "{out}");
+    let codes = backup_codes(&out);
+    assert!(codes.iter().all(|c| !first_codes.contains(c)));
+    ok(&server, &home, &["logout"], "");
+    let err = fails(
+        &server,
+        &home,
+        &[
+            "login",
+            "alice",
+            "--password-stdin",
+            "--code",
+            &first_codes[0],
+        ],
+        &pw,
+    );
+    assert!(err.contains("the code is wrong"), "{err}");
+    // A backup code typed at the prompt (here: the next line of input), over the WebSocket.
+    let out = ok(
+        &server,
+        &home,
+        &["login", "alice", "--password-stdin", "--ws"],
+        &format!("{PASSWORD}\n{}\n", codes[0]),
+    );
+    assert!(out.contains("Logged in as alice"), "{out}");
+
+    // Change the password (client-side OPAQUE); a wrong current password changes nothing.
+    let err = fails(
+        &server,
+        &home,
+        &["passwd", "--password-stdin"],
+        &format!("not my password\n{NEW_PASSWORD}\n"),
+    );
+    assert!(err.contains("current password is wrong"), "{err}");
+    let err = fails(
+        &server,
+        &home,
+        &["passwd", "--password-stdin"],
+        &format!("{PASSWORD}\npassword\n"),
+    );
+    assert!(err.contains("password refused"), "{err}");
+    let out = ok(
+        &server,
+        &home,
+        &["passwd", "--password-stdin", "--revoke-other-sessions"],
+        &format!("{PASSWORD}\n{NEW_PASSWORD}\n"),
+    );
+    assert!(out.contains("Password changed for alice"), "{out}");
+    assert!(out.contains("Signed out 0 other sessions"), "{out}");
+    ok(&server, &home, &["whoami"], "");
+    ok(&server, &home, &["logout"], "");
+    let err = fails(
+        &server,
+        &home,
+        &["login", "alice", "--password-stdin", "--code", &codes[1]],
+        &pw,
+    );
+    assert!(err.contains("wrong username or password"), "{err}");
+    let out = ok(
+        &server,
+        &home,
+        &["login", "alice", "--password-stdin", "--code", &codes[1]],
+        &line(NEW_PASSWORD),
+    );
+    assert!(out.contains("Logged in as alice"), "{out}");
+
+    // Forgot the password: recover with a backup code. A used one does not work.
+    let phone = tmp.path().join("phone");
+    let err = fails(
+        &server,
+        &phone,
+        &[
+            "recover",
+            "alice",
+            "--backup-code",
+            &codes[1],
+            "--password-stdin",
+        ],
+        &line(RECOVERED_PASSWORD),
+    );
+    assert!(err.contains("recovery failed"), "{err}");
+    let out = ok(
+        &server,
+        &phone,
+        &[
+            "recover",
+            "alice",
+            "--backup-code",
+            &codes[2],
+            "--password-stdin",
+        ],
+        &line(RECOVERED_PASSWORD),
+    );
+    assert!(out.contains("Password reset for alice"), "{out}");
+    let fresh = backup_codes(&out);
+    assert_eq!(fresh.len(), 10);
+    // Every session was signed out, the laptop's too.
+    let err = fails(&server, &home, &["whoami"], "");
+    assert!(err.contains("expired or was revoked"), "{err}");
+    let out = ok(
+        &server,
+        &home,
+        &["login", "alice", "--password-stdin", "--code", &fresh[0]],
+        &line(RECOVERED_PASSWORD),
+    );
+    assert!(out.contains("Logged in as alice"), "{out}");
+
+    // Delete the account: the username must be typed to confirm, or --yes.
+    let err = fails(&server, &home, &["delete-account"], "bob\n");
+    assert!(err.contains("does not match"), "{err}");
+    let out = ok(&server, &home, &["delete-account", "--yes"], "");
+    assert!(out.contains("Deleted the account alice"), "{out}");
+    assert_eq!(profile.load_session(&id).unwrap(), None);
+    let err = fails(
+        &server,
+        &home,
+        &["login", "alice", "--password-stdin", "--code", &fresh[1]],
+        &line(RECOVERED_PASSWORD),
+    );
+    assert!(err.contains("wrong username or password"), "{err}");
+}
+
+#[test]
+fn stale_sessions_reauthenticate_then_retry_and_profile_and_questions() {
+    // Logins count as fresh for 2 seconds only on this server.
+    let server = serve(&[("SESAME_REAUTH_WINDOW", "2")]);
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let pw = line(PASSWORD);
+    ok(
+        &server,
+        &home,
+        &["register", "bob", "--password-stdin"],
+        &pw,
+    );
+    ok(&server, &home, &["login", "bob", "--password-stdin"], &pw);
+
+    // The profile needs no fresh authentication.
+    let out = ok(
+        &server,
+        &home,
+        &[
+            "profile",
+            "--display-name",
+            "Bob B.",
+            "--bio",
+            "Hi there",
+            "--picture-url",
+            "https://example.com/bob.png",
+        ],
+        "",
+    );
+    assert!(out.contains("Profile updated."), "{out}");
+    assert!(out.contains("display name:        Bob B."), "{out}");
+    let out = ok(&server, &home, &["profile", "--bio", ""], "");
+    assert!(out.contains("bio:                 (not set)"), "{out}");
+    assert!(out.contains("https://example.com/bob.png"), "{out}");
+    let err = fails(&server, &home, &["profile", "--picture-url", "ftp://x"], "");
+    assert!(err.contains("profile_invalid"), "{err}");
+
+    std::thread::sleep(Duration::from_secs(3));
+    // Stale: the command asks for the password, re-authenticates and retries.
+    let err = fails(
+        &server,
+        &home,
+        &["backup-codes", "regenerate", "--password-stdin"],
+        "not the password\n",
+    );
+    assert!(
+        err.contains("re-authentication failed: wrong password"),
+        "{err}"
+    );
+    let (out, err) = ok_err(
+        &server,
+        &home,
+        &["backup-codes", "regenerate", "--password-stdin"],
+        &pw,
+    );
+    assert!(err.contains("needs a fresh authentication"), "{err}");
+    assert_eq!(backup_codes(&out).len(), 10);
+
+    // Security questions, read from standard input: two, then an empty line.
+    std::thread::sleep(Duration::from_secs(3));
+    let (out, err) = ok_err(
+        &server,
+        &home,
+        &["security-questions", "set", "--password-stdin"],
+        &format!("1\nRex the dog\nWhat was my first phone?\nA Nokia 3310\n\n{PASSWORD}\n"),
+    );
+    assert!(out.contains("Security questions set (2)"), "{out}");
+    assert!(err.contains("needs a fresh authentication"), "{err}");
+    let out = ok(&server, &home, &["profile"], "");
+    assert!(out.contains("security questions:  2"), "{out}");
+
+    // Recovery with security questions alone is never enough: the server wants a TOTP code
+    // with them, and bob has none.
+    let err = fails(
+        &server,
+        &tmp.path().join("other"),
+        &[
+            "recover",
+            "bob",
+            "--totp-code",
+            "123456",
+            "--password-stdin",
+        ],
+        &format!("{NEW_PASSWORD}\nrex the dog\na nokia 3310\n"),
+    );
+    assert!(err.contains("recovery failed"), "{err}");
+
+    std::thread::sleep(Duration::from_secs(3));
+    let (out, err) = ok_err(
+        &server,
+        &home,
+        &["delete-account", "--yes", "--password-stdin"],
+        &pw,
+    );
+    assert!(err.contains("needs a fresh authentication"), "{err}");
+    assert!(out.contains("Deleted the account bob"), "{out}");
+}

@@ -1,0 +1,261 @@
+//! The interactive chat as a person uses it: a real `sesame serve`, and two `sesame chat`
+//! processes in real terminals (tmux), typed into with `send-keys` and read with
+//! `capture-pane`.
+//!
+//! Skipped (loudly) when tmux is not installed, unless `SESAME_REQUIRE_SERVICES=1`, when its
+//! absence fails the test. `apt-get install -y tmux` provides it.
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const PASSWORD: &str = "correct horse battery staple";
+const SESAME: &str = env!("CARGO_BIN_EXE_sesame");
+/// How long a line may take to appear on a screen.
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A `sesame serve` child process, killed when dropped.
+struct Server {
+    child: Child,
+    url: String,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A command with no `SESAME_*` variable from the environment of the test run.
+fn command(program: &str) -> Command {
+    let mut cmd = Command::new(program);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("SESAME_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+fn serve() -> Server {
+    let data = tempfile::tempdir().unwrap();
+    let mut child = command(SESAME)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path().join("data"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("sesame: listening on ") {
+                let _ = tx.send(url.trim().to_owned());
+            }
+        }
+    });
+    let url = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(url) => url,
+        Err(_) => {
+            let _ = child.kill();
+            panic!("sesame serve did not report its address");
+        }
+    };
+    Server {
+        child,
+        url,
+        _data: data,
+    }
+}
+
+/// Runs `sesame ARGS` (must succeed) with the profile `home`, feeding `stdin`.
+fn sesame(server: &Server, home: &Path, args: &[&str], stdin: &str) -> String {
+    let mut child = command(SESAME)
+        .args(args)
+        .env("SESAME_HOME", home)
+        .env("SESAME_SERVER", &server.url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out: Output = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "sesame {args:?} failed:\n{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// A private tmux server (its own socket), killed when dropped.
+struct Tmux {
+    socket: PathBuf,
+}
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> Output {
+        command("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("run tmux")
+    }
+
+    /// Opens a 150x40 terminal named `name` running `sesame chat PEER` with profile `home`.
+    fn chat(&self, name: &str, server: &Server, home: &Path, peer: &str) {
+        // The pane stays after the chat exits, so its last screen can still be read.
+        let line = format!(
+            "env SESAME_HOME='{}' SESAME_SERVER='{}' '{SESAME}' chat {peer}; echo '[chat exited]'; sleep 60",
+            home.display(),
+            server.url
+        );
+        let out = self.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-x",
+            "150",
+            "-y",
+            "40",
+            &line,
+        ]);
+        assert!(out.status.success(), "tmux new-session: {out:?}");
+    }
+
+    fn type_line(&self, name: &str, text: &str) {
+        let out = self.run(&["send-keys", "-t", name, "-l", text]);
+        assert!(out.status.success(), "tmux send-keys: {out:?}");
+        let out = self.run(&["send-keys", "-t", name, "Enter"]);
+        assert!(out.status.success(), "tmux send-keys: {out:?}");
+    }
+
+    fn screen(&self, name: &str) -> String {
+        let out = self.run(&["capture-pane", "-p", "-J", "-t", name]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits until the screen of `name` shows a line containing every part of `parts`.
+    fn wait_for(&self, name: &str, parts: &[&str]) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let screen = self.screen(name);
+            if screen
+                .lines()
+                .any(|line| parts.iter().all(|p| line.contains(p)))
+            {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the screen of {name} never showed a line with {parts:?}:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+fn tmux_available() -> bool {
+    let required = std::env::var("SESAME_REQUIRE_SERVICES").as_deref() == Ok("1");
+    let found = command("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            !required,
+            "SESAME_REQUIRE_SERVICES=1 but tmux is not installed (apt-get install -y tmux)"
+        );
+        eprintln!("SKIPPED: chat_tmux: tmux is not installed (apt-get install -y tmux)");
+    }
+    found
+}
+
+#[test]
+fn two_people_chat_in_real_terminals() {
+    if !tmux_available() {
+        return;
+    }
+    let server = serve();
+    let tmp = tempfile::tempdir().unwrap();
+    let pw = format!("{PASSWORD}\n");
+    let alice = tmp.path().join("alice");
+    let bob = tmp.path().join("bob");
+    for (name, home) in [("alice", &alice), ("bob", &bob)] {
+        sesame(&server, home, &["register", name, "--password-stdin"], &pw);
+        let out = sesame(&server, home, &["login", name, "--password-stdin"], &pw);
+        assert!(out.contains("Messaging: "), "{out}");
+    }
+    // Sent while alice is not chatting: waiting on the server.
+    let out = sesame(&server, &bob, &["send", "alice", "are you there?"], "");
+    assert!(out.contains("Sent to alice"), "{out}");
+
+    let tmux = Tmux {
+        socket: tmp.path().join("tmux.sock"),
+    };
+    tmux.chat("alice", &server, &alice, "bob");
+    // The waiting message is delivered when alice opens the chat.
+    tmux.wait_for("alice", &["bob (unverified", "are you there?"]);
+    tmux.chat("bob", &server, &bob, "alice");
+    tmux.wait_for("bob", &["Type a message"]);
+    // bob's history shows what he sent before.
+    tmux.wait_for("bob", &["you: are you there?"]);
+
+    // Live, both ways, while the other side is sitting at its prompt.
+    tmux.type_line("alice", "yes, hello bob!");
+    tmux.wait_for("alice", &["(sent)"]);
+    tmux.wait_for("bob", &["alice (unverified", "yes, hello bob!"]);
+    tmux.type_line("bob", "great, the relay works");
+    tmux.wait_for("alice", &["bob (unverified)", "great, the relay works"]);
+
+    // After comparing the safety number, bob's chat shows alice as verified.
+    let number = sesame(&server, &bob, &["keys", "verify", "alice"], "");
+    let theirs = sesame(&server, &alice, &["keys", "verify", "bob"], "");
+    let digits = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| l.starts_with("    ") && l.trim().split(' ').count() == 6)
+            .map(|l| l.trim().to_owned())
+            .collect()
+    };
+    assert_eq!(digits(&number).len(), 2, "{number}");
+    assert_eq!(digits(&number), digits(&theirs));
+    sesame(&server, &bob, &["keys", "verify", "alice", "--confirm"], "");
+    tmux.type_line("alice", "verified now?");
+    tmux.wait_for("bob", &["alice (verified)", "verified now?"]);
+
+    // A message with terminal escape codes cannot repaint the other screen.
+    tmux.type_line("alice", "\u{1b}[2Jgotcha");
+    tmux.wait_for("bob", &["alice (verified)", "[2Jgotcha"]);
+    let screen = tmux.screen("bob");
+    assert!(screen.contains("great, the relay works"), "{screen}");
+
+    tmux.type_line("alice", "/quit");
+    tmux.wait_for("alice", &["[chat exited]"]);
+    tmux.type_line("bob", "/quit");
+    tmux.wait_for("bob", &["[chat exited]"]);
+
+    // Everything was read and acknowledged; the histories stay on each side.
+    let out = sesame(&server, &alice, &["inbox", "--wait", "0.5"], "");
+    assert!(out.contains("No new messages"), "{out}");
+}
