@@ -1056,3 +1056,25 @@ async fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
     );
     srv.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_tokens_and_sessions_survive_a_restart() {
+    let db = TestDb::sqlite();
+    let c = Client::new();
+    let srv = TestServer::start(&db).await;
+    register(&c, &srv, "nora").await;
+    let s = session(&c, &srv, "nora").await;
+    srv.stop().await;
+    let srv = TestServer::start(&db).await;
+    let (status, me) = get_auth(&c, &srv, "/api/me", s["access_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    let (status, _) = post(
+        &c,
+        &srv,
+        "/api/session/refresh",
+        json!({"session_token": s["session_token"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    srv.stop().await;
+}

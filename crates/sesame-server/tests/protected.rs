@@ -713,3 +713,129 @@ async fn deleting_an_account_removes_everything() {
         db.cleanup().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_survives_a_bad_request_and_is_limited_per_account() {
+    let db = common::TestDb::sqlite();
+    let srv = TestServer::start(&db).await;
+    let c = Client::new();
+    let (_, _, codes) = account(&c, &srv, "vera").await;
+    let (_, started) = post(
+        &c,
+        &srv,
+        "/api/recover/start",
+        None,
+        json!({"username": "vera"}),
+    )
+    .await;
+    let id = started["recovery_id"].clone();
+    // A new password that breaks the policy is a 400 that leaves the recovery open.
+    let (s, b) = post(
+        &c,
+        &srv,
+        "/api/recover/finish",
+        None,
+        json!({"recovery_id": id, "backup_code": codes[0], "new_password": "short"}),
+    )
+    .await;
+    assert_eq!(
+        (s, err(&b)),
+        (StatusCode::BAD_REQUEST, "password_too_short")
+    );
+    let (s, b) = post(
+        &c,
+        &srv,
+        "/api/recover/finish",
+        None,
+        json!({"recovery_id": id, "backup_code": codes[0], "new_password": NEW_PASSWORD}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    // Five recoveries an hour per account, the same for a name nobody has.
+    for name in ["vera", "no-such-vera"] {
+        let mut last = StatusCode::OK;
+        for _ in 0..6 {
+            last = post(
+                &c,
+                &srv,
+                "/api/recover/start",
+                None,
+                json!({"username": name}),
+            )
+            .await
+            .0;
+        }
+        assert_eq!(last, StatusCode::TOO_MANY_REQUESTS, "{name}");
+    }
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_settings_need_a_fresh_login_and_recovery_lifts_the_requirement() {
+    use ed25519_dalek::SigningKey;
+    let db = common::TestDb::sqlite();
+    let srv = TestServer::start(&db).await;
+    let c = Client::new();
+    let (token, _, codes) = account(&c, &srv, "walt").await;
+    let device = SigningKey::from_bytes(&[7u8; 32]);
+    let pk = sesame_proto::b64::encode(device.verifying_key().to_bytes());
+    let (s, b) = post(
+        &c,
+        &srv,
+        "/api/devices",
+        Some(&token),
+        json!({"name": "laptop", "public_key": pk}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (s, _) = call(
+        &c,
+        &srv,
+        reqwest::Method::PUT,
+        "/api/2fa/device",
+        Some(&token),
+        Some(json!({"required": true})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    srv.clock.advance(301);
+    let (s, b) = call(
+        &c,
+        &srv,
+        reqwest::Method::PUT,
+        "/api/2fa/device",
+        Some(&token),
+        Some(json!({"required": false})),
+    )
+    .await;
+    assert_eq!(
+        (s, err(&b)),
+        (StatusCode::FORBIDDEN, "reauthentication_required")
+    );
+    let (s, b) = post(
+        &c,
+        &srv,
+        "/api/devices",
+        Some(&token),
+        json!({"name": "phone", "public_key": pk}),
+    )
+    .await;
+    assert_eq!(
+        (s, err(&b)),
+        (StatusCode::FORBIDDEN, "reauthentication_required")
+    );
+    // The device is lost: a backup code recovers the account and lifts the requirement, so a
+    // plain password login works again.
+    let (_, started) = post(
+        &c,
+        &srv,
+        "/api/recover/start",
+        None,
+        json!({"username": "walt"}),
+    )
+    .await;
+    let (s, b) = post(&c, &srv, "/api/recover/finish", None, json!({"recovery_id": started["recovery_id"], "backup_code": codes[1], "new_password": NEW_PASSWORD})).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    login(&c, &srv, "walt", NEW_PASSWORD).await;
+    srv.stop().await;
+}

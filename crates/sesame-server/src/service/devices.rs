@@ -114,6 +114,9 @@ impl Sesame {
         public_key: &str,
         ctx: &RequestContext,
     ) -> Result<String, ApiError> {
+        // Adding, removing or requiring a device changes how the account logs in: it needs a
+        // fresh authentication, like the other protected operations.
+        self.require_fresh(who).await?;
         let name = name.trim();
         if name.is_empty()
             || name.chars().count() > MAX_DEVICE_NAME_CHARS
@@ -200,6 +203,7 @@ impl Sesame {
         id: &str,
         ctx: &RequestContext,
     ) -> Result<(), ApiError> {
+        self.require_fresh(who).await?;
         let store = &self.inner.store;
         if store
             .factor(who.user_id, KIND_DEVICE_KEY, id)
@@ -238,6 +242,7 @@ impl Sesame {
         required: bool,
         ctx: &RequestContext,
     ) -> Result<(), ApiError> {
+        self.require_fresh(who).await?;
         let store = &self.inner.store;
         if required {
             if store

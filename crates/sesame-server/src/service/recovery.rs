@@ -30,6 +30,9 @@ use super::questions::CATALOG;
 use super::{RequestContext, Sesame};
 use crate::error::ApiError;
 
+/// Recoveries one account may start per hour.
+pub const RECOVERIES_PER_HOUR: u64 = 5;
+
 /// How long a recovery stays open, seconds.
 pub const RECOVERY_TTL_SECS: u64 = 900;
 const MAX_TRIES: u32 = 5;
@@ -99,6 +102,17 @@ struct State {
     tries: u32,
 }
 
+/// A uniformly random number below 1,000,000 (rejection sampling: 4,294,000,000 is the
+/// largest multiple of a million below 2^32).
+fn six_digits() -> u32 {
+    loop {
+        let x = OsRng.next_u32();
+        if x < 4_294_000_000 {
+            return x % 1_000_000;
+        }
+    }
+}
+
 fn key(id: &str) -> String {
     format!("recover:{id}")
 }
@@ -142,6 +156,23 @@ impl Sesame {
         picked
     }
 
+    async fn throttle_recovery(&self, index: &[u8]) -> Result<(), ApiError> {
+        let id: String = index.iter().map(|b| format!("{b:02x}")).collect();
+        let key = format!("thr:recover:{id}");
+        let hour = Duration::from_secs(3600);
+        let eph = &self.inner.ephemeral;
+        if !eph.set_nx(&key, b"1", hour).await? {
+            let left = eph.ttl(&key).await?.unwrap_or(hour);
+            if eph.incr(&key, left.max(Duration::from_millis(1))).await? > RECOVERIES_PER_HOUR {
+                return Err(ApiError::too_many(
+                    left.as_secs() + 1,
+                    "Too many recoveries for this account; wait before retrying.",
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Opens a recovery. The answer does not depend on whether the account exists.
     pub async fn recover_start(
         &self,
@@ -150,6 +181,10 @@ impl Sesame {
     ) -> Result<RecoverStarted, ApiError> {
         self.throttle_address(ctx).await?;
         let username = Username::parse(&req.username)?;
+        // Per account (known or not, keyed by the username index): recoveries started, so
+        // nobody can flood a mailbox or use the OPRF answer as a guessing oracle.
+        self.throttle_recovery(&self.username_index(username.as_str()))
+            .await?;
         let user = self
             .inner
             .store
@@ -172,20 +207,23 @@ impl Sesame {
                 .as_ref()
                 .and_then(|s| self.inner.secrets.fields.open("email", u.id.as_bytes(), s))
             {
-                let code = format!("{:06}", OsRng.next_u32() % 1_000_000);
+                let code = format!("{:06}", six_digits());
                 email_code = Some(self.email_code_hash(&id, &code));
                 let body = format!(
                     "Someone asked to recover the Sesame account {}.\n\nYour recovery code: {code}\n\nIt expires in 15 minutes. If this was not you, ignore this message.\n",
                     username.as_str()
                 );
-                if let Err(e) = self
-                    .inner
-                    .mailer
-                    .send(&email, "Your Sesame recovery code", &body)
-                    .await
-                {
-                    tracing::warn!(%e, "recovery mail not sent");
-                }
+                // Sent in the background: the answer must not take longer for accounts
+                // that have an email address.
+                let mailer = self.inner.mailer.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = mailer
+                        .send(&email, "Your Sesame recovery code", &body)
+                        .await
+                    {
+                        tracing::warn!(%e, "recovery mail not sent");
+                    }
+                });
             }
         }
         let state = State {
@@ -233,14 +271,17 @@ impl Sesame {
         ctx: &RequestContext,
     ) -> Result<Vec<String>, ApiError> {
         let k = key(&req.recovery_id);
-        let bytes = self.inner.ephemeral.take(&k).await?.ok_or_else(|| {
+        let expired = || {
             ApiError::new(
                 400,
                 "recovery_expired",
                 "Unknown or expired recovery; start again.",
             )
-        })?;
-        let mut state: State = serde_json::from_slice(&bytes).map_err(ApiError::internal)?;
+        };
+        // Look first, take later: a malformed request or a throttled one must not cost the
+        // user the recovery (and its emailed code).
+        let bytes = self.inner.ephemeral.get(&k).await?.ok_or_else(expired)?;
+        let state: State = serde_json::from_slice(&bytes).map_err(ApiError::internal)?;
         let username = Username::parse(&state.username).map_err(ApiError::internal)?;
         // The new credential must be well-formed before any code is spent on it.
         let record = match (
@@ -269,6 +310,9 @@ impl Sesame {
         };
         self.throttle_account(&self.username_index(username.as_str()))
             .await?;
+        // Now take the recovery so parallel attempts cannot share one try.
+        let bytes = self.inner.ephemeral.take(&k).await?.ok_or_else(expired)?;
+        let mut state: State = serde_json::from_slice(&bytes).map_err(ApiError::internal)?;
         let verified = match state.user {
             Some(user) => {
                 self.recovery_proof(user, &username, &req.recovery_id, &state, &req)
@@ -314,6 +358,12 @@ impl Sesame {
             .delete_sessions_for_user(user, None)
             .await?;
         let codes = self.issue_backup_codes(user).await?;
+        // A lost device is a common reason to recover: the proof above replaces it, so the
+        // device-key requirement is lifted (registered device keys stay, to re-enable).
+        self.inner
+            .store
+            .delete_factors(user, "device_required", None)
+            .await?;
         self.throttle_reset(&self.username_index(username.as_str()))
             .await?;
         self.audit(

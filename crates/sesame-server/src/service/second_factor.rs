@@ -309,6 +309,9 @@ impl Sesame {
         code: &str,
         ctx: &RequestContext,
     ) -> Result<(), ApiError> {
+        // Code guesses count toward the account's attempts, like logins.
+        let index = self.username_index(username);
+        self.throttle_account(&index).await?;
         let Some(pending) = self
             .inner
             .store
@@ -326,7 +329,16 @@ impl Sesame {
             .flatten()
         {
             Some(step) => step,
-            None => return Err(invalid_code()),
+            None => {
+                self.audit(
+                    "protected.totp_code_failed",
+                    Some(user),
+                    Some("enable".into()),
+                    ctx,
+                )
+                .await;
+                return Err(invalid_code());
+            }
         };
         let active = FactorRecord {
             slot: "active".into(),
@@ -339,6 +351,7 @@ impl Sesame {
             .store
             .delete_factors(user, kinds::TOTP, Some("pending"))
             .await?;
+        self.throttle_reset(&index).await?;
         self.audit("protected.totp_enabled", Some(user), None, ctx)
             .await;
         Ok(())
@@ -352,11 +365,21 @@ impl Sesame {
         code: &str,
         ctx: &RequestContext,
     ) -> Result<(), ApiError> {
+        let index = self.username_index(username);
+        self.throttle_account(&index).await?;
         if !self.verify_totp(user, username, code).await?
             && !self.consume_backup_code(user, code).await?
         {
+            self.audit(
+                "protected.totp_code_failed",
+                Some(user),
+                Some("disable".into()),
+                ctx,
+            )
+            .await;
             return Err(invalid_code());
         }
+        self.throttle_reset(&index).await?;
         self.inner
             .store
             .delete_factors(user, kinds::TOTP, None)
