@@ -11,7 +11,8 @@ use std::io::{BufRead as _, IsTerminal as _, Write as _};
 
 use anyhow::{anyhow, bail, Context as _};
 use clap::{Args, Subcommand};
-use sesame_client::account::{ProfileUpdate, QuestionAnswer, RecoveryProof};
+use sesame_client::account::{PasswordChanged, ProfileUpdate, QuestionAnswer, RecoveryProof};
+use sesame_client::messaging::{self, KeyDirectory, MessagingStore};
 use sesame_client::profile::StoredSession;
 use sesame_client::{Error as ClientError, Login, PendingLogin, Registered};
 use sesame_proto::policy::{check_password, Username};
@@ -495,8 +496,8 @@ async fn passwd(ctx: &Ctx, args: PasswdArgs) -> anyhow::Result<()> {
                 .await
         })
         .await;
-    let changed = match result {
-        Ok((_, changed)) => changed,
+    let (session, changed) = match result {
+        Ok(done) => done,
         Err(e)
             if e.downcast_ref::<ClientError>()
                 .is_some_and(|e| matches!(e, ClientError::AuthenticationFailed)) =>
@@ -505,9 +506,8 @@ async fn passwd(ctx: &Ctx, args: PasswdArgs) -> anyhow::Result<()> {
         }
         Err(e) => return Err(e.context("cannot change the password")),
     };
-    // `changed.previous_export_key` and `changed.export_key` are what client-side secrets
-    // wrapped under the password's export key must be re-wrapped with.
     say!("Password changed for {username}.");
+    rewrap_messaging_keys(ctx, &session, &changed).await;
     if revoke {
         say!(
             "Signed out {} other session{}.",
@@ -520,6 +520,32 @@ async fn passwd(ctx: &Ctx, args: PasswdArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The messaging identity keys are wrapped under the password's export key: re-wraps them
+/// (and their server backup) under the new one. Never fails the password change.
+async fn rewrap_messaging_keys(ctx: &Ctx, session: &StoredSession, changed: &PasswordChanged) {
+    let result = async {
+        let directory = KeyDirectory::new(&ctx.client)?;
+        let store = MessagingStore::new(&ctx.profile);
+        messaging::rewrap_for_new_password(
+            &store,
+            &directory,
+            session,
+            changed.previous_export_key.as_deref(),
+            &changed.export_key,
+        )
+        .await
+    }
+    .await;
+    match result {
+        Ok(true) => say!("Messaging: identity keys re-wrapped for the new password."),
+        Ok(false) => {}
+        Err(e) => eprintln!(
+            "warning: could not re-wrap the messaging identity keys for the new password: {e}; \
+             they may have to be replaced at the next login"
+        ),
+    }
 }
 
 async fn delete_account(ctx: &Ctx, args: DeleteAccountArgs) -> anyhow::Result<()> {
@@ -579,7 +605,12 @@ async fn set_security_questions(ctx: &Ctx, reauth: ReauthArgs) -> anyhow::Result
             bail!("at least 2 questions are needed");
         }
         let question = match typed.parse::<usize>() {
-            Ok(i) if (1..=catalog.len()).contains(&i) => catalog[i - 1].clone(),
+            Ok(i) if (1..=catalog.len()).contains(&i) => {
+                if std::io::stdin().is_terminal() {
+                    say!("  {}", catalog[i - 1]);
+                }
+                catalog[i - 1].clone()
+            }
             Ok(_) => bail!("no question number {typed} in the list"),
             Err(_) => typed.to_owned(),
         };
@@ -588,9 +619,6 @@ async fn set_security_questions(ctx: &Ctx, reauth: ReauthArgs) -> anyhow::Result
             .any(|q| q.question.eq_ignore_ascii_case(&question))
         {
             bail!("each question may be chosen once");
-        }
-        if std::io::stdin().is_terminal() {
-            say!("  {question}");
         }
         let answer = secret_answer("Answer: ")?;
         if answer.trim().is_empty() {
@@ -787,6 +815,20 @@ mod tests {
         // The top-left finder pattern starts dark right after the quiet zone.
         let row: Vec<char> = lines[1].chars().collect();
         assert_eq!(row[2], ' ', "{}", lines[1]);
+        // Every module reads back from the characters: light is drawn, dark is blank.
+        let qr = qrcodegen::QrCode::encode_text(uri, qrcodegen::QrCodeEcc::Medium).unwrap();
+        let grid: Vec<Vec<char>> = lines.iter().map(|l| l.chars().collect()).collect();
+        for y in -2..qr.size() + 2 {
+            for x in -2..qr.size() + 2 {
+                let c = grid[((y + 2) / 2) as usize][(x + 2) as usize];
+                let light = if (y + 2) % 2 == 0 {
+                    matches!(c, '█' | '▀')
+                } else {
+                    matches!(c, '█' | '▄')
+                };
+                assert_eq!(light, !qr.get_module(x, y), "module ({x}, {y})");
+            }
+        }
         assert!(qr_lines(&"x".repeat(8000)).is_none());
     }
 

@@ -344,6 +344,7 @@ async fn logout(ctx: &Ctx, args: LogoutArgs) -> anyhow::Result<()> {
             .authed(move |token| async move { client.logout_all(&token).await })
             .await?;
         ctx.profile.remove_session(&ctx.server)?;
+        forget_unlock_key(ctx, &session.username);
         say!(
             "Logged out {} everywhere: revoked {revoked} session{}",
             session.username,
@@ -373,8 +374,18 @@ async fn logout(ctx: &Ctx, args: LogoutArgs) -> anyhow::Result<()> {
         }
     }
     ctx.profile.remove_session(&ctx.server)?;
+    forget_unlock_key(ctx, &session.username);
     say!("Logged out {} from {}", session.username, ctx.server);
     Ok(())
+}
+
+/// Deletes the cached key that unlocks the messaging identity for this login: after logout
+/// the private keys need the password again.
+fn forget_unlock_key(ctx: &Ctx, username: &str) {
+    let store = sesame_client::messaging::MessagingStore::new(&ctx.profile);
+    if let Err(e) = store.remove_unlock(&ctx.server, username) {
+        say!("warning: could not delete the cached messaging unlock key: {e}");
+    }
 }
 
 async fn whoami(ctx: &Ctx) -> anyhow::Result<()> {

@@ -331,6 +331,8 @@ fn two_factor_backup_codes_password_change_recovery_and_deletion() {
     );
     assert!(out.contains("Password changed for alice"), "{out}");
     assert!(out.contains("Signed out 0 other sessions"), "{out}");
+    // The messaging identity keys follow the password (they are wrapped under its export key).
+    assert!(out.contains("identity keys re-wrapped"), "{out}");
     ok(&server, &home, &["whoami"], "");
     ok(&server, &home, &["logout"], "");
     let err = fails(
@@ -340,13 +342,17 @@ fn two_factor_backup_codes_password_change_recovery_and_deletion() {
         &pw,
     );
     assert!(err.contains("wrong username or password"), "{err}");
-    let out = ok(
+    let (out, err) = ok_err(
         &server,
         &home,
         &["login", "alice", "--password-stdin", "--code", &codes[1]],
         &line(NEW_PASSWORD),
     );
     assert!(out.contains("Logged in as alice"), "{out}");
+    assert!(
+        !err.contains("WARNING"),
+        "the same identity keys open: {err}"
+    );
 
     // Forgot the password: recover with a backup code. A used one does not work.
     let phone = tmp.path().join("phone");
