@@ -79,6 +79,20 @@ fn init_logging(format: &str) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
     let _ = if format == "json" {
+        // Every stderr line is then JSON: a panic (answered `500 internal` by the HTTP layer)
+        // is logged as an event instead of the default hook's plain text.
+        std::panic::set_hook(Box::new(|info| {
+            let payload = info.payload();
+            let message = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("(no message)");
+            let location = info
+                .location()
+                .map_or_else(String::new, ToString::to_string);
+            tracing::error!(target: "sesame::panic", location = location.as_str(), "panic: {message}");
+        }));
         builder.json().try_init()
     } else {
         builder.try_init()

@@ -198,6 +198,12 @@ impl Relay {
         self.cluster.as_ref().map(|c| c.node_id())
     }
 
+    /// Cross-node notices dropped because the publish queue was full, since start (0 for a
+    /// single node). Each only delays a delivery until the recipient's next poll.
+    pub fn dropped_rings(&self) -> u64 {
+        self.cluster.as_ref().map_or(0, |c| c.dropped_rings())
+    }
+
     /// Closes every relay connection (server shutdown); later ones close at once.
     pub fn shutdown(&self) {
         self.stop.send_replace(true);

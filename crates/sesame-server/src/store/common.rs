@@ -1,0 +1,438 @@
+//! The [`Store`] queries both backends share, written once and generated for each by
+//! the `sql_store!` macro.
+//!
+//! The SQL uses PostgreSQL's `$1`-style placeholders, which SQLite accepts as well, so
+//! the statements are the same text on both. What differs stays in the backend's module
+//! and is passed in: the store type and its sqlx database, the [`Backend`] it reports,
+//! and how an id is bound and read back (hyphenated text in SQLite, `UUID` in
+//! PostgreSQL). Connecting, pool setup and migrations are in the backend modules too.
+
+use async_trait::async_trait;
+use sqlx::{QueryBuilder, Row};
+use uuid::Uuid;
+
+use super::{
+    count_to_u64, decode_methods, decode_status, encode_methods, AccountStatus, AuditQuery,
+    AuditRecord, Backend, NewAuditEvent, NewSession, NewUser, PostgresStore, SessionRecord,
+    SqliteStore, Store, StoreError, UserRecord,
+};
+
+macro_rules! user_columns {
+    () => {
+        "id, username_index, username_sealed, email_index, email_sealed, credential, \
+         status, created_at, updated_at, last_login_at"
+    };
+}
+
+macro_rules! session_columns {
+    () => {
+        "id, user_id, token_hash, created_at, last_seen_at, idle_expires_at, \
+         absolute_expires_at, client_addr, user_agent, methods"
+    };
+}
+
+/// Generates the [`Store`] implementation for one backend: `$store` is the store type
+/// (with a `pool()` method), `$db` its sqlx database, `$backend` what
+/// [`Store::backend`] reports, `$id` turns a `Uuid` into its bind value, `$decode` reads
+/// an id column back and `$decode_opt` a nullable one.
+macro_rules! sql_store {
+    ($store:ty, $db:ty, $backend:expr, $id:path, $decode:path, $decode_opt:path) => {
+        impl $store {
+            fn user_from_row(row: &<$db as sqlx::Database>::Row) -> Result<UserRecord, StoreError> {
+                Ok(UserRecord {
+                    id: $decode(row, "id")?,
+                    username_index: row.try_get("username_index")?,
+                    username_sealed: row.try_get("username_sealed")?,
+                    email_index: row.try_get("email_index")?,
+                    email_sealed: row.try_get("email_sealed")?,
+                    credential: row.try_get("credential")?,
+                    status: decode_status(row.try_get("status")?)?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                    last_login_at: row.try_get("last_login_at")?,
+                })
+            }
+
+            fn session_from_row(
+                row: &<$db as sqlx::Database>::Row,
+            ) -> Result<SessionRecord, StoreError> {
+                Ok(SessionRecord {
+                    id: $decode(row, "id")?,
+                    user_id: $decode(row, "user_id")?,
+                    token_hash: row.try_get("token_hash")?,
+                    created_at: row.try_get("created_at")?,
+                    last_seen_at: row.try_get("last_seen_at")?,
+                    idle_expires_at: row.try_get("idle_expires_at")?,
+                    absolute_expires_at: row.try_get("absolute_expires_at")?,
+                    client_addr: row.try_get("client_addr")?,
+                    user_agent: row.try_get("user_agent")?,
+                    methods: decode_methods(row.try_get("methods")?)?,
+                })
+            }
+
+            fn audit_from_row(row: &<$db as sqlx::Database>::Row) -> Result<AuditRecord, StoreError> {
+                Ok(AuditRecord {
+                    id: row.try_get("id")?,
+                    at: row.try_get("at")?,
+                    event: row.try_get("event")?,
+                    user_id: $decode_opt(row, "user_id")?,
+                    reason: row.try_get("reason")?,
+                    client_addr: row.try_get("client_addr")?,
+                    user_agent: row.try_get("user_agent")?,
+                })
+            }
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            fn backend(&self) -> Backend {
+                $backend
+            }
+
+            fn pool_stats(&self) -> (u32, usize) {
+                (self.pool().size(), self.pool().num_idle())
+            }
+
+            async fn ping(&self) -> Result<(), StoreError> {
+                sqlx::query("SELECT 1").execute(self.pool()).await?;
+                Ok(())
+            }
+
+            async fn close(&self) {
+                self.pool().close().await;
+            }
+
+            async fn secret(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+                let row = sqlx::query("SELECT value FROM server_secrets WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(self.pool())
+                    .await?;
+                Ok(row.map(|r| r.try_get("value")).transpose()?)
+            }
+
+            async fn insert_secret_if_absent(
+                &self,
+                name: &str,
+                value: &[u8],
+                now: i64,
+            ) -> Result<Vec<u8>, StoreError> {
+                // Secrets are never updated nor deleted, so once the insert has happened
+                // (here or elsewhere) the row read back is the one every caller sees.
+                sqlx::query(
+                    "INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(name)
+                .bind(value)
+                .bind(now)
+                .execute(self.pool())
+                .await?;
+                self.secret(name).await?.ok_or_else(|| {
+                    StoreError::Corrupt(format!("secret {name:?} vanished after insert"))
+                })
+            }
+
+            async fn create_user(&self, user: &NewUser) -> Result<(), StoreError> {
+                sqlx::query(concat!(
+                    "INSERT INTO users (",
+                    user_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)"
+                ))
+                .bind($id(user.id))
+                .bind(&user.username_index)
+                .bind(&user.username_sealed)
+                .bind(&user.email_index)
+                .bind(&user.email_sealed)
+                .bind(&user.credential)
+                .bind(user.status.as_str())
+                .bind(user.created_at)
+                .bind(user.created_at)
+                .execute(self.pool())
+                .await?;
+                Ok(())
+            }
+
+            async fn user_by_index(
+                &self,
+                username_index: &[u8],
+            ) -> Result<Option<UserRecord>, StoreError> {
+                let row = sqlx::query(concat!(
+                    "SELECT ",
+                    user_columns!(),
+                    " FROM users WHERE username_index = $1"
+                ))
+                .bind(username_index)
+                .fetch_optional(self.pool())
+                .await?;
+                row.as_ref().map(Self::user_from_row).transpose()
+            }
+
+            async fn user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError> {
+                let row = sqlx::query(concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1"))
+                    .bind($id(id))
+                    .fetch_optional(self.pool())
+                    .await?;
+                row.as_ref().map(Self::user_from_row).transpose()
+            }
+
+            async fn list_users(
+                &self,
+                limit: u32,
+                offset: u32,
+            ) -> Result<Vec<UserRecord>, StoreError> {
+                let rows = sqlx::query(concat!(
+                    "SELECT ",
+                    user_columns!(),
+                    " FROM users ORDER BY created_at, id LIMIT $1 OFFSET $2"
+                ))
+                .bind(i64::from(limit))
+                .bind(i64::from(offset))
+                .fetch_all(self.pool())
+                .await?;
+                rows.iter().map(Self::user_from_row).collect()
+            }
+
+            async fn count_users(&self) -> Result<u64, StoreError> {
+                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+                    .fetch_one(self.pool())
+                    .await?;
+                count_to_u64(n)
+            }
+
+            async fn set_user_status(
+                &self,
+                id: Uuid,
+                status: AccountStatus,
+                now: i64,
+            ) -> Result<bool, StoreError> {
+                let done =
+                    sqlx::query("UPDATE users SET status = $1, updated_at = $2 WHERE id = $3")
+                        .bind(status.as_str())
+                        .bind(now)
+                        .bind($id(id))
+                        .execute(self.pool())
+                        .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn set_credential(
+                &self,
+                id: Uuid,
+                credential: &[u8],
+                now: i64,
+            ) -> Result<bool, StoreError> {
+                let done =
+                    sqlx::query("UPDATE users SET credential = $1, updated_at = $2 WHERE id = $3")
+                        .bind(credential)
+                        .bind(now)
+                        .bind($id(id))
+                        .execute(self.pool())
+                        .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn record_login(&self, id: Uuid, now: i64) -> Result<(), StoreError> {
+                sqlx::query("UPDATE users SET last_login_at = $1 WHERE id = $2")
+                    .bind(now)
+                    .bind($id(id))
+                    .execute(self.pool())
+                    .await?;
+                Ok(())
+            }
+
+            async fn delete_user(&self, id: Uuid) -> Result<bool, StoreError> {
+                let done = sqlx::query("DELETE FROM users WHERE id = $1")
+                    .bind($id(id))
+                    .execute(self.pool())
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn create_session(&self, s: &NewSession) -> Result<(), StoreError> {
+                sqlx::query(concat!(
+                    "INSERT INTO sessions (",
+                    session_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                ))
+                .bind($id(s.id))
+                .bind($id(s.user_id))
+                .bind(&s.token_hash)
+                .bind(s.created_at)
+                .bind(s.last_seen_at)
+                .bind(s.idle_expires_at)
+                .bind(s.absolute_expires_at)
+                .bind(&s.client_addr)
+                .bind(&s.user_agent)
+                .bind(encode_methods(&s.methods))
+                .execute(self.pool())
+                .await?;
+                Ok(())
+            }
+
+            async fn session_by_token_hash(
+                &self,
+                token_hash: &[u8],
+            ) -> Result<Option<SessionRecord>, StoreError> {
+                let row = sqlx::query(concat!(
+                    "SELECT ",
+                    session_columns!(),
+                    " FROM sessions WHERE token_hash = $1"
+                ))
+                .bind(token_hash)
+                .fetch_optional(self.pool())
+                .await?;
+                row.as_ref().map(Self::session_from_row).transpose()
+            }
+
+            async fn session_by_id(&self, id: Uuid) -> Result<Option<SessionRecord>, StoreError> {
+                let row = sqlx::query(concat!(
+                    "SELECT ",
+                    session_columns!(),
+                    " FROM sessions WHERE id = $1"
+                ))
+                .bind($id(id))
+                .fetch_optional(self.pool())
+                .await?;
+                row.as_ref().map(Self::session_from_row).transpose()
+            }
+
+            async fn touch_session(
+                &self,
+                id: Uuid,
+                last_seen_at: i64,
+                idle_expires_at: i64,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE sessions SET last_seen_at = $1, idle_expires_at = $2 WHERE id = $3",
+                )
+                .bind(last_seen_at)
+                .bind(idle_expires_at)
+                .bind($id(id))
+                .execute(self.pool())
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn sessions_for_user(
+                &self,
+                user_id: Uuid,
+            ) -> Result<Vec<SessionRecord>, StoreError> {
+                let rows = sqlx::query(concat!(
+                    "SELECT ",
+                    session_columns!(),
+                    " FROM sessions WHERE user_id = $1 ORDER BY created_at DESC, id DESC"
+                ))
+                .bind($id(user_id))
+                .fetch_all(self.pool())
+                .await?;
+                rows.iter().map(Self::session_from_row).collect()
+            }
+
+            async fn delete_session(
+                &self,
+                user_id: Uuid,
+                session_id: Uuid,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
+                    .bind($id(session_id))
+                    .bind($id(user_id))
+                    .execute(self.pool())
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn delete_sessions_for_user(
+                &self,
+                user_id: Uuid,
+                except: Option<Uuid>,
+            ) -> Result<u64, StoreError> {
+                let done = match except {
+                    Some(keep) => {
+                        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
+                            .bind($id(user_id))
+                            .bind($id(keep))
+                            .execute(self.pool())
+                            .await?
+                    }
+                    None => {
+                        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                            .bind($id(user_id))
+                            .execute(self.pool())
+                            .await?
+                    }
+                };
+                Ok(done.rows_affected())
+            }
+
+            async fn delete_expired_sessions(&self, now: i64) -> Result<u64, StoreError> {
+                let done = sqlx::query(
+                    "DELETE FROM sessions WHERE idle_expires_at <= $1 OR absolute_expires_at <= $2",
+                )
+                .bind(now)
+                .bind(now)
+                .execute(self.pool())
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn append_audit(&self, e: &NewAuditEvent) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO audit_log (at, event, user_id, reason, client_addr, user_agent) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(e.at)
+                .bind(&e.event)
+                .bind(e.user_id.map($id))
+                .bind(&e.reason)
+                .bind(&e.client_addr)
+                .bind(&e.user_agent)
+                .execute(self.pool())
+                .await?;
+                Ok(())
+            }
+
+            async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+                let mut query = QueryBuilder::<$db>::new(
+                    "SELECT id, at, event, user_id, reason, client_addr, user_agent \
+                     FROM audit_log WHERE 1 = 1",
+                );
+                if let Some(user_id) = q.user_id {
+                    query.push(" AND user_id = ").push_bind($id(user_id));
+                }
+                if let Some(since) = q.since {
+                    query.push(" AND at >= ").push_bind(since);
+                }
+                query
+                    .push(" ORDER BY at DESC, id DESC LIMIT ")
+                    .push_bind(i64::from(q.limit));
+                let rows = query.build().fetch_all(self.pool()).await?;
+                rows.iter().map(Self::audit_from_row).collect()
+            }
+
+            async fn delete_audit_before(&self, cutoff: i64) -> Result<u64, StoreError> {
+                let done = sqlx::query("DELETE FROM audit_log WHERE at < $1")
+                    .bind(cutoff)
+                    .execute(self.pool())
+                    .await?;
+                Ok(done.rows_affected())
+            }
+        }
+    };
+}
+
+sql_store!(
+    SqliteStore,
+    sqlx::Sqlite,
+    Backend::Sqlite,
+    super::sqlite::bind_id,
+    super::sqlite::decode_id,
+    super::sqlite::decode_opt_id
+);
+sql_store!(
+    PostgresStore,
+    sqlx::Postgres,
+    Backend::Postgres,
+    super::postgres::bind_id,
+    super::postgres::decode_id,
+    super::postgres::decode_opt_id
+);
