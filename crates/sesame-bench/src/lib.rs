@@ -5,15 +5,17 @@
 //! scenario as a comparison within one run, so every figure is a ratio that survives a noisy
 //! machine. docs/benchmarks.md describes the scenarios, the figures and what limits them.
 //!
-//! - [`target`]: the server under load (a child `sesame serve`, the library in process, or
+//! - [`target`][]: the server under load (a child `sesame serve`, the library in process, or
 //!   an external loopback server), its memory, the machine.
-//! - [`ksf`] and [`opaque`]: the bench's OPAQUE client, whose Argon2id is memoized per user so
+//! - [`ksf`][] and [`opaque`][]: the bench's OPAQUE client, whose Argon2id is memoized per user so
 //!   that the server, not the client, is what gets measured.
-//! - [`load`]: closed loops and paced probes, bounded in time and count.
-//! - [`scenarios`]: P1–P6.
-//! - [`stats`]: HDR histograms, error counts, the table and the JSON report.
+//! - [`load`][]: closed loops and paced probes, bounded in time and count.
+//! - [`scenarios`][]: P1–P6.
+//! - [`cpu`][]: the CPU the server, the bench and the rest of the machine used per arm.
+//! - [`stats`][]: HDR histograms, error counts, the table and the JSON report.
 #![forbid(unsafe_code)]
 
+pub mod cpu;
 pub mod ksf;
 pub mod load;
 pub mod opaque;

@@ -76,6 +76,9 @@ struct Args {
     /// Longest wait for outstanding answers and deliveries after a relay arm.
     #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
     grace: Duration,
+    /// Recipients do not acknowledge deliveries (diagnostic: shows what acks cost).
+    #[arg(long)]
+    no_ack: bool,
     /// Write the JSON report here (`-` for stdout, then the table goes to stderr).
     #[arg(long)]
     json: Option<PathBuf>,
@@ -130,6 +133,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         probe_interval: args.probe_interval,
         message_bytes: args.message_bytes,
         grace: args.grace,
+        ack: !args.no_ack,
     };
     if let Some(url) = &options.server.external {
         sesame_bench::target::check_loopback(url)?;

@@ -17,6 +17,7 @@ use sesame_proto::server::{self as proto_server, ExpectLoginFinish, ServerKeys};
 use sesame_proto::{KsfParams, Timestamp};
 use tokio::time::Instant;
 
+use crate::cpu::CpuSnap;
 use crate::ksf::{BenchSuite, CachingKsf};
 use crate::load::{closed_loop, paced_loop, Bounds};
 use crate::opaque::{BenchClient, OpError};
@@ -50,6 +51,9 @@ pub struct Options {
     pub message_bytes: usize,
     /// Longest wait for outstanding answers and deliveries after an arm (P5, P6).
     pub grace: Duration,
+    /// Recipients acknowledge each delivery (what real clients do). `false` is a diagnostic:
+    /// it shows what the acknowledgements cost.
+    pub ack: bool,
 }
 
 impl Options {
@@ -125,7 +129,7 @@ async fn make_users(bc: &BenchClient, prefix: &str, n: usize) -> anyhow::Result<
     Ok(users)
 }
 
-/// One OPAQUE login per user (memoized stretching), `nproc × 4` at a time.
+/// One OPAQUE login per user (memoized stretching), 16 at a time.
 async fn login_all(
     bc: &BenchClient,
     users: &[User],
@@ -159,6 +163,10 @@ async fn start(o: &Options, s: &mut Scenario) -> anyhow::Result<(BenchServer, Be
     let server = BenchServer::start(&o.server).await?;
     let bc = BenchClient::connect(&server.base).await?;
     s.notes.push(format!("server: {}", server.description));
+    s.notes.push(format!(
+        "load average at the start (1, 5, 15 min): {}",
+        crate::target::load_average()
+    ));
     Ok((server, bc))
 }
 
@@ -186,6 +194,23 @@ async fn check_against_library(bc: &BenchClient, user: &User) -> anyhow::Result<
     )
 }
 
+/// Runs an arm with CPU accounting of the server process, the bench and the machine.
+async fn measured<F: std::future::Future<Output = Arm>>(server: &BenchServer, fut: F) -> Arm {
+    let pid = server_pid(server);
+    let before = CpuSnap::take(pid);
+    let mut arm = fut.await;
+    arm.cpu = Some(before.until(&CpuSnap::take(pid), arm.ops));
+    arm
+}
+
+fn server_pid(server: &BenchServer) -> Option<u32> {
+    if server.is_child() {
+        server.pid
+    } else {
+        None
+    }
+}
+
 fn ksf_note() -> String {
     let (hits, misses) = crate::ksf::stats();
     format!(
@@ -207,29 +232,35 @@ async fn p1(o: &Options) -> anyhow::Result<Scenario> {
     s.notes.push(check_against_library(&bc, &users[0]).await?);
     let c = o.concurrency.max(1);
     let (b, u) = (bc.clone(), users.clone());
-    let opaque = closed_loop(
-        "opaque-login start+finish+session",
-        o.bounds(c),
-        move |w, _| {
-            let (b, u) = (b.clone(), users_at(&u, w));
-            async move { b.login(&u.name, &u.password).await.map(drop) }
-        },
+    let opaque = measured(
+        &server,
+        closed_loop(
+            "opaque-login start+finish+session",
+            o.bounds(c),
+            move |w, _| {
+                let (b, u) = (b.clone(), users_at(&u, w));
+                async move { b.login(&u.name, &u.password).await.map(drop) }
+            },
+        ),
     )
     .await;
     let (b, u) = (bc.clone(), users.clone());
-    let pwd = closed_loop(
-        "password-login POST /api/login",
-        o.bounds(c),
-        move |w, _| {
-            let (b, u) = (b.clone(), users_at(&u, w));
-            async move {
-                b.client
-                    .login_password(&u.name, &u.password)
-                    .await
-                    .map(drop)
-                    .map_err(OpError::from)
-            }
-        },
+    let pwd = measured(
+        &server,
+        closed_loop(
+            "password-login POST /api/login",
+            o.bounds(c),
+            move |w, _| {
+                let (b, u) = (b.clone(), users_at(&u, w));
+                async move {
+                    b.client
+                        .login_password(&u.name, &u.password)
+                        .await
+                        .map(drop)
+                        .map_err(OpError::from)
+                }
+            },
+        ),
     )
     .await;
     let ratio = opaque.per_second / pwd.per_second.max(1e-9);
@@ -270,10 +301,13 @@ async fn p2(o: &Options) -> anyhow::Result<Scenario> {
     let users = Arc::new(make_users(&bc, "p2", o.concurrency.max(1)).await?);
     let c = o.concurrency.max(1);
     let (b, u) = (bc.clone(), users.clone());
-    let http = closed_loop("opaque-login over HTTP", o.bounds(c), move |w, _| {
-        let (b, u) = (b.clone(), users_at(&u, w));
-        async move { b.login(&u.name, &u.password).await.map(drop) }
-    })
+    let http = measured(
+        &server,
+        closed_loop("opaque-login over HTTP", o.bounds(c), move |w, _| {
+            let (b, u) = (b.clone(), users_at(&u, w));
+            async move { b.login(&u.name, &u.password).await.map(drop) }
+        }),
+    )
     .await;
     server.stop().await;
     let bare = tokio::task::spawn_blocking({
@@ -457,8 +491,10 @@ async fn p3(o: &Options) -> anyhow::Result<Scenario> {
             }
         },
     );
-    let (register, (busy_health, busy_refresh)) =
-        tokio::join!(register, probes(&bc, &token, o, o.duration));
+    let (register, (busy_health, busy_refresh)) = tokio::join!(
+        measured(&server, register),
+        probes(&bc, &token, o, o.duration)
+    );
     s.comparisons.push(Comparison::at_least(
         "registrations/s as a share of bare Argon2id hashes/s",
         100.0 * register.per_second / bare.per_second.max(1e-9),
@@ -578,26 +614,32 @@ async fn p4(o: &Options) -> anyhow::Result<Scenario> {
     let tokens: Arc<Vec<String>> =
         Arc::new(sessions.into_iter().map(|s| s.session_token).collect());
     let (b, t) = (bc.clone(), tokens.clone());
-    let refresh = closed_loop(
-        "refresh POST /api/session/refresh",
-        o.bounds(c),
-        move |w, _| {
-            let (b, token) = (b.clone(), t[w % t.len()].clone());
-            async move {
-                b.client
-                    .refresh(&token)
-                    .await
-                    .map(drop)
-                    .map_err(OpError::from)
-            }
-        },
+    let refresh = measured(
+        &server,
+        closed_loop(
+            "refresh POST /api/session/refresh",
+            o.bounds(c),
+            move |w, _| {
+                let (b, token) = (b.clone(), t[w % t.len()].clone());
+                async move {
+                    b.client
+                        .refresh(&token)
+                        .await
+                        .map(drop)
+                        .map_err(OpError::from)
+                }
+            },
+        ),
     )
     .await;
     let b = bc.clone();
-    let health = closed_loop("GET /healthz", o.bounds(c), move |_, _| {
-        let b = b.clone();
-        async move { b.client.health().await.map_err(OpError::from) }
-    })
+    let health = measured(
+        &server,
+        closed_loop("GET /healthz", o.bounds(c), move |_, _| {
+            let b = b.clone();
+            async move { b.client.health().await.map_err(OpError::from) }
+        }),
+    )
     .await;
     s.comparisons.push(Comparison::at_least(
         "refresh/s as a share of /healthz/s",
@@ -873,6 +915,7 @@ async fn run_recipient(
     mut stop: tokio::sync::watch::Receiver<bool>,
     received_total: &AtomicU64,
     give_up: Instant,
+    ack: bool,
 ) -> RecipientResult {
     let mut rec = Recorder::default();
     let mut verified = 0u64;
@@ -906,6 +949,9 @@ async fn run_recipient(
                     rec.ok(latency);
                     last_receive = Some(now);
                     received_total.fetch_add(1, Ordering::Relaxed);
+                    if !ack {
+                        continue;
+                    }
                     if let Err(e) = relay.ack(&message.id).await {
                         rec.error(&messaging_error(&e).0);
                         break;
@@ -951,6 +997,7 @@ async fn connect_all(bc: &BenchClient, tokens: &[String]) -> Result<Vec<Relay>, 
 /// the arm (latency = send → receive) and the accepted count.
 async fn relay_arm(
     name: &str,
+    server: &BenchServer,
     bc: &BenchClient,
     pairs: &[Arc<Pair>],
     plan_of: impl Fn(Instant) -> SendPlan,
@@ -978,10 +1025,12 @@ async fn relay_arm(
     let accepted_total = Arc::new(AtomicU64::new(0));
     let received_total = Arc::new(AtomicU64::new(0));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let cpu_before = CpuSnap::take(server_pid(server));
     let epoch = Instant::now();
     let plan = plan_of(epoch);
     let recv_give_up = plan.give_up + o.grace;
     let mut rset = tokio::task::JoinSet::new();
+    let ack = o.ack;
     for (pair, mut relay) in pairs.iter().cloned().zip(recipients) {
         let (stop, total) = (stop_rx.clone(), received_total.clone());
         rset.spawn(async move {
@@ -994,6 +1043,7 @@ async fn relay_arm(
                 stop,
                 &total,
                 recv_give_up,
+                ack,
             )
             .await;
             relay.close().await;
@@ -1048,6 +1098,7 @@ async fn relay_arm(
         .saturating_duration_since(epoch)
         .max(Duration::from_millis(1));
     let mut arm = recv.finish(name, pairs.len(), elapsed);
+    arm.cpu = Some(cpu_before.until(&CpuSnap::take(server_pid(server)), arm.ops));
     arm.notes.push(format!(
         "sent {sent}, accepted {accepted} ({:.1}/s until the last accept), delivered {}, \
          {verified} sealed afresh and opened by the recipient; latency = send → recipient receive",
@@ -1079,6 +1130,10 @@ async fn p5(o: &Options) -> anyhow::Result<Scenario> {
         o.verify_every
     ));
 
+    if !o.ack {
+        s.notes
+            .push("diagnostic run: recipients did not acknowledge (--no-ack)".into());
+    }
     // Idle connections first, on a server that has carried no message traffic yet.
     if o.idle_connections > 0 {
         idle_connections(o, &server, &bc, &pairs, &mut s).await?;
@@ -1087,6 +1142,7 @@ async fn p5(o: &Options) -> anyhow::Result<Scenario> {
     let window = o.window.max(1);
     let (throughput, _) = relay_arm(
         &format!("relay throughput (window {window})"),
+        &server,
         &bc,
         &pairs,
         |epoch| SendPlan {
@@ -1112,6 +1168,7 @@ async fn p5(o: &Options) -> anyhow::Result<Scenario> {
     let per_sender = (rate * o.duration.as_secs().max(1)).div_ceil(n as u64);
     let (paced, _) = relay_arm(
         &format!("relay at {rate} msg/s offered"),
+        &server,
         &bc,
         &pairs,
         |epoch| SendPlan {
@@ -1186,6 +1243,7 @@ async fn idle_connections(
         .collect();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = server.rss_kib();
+    let bench_before = crate::target::rss_kib(std::process::id());
     let t0 = Instant::now();
     let conns = connect_all(bc, &tokens)
         .await
@@ -1194,11 +1252,21 @@ async fn idle_connections(
     // Let the server settle (handshakes finished, subscriptions read their empty mailboxes).
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = server.rss_kib();
+    let bench_after = crate::target::rss_kib(std::process::id());
     let open = conns.len();
     drop(conns);
-    let mut rec = Recorder::default();
-    rec.ok = open as u64;
+    let rec = Recorder {
+        ok: open as u64,
+        ..Recorder::default()
+    };
     let mut arm = rec.finish(&format!("idle WebSockets opened ({n})"), 64, connect_time);
+    if let (Some(b), Some(a), true) = (bench_before, bench_after, server.is_child()) {
+        arm.notes.push(format!(
+            "bench (client side, tokio-tungstenite with its default 128 KiB read buffer): \
+             {:.1} KB per connection",
+            (a as f64 - b as f64) * 1024.0 / 1000.0 / open.max(1) as f64
+        ));
+    }
     match (before, after) {
         (Some(b), Some(a)) => {
             let per = (a as f64 - b as f64) * 1024.0 / 1000.0 / open.max(1) as f64;
@@ -1251,6 +1319,7 @@ async fn p6(o: &Options) -> anyhow::Result<Scenario> {
     .await
     .map_err(|e| anyhow::anyhow!("connect senders: {e}"))?;
     let accepted_total = Arc::new(AtomicU64::new(0));
+    let cpu_store = CpuSnap::take(server_pid(&server));
     let epoch = Instant::now();
     let plan = SendPlan {
         window,
@@ -1290,12 +1359,14 @@ async fn p6(o: &Options) -> anyhow::Result<Scenario> {
         n,
         store_elapsed,
     );
+    store.cpu = Some(cpu_store.until(&CpuSnap::take(server_pid(&server)), stored));
     store.notes.push(format!(
         "sent {sent}, accepted (durably stored) {stored}; latency columns not measured for this arm"
     ));
 
     // Drain: every recipient connects and reads its backlog, acknowledging each message.
     let recipient_tokens: Vec<String> = pairs.iter().map(|p| p.recipient_token.clone()).collect();
+    let cpu_drain = CpuSnap::take(server_pid(&server));
     let t0 = Instant::now();
     let recipients = connect_all(&bc, &recipient_tokens)
         .await
@@ -1303,6 +1374,7 @@ async fn p6(o: &Options) -> anyhow::Result<Scenario> {
     let received_total = Arc::new(AtomicU64::new(0));
     let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let give_up = Instant::now() + o.duration.max(Duration::from_secs(1)) * 3 + o.grace;
+    let ack = o.ack;
     let mut rset = tokio::task::JoinSet::new();
     for (pair, mut relay) in pairs.iter().cloned().zip(recipients) {
         let expected = per_pair[pair.index];
@@ -1317,6 +1389,7 @@ async fn p6(o: &Options) -> anyhow::Result<Scenario> {
                 stop,
                 &total,
                 give_up,
+                ack,
             )
             .await;
             relay.close().await;
@@ -1344,6 +1417,7 @@ async fn p6(o: &Options) -> anyhow::Result<Scenario> {
         last.saturating_duration_since(t0)
             .max(Duration::from_millis(1)),
     );
+    drain.cpu = Some(cpu_drain.until(&CpuSnap::take(server_pid(&server)), drain.ops));
     drain.notes.push(format!(
         "delivered {} of {stored} ({verified} sealed afresh and opened); timed from the first \
          connect; latency columns = time into the drain at which a message arrived",
@@ -1365,6 +1439,10 @@ async fn p6(o: &Options) -> anyhow::Result<Scenario> {
         "{n} pairs, {} B plaintext; recipients offline while senders send",
         o.message_bytes
     ));
+    if !o.ack {
+        s.notes
+            .push("diagnostic run: recipients did not acknowledge (--no-ack)".into());
+    }
     s.arms.push(store);
     s.arms.push(drain);
     server.stop().await;

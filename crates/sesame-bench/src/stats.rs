@@ -97,6 +97,7 @@ impl Recorder {
                 self.hist.mean() / 1000.0
             },
             notes: Vec::new(),
+            cpu: None,
         }
     }
 }
@@ -130,6 +131,8 @@ pub struct Arm {
     pub mean_ms: f64,
     /// Anything else worth saying about this arm.
     pub notes: Vec<String>,
+    /// CPU used by the server, the bench and the rest of the machine during the arm.
+    pub cpu: Option<crate::cpu::CpuUse>,
 }
 
 /// A figure compared with its target.
@@ -240,6 +243,9 @@ impl Scenario {
                 a.max_ms,
                 errors
             );
+            if let Some(cpu) = &a.cpu {
+                let _ = writeln!(s, "      {}", cpu.line());
+            }
             for n in &a.notes {
                 let _ = writeln!(s, "      {n}");
             }

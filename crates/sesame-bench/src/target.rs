@@ -361,6 +361,16 @@ fn apply_setting(
     Ok(())
 }
 
+/// `/proc/loadavg`'s first three fields: other work on the machine skews every figure.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// `VmRSS` of process `pid`, KiB.
 pub fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

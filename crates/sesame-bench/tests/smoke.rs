@@ -28,6 +28,7 @@ fn tiny() -> Options {
         probe_interval: Duration::from_millis(50),
         message_bytes: 1024,
         grace: Duration::from_secs(10),
+        ack: true,
     }
 }
 

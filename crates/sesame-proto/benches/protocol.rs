@@ -119,10 +119,10 @@ fn login(c: &mut Criterion) {
         )
     });
     g.bench_function("server_start unknown user", |b| {
-        let ghost = Username::parse("nobody").expect("username");
+        let ghost = Username::parse("ghost-user").expect("username");
         b.iter_batched(
             || {
-                client::start_login(&mut OsRng, "nobody", PASSWORD)
+                client::start_login(&mut OsRng, "ghost-user", PASSWORD)
                     .expect("start")
                     .1
             },

@@ -73,7 +73,7 @@ impl MemoryEphemeral {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         // Sweep expired entries now and then so abandoned keys do not accumulate.
         let n = self.ops.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if n % 1024 == 0 {
+        if n.is_multiple_of(1024) {
             map.retain(|_, e| e.expires > now);
         }
         f(&mut map, now)

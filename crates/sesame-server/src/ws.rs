@@ -64,6 +64,7 @@ pub(crate) async fn login_socket(
 ) -> Response {
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
+        .read_buffer_size(8 * 1024)
         .on_upgrade(move |socket| async move {
             let _live = crate::metrics::Live::websocket("/auth/login");
             let mut socket = socket;

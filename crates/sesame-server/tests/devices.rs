@@ -20,64 +20,14 @@ use sesame_server::tcp::{join, split_fields};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::TcpStream;
 
+use common::api::{self, call, err, login, opaque_start, post, tokens, PASSWORD};
 use common::backends;
 use common::server::TestServer;
 
-const PASSWORD: &str = "correct horse battery staple";
-
-fn code(v: &Value) -> &str {
-    v["error"]["code"].as_str().unwrap_or("<no code>")
-}
-
-async fn call(
-    c: &Client,
-    method: reqwest::Method,
-    srv: &TestServer,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut req = c.request(method, srv.url(path));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
 /// Registers `name` and returns an access token (password login).
 async fn register(c: &Client, srv: &TestServer, name: &str) -> String {
-    let body = json!({ "username": name, "password": PASSWORD });
-    let (status, v) = call(
-        c,
-        reqwest::Method::POST,
-        srv,
-        "/api/register",
-        None,
-        Some(body),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{v}");
-    let (status, v) = password_login(c, srv, name).await;
-    assert_eq!(status, StatusCode::OK, "{v}");
-    v["access_token"].as_str().unwrap().to_owned()
-}
-
-async fn password_login(c: &Client, srv: &TestServer, name: &str) -> (StatusCode, Value) {
-    let body = json!({ "username": name, "password": PASSWORD });
-    call(
-        c,
-        reqwest::Method::POST,
-        srv,
-        "/api/login",
-        None,
-        Some(body),
-    )
-    .await
+    api::register(c, srv, name).await;
+    tokens(c, srv, name, PASSWORD).await.0
 }
 
 /// How the client signs (or fails to sign) the device challenge.
@@ -95,22 +45,7 @@ async fn opaque_login(
     name: &str,
     device: Device<'_>,
 ) -> (StatusCode, Value) {
-    let mut rng = ChaCha20Rng::from_entropy();
-    let (state, start) = client::start_login(&mut rng, name, PASSWORD).unwrap();
-    let (status, body) = call(
-        c,
-        reqwest::Method::POST,
-        srv,
-        "/api/login/start",
-        None,
-        Some(serde_json::to_value(&start).unwrap()),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let challenge: LoginChallenge = serde_json::from_value(body).unwrap();
-    let done = state
-        .finish(&mut rng, &challenge, &ClientPolicy::default())
-        .unwrap();
+    let (challenge, done) = opaque_start(c, srv, name, PASSWORD).await;
     let mut finish: LoginFinish = done.message.clone();
     match device {
         Device::None => {}
@@ -125,15 +60,7 @@ async fn opaque_login(
             finish.device_signature = Some(Bytes(sig.to_vec()));
         }
     }
-    let (status, body) = call(
-        c,
-        reqwest::Method::POST,
-        srv,
-        "/api/login/finish",
-        None,
-        Some(serde_json::to_value(&finish).unwrap()),
-    )
-    .await;
+    let (status, body) = post(c, srv, "/api/login/finish", &finish).await;
     if status != StatusCode::OK {
         return (status, body);
     }
@@ -212,14 +139,14 @@ async fn device_key_as_a_login_factor() {
         let tok = Some(token.as_str());
 
         // Off by default; cannot be turned on without a device.
-        let (status, v) = call(&c, get.clone(), &srv, "/api/devices", tok, None).await;
+        let (status, v) = call(&c, &srv, get.clone(), "/api/devices", tok, None).await;
         assert_eq!(status, 200, "{}: {v}", db.name);
         assert_eq!(v, json!({ "devices": [], "required": false }));
         let on = Some(json!({ "required": true }));
-        let (status, v) = call(&c, put.clone(), &srv, "/api/2fa/device", tok, on.clone()).await;
-        assert_eq!((status.as_u16(), code(&v)), (400, "no_device_key"));
+        let (status, v) = call(&c, &srv, put.clone(), "/api/2fa/device", tok, on.clone()).await;
+        assert_eq!((status.as_u16(), err(&v)), (400, "no_device_key"));
         // Unauthenticated: 401.
-        let (status, _) = call(&c, get.clone(), &srv, "/api/devices", None, None).await;
+        let (status, _) = call(&c, &srv, get.clone(), "/api/devices", None, None).await;
         assert_eq!(status, 401);
 
         // Bad keys and names are refused.
@@ -242,24 +169,24 @@ async fn device_key_as_a_login_factor() {
                 "invalid_device_name",
             ),
         ] {
-            let (status, v) = call(&c, post.clone(), &srv, "/api/devices", tok, Some(body)).await;
-            assert_eq!((status.as_u16(), code(&v)), (400, want));
+            let (status, v) = call(&c, &srv, post.clone(), "/api/devices", tok, Some(body)).await;
+            assert_eq!((status.as_u16(), err(&v)), (400, want));
         }
 
         // Register a device and require it.
         let key = SigningKey::generate(&mut OsRng);
         let public_key = b64::encode(key.verifying_key().to_bytes());
         let body = json!({ "name": "laptop", "public_key": public_key });
-        let (status, v) = call(&c, post.clone(), &srv, "/api/devices", tok, Some(body)).await;
+        let (status, v) = call(&c, &srv, post.clone(), "/api/devices", tok, Some(body)).await;
         assert_eq!(status, 201, "{v}");
         let id = v["id"].as_str().unwrap().to_owned();
-        let (_, v) = call(&c, get.clone(), &srv, "/api/devices", tok, None).await;
+        let (_, v) = call(&c, &srv, get.clone(), "/api/devices", tok, None).await;
         assert_eq!(v["devices"][0]["id"], id);
         assert_eq!(v["devices"][0]["name"], "laptop");
         assert_eq!(v["devices"][0]["public_key"], public_key);
-        let (status, _) = call(&c, put.clone(), &srv, "/api/2fa/device", tok, on.clone()).await;
+        let (status, _) = call(&c, &srv, put.clone(), "/api/2fa/device", tok, on.clone()).await;
         assert_eq!(status, 204);
-        let (_, v) = call(&c, get.clone(), &srv, "/api/devices", tok, None).await;
+        let (_, v) = call(&c, &srv, get.clone(), "/api/devices", tok, None).await;
         assert_eq!(v["required"], true);
 
         // A valid device signature over this login's challenge: in.
@@ -279,7 +206,7 @@ async fn device_key_as_a_login_factor() {
         ] {
             let (status, v) = opaque_login(&c, &srv, "alice", device).await;
             assert_eq!(
-                (status.as_u16(), code(&v)),
+                (status.as_u16(), err(&v)),
                 (401, "authentication_failed"),
                 "{v}"
             );
@@ -300,8 +227,8 @@ async fn device_key_as_a_login_factor() {
         assert_eq!(failures, 4);
 
         // A password login cannot carry a device signature: refused the same way.
-        let (status, v) = password_login(&c, &srv, "alice").await;
-        assert_eq!((status.as_u16(), code(&v)), (401, "authentication_failed"));
+        let (status, v) = login(&c, &srv, "alice", PASSWORD).await;
+        assert_eq!((status.as_u16(), err(&v)), (401, "authentication_failed"));
         // TCP: AUTH refused, OPAQUE with the device fields accepted, without them refused.
         let mut t = TcpStream::connect(srv.tcp).await.unwrap();
         t.write_all(format!("{}\n", join(&["AUTH", "alice", PASSWORD])).as_bytes())
@@ -320,27 +247,27 @@ async fn device_key_as_a_login_factor() {
 
         // The last device cannot go while required; unknown devices are 404.
         let path = format!("/api/devices/{id}");
-        let (status, v) = call(&c, del.clone(), &srv, &path, tok, None).await;
-        assert_eq!((status.as_u16(), code(&v)), (409, "device_required"));
-        let (status, v) = call(&c, del.clone(), &srv, "/api/devices/nope", tok, None).await;
-        assert_eq!((status.as_u16(), code(&v)), (404, "device_not_found"));
+        let (status, v) = call(&c, &srv, del.clone(), &path, tok, None).await;
+        assert_eq!((status.as_u16(), err(&v)), (409, "device_required"));
+        let (status, v) = call(&c, &srv, del.clone(), "/api/devices/nope", tok, None).await;
+        assert_eq!((status.as_u16(), err(&v)), (404, "device_not_found"));
 
         // Off again: passwords work, and the device can go.
         let off = Some(json!({ "required": false }));
-        let (status, _) = call(&c, put.clone(), &srv, "/api/2fa/device", tok, off).await;
+        let (status, _) = call(&c, &srv, put.clone(), "/api/2fa/device", tok, off).await;
         assert_eq!(status, 204);
-        let (status, v) = password_login(&c, &srv, "alice").await;
+        let (status, v) = login(&c, &srv, "alice", PASSWORD).await;
         assert_eq!(status, 200, "{v}");
         let (status, v) = opaque_login(&c, &srv, "alice", Device::None).await;
         assert_eq!(status, 200, "{v}");
-        let (status, _) = call(&c, del.clone(), &srv, &path, tok, None).await;
+        let (status, _) = call(&c, &srv, del.clone(), &path, tok, None).await;
         assert_eq!(status, 204);
-        let (_, v) = call(&c, get.clone(), &srv, "/api/devices", tok, None).await;
+        let (_, v) = call(&c, &srv, get.clone(), "/api/devices", tok, None).await;
         assert_eq!(v, json!({ "devices": [], "required": false }));
 
         // Another user's device requirement does not touch this one.
         let bob = register(&c, &srv, "bob").await;
-        let (_, v) = call(&c, get, &srv, "/api/devices", Some(&bob), None).await;
+        let (_, v) = call(&c, &srv, get, "/api/devices", Some(&bob), None).await;
         assert_eq!(v["devices"], json!([]));
         srv.stop().await;
         db.cleanup().await;

@@ -8,24 +8,24 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use sesame_proto::client::{self, ClientPolicy};
 use sesame_proto::messages::RegistrationChallenge;
-use sesame_server::store::{AccountStatus, AuditQuery, AuditRecord};
+use sesame_server::store::AccountStatus;
 use totp_rs::{Algorithm, Secret, TOTP};
 use uuid::Uuid;
 
+use common::api::{audit_of, err, get_auth, login, post, post_auth, refresh, PASSWORD};
+use common::python::{python_ready, script};
 use common::server::TestServer;
 use common::{backends, TestDb};
 
-const PASSWORD: &str = "correct horse battery staple";
 const NEW_PASSWORD: &str = "a brand new passphrase for recovery";
 const SKIP: &str = "*** SKIPPING email tests: pip install aiosmtpd ***";
 /// How long a mail may take to arrive.
@@ -36,35 +36,6 @@ const QUIET_WAIT: Duration = Duration::from_millis(1500);
 // ---------------------------------------------------------------------------------------------
 // The SMTP sink
 
-/// Whether `python3` with aiosmtpd is here. Otherwise prints [`SKIP`] (once, past the test
-/// harness's capture) or, with `SESAME_REQUIRE_SERVICES=1`, panics.
-fn aiosmtpd_ready() -> bool {
-    static READY: OnceLock<Result<(), String>> = OnceLock::new();
-    let ready = READY.get_or_init(|| {
-        let out = Command::new("python3")
-            .args(["-c", "import aiosmtpd.controller"])
-            .output();
-        let result = match out {
-            Ok(o) if o.status.success() => Ok(()),
-            Ok(o) => Err(String::from_utf8_lossy(&o.stderr).trim().to_owned()),
-            Err(e) => Err(format!("python3: {e}")),
-        };
-        if let Err(why) = &result {
-            if std::env::var(common::REQUIRE_SERVICES_ENV).as_deref() != Ok("1") {
-                let _ = writeln!(std::io::stderr(), "\n{SKIP}\n    ({why})\n");
-            }
-        }
-        result
-    });
-    match ready {
-        Ok(()) => true,
-        Err(why) if std::env::var(common::REQUIRE_SERVICES_ENV).as_deref() == Ok("1") => {
-            panic!("{SKIP} ({}=1): {why}", common::REQUIRE_SERVICES_ENV)
-        }
-        Err(_) => false,
-    }
-}
-
 /// A running `smtp_sink.py`: an aiosmtpd server on 127.0.0.1 writing each message to a
 /// directory. Killed on drop.
 struct SmtpSink {
@@ -74,20 +45,19 @@ struct SmtpSink {
 }
 
 impl SmtpSink {
-    /// Starts the sink, or `None` when aiosmtpd is missing (see [`aiosmtpd_ready`]).
+    /// Starts the sink, or `None` when aiosmtpd is missing (see [`python_ready`]).
     fn start() -> Option<SmtpSink> {
-        if !aiosmtpd_ready() {
+        if !python_ready(SKIP, "import aiosmtpd.controller") {
             return None;
         }
         let dir = tempfile::Builder::new()
             .prefix("sesame-smtp-")
             .tempdir()
             .unwrap();
-        let script = format!("{}/tests/py/smtp_sink.py", env!("CARGO_MANIFEST_DIR"));
         // stdin stays open (held by `child`): the sink exits when it closes, so even a test
         // process that dies without dropping this leaves no server behind.
         let mut child = Command::new("python3")
-            .arg(script)
+            .arg(script("smtp_sink.py"))
             .arg(dir.path())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -211,34 +181,6 @@ fn wrong(code: &str) -> String {
 // ---------------------------------------------------------------------------------------------
 // HTTP helpers
 
-async fn post(c: &Client, srv: &TestServer, path: &str, body: Value) -> (StatusCode, Value) {
-    let resp = c.post(srv.url(path)).json(&body).send().await.unwrap();
-    let status = resp.status();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
-async fn post_auth(
-    c: &Client,
-    srv: &TestServer,
-    path: &str,
-    token: &str,
-    body: Value,
-) -> (StatusCode, Value) {
-    let resp = c
-        .post(srv.url(path))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
-fn err(v: &Value) -> &str {
-    v["error"]["code"].as_str().unwrap_or("<no error code>")
-}
-
 /// `POST /api/register` with an email; returns the user id (the account is pending).
 async fn register_with_email(c: &Client, srv: &TestServer, name: &str, email: &str) -> Uuid {
     let (s, b) = post(
@@ -279,28 +221,6 @@ async fn resend(c: &Client, srv: &TestServer, name: &str) -> Value {
     b
 }
 
-async fn login(c: &Client, srv: &TestServer, name: &str, password: &str) -> (StatusCode, Value) {
-    post(
-        c,
-        srv,
-        "/api/login",
-        json!({"username": name, "password": password}),
-    )
-    .await
-}
-
-async fn audit_of(srv: &TestServer, user: Uuid) -> Vec<AuditRecord> {
-    srv.sesame
-        .store()
-        .list_audit(&AuditQuery {
-            user_id: Some(user),
-            since: None,
-            limit: 1000,
-        })
-        .await
-        .expect("list_audit")
-}
-
 async fn status_of(srv: &TestServer, user: Uuid) -> AccountStatus {
     srv.sesame
         .store()
@@ -321,13 +241,7 @@ async fn register_opaque_with(
 ) -> (StatusCode, Value) {
     let mut rng = rand_core::OsRng;
     let (state, start) = client::start_registration(&mut rng, name, PASSWORD).unwrap();
-    let (s, b) = post(
-        c,
-        srv,
-        "/api/register/start",
-        serde_json::to_value(&start).unwrap(),
-    )
-    .await;
+    let (s, b) = post(c, srv, "/api/register/start", &start).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     let challenge: RegistrationChallenge = serde_json::from_value(b).unwrap();
     let done = state
@@ -691,24 +605,9 @@ async fn email_recovery_end_to_end_and_not_past_totp() {
         );
 
         // Every old session is gone; only the new password works.
-        let resp = c
-            .get(srv.url("/api/sessions"))
-            .bearer_auth(&old_token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            resp.status(),
-            StatusCode::UNAUTHORIZED,
-            "[{n}] old access token"
-        );
-        let (s, b) = post(
-            &c,
-            &srv,
-            "/api/session/refresh",
-            json!({"session_token": old_session}),
-        )
-        .await;
+        let (s, _) = get_auth(&c, &srv, "/api/sessions", &old_token).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "[{n}] old access token");
+        let (s, b) = refresh(&c, &srv, &old_session).await;
         assert!(s.is_client_error(), "[{n}] old session refresh: {s} {b}");
         let (s, b) = login(&c, &srv, "kate", PASSWORD).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "[{n}] old password: {b}");

@@ -11,77 +11,24 @@
 
 mod common;
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
-
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
+use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use common::api::{self, call, get, get_auth, username, PASSWORD};
+use common::python::{self, python_ready, script};
 use common::server::TestServer;
 use common::TestDb;
 
-const PASSWORD: &str = "correct horse battery staple";
 const SKIP: &str = "*** SKIPPING sealed-envelope PyNaCl tests: pip install pynacl ***";
 const ALGORITHM: &str = "crypto_box_seal (X25519, XSalsa20-Poly1305)";
-
-fn script() -> String {
-    format!("{}/tests/py/sealed_box.py", env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Whether `python3` with PyNaCl is here. Otherwise prints [`SKIP`] (once, past the test
-/// harness's capture) or, with `SESAME_REQUIRE_SERVICES=1`, panics.
-fn python_ready() -> bool {
-    static READY: OnceLock<Result<(), String>> = OnceLock::new();
-    let ready = READY.get_or_init(|| {
-        let out = Command::new("python3").args(["-c", "import nacl"]).output();
-        let result = match out {
-            Ok(o) if o.status.success() => Ok(()),
-            Ok(o) => Err(String::from_utf8_lossy(&o.stderr).trim().to_owned()),
-            Err(e) => Err(format!("python3: {e}")),
-        };
-        if let Err(why) = &result {
-            if std::env::var(common::REQUIRE_SERVICES_ENV).as_deref() != Ok("1") {
-                let _ = writeln!(std::io::stderr(), "\n{SKIP}\n    ({why})\n");
-            }
-        }
-        result
-    });
-    match ready {
-        Ok(()) => true,
-        Err(why) if std::env::var(common::REQUIRE_SERVICES_ENV).as_deref() == Ok("1") => {
-            panic!("{SKIP} ({}=1): {why}", common::REQUIRE_SERVICES_ENV)
-        }
-        Err(_) => false,
-    }
-}
 
 /// Runs `sealed_box.py args…` with `input` on stdin: `Ok(stdout)`, or `Err(stderr)` when a
 /// ciphertext does not open (exit 1).
 async fn py(args: &[&str], input: &[u8]) -> Result<Vec<u8>, String> {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    let input = input.to_vec();
-    let out = tokio::task::spawn_blocking(move || {
-        let mut child = Command::new("python3")
-            .arg(script())
-            .args(&args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run python3");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(&input)
-            .expect("write to sealed_box.py");
-        child.wait_with_output().expect("wait for sealed_box.py")
-    })
-    .await
-    .expect("sealed_box.py task");
+    let out = python::run(script("sealed_box.py"), args, input).await;
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     match out.status.code() {
         Some(0) => Ok(out.stdout),
@@ -128,9 +75,8 @@ async fn open(sk: &str, sealed: &str) -> Value {
 async fn server_key(srv: &TestServer) -> String {
     let mut seen = Vec::new();
     for path in ["/api/server-key", "/api/getkey"] {
-        let resp = reqwest::get(srv.url(path)).await.unwrap();
-        assert_eq!(resp.status(), 200, "GET {path}");
-        let body: Value = resp.json().await.unwrap();
+        let (status, body) = get(&Client::new(), srv, path).await;
+        assert_eq!(status, 200, "GET {path}");
         assert_eq!(body["algorithm"], ALGORITHM, "{body}");
         let key = body["publicKey"].as_str().expect("publicKey").to_owned();
         let raw = STANDARD.decode(&key).expect("standard base64");
@@ -141,28 +87,9 @@ async fn server_key(srv: &TestServer) -> String {
     seen.remove(0)
 }
 
-/// Sends `body` as JSON (`POST` unless `method` says otherwise): status, `Retry-After` and
-/// the body as JSON (`Null` if there is none).
-async fn send(
-    srv: &TestServer,
-    method: reqwest::Method,
-    path: &str,
-    bearer: Option<&str>,
-    body: &Value,
-) -> (u16, Value) {
-    let mut req = reqwest::Client::new()
-        .request(method, srv.url(path))
-        .json(body);
-    if let Some(token) = bearer {
-        req = req.bearer_auth(token);
-    }
-    let resp = req.send().await.unwrap_or_else(|e| panic!("{path}: {e}"));
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
-async fn post(srv: &TestServer, path: &str, body: &Value) -> (u16, Value) {
-    send(srv, reqwest::Method::POST, path, None, body).await
+/// `POST path` with a JSON body, on a fresh client.
+async fn post(srv: &TestServer, path: &str, body: &Value) -> (StatusCode, Value) {
+    api::post(&Client::new(), srv, path, body).await
 }
 
 /// Seals `plain` (a JSON value) to the server and POSTs it to `path`; returns the status and
@@ -175,16 +102,10 @@ async fn sealed_call(
     server_pk: &str,
     client: &Keypair,
     plain: &Value,
-) -> (u16, Value) {
+) -> (StatusCode, Value) {
     let sealed = seal(server_pk, plain.to_string().as_bytes()).await;
-    let (status, body) = send(
-        srv,
-        method,
-        path,
-        bearer,
-        &json!({ "encryptedData": sealed }),
-    )
-    .await;
+    let envelope = json!({ "encryptedData": sealed });
+    let (status, body) = call(&Client::new(), srv, method, path, bearer, Some(envelope)).await;
     let obj = body.as_object().expect("a JSON object answer");
     assert_eq!(
         obj.len(),
@@ -198,11 +119,27 @@ async fn sealed_call(
     (status, open(&client.sk, ct).await)
 }
 
-fn username(prefix: &str) -> String {
-    format!("{prefix}{}", &Uuid::new_v4().simple().to_string()[..12])
+/// [`sealed_call`] with `POST` and no token.
+async fn sealed_post(
+    srv: &TestServer,
+    path: &str,
+    server_pk: &str,
+    client: &Keypair,
+    plain: &Value,
+) -> (StatusCode, Value) {
+    sealed_call(
+        srv,
+        reqwest::Method::POST,
+        path,
+        None,
+        server_pk,
+        client,
+        plain,
+    )
+    .await
 }
 
-fn assert_error(status: u16, body: &Value, want_status: u16, want_code: &str) {
+fn assert_error(status: StatusCode, body: &Value, want_status: u16, want_code: &str) {
     assert_eq!(status, want_status, "{body}");
     assert_eq!(body["error"]["code"], want_code, "{body}");
     assert!(
@@ -215,7 +152,7 @@ fn assert_error(status: u16, body: &Value, want_status: u16, want_code: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_flow_register_and_login_sealed_with_pynacl() {
-    if !python_ready() {
+    if !python_ready(SKIP, "import nacl") {
         return;
     }
     for db in common::backends().await {
@@ -230,31 +167,13 @@ async fn seed_flow_register_and_login_sealed_with_pynacl() {
             "clientPublicKey": client.pk,
         });
 
-        let (status, reg) = sealed_call(
-            &srv,
-            reqwest::Method::POST,
-            "/api/register",
-            None,
-            &server_pk,
-            &client,
-            &creds,
-        )
-        .await;
+        let (status, reg) = sealed_post(&srv, "/api/register", &server_pk, &client, &creds).await;
         assert_eq!(status, 201, "[{name}] register: {reg}");
         assert_eq!(reg["message"], "User registered successfully.", "[{name}]");
         let user_id = reg["user_id"].as_str().expect("user_id").to_owned();
         Uuid::parse_str(&user_id).expect("user_id is a UUID");
 
-        let (status, login) = sealed_call(
-            &srv,
-            reqwest::Method::POST,
-            "/api/login",
-            None,
-            &server_pk,
-            &client,
-            &creds,
-        )
-        .await;
+        let (status, login) = sealed_post(&srv, "/api/login", &server_pk, &client, &creds).await;
         assert_eq!(status, 200, "[{name}] login: {login}");
         assert_eq!(login["message"], "Login successful.", "[{name}]");
         assert_eq!(login["uuid"], json!(user_id), "[{name}] {login}");
@@ -262,14 +181,8 @@ async fn seed_flow_register_and_login_sealed_with_pynacl() {
         let token = login["token"].as_str().expect("token").to_owned();
 
         // The token works: a GET without a body passes through in the clear...
-        let resp = reqwest::Client::new()
-            .get(srv.url("/api/me"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 200, "[{name}]");
-        let me: Value = resp.json().await.unwrap();
+        let (status, me) = get_auth(&Client::new(), &srv, "/api/me", &token).await;
+        assert_eq!(status, 200, "[{name}]");
         assert_eq!(me["username"], json!(user), "[{name}] {me}");
 
         // ... and a GET with a sealed body gets a sealed answer.
@@ -293,7 +206,7 @@ async fn seed_flow_register_and_login_sealed_with_pynacl() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn envelope_errors_and_sealed_inner_errors() {
-    if !python_ready() {
+    if !python_ready(SKIP, "import nacl") {
         return;
     }
     let db = TestDb::sqlite();
@@ -369,46 +282,24 @@ async fn envelope_errors_and_sealed_inner_errors() {
     }
 
     // None of the refused envelopes registered anybody: a sealed registration now succeeds.
-    let (status, reg) = sealed_call(
-        &srv,
-        reqwest::Method::POST,
-        "/api/register",
-        None,
-        &server_pk,
-        &client,
-        &creds,
-    )
-    .await;
+    let (status, reg) = sealed_post(&srv, "/api/register", &server_pk, &client, &creds).await;
     assert_eq!(status, 201, "{reg}");
 
     // An inner error comes back sealed, with its status.
-    let (status, dup) = sealed_call(
-        &srv,
-        reqwest::Method::POST,
-        "/api/register",
-        None,
-        &server_pk,
-        &client,
-        &creds,
-    )
-    .await;
+    let (status, dup) = sealed_post(&srv, "/api/register", &server_pk, &client, &creds).await;
     assert_error(status, &dup, 409, "username_taken");
-    let (status, bad) = sealed_call(
+    let (status, bad) = sealed_post(
         &srv,
-        reqwest::Method::POST,
         "/api/login",
-        None,
         &server_pk,
         &client,
         &json!({ "username": user, "password": "wrong password", "clientPublicKey": client.pk }),
     )
     .await;
     assert_error(status, &bad, 401, "authentication_failed");
-    let (status, bad) = sealed_call(
+    let (status, bad) = sealed_post(
         &srv,
-        reqwest::Method::POST,
         "/api/login",
-        None,
         &server_pk,
         &client,
         &json!({ "username": user, "clientPublicKey": client.pk }),

@@ -5,56 +5,16 @@ mod common;
 
 use std::time::Duration;
 
+use common::api::{
+    delete_auth, err, get, get_auth, login, login_start, opaque_login, opaque_start, post, refresh,
+    register, rng, PASSWORD,
+};
 use common::server::{other_master_key, TestServer};
-use common::{backends, TestDb};
-use rand_chacha::rand_core::SeedableRng as _;
-use rand_chacha::ChaCha20Rng;
+use common::{backends, on_every_backend, TestDb};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use sesame_proto::client::{self, ClientPolicy};
-use sesame_proto::messages::{
-    LoginChallenge, LoginConfirmation, LoginFinish, RegistrationChallenge,
-};
-
-const PASSWORD: &str = "correct horse battery staple";
-
-fn rng() -> ChaCha20Rng {
-    ChaCha20Rng::from_entropy()
-}
-
-async fn post(c: &Client, srv: &TestServer, path: &str, body: Value) -> (StatusCode, Value) {
-    let resp = c.post(srv.url(path)).json(&body).send().await.unwrap();
-    let status = resp.status();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
-async fn get_auth(c: &Client, srv: &TestServer, path: &str, token: &str) -> (StatusCode, Value) {
-    let resp = c
-        .get(srv.url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
-fn code(v: &Value) -> &str {
-    v["error"]["code"].as_str().unwrap_or("<no error code>")
-}
-
-/// Server-assisted registration; returns the user id.
-async fn register(c: &Client, srv: &TestServer, name: &str) -> String {
-    let (status, body) = post(
-        c,
-        srv,
-        "/api/register",
-        json!({"username": name, "password": PASSWORD}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    body["user_id"].as_str().unwrap().to_owned()
-}
+use sesame_proto::messages::{LoginChallenge, LoginFinish, RegistrationChallenge};
 
 /// Client-side OPAQUE registration through /api/register/{start,finish}.
 async fn register_opaque(
@@ -65,13 +25,7 @@ async fn register_opaque(
 ) -> (StatusCode, Value) {
     let mut r = rng();
     let (state, start) = client::start_registration(&mut r, name, password).unwrap();
-    let (status, body) = post(
-        c,
-        srv,
-        "/api/register/start",
-        serde_json::to_value(&start).unwrap(),
-    )
-    .await;
+    let (status, body) = post(c, srv, "/api/register/start", &start).await;
     if status != StatusCode::OK {
         return (status, body);
     }
@@ -79,91 +33,33 @@ async fn register_opaque(
     let done = state
         .finish(&mut r, &challenge, &ClientPolicy::default())
         .unwrap();
-    post(
-        c,
-        srv,
-        "/api/register/finish",
-        serde_json::to_value(&done.message).unwrap(),
-    )
-    .await
+    post(c, srv, "/api/register/finish", &done.message).await
 }
 
-/// The outcome of an OPAQUE login attempt over REST.
-enum Login {
-    /// The session payload from the opened confirmation.
-    Ok(Value),
-    /// The client refused the challenge (wrong password); a forged KE3 was sent and this
-    /// is the server's answer.
-    Refused(StatusCode, Value),
-    /// The server refused the start.
-    StartFailed(StatusCode, Value),
-}
-
-async fn login_opaque(c: &Client, srv: &TestServer, name: &str, password: &str) -> Login {
-    let mut r = rng();
-    let (state, start) = client::start_login(&mut r, name, password).unwrap();
-    let (status, body) = post(
-        c,
-        srv,
-        "/api/login/start",
-        serde_json::to_value(&start).unwrap(),
-    )
-    .await;
+/// An OPAQUE login over REST whose client half refuses the challenge (a wrong password or
+/// an unknown user), with a forged KE3 sent anyway: the server's answer to it. `None` if
+/// the server refused the start or the client accepted the challenge.
+async fn forged_login(
+    c: &Client,
+    srv: &TestServer,
+    name: &str,
+    password: &str,
+) -> Option<(StatusCode, Value)> {
+    let (state, status, body) = login_start(c, srv, name, password).await;
     if status != StatusCode::OK {
-        return Login::StartFailed(status, body);
+        return None;
     }
     let challenge: LoginChallenge = serde_json::from_value(body).unwrap();
-    match state.finish(&mut r, &challenge, &ClientPolicy::default()) {
-        Ok(done) => {
-            let (status, body) = post(
-                c,
-                srv,
-                "/api/login/finish",
-                serde_json::to_value(&done.message).unwrap(),
-            )
-            .await;
-            assert_eq!(status, StatusCode::OK, "{body}");
-            let confirmation: LoginConfirmation = serde_json::from_value(body).unwrap();
-            let payload = done.confirmation.open(&confirmation).unwrap();
-            Login::Ok(serde_json::from_slice(&payload).unwrap())
-        }
-        Err(_) => {
-            let forged = LoginFinish {
-                login_id: challenge.login_id.clone(),
-                ke3: sesame_proto::b64::Bytes(vec![0x42; 64]),
-                device_key_id: None,
-                device_signature: None,
-            };
-            let (status, body) = post(
-                c,
-                srv,
-                "/api/login/finish",
-                serde_json::to_value(&forged).unwrap(),
-            )
-            .await;
-            Login::Refused(status, body)
-        }
-    }
-}
-
-async fn session(c: &Client, srv: &TestServer, name: &str) -> Value {
-    match login_opaque(c, srv, name, PASSWORD).await {
-        Login::Ok(s) => s,
-        Login::Refused(s, b) | Login::StartFailed(s, b) => panic!("login failed: {s} {b}"),
-    }
-}
-
-/// Runs `body` once per backend with a fresh server.
-macro_rules! on_every_backend {
-    (|$c:ident, $srv:ident, $db:ident| $body:block) => {{
-        for $db in backends().await {
-            let $srv = TestServer::start(&$db).await;
-            let $c = Client::new();
-            $body
-            $srv.stop().await;
-            $db.cleanup().await;
-        }
-    }};
+    state
+        .finish(&mut rng(), &challenge, &ClientPolicy::default())
+        .err()?;
+    let forged = LoginFinish {
+        login_id: challenge.login_id.clone(),
+        ke3: sesame_proto::b64::Bytes(vec![0x42; 64]),
+        device_key_id: None,
+        device_signature: None,
+    };
+    Some(post(c, srv, "/api/login/finish", &forged).await)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -189,7 +85,7 @@ async fn server_assisted_registration_and_its_errors() {
             json!({"username": "ALICE", "password": PASSWORD}),
         )
         .await;
-        assert_eq!((s, code(&b)), (StatusCode::CONFLICT, "username_taken"));
+        assert_eq!((s, err(&b)), (StatusCode::CONFLICT, "username_taken"));
         let cases = [
             (
                 json!({"username": "al", "password": PASSWORD}),
@@ -239,7 +135,7 @@ async fn server_assisted_registration_and_its_errors() {
         ];
         for (body, want) in cases {
             let (s, b) = post(&c, &srv, "/api/register", body.clone()).await;
-            assert_eq!((s, code(&b)), (StatusCode::BAD_REQUEST, want), "{body}");
+            assert_eq!((s, err(&b)), (StatusCode::BAD_REQUEST, want), "{body}");
             assert!(b["error"]["message"]
                 .as_str()
                 .is_some_and(|m| !m.is_empty()));
@@ -259,7 +155,7 @@ async fn malformed_requests_get_clear_4xx_answers() {
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-        assert_eq!(code(&r.json().await.unwrap()), "invalid_json");
+        assert_eq!(err(&r.json().await.unwrap()), "invalid_json");
         let r = c
             .post(srv.url("/api/login/start"))
             .body("{}")
@@ -267,7 +163,7 @@ async fn malformed_requests_get_clear_4xx_answers() {
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-        assert_eq!(code(&r.json().await.unwrap()), "unsupported_media_type");
+        assert_eq!(err(&r.json().await.unwrap()), "unsupported_media_type");
         let big = json!({"username": "x".repeat(70_000), "password": "y"});
         let r = c
             .post(srv.url("/api/register"))
@@ -276,15 +172,15 @@ async fn malformed_requests_get_clear_4xx_answers() {
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
-        assert_eq!(code(&r.json().await.unwrap()), "payload_too_large");
+        assert_eq!(err(&r.json().await.unwrap()), "payload_too_large");
         let r = c.get(srv.url("/api/nothing-here")).send().await.unwrap();
         assert_eq!(
-            (r.status(), code(&r.json().await.unwrap()).to_owned()),
+            (r.status(), err(&r.json().await.unwrap()).to_owned()),
             (StatusCode::NOT_FOUND, "not_found".into())
         );
         let r = c.get(srv.url("/api/login")).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
-        assert_eq!(code(&r.json().await.unwrap()), "method_not_allowed");
+        assert_eq!(err(&r.json().await.unwrap()), "method_not_allowed");
         // Binary fields must be canonical base64url of the right length.
         for ke1 in ["!!!", "AAAA", "AAAA=", &"A".repeat(128)] {
             let (s, b) = post(
@@ -296,7 +192,7 @@ async fn malformed_requests_get_clear_4xx_answers() {
             .await;
             assert_eq!(s, StatusCode::BAD_REQUEST, "{ke1}: {b}");
             assert!(
-                matches!(code(&b), "invalid_request" | "invalid_message"),
+                matches!(err(&b), "invalid_request" | "invalid_message"),
                 "{b}"
             );
         }
@@ -307,7 +203,7 @@ async fn malformed_requests_get_clear_4xx_answers() {
             json!({"login_id": "nope", "ke3": "AAAA"}),
         )
         .await;
-        assert_eq!((s, code(&b)), (StatusCode::BAD_REQUEST, "unknown_login"));
+        assert_eq!((s, err(&b)), (StatusCode::BAD_REQUEST, "unknown_login"));
         let (s, _) = post(&c, &srv, "/api/register/finish", json!({"username": "zed", "registration_record": "AAAA", "key_stretching": {"argon2id-custom": {"memory": 19456, "iterations": 2, "parallelism": 1}}})).await;
         assert_eq!(s, StatusCode::BAD_REQUEST);
         let r = c.get(srv.url("/healthz")).send().await.unwrap();
@@ -322,9 +218,9 @@ async fn client_side_registration_then_opaque_login_and_password_login() {
         assert_eq!(s, StatusCode::CREATED, "{} {b}", db.name);
         let user_id = b["user_id"].as_str().unwrap().to_owned();
         let (s, b) = register_opaque(&c, &srv, "Carol", PASSWORD).await;
-        assert_eq!((s, code(&b)), (StatusCode::CONFLICT, "username_taken"));
+        assert_eq!((s, err(&b)), (StatusCode::CONFLICT, "username_taken"));
 
-        let session = session(&c, &srv, "carol").await;
+        let session = opaque_login(&c, &srv, "carol", PASSWORD).await;
         assert_eq!(session["user_id"], user_id.as_str());
         assert_eq!(session["username"], "carol");
         assert_eq!(session["token_type"], "Bearer");
@@ -344,13 +240,7 @@ async fn client_side_registration_then_opaque_login_and_password_login() {
         assert_eq!(me["status"], "active");
 
         // Password login on the client-side record, seed 004 fields included.
-        let (s, b) = post(
-            &c,
-            &srv,
-            "/api/login",
-            json!({"username": "carol", "password": PASSWORD}),
-        )
-        .await;
+        let (s, b) = login(&c, &srv, "carol", PASSWORD).await;
         assert_eq!(s, StatusCode::OK, "{b}");
         assert_eq!(b["message"], "Login successful.");
         assert_eq!(b["uuid"], user_id.as_str());
@@ -364,46 +254,27 @@ async fn wrong_password_and_unknown_user_look_the_same() {
     on_every_backend!(|c, srv, db| {
         let _ = &db;
         register(&c, &srv, "dave").await;
-        let Login::Refused(s1, b1) = login_opaque(&c, &srv, "dave", "not the password").await
-        else {
+        let Some((s1, b1)) = forged_login(&c, &srv, "dave", "not the password").await else {
             panic!("a wrong password must not log in")
         };
-        let Login::Refused(s2, b2) = login_opaque(&c, &srv, "nobody-here", PASSWORD).await else {
+        let Some((s2, b2)) = forged_login(&c, &srv, "nobody-here", PASSWORD).await else {
             panic!("an unknown user must not log in")
         };
         assert_eq!((s1, &b1), (StatusCode::UNAUTHORIZED, &b2));
-        assert_eq!(code(&b1), "authentication_failed");
+        assert_eq!(err(&b1), "authentication_failed");
         assert_eq!(s2, StatusCode::UNAUTHORIZED);
         // Password login: same status and body for both.
-        let (s1, b1) = post(
-            &c,
-            &srv,
-            "/api/login",
-            json!({"username": "dave", "password": "not the password"}),
-        )
-        .await;
-        let (s2, b2) = post(
-            &c,
-            &srv,
-            "/api/login",
-            json!({"username": "nobody-here", "password": PASSWORD}),
-        )
-        .await;
+        let (s1, b1) = login(&c, &srv, "dave", "not the password").await;
+        let (s2, b2) = login(&c, &srv, "nobody-here", PASSWORD).await;
         assert_eq!((s1, b1.clone()), (s2, b2));
         assert_eq!(
-            (s1, code(&b1)),
+            (s1, err(&b1)),
             (StatusCode::UNAUTHORIZED, "authentication_failed")
         );
         // The challenges for a known and an unknown user have the same fields and sizes.
         let mut r = rng();
         let (_, start) = client::start_login(&mut r, "dave", PASSWORD).unwrap();
-        let (_, known) = post(
-            &c,
-            &srv,
-            "/api/login/start",
-            serde_json::to_value(&start).unwrap(),
-        )
-        .await;
+        let (_, known) = post(&c, &srv, "/api/login/start", &start).await;
         let unknown_start = json!({"username": "nobody-here", "ke1": start.ke1});
         let (_, unknown) = post(&c, &srv, "/api/login/start", unknown_start).await;
         let shape = |v: &Value| {
@@ -432,44 +303,19 @@ async fn login_ids_are_single_use_and_expire() {
     on_every_backend!(|c, srv, db| {
         let _ = &db;
         register(&c, &srv, "erin").await;
-        let mut r = rng();
         // Replay: finishing the same login twice.
-        let (state, start) = client::start_login(&mut r, "erin", PASSWORD).unwrap();
-        let (_, ch) = post(
-            &c,
-            &srv,
-            "/api/login/start",
-            serde_json::to_value(&start).unwrap(),
-        )
-        .await;
-        let ch: LoginChallenge = serde_json::from_value(ch).unwrap();
-        let done = state.finish(&mut r, &ch, &ClientPolicy::default()).unwrap();
+        let (_, done) = opaque_start(&c, &srv, "erin", PASSWORD).await;
         let finish = serde_json::to_value(&done.message).unwrap();
         let (s, _) = post(&c, &srv, "/api/login/finish", finish.clone()).await;
         assert_eq!(s, StatusCode::OK);
         let (s, b) = post(&c, &srv, "/api/login/finish", finish).await;
-        assert_eq!((s, code(&b)), (StatusCode::BAD_REQUEST, "unknown_login"));
+        assert_eq!((s, err(&b)), (StatusCode::BAD_REQUEST, "unknown_login"));
         // Expiry: 60 s by default.
-        let (state, start) = client::start_login(&mut r, "erin", PASSWORD).unwrap();
-        let (_, ch) = post(
-            &c,
-            &srv,
-            "/api/login/start",
-            serde_json::to_value(&start).unwrap(),
-        )
-        .await;
-        let ch: LoginChallenge = serde_json::from_value(ch).unwrap();
+        let (ch, done) = opaque_start(&c, &srv, "erin", PASSWORD).await;
         assert_eq!(ch.expires_in, 60);
-        let done = state.finish(&mut r, &ch, &ClientPolicy::default()).unwrap();
         srv.clock.advance(61);
-        let (s, b) = post(
-            &c,
-            &srv,
-            "/api/login/finish",
-            serde_json::to_value(&done.message).unwrap(),
-        )
-        .await;
-        assert_eq!((s, code(&b)), (StatusCode::BAD_REQUEST, "login_expired"));
+        let (s, b) = post(&c, &srv, "/api/login/finish", &done.message).await;
+        assert_eq!((s, err(&b)), (StatusCode::BAD_REQUEST, "login_expired"));
     });
 }
 
@@ -482,7 +328,7 @@ async fn failed_attempts_bring_growing_delays_not_a_lockout() {
         for i in 1..=5 {
             let (s, b) = post(&c, &srv, "/api/login", wrong.clone()).await;
             assert_eq!(
-                (s, code(&b)),
+                (s, err(&b)),
                 (StatusCode::UNAUTHORIZED, "authentication_failed"),
                 "attempt {i}"
             );
@@ -503,27 +349,15 @@ async fn failed_attempts_bring_growing_delays_not_a_lockout() {
             .parse()
             .unwrap();
         assert!((1..=2).contains(&retry), "{retry}");
-        assert_eq!(code(&resp.json().await.unwrap()), "too_many_attempts");
+        assert_eq!(err(&resp.json().await.unwrap()), "too_many_attempts");
         // OPAQUE starts are throttled the same way (they count as attempts).
         let mut r = rng();
         let (_, start) = client::start_login(&mut r, "frank", PASSWORD).unwrap();
-        let (s, _) = post(
-            &c,
-            &srv,
-            "/api/login/start",
-            serde_json::to_value(&start).unwrap(),
-        )
-        .await;
+        let (s, _) = post(&c, &srv, "/api/login/start", &start).await;
         assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
         // After the delay the right password gets in and resets the counter.
         tokio::time::sleep(Duration::from_millis(2100)).await;
-        let (s, b) = post(
-            &c,
-            &srv,
-            "/api/login",
-            json!({"username": "frank", "password": PASSWORD}),
-        )
-        .await;
+        let (s, b) = login(&c, &srv, "frank", PASSWORD).await;
         assert_eq!(s, StatusCode::OK, "{b}");
         for _ in 0..5 {
             let (s, _) = post(&c, &srv, "/api/login", wrong.clone()).await;
@@ -573,13 +407,7 @@ async fn per_address_limit_answers_429() {
     .await;
     let c = Client::new();
     for i in 0..3 {
-        let (s, _) = post(
-            &c,
-            &srv,
-            "/api/login",
-            json!({"username": format!("user{i}"), "password": PASSWORD}),
-        )
-        .await;
+        let (s, _) = login(&c, &srv, &format!("user{i}"), PASSWORD).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
     }
     let resp = c
@@ -598,7 +426,7 @@ async fn banned_accounts_learn_it_only_after_a_correct_proof() {
     on_every_backend!(|c, srv, db| {
         let _ = &db;
         register(&c, &srv, "ivan").await;
-        let before = session(&c, &srv, "ivan").await;
+        let before = opaque_login(&c, &srv, "ivan", PASSWORD).await;
         srv.sesame.admin_set_banned("ivan", true).await.unwrap();
         // The ban revoked the session.
         let (s, _) = get_auth(
@@ -609,56 +437,22 @@ async fn banned_accounts_learn_it_only_after_a_correct_proof() {
         )
         .await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
-        let (s, b) = post(
-            &c,
-            &srv,
-            "/api/session/refresh",
-            json!({"session_token": before["session_token"]}),
-        )
-        .await;
-        assert_eq!((s, code(&b)), (StatusCode::UNAUTHORIZED, "session_invalid"));
+        let (s, b) = refresh(&c, &srv, &before["session_token"]).await;
+        assert_eq!((s, err(&b)), (StatusCode::UNAUTHORIZED, "session_invalid"));
         // Wrong password: the usual answer, nothing about the ban.
-        let (s, b) = post(
-            &c,
-            &srv,
-            "/api/login",
-            json!({"username": "ivan", "password": "not the password"}),
-        )
-        .await;
+        let (s, b) = login(&c, &srv, "ivan", "not the password").await;
         assert_eq!(
-            (s, code(&b)),
+            (s, err(&b)),
             (StatusCode::UNAUTHORIZED, "authentication_failed")
         );
         // Right password: now it says so, on both login paths.
-        let (s, b) = post(
-            &c,
-            &srv,
-            "/api/login",
-            json!({"username": "ivan", "password": PASSWORD}),
-        )
-        .await;
-        assert_eq!((s, code(&b)), (StatusCode::FORBIDDEN, "account_banned"));
-        let mut r = rng();
-        let (state, start) = client::start_login(&mut r, "ivan", PASSWORD).unwrap();
-        let (_, ch) = post(
-            &c,
-            &srv,
-            "/api/login/start",
-            serde_json::to_value(&start).unwrap(),
-        )
-        .await;
-        let ch: LoginChallenge = serde_json::from_value(ch).unwrap();
-        let done = state.finish(&mut r, &ch, &ClientPolicy::default()).unwrap();
-        let (s, b) = post(
-            &c,
-            &srv,
-            "/api/login/finish",
-            serde_json::to_value(&done.message).unwrap(),
-        )
-        .await;
-        assert_eq!((s, code(&b)), (StatusCode::FORBIDDEN, "account_banned"));
+        let (s, b) = login(&c, &srv, "ivan", PASSWORD).await;
+        assert_eq!((s, err(&b)), (StatusCode::FORBIDDEN, "account_banned"));
+        let (_, done) = opaque_start(&c, &srv, "ivan", PASSWORD).await;
+        let (s, b) = post(&c, &srv, "/api/login/finish", &done.message).await;
+        assert_eq!((s, err(&b)), (StatusCode::FORBIDDEN, "account_banned"));
         srv.sesame.admin_set_banned("ivan", false).await.unwrap();
-        session(&c, &srv, "ivan").await;
+        opaque_login(&c, &srv, "ivan", PASSWORD).await;
     });
 }
 
@@ -667,8 +461,8 @@ async fn sessions_refresh_list_revoke_and_logout() {
     on_every_backend!(|c, srv, db| {
         let _ = &db;
         register(&c, &srv, "judy").await;
-        let a = session(&c, &srv, "judy").await;
-        let b = session(&c, &srv, "judy").await;
+        let a = opaque_login(&c, &srv, "judy", PASSWORD).await;
+        let b = opaque_login(&c, &srv, "judy", PASSWORD).await;
         let a_token = a["access_token"].as_str().unwrap().to_owned();
 
         let (s, list) = get_auth(&c, &srv, "/api/sessions", &a_token).await;
@@ -681,70 +475,37 @@ async fn sessions_refresh_list_revoke_and_logout() {
         assert_eq!(current[0]["methods"], json!(["opaque"]));
 
         // Refresh gives a new working access token.
-        let (s, grant) = post(
-            &c,
-            &srv,
-            "/api/session/refresh",
-            json!({"session_token": a["session_token"]}),
-        )
-        .await;
+        let (s, grant) = refresh(&c, &srv, &a["session_token"]).await;
         assert_eq!(s, StatusCode::OK, "{grant}");
         assert_eq!(grant["expires_in"], 900);
         let (s, _) = get_auth(&c, &srv, "/api/me", grant["access_token"].as_str().unwrap()).await;
         assert_eq!(s, StatusCode::OK);
         for bad in ["", "sst_nope", "not-a-token"] {
-            let (s, body) = post(
-                &c,
-                &srv,
-                "/api/session/refresh",
-                json!({"session_token": bad}),
-            )
-            .await;
+            let (s, body) = refresh(&c, &srv, bad).await;
             assert_eq!(
-                (s, code(&body)),
+                (s, err(&body)),
                 (StatusCode::UNAUTHORIZED, "session_invalid")
             );
         }
 
         // Revoke b from a; b's token stops working at once.
         let b_id = b["session_id"].as_str().unwrap();
-        let r = c
-            .delete(srv.url(&format!("/api/sessions/{b_id}")))
-            .bearer_auth(&a_token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::NO_CONTENT);
-        let r = c
-            .delete(srv.url(&format!("/api/sessions/{b_id}")))
-            .bearer_auth(&a_token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::NOT_FOUND);
-        let r = c
-            .delete(srv.url("/api/sessions/not-a-uuid"))
-            .bearer_auth(&a_token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        let b_path = format!("/api/sessions/{b_id}");
+        let (s, _) = delete_auth(&c, &srv, &b_path, &a_token).await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        let (s, _) = delete_auth(&c, &srv, &b_path, &a_token).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let (s, _) = delete_auth(&c, &srv, "/api/sessions/not-a-uuid", &a_token).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
         let (s, _) = get_auth(&c, &srv, "/api/me", b["access_token"].as_str().unwrap()).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
 
         // Someone else's session cannot be revoked.
         register(&c, &srv, "mallory").await;
-        let m = session(&c, &srv, "mallory").await;
-        let r = c
-            .delete(srv.url(&format!(
-                "/api/sessions/{}",
-                a["session_id"].as_str().unwrap()
-            )))
-            .bearer_auth(m["access_token"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        let m = opaque_login(&c, &srv, "mallory", PASSWORD).await;
+        let a_path = format!("/api/sessions/{}", a["session_id"].as_str().unwrap());
+        let (s, _) = delete_auth(&c, &srv, &a_path, m["access_token"].as_str().unwrap()).await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
 
         // Logout ends a; refresh with its session token fails.
         let r = c
@@ -754,21 +515,15 @@ async fn sessions_refresh_list_revoke_and_logout() {
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::NO_CONTENT);
-        let (s, body) = post(
-            &c,
-            &srv,
-            "/api/session/refresh",
-            json!({"session_token": a["session_token"]}),
-        )
-        .await;
+        let (s, body) = refresh(&c, &srv, &a["session_token"]).await;
         assert_eq!(
-            (s, code(&body)),
+            (s, err(&body)),
             (StatusCode::UNAUTHORIZED, "session_invalid")
         );
 
         // Logout-all.
-        let x = session(&c, &srv, "judy").await;
-        session(&c, &srv, "judy").await;
+        let x = opaque_login(&c, &srv, "judy", PASSWORD).await;
+        opaque_login(&c, &srv, "judy", PASSWORD).await;
         let r = c
             .post(srv.url("/api/logout-all"))
             .bearer_auth(x["access_token"].as_str().unwrap())
@@ -787,7 +542,7 @@ async fn sessions_refresh_list_revoke_and_logout() {
                 .await
                 .unwrap();
             assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{header}");
-            assert_eq!(code(&r.json().await.unwrap()), "unauthorized");
+            assert_eq!(err(&r.json().await.unwrap()), "unauthorized");
         }
         let audit = srv
             .sesame
@@ -811,33 +566,21 @@ async fn sessions_and_access_tokens_expire() {
     on_every_backend!(|c, srv, db| {
         let _ = &db;
         register(&c, &srv, "kate").await;
-        let s1 = session(&c, &srv, "kate").await;
+        let s1 = opaque_login(&c, &srv, "kate", PASSWORD).await;
         // Access tokens last 15 minutes.
         srv.clock.advance(901);
         let (s, _) = get_auth(&c, &srv, "/api/me", s1["access_token"].as_str().unwrap()).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
-        let (s, grant) = post(
-            &c,
-            &srv,
-            "/api/session/refresh",
-            json!({"session_token": s1["session_token"]}),
-        )
-        .await;
+        let (s, grant) = refresh(&c, &srv, &s1["session_token"]).await;
         assert_eq!(s, StatusCode::OK, "{grant}");
         // Seven idle days end the session; the cleanup removes it.
         srv.clock.advance(7 * 24 * 3600 + 1);
-        let (s, body) = post(
-            &c,
-            &srv,
-            "/api/session/refresh",
-            json!({"session_token": s1["session_token"]}),
-        )
-        .await;
+        let (s, body) = refresh(&c, &srv, &s1["session_token"]).await;
         assert_eq!(
-            (s, code(&body)),
+            (s, err(&body)),
             (StatusCode::UNAUTHORIZED, "session_invalid")
         );
-        let s2 = session(&c, &srv, "kate").await;
+        let s2 = opaque_login(&c, &srv, "kate", PASSWORD).await;
         srv.clock.advance(8 * 24 * 3600);
         let (deleted, _) = srv.sesame.cleanup(None).await.unwrap();
         assert_eq!(deleted, 1);
@@ -849,14 +592,7 @@ async fn sessions_and_access_tokens_expire() {
 async fn well_known_documents_and_health() {
     on_every_backend!(|c, srv, db| {
         let _ = &db;
-        let jwks: Value = c
-            .get(srv.url("/.well-known/jwks.json"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (_, jwks) = get(&c, &srv, "/.well-known/jwks.json").await;
         let key = &jwks["keys"][0];
         assert_eq!(
             (
@@ -866,25 +602,11 @@ async fn well_known_documents_and_health() {
             ),
             (Some("OKP"), Some("Ed25519"), Some("EdDSA"))
         );
-        let info: Value = c
-            .get(srv.url("/.well-known/sesame"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (_, info) = get(&c, &srv, "/.well-known/sesame").await;
         let (pk, fp) = srv.sesame.server_identity();
         assert_eq!(info["opaque_public_key"], sesame_proto::b64::encode(pk));
         assert_eq!(info["fingerprint"], fp);
-        let health: Value = c
-            .get(srv.url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (_, health) = get(&c, &srv, "/healthz").await;
         assert_eq!(health["status"], "ok");
     });
 }
@@ -948,7 +670,7 @@ async fn restart_keeps_accounts_and_keys_and_a_wrong_master_key_is_refused() {
             "{}: the OPAQUE key survives",
             db.name
         );
-        session(&c, &srv, "liam").await;
+        opaque_login(&c, &srv, "liam", PASSWORD).await;
         srv.stop().await;
         // The same database with another master key: a clear start-up error, no regeneration.
         let dir = tempfile::tempdir().unwrap();
@@ -1063,18 +785,12 @@ async fn access_tokens_and_sessions_survive_a_restart() {
     let c = Client::new();
     let srv = TestServer::start(&db).await;
     register(&c, &srv, "nora").await;
-    let s = session(&c, &srv, "nora").await;
+    let s = opaque_login(&c, &srv, "nora", PASSWORD).await;
     srv.stop().await;
     let srv = TestServer::start(&db).await;
     let (status, me) = get_auth(&c, &srv, "/api/me", s["access_token"].as_str().unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{me}");
-    let (status, _) = post(
-        &c,
-        &srv,
-        "/api/session/refresh",
-        json!({"session_token": s["session_token"]}),
-    )
-    .await;
+    let (status, _) = refresh(&c, &srv, &s["session_token"]).await;
     assert_eq!(status, StatusCode::OK);
     srv.stop().await;
 }

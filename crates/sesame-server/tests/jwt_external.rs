@@ -12,55 +12,16 @@
 
 mod common;
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
-
-use rand_chacha::rand_core::SeedableRng as _;
-use rand_chacha::ChaCha20Rng;
+use reqwest::Client;
 use serde_json::{json, Value};
-use sesame_proto::client::{self as proto, ClientPolicy};
-use sesame_proto::messages::{LoginChallenge, LoginConfirmation};
-use uuid::Uuid;
 
+use common::api::{get_auth, login, opaque_login, post, refresh, username, PASSWORD};
+use common::on_every_backend;
+use common::python::{self, python_ready, script};
 use common::server::TestServer;
 use common::TestDb;
 
-const PASSWORD: &str = "correct horse battery staple";
 const SKIP: &str = "*** SKIPPING external JWT verification: pip install pyjwt cryptography ***";
-
-fn script() -> String {
-    format!("{}/tests/py/verify_jwt.py", env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Whether `python3` with PyJWT and cryptography is here. Otherwise prints [`SKIP`] (once,
-/// past the test harness's capture) or, with `SESAME_REQUIRE_SERVICES=1`, panics.
-fn python_ready() -> bool {
-    static READY: OnceLock<Result<(), String>> = OnceLock::new();
-    let ready = READY.get_or_init(|| {
-        let out = Command::new("python3")
-            .args(["-c", "import jwt, cryptography"])
-            .output();
-        let result = match out {
-            Ok(o) if o.status.success() => Ok(()),
-            Ok(o) => Err(String::from_utf8_lossy(&o.stderr).trim().to_owned()),
-            Err(e) => Err(format!("python3: {e}")),
-        };
-        if let Err(why) = &result {
-            if std::env::var(common::REQUIRE_SERVICES_ENV).as_deref() != Ok("1") {
-                let _ = writeln!(std::io::stderr(), "\n{SKIP}\n    ({why})\n");
-            }
-        }
-        result
-    });
-    match ready {
-        Ok(()) => true,
-        Err(why) if std::env::var(common::REQUIRE_SERVICES_ENV).as_deref() == Ok("1") => {
-            panic!("{SKIP} ({}=1): {why}", common::REQUIRE_SERVICES_ENV)
-        }
-        Err(_) => false,
-    }
-}
 
 /// What the Python side is asked to check.
 struct Check<'a> {
@@ -82,24 +43,7 @@ async fn verify_external(check: Check<'_>) -> Result<Value, String> {
         "match_kid": check.match_kid,
     })
     .to_string();
-    let out = tokio::task::spawn_blocking(move || {
-        let mut child = Command::new("python3")
-            .arg(script())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run python3");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write to the verifier");
-        child.wait_with_output().expect("wait for the verifier")
-    })
-    .await
-    .expect("verifier task");
+    let out = python::run(script("verify_jwt.py"), &[], input.as_bytes()).await;
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     match out.status.code() {
         Some(0) => Ok(serde_json::from_slice(&out.stdout)
@@ -117,47 +61,15 @@ async fn get_json(url: &str) -> Value {
     resp.json().await.expect("JSON body")
 }
 
-async fn post_json(srv: &TestServer, path: &str, body: &Value) -> (u16, Value) {
-    let resp = reqwest::Client::new()
-        .post(srv.url(path))
-        .json(body)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("POST {path}: {e}"));
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
-fn username(prefix: &str) -> String {
-    format!("{prefix}{}", &Uuid::new_v4().simple().to_string()[..12])
-}
-
 /// Registers a user and logs in with the password (`POST /api/login`); returns the body.
 async fn password_login(srv: &TestServer, user: &str) -> Value {
+    let c = Client::new();
     let creds = json!({ "username": user, "password": PASSWORD });
-    let (status, body) = post_json(srv, "/register", &creds).await;
+    let (status, body) = post(&c, srv, "/register", &creds).await;
     assert_eq!(status, 201, "register: {body}");
-    let (status, body) = post_json(srv, "/api/login", &creds).await;
+    let (status, body) = login(&c, srv, user, PASSWORD).await;
     assert_eq!(status, 200, "login: {body}");
     body
-}
-
-/// OPAQUE login over HTTP (`/api/login/start`, `/api/login/finish`); returns the opened
-/// `SessionIssued`.
-async fn opaque_login(srv: &TestServer, user: &str) -> Value {
-    let mut rng = ChaCha20Rng::from_entropy();
-    let (state, start) = proto::start_login(&mut rng, user, PASSWORD).unwrap();
-    let (status, body) = post_json(srv, "/api/login/start", &json!(start)).await;
-    assert_eq!(status, 200, "login start: {body}");
-    let challenge: LoginChallenge = serde_json::from_value(body).expect("challenge");
-    let done = state
-        .finish(&mut rng, &challenge, &ClientPolicy::default())
-        .expect("client finish");
-    let (status, body) = post_json(srv, "/api/login/finish", &json!(done.message)).await;
-    assert_eq!(status, 200, "login finish: {body}");
-    let confirmation: LoginConfirmation = serde_json::from_value(body).expect("confirmation");
-    let payload = done.confirmation.open(&confirmation).expect("opens");
-    serde_json::from_slice(&payload).expect("payload JSON")
 }
 
 /// The issuer the server announces, checked against the service's own.
@@ -184,11 +96,10 @@ fn flip_signature_char(token: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_tokens_verify_with_pyjwt() {
-    if !python_ready() {
+    if !python_ready(SKIP, "import jwt, cryptography") {
         return;
     }
-    for db in common::backends().await {
-        let srv = TestServer::start(&db).await;
+    on_every_backend!(|srv, db| {
         let jwks = get_json(&srv.url("/.well-known/jwks.json")).await;
         let iss = issuer(&srv).await;
         let aud = srv.config.audience.clone();
@@ -221,12 +132,7 @@ async fn access_tokens_verify_with_pyjwt() {
         assert_eq!(lifetime, login["expires_in"].as_u64().unwrap());
 
         // A refreshed token: same session, new jti.
-        let (status, grant) = post_json(
-            &srv,
-            "/api/session/refresh",
-            &json!({ "session_token": login["session_token"] }),
-        )
-        .await;
+        let (status, grant) = refresh(&Client::new(), &srv, &login["session_token"]).await;
         assert_eq!(status, 200, "[{}] refresh: {grant}", db.name);
         let out2 = verify_external(check(grant["access_token"].as_str().unwrap()))
             .await
@@ -236,7 +142,7 @@ async fn access_tokens_verify_with_pyjwt() {
         assert_ne!(out2["claims"]["jti"], claims["jti"]);
 
         // OPAQUE login over HTTP: amr ["opaque"].
-        let issued = opaque_login(&srv, &user).await;
+        let issued = opaque_login(&Client::new(), &srv, &user, PASSWORD).await;
         let out3 = verify_external(check(issued["access_token"].as_str().unwrap()))
             .await
             .unwrap_or_else(|e| panic!("[{}] PyJWT refused the OPAQUE token: {e}", db.name));
@@ -248,15 +154,12 @@ async fn access_tokens_verify_with_pyjwt() {
             "[{}] {out3}",
             db.name
         );
-
-        srv.stop().await;
-        db.cleanup().await;
-    }
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tampered_and_foreign_tokens_fail_in_pyjwt() {
-    if !python_ready() {
+    if !python_ready(SKIP, "import jwt, cryptography") {
         return;
     }
     let db = TestDb::sqlite();
@@ -305,13 +208,8 @@ async fn tampered_and_foreign_tokens_fail_in_pyjwt() {
         .expect_err("PyJWT must refuse a tampered signature");
     assert!(err.contains("Signature"), "{err}");
     // The server refuses it as well.
-    let resp = reqwest::Client::new()
-        .get(srv.url("/api/me"))
-        .bearer_auth(&tampered)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 401);
+    let (status, _) = get_auth(&Client::new(), &srv, "/api/me", &tampered).await;
+    assert_eq!(status, 401);
 
     // Another server's JWKS: no key with this kid, and no key of it verifies the signature.
     let err = verify_external(own(&other_jwks, token, &iss))

@@ -4,7 +4,11 @@
 
 mod common;
 
-use common::backends;
+use common::api::{
+    call, delete_auth, err, get, get_auth, login, post, post_auth, put_auth, refresh, register,
+    tokens, PASSWORD,
+};
+use common::on_every_backend;
 use common::server::TestServer;
 use rand_chacha::rand_core::SeedableRng as _;
 use rand_chacha::ChaCha20Rng;
@@ -13,55 +17,12 @@ use serde_json::{json, Value};
 use sesame_proto::client::{self, ClientPolicy};
 use sesame_proto::messages::{LoginChallenge, LoginConfirmation, RegistrationChallenge};
 
-const PASSWORD: &str = "correct horse battery staple";
 const NEW_PASSWORD: &str = "a brand new passphrase";
-
-async fn call(
-    c: &Client,
-    srv: &TestServer,
-    method: reqwest::Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut req = c.request(method, srv.url(path));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
-async fn post(
-    c: &Client,
-    srv: &TestServer,
-    path: &str,
-    token: Option<&str>,
-    body: Value,
-) -> (StatusCode, Value) {
-    call(c, srv, reqwest::Method::POST, path, token, Some(body)).await
-}
-
-fn err(v: &Value) -> &str {
-    v["error"]["code"].as_str().unwrap_or("<none>")
-}
 
 /// Registers and logs in; returns (access token, session token, backup codes).
 async fn account(c: &Client, srv: &TestServer, name: &str) -> (String, String, Vec<String>) {
-    let (s, reg) = post(
-        c,
-        srv,
-        "/api/register",
-        None,
-        json!({"username": name, "password": PASSWORD}),
-    )
-    .await;
-    assert_eq!(s, StatusCode::CREATED, "{reg}");
-    let (t, st) = login(c, srv, name, PASSWORD).await;
+    let reg = register(c, srv, name).await;
+    let (t, st) = tokens(c, srv, name, PASSWORD).await;
     (
         t,
         st,
@@ -69,37 +30,11 @@ async fn account(c: &Client, srv: &TestServer, name: &str) -> (String, String, V
     )
 }
 
-async fn login(c: &Client, srv: &TestServer, name: &str, password: &str) -> (String, String) {
-    let (s, b) = post(
-        c,
-        srv,
-        "/api/login",
-        None,
-        json!({"username": name, "password": password}),
-    )
-    .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
-    (
-        b["access_token"].as_str().unwrap().into(),
-        b["session_token"].as_str().unwrap().into(),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn profile_is_validated_and_me_reports_factor_status() {
-    for db in backends().await {
-        let srv = TestServer::start(&db).await;
-        let c = Client::new();
+    on_every_backend!(|c, srv, db| {
         let (token, _, _) = account(&c, &srv, "yara").await;
-        let (s, me) = call(
-            &c,
-            &srv,
-            reqwest::Method::GET,
-            "/api/me",
-            Some(&token),
-            None,
-        )
-        .await;
+        let (s, me) = get_auth(&c, &srv, "/api/me", &token).await;
         assert_eq!(s, StatusCode::OK);
         assert_eq!(
             (
@@ -110,15 +45,7 @@ async fn profile_is_validated_and_me_reports_factor_status() {
             (Some("yara"), Some(false), Some(10))
         );
         let update = json!({"display_name": "Yara Q.", "bio": "Plays\nchess.", "picture_url": "https://example.com/y.png"});
-        let (s, b) = call(
-            &c,
-            &srv,
-            reqwest::Method::PUT,
-            "/api/me",
-            Some(&token),
-            Some(update),
-        )
-        .await;
+        let (s, b) = put_auth(&c, &srv, "/api/me", &token, update).await;
         assert_eq!(s, StatusCode::OK, "{} {b}", db.name);
         assert_eq!(b["profile"]["display_name"], "Yara Q.");
         for bad in [
@@ -130,27 +57,11 @@ async fn profile_is_validated_and_me_reports_factor_status() {
             json!({"picture_url": "not a url"}),
             json!({"nickname": "unknown field"}),
         ] {
-            let (s, b) = call(
-                &c,
-                &srv,
-                reqwest::Method::PUT,
-                "/api/me",
-                Some(&token),
-                Some(bad.clone()),
-            )
-            .await;
+            let (s, b) = put_auth(&c, &srv, "/api/me", &token, bad.clone()).await;
             assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {b}");
         }
         // Absent fields stay, null clears.
-        let (_, b) = call(
-            &c,
-            &srv,
-            reqwest::Method::PUT,
-            "/api/me",
-            Some(&token),
-            Some(json!({"bio": null})),
-        )
-        .await;
+        let (_, b) = put_auth(&c, &srv, "/api/me", &token, json!({"bio": null})).await;
         assert_eq!(
             b["profile"],
             json!({"display_name": "Yara Q.", "picture_url": "https://example.com/y.png"})
@@ -165,26 +76,15 @@ async fn profile_is_validated_and_me_reports_factor_status() {
         )
         .await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
-        srv.stop().await;
-        db.cleanup().await;
-    }
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sensitive_operations_need_a_fresh_authentication() {
-    for db in backends().await {
-        let srv = TestServer::start(&db).await;
-        let c = Client::new();
+    on_every_backend!(|c, srv, db| {
         let (token, _, old_codes) = account(&c, &srv, "zack").await;
         // A fresh login may regenerate backup codes at once.
-        let (s, b) = post(
-            &c,
-            &srv,
-            "/api/backup-codes/regenerate",
-            Some(&token),
-            json!({}),
-        )
-        .await;
+        let (s, b) = post_auth(&c, &srv, "/api/backup-codes/regenerate", &token, json!({})).await;
         assert_eq!(s, StatusCode::OK, "{} {b}", db.name);
         let new_codes: Vec<String> = serde_json::from_value(b["backupCodes"].clone()).unwrap();
         assert_ne!(new_codes, old_codes);
@@ -219,27 +119,13 @@ async fn sensitive_operations_need_a_fresh_authentication() {
         // OPAQUE re-authentication: the proof refreshes this session.
         let mut rng = ChaCha20Rng::from_entropy();
         let (state, start) = client::start_login(&mut rng, "zack", PASSWORD).unwrap();
-        let (s, ch) = post(
-            &c,
-            &srv,
-            "/api/reauth/start",
-            Some(&token),
-            serde_json::to_value(&start).unwrap(),
-        )
-        .await;
+        let (s, ch) = post_auth(&c, &srv, "/api/reauth/start", &token, &start).await;
         assert_eq!(s, StatusCode::OK, "{ch}");
         let ch: LoginChallenge = serde_json::from_value(ch).unwrap();
         let done = state
             .finish(&mut rng, &ch, &ClientPolicy::default())
             .unwrap();
-        let (s, conf) = post(
-            &c,
-            &srv,
-            "/api/reauth/finish",
-            Some(&token),
-            serde_json::to_value(&done.message).unwrap(),
-        )
-        .await;
+        let (s, conf) = post_auth(&c, &srv, "/api/reauth/finish", &token, &done.message).await;
         assert_eq!(s, StatusCode::OK, "{conf}");
         let conf: LoginConfirmation = serde_json::from_value(conf).unwrap();
         let payload: Value =
@@ -248,42 +134,24 @@ async fn sensitive_operations_need_a_fresh_authentication() {
         // Re-authenticating as someone else is refused.
         account(&c, &srv, "zelda").await;
         let (_, start) = client::start_login(&mut rng, "zelda", PASSWORD).unwrap();
-        let (s, b) = post(
-            &c,
-            &srv,
-            "/api/reauth/start",
-            Some(&token),
-            serde_json::to_value(&start).unwrap(),
-        )
-        .await;
+        let (s, b) = post_auth(&c, &srv, "/api/reauth/start", &token, &start).await;
         assert_eq!((s, err(&b)), (StatusCode::BAD_REQUEST, "username_mismatch"));
-        let (s, b) = post(
-            &c,
-            &srv,
-            "/api/backup-codes/regenerate",
-            Some(&token),
-            json!({}),
-        )
-        .await;
+        let (s, b) = post_auth(&c, &srv, "/api/backup-codes/regenerate", &token, json!({})).await;
         assert_eq!(s, StatusCode::OK, "{b}");
-        srv.stop().await;
-        db.cleanup().await;
-    }
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_change_on_both_paths_and_session_revocation() {
-    for db in backends().await {
-        let srv = TestServer::start(&db).await;
-        let c = Client::new();
+    on_every_backend!(|c, srv, db| {
         let (token, _, _) = account(&c, &srv, "quinn").await;
-        let (other, _) = login(&c, &srv, "quinn", PASSWORD).await;
+        let (other, _) = tokens(&c, &srv, "quinn", PASSWORD).await;
         // Server-assisted, with the policy enforced and the other session revoked.
-        let (s, b) = post(
+        let (s, b) = post_auth(
             &c,
             &srv,
             "/api/password",
-            Some(&token),
+            &token,
             json!({"new_password": "quinn-password"}),
         )
         .await;
@@ -291,65 +159,35 @@ async fn password_change_on_both_paths_and_session_revocation() {
             (s, err(&b)),
             (StatusCode::BAD_REQUEST, "password_contains_username")
         );
-        let (s, b) = post(
+        let (s, b) = post_auth(
             &c,
             &srv,
             "/api/password",
-            Some(&token),
+            &token,
             json!({"new_password": NEW_PASSWORD, "revoke_other_sessions": true}),
         )
         .await;
         assert_eq!(s, StatusCode::OK, "{} {b}", db.name);
         assert_eq!(b["revoked_sessions"], 1);
-        let (s, _) = call(
-            &c,
-            &srv,
-            reqwest::Method::GET,
-            "/api/me",
-            Some(&other),
-            None,
-        )
-        .await;
+        let (s, _) = get_auth(&c, &srv, "/api/me", &other).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "the other session ended");
-        let (s, _) = call(
-            &c,
-            &srv,
-            reqwest::Method::GET,
-            "/api/me",
-            Some(&token),
-            None,
-        )
-        .await;
+        let (s, _) = get_auth(&c, &srv, "/api/me", &token).await;
         assert_eq!(s, StatusCode::OK, "this session lives on");
-        let (s, _) = post(
-            &c,
-            &srv,
-            "/api/login",
-            None,
-            json!({"username": "quinn", "password": PASSWORD}),
-        )
-        .await;
+        let (s, _) = login(&c, &srv, "quinn", PASSWORD).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
         // Client-side: the new password never reaches the server.
         let mut rng = ChaCha20Rng::from_entropy();
         let (state, start) = client::start_registration(&mut rng, "quinn", PASSWORD).unwrap();
-        let (s, ch) = post(
-            &c,
-            &srv,
-            "/api/password/start",
-            Some(&token),
-            serde_json::to_value(&start).unwrap(),
-        )
-        .await;
+        let (s, ch) = post_auth(&c, &srv, "/api/password/start", &token, &start).await;
         assert_eq!(s, StatusCode::OK, "{ch}");
         let ch: RegistrationChallenge = serde_json::from_value(ch).unwrap();
         let done = state
             .finish(&mut rng, &ch, &ClientPolicy::default())
             .unwrap();
         let body = json!({"registration": done.message, "revoke_other_sessions": false});
-        let (s, b) = post(&c, &srv, "/api/password/finish", Some(&token), body).await;
+        let (s, b) = post_auth(&c, &srv, "/api/password/finish", &token, body).await;
         assert_eq!(s, StatusCode::OK, "{b}");
-        login(&c, &srv, "quinn", PASSWORD).await;
+        tokens(&c, &srv, "quinn", PASSWORD).await;
         let audit = srv
             .sesame
             .admin_audit(Some("quinn"), None, 50)
@@ -362,9 +200,7 @@ async fn password_change_on_both_paths_and_session_revocation() {
                 .count(),
             2
         );
-        srv.stop().await;
-        db.cleanup().await;
-    }
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -373,15 +209,7 @@ async fn security_questions_are_validated() {
     let srv = TestServer::start(&db).await;
     let c = Client::new();
     let (token, _, _) = account(&c, &srv, "rhea").await;
-    let (s, cat) = call(
-        &c,
-        &srv,
-        reqwest::Method::GET,
-        "/api/security-questions/catalog",
-        None,
-        None,
-    )
-    .await;
+    let (s, cat) = get(&c, &srv, "/api/security-questions/catalog").await;
     assert_eq!(s, StatusCode::OK);
     let q = |i: usize| cat["questions"][i].as_str().unwrap().to_owned();
     for bad in [
@@ -390,13 +218,12 @@ async fn security_questions_are_validated() {
         json!([{"question": q(0), "answer": "ab"}, {"question": q(1), "answer": "paris"}]),
         json!([{"question": q(0), "answer": "rex"}, {"question": q(1), "answer": "paris"}, {"question": q(2), "answer": "abc"}, {"question": q(3), "answer": "def"}]),
     ] {
-        let (s, b) = call(
+        let (s, b) = put_auth(
             &c,
             &srv,
-            reqwest::Method::PUT,
             "/api/security-questions",
-            Some(&token),
-            Some(json!({"questions": bad})),
+            &token,
+            json!({"questions": bad}),
         )
         .await;
         assert_eq!(
@@ -405,51 +232,25 @@ async fn security_questions_are_validated() {
         );
     }
     let good = json!({"questions": [{"question": q(0), "answer": "Rex"}, {"question": "My own question?", "answer": "Paris  France"}]});
-    let (s, b) = call(
-        &c,
-        &srv,
-        reqwest::Method::PUT,
-        "/api/security-questions",
-        Some(&token),
-        Some(good),
-    )
-    .await;
+    let (s, b) = put_auth(&c, &srv, "/api/security-questions", &token, good).await;
     assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
-    let (_, me) = call(
-        &c,
-        &srv,
-        reqwest::Method::GET,
-        "/api/me",
-        Some(&token),
-        None,
-    )
-    .await;
+    let (_, me) = get_auth(&c, &srv, "/api/me", &token).await;
     assert_eq!(me["security_questions"], 2);
     srv.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recovery_with_a_backup_code_on_both_credential_paths() {
-    for db in backends().await {
-        let srv = TestServer::start(&db).await;
-        let c = Client::new();
+    on_every_backend!(|c, srv, db| {
         let (token, _, codes) = account(&c, &srv, "sam").await;
         // Server-assisted new password.
-        let (s, started) = post(
-            &c,
-            &srv,
-            "/api/recover/start",
-            None,
-            json!({"username": "sam"}),
-        )
-        .await;
+        let (s, started) = post(&c, &srv, "/api/recover/start", json!({"username": "sam"})).await;
         assert_eq!(s, StatusCode::OK, "{} {started}", db.name);
         let id = started["recovery_id"].as_str().unwrap().to_owned();
         let (s, b) = post(
             &c,
             &srv,
             "/api/recover/finish",
-            None,
             json!({"recovery_id": id, "backup_code": "zzzzz-zzzzz", "new_password": NEW_PASSWORD}),
         )
         .await;
@@ -458,30 +259,20 @@ async fn recovery_with_a_backup_code_on_both_credential_paths() {
             &c,
             &srv,
             "/api/recover/finish",
-            None,
             json!({"recovery_id": id, "backup_code": codes[3], "new_password": NEW_PASSWORD}),
         )
         .await;
         assert_eq!(s, StatusCode::OK, "{b}");
         let fresh: Vec<String> = serde_json::from_value(b["backupCodes"].clone()).unwrap();
         assert_eq!(fresh.len(), 10);
-        let (s, _) = call(
-            &c,
-            &srv,
-            reqwest::Method::GET,
-            "/api/me",
-            Some(&token),
-            None,
-        )
-        .await;
+        let (s, _) = get_auth(&c, &srv, "/api/me", &token).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "every session was revoked");
-        login(&c, &srv, "sam", NEW_PASSWORD).await;
+        tokens(&c, &srv, "sam", NEW_PASSWORD).await;
         // The recovery id is single-use; old codes died with the fresh set.
         let (s, b) = post(
             &c,
             &srv,
             "/api/recover/finish",
-            None,
             json!({"recovery_id": id, "backup_code": codes[4], "new_password": PASSWORD}),
         )
         .await;
@@ -493,7 +284,6 @@ async fn recovery_with_a_backup_code_on_both_credential_paths() {
             &c,
             &srv,
             "/api/recover/start",
-            None,
             json!({"username": "sam", "registration_request": start.registration_request}),
         )
         .await;
@@ -506,7 +296,7 @@ async fn recovery_with_a_backup_code_on_both_credential_paths() {
             "recovery_id": started["recovery_id"], "backup_code": codes[5],
             "registration_record": done.message.registration_record, "key_stretching": done.message.key_stretching,
         });
-        let (s, b) = post(&c, &srv, "/api/recover/finish", None, body.clone()).await;
+        let (s, b) = post(&c, &srv, "/api/recover/finish", body.clone()).await;
         assert_eq!(
             (s, err(&b)),
             (StatusCode::UNAUTHORIZED, "recovery_failed"),
@@ -516,7 +306,6 @@ async fn recovery_with_a_backup_code_on_both_credential_paths() {
             &c,
             &srv,
             "/api/recover/start",
-            None,
             json!({"username": "sam", "registration_request": start.registration_request}),
         )
         .await;
@@ -524,18 +313,16 @@ async fn recovery_with_a_backup_code_on_both_credential_paths() {
             "recovery_id": started["recovery_id"], "backup_code": fresh[0],
             "registration_record": done.message.registration_record, "key_stretching": done.message.key_stretching,
         });
-        let (s, b) = post(&c, &srv, "/api/recover/finish", None, body).await;
+        let (s, b) = post(&c, &srv, "/api/recover/finish", body).await;
         assert_eq!(s, StatusCode::OK, "{b}");
-        login(&c, &srv, "sam", PASSWORD).await;
+        tokens(&c, &srv, "sam", PASSWORD).await;
         let audit = srv
             .sesame
             .admin_audit(Some("sam"), None, 100)
             .await
             .unwrap();
         assert!(audit.iter().any(|e| e.event == "recovery.success"));
-        srv.stop().await;
-        db.cleanup().await;
-    }
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -544,43 +331,20 @@ async fn questions_alone_never_recover_and_unknown_users_look_the_same() {
     let srv = TestServer::start(&db).await;
     let c = Client::new();
     let (token, _, _) = account(&c, &srv, "tom").await;
-    let (_, cat) = call(
-        &c,
-        &srv,
-        reqwest::Method::GET,
-        "/api/security-questions/catalog",
-        None,
-        None,
-    )
-    .await;
+    let (_, cat) = get(&c, &srv, "/api/security-questions/catalog").await;
     let questions = json!({"questions": [
         {"question": cat["questions"][0], "answer": "rex"},
         {"question": cat["questions"][1], "answer": "paris"},
     ]});
-    let (s, _) = call(
-        &c,
-        &srv,
-        reqwest::Method::PUT,
-        "/api/security-questions",
-        Some(&token),
-        Some(questions),
-    )
-    .await;
+    let (s, _) = put_auth(&c, &srv, "/api/security-questions", &token, questions).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (_, started) = post(
-        &c,
-        &srv,
-        "/api/recover/start",
-        None,
-        json!({"username": "tom"}),
-    )
-    .await;
+    let (_, started) = post(&c, &srv, "/api/recover/start", json!({"username": "tom"})).await;
     assert_eq!(
         started["questions"],
         json!([cat["questions"][0], cat["questions"][1]])
     );
     // Right answers but no TOTP code: refused.
-    let (s, b) = post(&c, &srv, "/api/recover/finish", None, json!({"recovery_id": started["recovery_id"], "answers": ["Rex", "PARIS"], "new_password": NEW_PASSWORD})).await;
+    let (s, b) = post(&c, &srv, "/api/recover/finish", json!({"recovery_id": started["recovery_id"], "answers": ["Rex", "PARIS"], "new_password": NEW_PASSWORD})).await;
     assert_eq!((s, err(&b)), (StatusCode::UNAUTHORIZED, "recovery_failed"));
     // An unknown user gets a start of the same shape (stand-in questions, stable per name)
     // and the same failure.
@@ -588,7 +352,6 @@ async fn questions_alone_never_recover_and_unknown_users_look_the_same() {
         &c,
         &srv,
         "/api/recover/start",
-        None,
         json!({"username": "ghost-user"}),
     )
     .await;
@@ -600,25 +363,17 @@ async fn questions_alone_never_recover_and_unknown_users_look_the_same() {
         &c,
         &srv,
         "/api/recover/start",
-        None,
         json!({"username": "ghost-user"}),
     )
     .await;
     assert_eq!(again["questions"], ghost["questions"]);
-    let (s, b) = post(&c, &srv, "/api/recover/finish", None, json!({"recovery_id": ghost["recovery_id"], "backup_code": "abcde-fghjk", "new_password": NEW_PASSWORD})).await;
+    let (s, b) = post(&c, &srv, "/api/recover/finish", json!({"recovery_id": ghost["recovery_id"], "backup_code": "abcde-fghjk", "new_password": NEW_PASSWORD})).await;
     assert_eq!((s, err(&b)), (StatusCode::UNAUTHORIZED, "recovery_failed"));
     // Five failed tries burn a recovery.
-    let (_, r) = post(
-        &c,
-        &srv,
-        "/api/recover/start",
-        None,
-        json!({"username": "tom"}),
-    )
-    .await;
+    let (_, r) = post(&c, &srv, "/api/recover/start", json!({"username": "tom"})).await;
     let mut last = StatusCode::OK;
     for _ in 0..6 {
-        let (s, _) = post(&c, &srv, "/api/recover/finish", None, json!({"recovery_id": r["recovery_id"], "backup_code": "abcde-fghjk", "new_password": NEW_PASSWORD})).await;
+        let (s, _) = post(&c, &srv, "/api/recover/finish", json!({"recovery_id": r["recovery_id"], "backup_code": "abcde-fghjk", "new_password": NEW_PASSWORD})).await;
         last = s;
     }
     assert!(
@@ -633,7 +388,6 @@ async fn questions_alone_never_recover_and_unknown_users_look_the_same() {
         &c,
         &srv,
         "/api/recover/finish",
-        None,
         json!({"recovery_id": "x", "backup_code": "abcde-fghjk"}),
     )
     .await;
@@ -643,47 +397,15 @@ async fn questions_alone_never_recover_and_unknown_users_look_the_same() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_an_account_removes_everything() {
-    for db in backends().await {
-        let srv = TestServer::start(&db).await;
-        let c = Client::new();
+    on_every_backend!(|c, srv, db| {
         let (token, session_token, _) = account(&c, &srv, "uma").await;
-        call(
-            &c,
-            &srv,
-            reqwest::Method::PUT,
-            "/api/me",
-            Some(&token),
-            Some(json!({"bio": "bye"})),
-        )
-        .await;
+        put_auth(&c, &srv, "/api/me", &token, json!({"bio": "bye"})).await;
         let user = srv.sesame.admin_find("uma").await.unwrap();
-        let (s, _) = call(
-            &c,
-            &srv,
-            reqwest::Method::DELETE,
-            "/api/me",
-            Some(&token),
-            None,
-        )
-        .await;
+        let (s, _) = delete_auth(&c, &srv, "/api/me", &token).await;
         assert_eq!(s, StatusCode::NO_CONTENT, "{}", db.name);
-        let (s, _) = post(
-            &c,
-            &srv,
-            "/api/session/refresh",
-            None,
-            json!({"session_token": session_token}),
-        )
-        .await;
+        let (s, _) = refresh(&c, &srv, &session_token).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
-        let (s, _) = post(
-            &c,
-            &srv,
-            "/api/login",
-            None,
-            json!({"username": "uma", "password": PASSWORD}),
-        )
-        .await;
+        let (s, _) = login(&c, &srv, "uma", PASSWORD).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
         assert!(srv
             .sesame
@@ -704,14 +426,11 @@ async fn deleting_an_account_removes_everything() {
             &c,
             &srv,
             "/api/register",
-            None,
             json!({"username": "uma", "password": PASSWORD}),
         )
         .await;
         assert_eq!(s, StatusCode::CREATED);
-        srv.stop().await;
-        db.cleanup().await;
-    }
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -720,21 +439,13 @@ async fn recovery_survives_a_bad_request_and_is_limited_per_account() {
     let srv = TestServer::start(&db).await;
     let c = Client::new();
     let (_, _, codes) = account(&c, &srv, "vera").await;
-    let (_, started) = post(
-        &c,
-        &srv,
-        "/api/recover/start",
-        None,
-        json!({"username": "vera"}),
-    )
-    .await;
+    let (_, started) = post(&c, &srv, "/api/recover/start", json!({"username": "vera"})).await;
     let id = started["recovery_id"].clone();
     // A new password that breaks the policy is a 400 that leaves the recovery open.
     let (s, b) = post(
         &c,
         &srv,
         "/api/recover/finish",
-        None,
         json!({"recovery_id": id, "backup_code": codes[0], "new_password": "short"}),
     )
     .await;
@@ -746,7 +457,6 @@ async fn recovery_survives_a_bad_request_and_is_limited_per_account() {
         &c,
         &srv,
         "/api/recover/finish",
-        None,
         json!({"recovery_id": id, "backup_code": codes[0], "new_password": NEW_PASSWORD}),
     )
     .await;
@@ -755,15 +465,9 @@ async fn recovery_survives_a_bad_request_and_is_limited_per_account() {
     for name in ["vera", "no-such-vera"] {
         let mut last = StatusCode::OK;
         for _ in 0..6 {
-            last = post(
-                &c,
-                &srv,
-                "/api/recover/start",
-                None,
-                json!({"username": name}),
-            )
-            .await
-            .0;
+            last = post(&c, &srv, "/api/recover/start", json!({"username": name}))
+                .await
+                .0;
         }
         assert_eq!(last, StatusCode::TOO_MANY_REQUESTS, "{name}");
     }
@@ -779,44 +483,42 @@ async fn device_settings_need_a_fresh_login_and_recovery_lifts_the_requirement()
     let (token, _, codes) = account(&c, &srv, "walt").await;
     let device = SigningKey::from_bytes(&[7u8; 32]);
     let pk = sesame_proto::b64::encode(device.verifying_key().to_bytes());
-    let (s, b) = post(
+    let (s, b) = post_auth(
         &c,
         &srv,
         "/api/devices",
-        Some(&token),
+        &token,
         json!({"name": "laptop", "public_key": pk}),
     )
     .await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
-    let (s, _) = call(
+    let (s, _) = put_auth(
         &c,
         &srv,
-        reqwest::Method::PUT,
         "/api/2fa/device",
-        Some(&token),
-        Some(json!({"required": true})),
+        &token,
+        json!({"required": true}),
     )
     .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     srv.clock.advance(301);
-    let (s, b) = call(
+    let (s, b) = put_auth(
         &c,
         &srv,
-        reqwest::Method::PUT,
         "/api/2fa/device",
-        Some(&token),
-        Some(json!({"required": false})),
+        &token,
+        json!({"required": false}),
     )
     .await;
     assert_eq!(
         (s, err(&b)),
         (StatusCode::FORBIDDEN, "reauthentication_required")
     );
-    let (s, b) = post(
+    let (s, b) = post_auth(
         &c,
         &srv,
         "/api/devices",
-        Some(&token),
+        &token,
         json!({"name": "phone", "public_key": pk}),
     )
     .await;
@@ -826,16 +528,9 @@ async fn device_settings_need_a_fresh_login_and_recovery_lifts_the_requirement()
     );
     // The device is lost: a backup code recovers the account and lifts the requirement, so a
     // plain password login works again.
-    let (_, started) = post(
-        &c,
-        &srv,
-        "/api/recover/start",
-        None,
-        json!({"username": "walt"}),
-    )
-    .await;
-    let (s, b) = post(&c, &srv, "/api/recover/finish", None, json!({"recovery_id": started["recovery_id"], "backup_code": codes[1], "new_password": NEW_PASSWORD})).await;
+    let (_, started) = post(&c, &srv, "/api/recover/start", json!({"username": "walt"})).await;
+    let (s, b) = post(&c, &srv, "/api/recover/finish", json!({"recovery_id": started["recovery_id"], "backup_code": codes[1], "new_password": NEW_PASSWORD})).await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    login(&c, &srv, "walt", NEW_PASSWORD).await;
+    tokens(&c, &srv, "walt", NEW_PASSWORD).await;
     srv.stop().await;
 }

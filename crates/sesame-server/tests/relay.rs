@@ -26,10 +26,10 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use uuid::Uuid;
 
-use common::backends;
+use common::api::{self, err, get_auth, PASSWORD};
 use common::server::TestServer;
+use common::{backends, on_every_backend};
 
-const PASSWORD: &str = "correct horse battery staple";
 /// How long a read may take before the test fails.
 const READ_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long to wait to be sure nothing more arrives.
@@ -48,38 +48,19 @@ struct User {
 }
 
 async fn user(srv: &TestServer, name: &str) -> User {
-    let c = Client::new();
-    let body = json!({ "username": name, "password": PASSWORD });
-    let resp = c
-        .post(srv.url("/api/register"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::CREATED, "register {name}");
+    api::register(&Client::new(), srv, name).await;
     login(srv, name).await
 }
 
 async fn login(srv: &TestServer, name: &str) -> User {
-    let body = json!({ "username": name, "password": PASSWORD });
-    let resp = Client::new()
-        .post(srv.url("/api/login"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK, "login {name}");
-    let v: Value = resp.json().await.unwrap();
+    let (status, v) = api::login(&Client::new(), srv, name, PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "login {name}");
     User {
         name: name.to_owned(),
         id: v["user_id"].as_str().unwrap().parse().unwrap(),
         access: v["access_token"].as_str().unwrap().to_owned(),
         session: v["session_token"].as_str().unwrap().to_owned(),
     }
-}
-
-fn code(v: &Value) -> &str {
-    v["error"]["code"].as_str().unwrap_or("<no code>")
 }
 
 fn random(n: usize) -> Vec<u8> {
@@ -204,7 +185,7 @@ fn assert_accepted(answer: &Value) {
 
 fn assert_error(answer: &Value, want: &str) {
     assert_eq!(answer["type"], "error", "{answer}");
-    assert_eq!(code(answer), want, "{answer}");
+    assert_eq!(err(answer), want, "{answer}");
 }
 
 /// Expects a delivery of `id` from `from`; returns the frame.
@@ -283,9 +264,7 @@ impl Tcp {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_directory_and_backup() {
-    for db in backends().await {
-        let srv = TestServer::start(&db).await;
-        let c = Client::new();
+    on_every_backend!(|c, srv, db| {
         let alice = user(&srv, "alice").await;
         let bob = user(&srv, "bob").await;
         let keys = IdentityKeys::generate(&mut OsRng);
@@ -306,7 +285,7 @@ async fn key_directory_and_backup() {
         for name in ["alice", "nobody", "Not A Name!"] {
             let r = get(&bob, &format!("/api/keys/{name}")).await.unwrap();
             assert_eq!(r.status(), 404);
-            assert_eq!(code(&r.json().await.unwrap()), "keys_not_found");
+            assert_eq!(err(&r.json().await.unwrap()), "keys_not_found");
         }
         // A bad signature, a short key: invalid_identity.
         let mut forged = public.clone();
@@ -316,7 +295,7 @@ async fn key_directory_and_backup() {
         for bad in [forged, short] {
             let r = put(&alice, "/api/keys", bad).await.unwrap();
             assert_eq!(r.status(), 400);
-            assert_eq!(code(&r.json().await.unwrap()), "invalid_identity");
+            assert_eq!(err(&r.json().await.unwrap()), "invalid_identity");
         }
         let r = put(&alice, "/api/keys", public.clone()).await.unwrap();
         assert_eq!(r.status(), 204, "{}", db.name);
@@ -337,7 +316,7 @@ async fn key_directory_and_backup() {
         // Backup: missing, stored, replaced, too large, not base64url.
         let r = get(&alice, "/api/keys/backup").await.unwrap();
         assert_eq!(r.status(), 404);
-        assert_eq!(code(&r.json().await.unwrap()), "backup_not_found");
+        assert_eq!(err(&r.json().await.unwrap()), "backup_not_found");
         let blob = b64::encode(random(300));
         let r = put(&alice, "/api/keys/backup", json!({ "blob": blob }))
             .await
@@ -357,16 +336,12 @@ async fn key_directory_and_backup() {
         // Each user sees only their own backup.
         let r = get(&bob, "/api/keys/backup").await.unwrap();
         assert_eq!(r.status(), 404);
-
-        srv.stop().await;
-        db.cleanup().await;
-    }
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ws_requires_a_valid_token() {
-    for db in backends().await {
-        let srv = TestServer::start(&db).await;
+    on_every_backend!(|srv, db| {
         let bob = user(&srv, "bob").await;
         let refused = |url: String| async move {
             match tokio_tungstenite::connect_async(url).await {
@@ -384,13 +359,8 @@ async fn ws_requires_a_valid_token() {
             401
         );
         // A plain GET with a valid token but no upgrade: not a WebSocket request.
-        let r = Client::new()
-            .get(srv.url("/ws"))
-            .bearer_auth(&bob.access)
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_client_error(), "{}", r.status());
+        let (status, _) = get_auth(&Client::new(), &srv, "/ws", &bob.access).await;
+        assert!(status.is_client_error(), "{}", status);
         // Both token kinds work, in the header and in the query.
         Ws::connect(&srv, &bob.access).await;
         Ws::connect(&srv, &bob.session).await;
@@ -407,15 +377,12 @@ async fn ws_requires_a_valid_token() {
             refused(format!("{}?token={}", ws_url(&srv), bob.session)).await,
             401
         );
-        srv.stop().await;
-        db.cleanup().await;
-    }
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn online_delivery_reaches_every_live_connection() {
-    for db in backends().await {
-        let srv = TestServer::start(&db).await;
+    on_every_backend!(|srv, db| {
         let alice = user(&srv, "alice").await;
         let bob = user(&srv, "bob").await;
         let (alice_keys, bob_keys) = (
@@ -460,15 +427,12 @@ async fn online_delivery_reaches_every_live_connection() {
         b2.ack(&id).await; // acknowledging twice is harmless
         b2.quiet().await;
         assert_eq!(srv.sesame.store().count_messages(bob.id).await.unwrap(), 0);
-        srv.stop().await;
-        db.cleanup().await;
-    }
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_backlog_in_order_ack_deletes_and_unacked_are_redelivered() {
-    for db in backends().await {
-        let srv = TestServer::start(&db).await;
+    on_every_backend!(|srv, db| {
         let alice = user(&srv, "alice").await;
         let bob = user(&srv, "bob").await;
         let mut a = Ws::connect(&srv, &alice.access).await;
@@ -503,15 +467,12 @@ async fn offline_backlog_in_order_ack_deletes_and_unacked_are_redelivered() {
         }
         b.quiet().await;
         assert_eq!(srv.sesame.store().count_messages(bob.id).await.unwrap(), 4);
-        srv.stop().await;
-        db.cleanup().await;
-    }
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resending_the_same_id_is_idempotent() {
-    for db in backends().await {
-        let srv = TestServer::start(&db).await;
+    on_every_backend!(|srv, db| {
         let alice = user(&srv, "alice").await;
         let bob = user(&srv, "bob").await;
         let mut a = Ws::connect(&srv, &alice.access).await;
@@ -540,9 +501,7 @@ async fn resending_the_same_id_is_idempotent() {
         let mut b = Ws::connect(&srv, &bob.access).await;
         expect_message(&mut b, "alice", "same-id").await;
         b.quiet().await;
-        srv.stop().await;
-        db.cleanup().await;
-    }
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -663,8 +622,7 @@ async fn limits_each_have_their_code() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_the_recipient_deletes_its_messages() {
-    for db in backends().await {
-        let srv = TestServer::start(&db).await;
+    on_every_backend!(|srv, db| {
         let alice = user(&srv, "alice").await;
         let bob = user(&srv, "bob").await;
         let mut a = Ws::connect(&srv, &alice.access).await;
@@ -696,15 +654,12 @@ async fn deleting_the_recipient_deletes_its_messages() {
         drop(a);
         let mut a = Ws::connect(&srv, &alice.access).await;
         expect_message(&mut a, "bob", "from-bob").await;
-        srv.stop().await;
-        db.cleanup().await;
-    }
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_message_incoming_and_ack() {
-    for db in backends().await {
-        let srv = TestServer::start(&db).await;
+    on_every_backend!(|srv, db| {
         let alice = user(&srv, "alice").await;
         let bob = user(&srv, "bob").await;
 
@@ -763,15 +718,12 @@ async fn tcp_message_incoming_and_ack() {
         // LOGOUT on the connection stops deliveries.
         assert_eq!(b.call(&["LOGOUT"]).await, ["LOGOUT", "SUCCESS"]);
         let _ = alice;
-        srv.stop().await;
-        db.cleanup().await;
-    }
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delivery_crosses_transports() {
-    for db in backends().await {
-        let srv = TestServer::start(&db).await;
+    on_every_backend!(|srv, db| {
         let alice = user(&srv, "alice").await;
         let bob = user(&srv, "bob").await;
         let mut a_ws = Ws::connect(&srv, &alice.access).await;
@@ -798,9 +750,7 @@ async fn delivery_crosses_transports() {
         drop((b_tcp, b_ws));
         let mut b = Ws::connect(&srv, &bob.access).await;
         b.quiet().await;
-        srv.stop().await;
-        db.cleanup().await;
-    }
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,37 +5,28 @@ mod common;
 
 use std::process::Command;
 
-use common::backends;
+use common::api::{err, login, opaque_start, post, post_auth, register, PASSWORD};
+use common::on_every_backend;
+use common::python::{python_ready, script};
 use common::server::TestServer;
 use reqwest::{Client, StatusCode};
+use serde::Serialize;
 use serde_json::{json, Value};
 use sesame_proto::client::{self, ClientPolicy};
 use sesame_proto::messages::{LoginChallenge, LoginConfirmation};
 
-const PASSWORD: &str = "correct horse battery staple";
+const SKIP: &str = "*** SKIPPING TOTP tests: pip install pyotp ***";
 
+/// Whether pyotp is here (see [`python_ready`]).
 fn pyotp_available() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import pyotp"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        let msg = "*** SKIPPING TOTP tests: pip install pyotp ***";
-        assert!(
-            std::env::var("SESAME_REQUIRE_SERVICES").as_deref() != Ok("1"),
-            "{msg}"
-        );
-        eprintln!("\n{msg}\n");
-    }
-    ok
+    python_ready(SKIP, "import pyotp")
 }
 
 /// The code an authenticator app shows for `uri` at the server's current time (+ `offset` s).
 fn code(srv: &TestServer, uri: &str, offset: i64) -> String {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/totp.py");
     let at = (srv.sesame.now() as i64 + offset).to_string();
     let out = Command::new("python3")
-        .args([script, uri, &at])
+        .args([&script("totp.py"), uri, &at])
         .output()
         .unwrap();
     assert!(
@@ -46,50 +37,15 @@ fn code(srv: &TestServer, uri: &str, offset: i64) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
-async fn post(
-    c: &Client,
-    srv: &TestServer,
-    path: &str,
-    token: Option<&str>,
-    body: Value,
-) -> (StatusCode, Value) {
-    let mut req = c.post(srv.url(path)).json(&body);
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
-fn err(v: &Value) -> &str {
-    v["error"]["code"].as_str().unwrap_or("<none>")
-}
-
 /// Registers `name`, logs in, enrols TOTP; returns (otpauth URI, access token, backup codes).
 async fn with_totp(c: &Client, srv: &TestServer, name: &str) -> (String, String, Vec<String>) {
-    let (s, reg) = post(
-        c,
-        srv,
-        "/api/register",
-        None,
-        json!({"username": name, "password": PASSWORD}),
-    )
-    .await;
-    assert_eq!(s, StatusCode::CREATED, "{reg}");
+    let reg = register(c, srv, name).await;
     let codes: Vec<String> = serde_json::from_value(reg["backupCodes"].clone()).unwrap();
     assert_eq!(codes.len(), 10);
-    let (s, login) = post(
-        c,
-        srv,
-        "/api/login",
-        None,
-        json!({"username": name, "password": PASSWORD}),
-    )
-    .await;
+    let (s, login) = login(c, srv, name, PASSWORD).await;
     assert_eq!(s, StatusCode::OK, "{login}");
     let token = login["access_token"].as_str().unwrap().to_owned();
-    let (s, qr) = post(c, srv, "/api/generate-qr", Some(&token), json!({})).await;
+    let (s, qr) = post_auth(c, srv, "/api/generate-qr", &token, json!({})).await;
     assert_eq!(s, StatusCode::OK, "{qr}");
     let uri = qr["otpauthUrl"].as_str().unwrap().to_owned();
     assert!(uri.starts_with("otpauth://totp/Sesame:"), "{uri}");
@@ -103,20 +59,20 @@ async fn with_totp(c: &Client, srv: &TestServer, name: &str) -> (String, String,
         "160-bit base32 secret"
     );
     // A wrong code does not enable it; the authenticator's code does.
-    let (s, b) = post(
+    let (s, b) = post_auth(
         c,
         srv,
         "/api/enable-authenticator",
-        Some(&token),
+        &token,
         json!({"totpCode": "000000"}),
     )
     .await;
     assert_eq!((s, err(&b)), (StatusCode::UNAUTHORIZED, "invalid_code"));
-    let (s, b) = post(
+    let (s, b) = post_auth(
         c,
         srv,
         "/api/enable-authenticator",
-        Some(&token),
+        &token,
         json!({"totpCode": code(srv, &uri, 0)}),
     )
     .await;
@@ -126,96 +82,49 @@ async fn with_totp(c: &Client, srv: &TestServer, name: &str) -> (String, String,
     (uri, token, codes)
 }
 
+/// `POST /api/login/second-factor` with a login ticket (a string or a JSON value) and a code.
+async fn second_factor(
+    c: &Client,
+    srv: &TestServer,
+    ticket: impl Serialize,
+    otp: &str,
+) -> (StatusCode, Value) {
+    let body = json!({"mfa_token": ticket, "code": otp});
+    post(c, srv, "/api/login/second-factor", body).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn totp_login_with_replay_protection_and_backup_codes() {
     if !pyotp_available() {
         return;
     }
-    for db in backends().await {
-        let srv = TestServer::start(&db).await;
-        let c = Client::new();
+    on_every_backend!(|c, srv, db| {
         let (uri, _, backup) = with_totp(&c, &srv, "tina").await;
 
         // The password alone no longer makes a session.
-        let (s, step) = post(
-            &c,
-            &srv,
-            "/api/login",
-            None,
-            json!({"username": "tina", "password": PASSWORD}),
-        )
-        .await;
+        let (s, step) = login(&c, &srv, "tina", PASSWORD).await;
         assert_eq!(s, StatusCode::OK, "{}: {step}", db.name);
         assert_eq!(step["second_factor_required"], true);
         assert!(step.get("access_token").is_none());
         assert_eq!(step["methods"], json!(["totp", "backup_code"]));
         let ticket = step["mfa_token"].as_str().unwrap();
         let now_code = code(&srv, &uri, 0);
-        let (s, session) = post(
-            &c,
-            &srv,
-            "/api/login/second-factor",
-            None,
-            json!({"mfa_token": ticket, "code": now_code}),
-        )
-        .await;
+        let (s, session) = second_factor(&c, &srv, &ticket, &now_code).await;
         assert_eq!(s, StatusCode::OK, "{session}");
         assert!(session["access_token"].is_string());
-        let (s, _) = post(
-            &c,
-            &srv,
-            "/api/login/second-factor",
-            None,
-            json!({"mfa_token": ticket, "code": now_code}),
-        )
-        .await;
+        let (s, _) = second_factor(&c, &srv, &ticket, &now_code).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "a ticket is single-use");
 
         // The same code (same time step) cannot be used twice, even on a new ticket.
-        let (_, step) = post(
-            &c,
-            &srv,
-            "/api/login",
-            None,
-            json!({"username": "tina", "password": PASSWORD}),
-        )
-        .await;
+        let (_, step) = login(&c, &srv, "tina", PASSWORD).await;
         let ticket = step["mfa_token"].as_str().unwrap().to_owned();
-        let (s, b) = post(
-            &c,
-            &srv,
-            "/api/login/second-factor",
-            None,
-            json!({"mfa_token": ticket, "code": now_code}),
-        )
-        .await;
+        let (s, b) = second_factor(&c, &srv, &ticket, &now_code).await;
         assert_eq!((s, err(&b)), (StatusCode::UNAUTHORIZED, "invalid_code"));
         // A backup code works once, and the ticket survives a wrong code.
-        let (s, b) = post(
-            &c,
-            &srv,
-            "/api/login/second-factor",
-            None,
-            json!({"mfa_token": ticket, "code": backup[0].to_uppercase()}),
-        )
-        .await;
+        let (s, b) = second_factor(&c, &srv, &ticket, &backup[0].to_uppercase()).await;
         assert_eq!(s, StatusCode::OK, "{b}");
-        let (_, step) = post(
-            &c,
-            &srv,
-            "/api/login",
-            None,
-            json!({"username": "tina", "password": PASSWORD}),
-        )
-        .await;
-        let (s, b) = post(
-            &c,
-            &srv,
-            "/api/login/second-factor",
-            None,
-            json!({"mfa_token": step["mfa_token"], "code": backup[0]}),
-        )
-        .await;
+        let (_, step) = login(&c, &srv, "tina", PASSWORD).await;
+        let (s, b) = second_factor(&c, &srv, &step["mfa_token"], &backup[0]).await;
         assert_eq!(
             (s, err(&b)),
             (StatusCode::UNAUTHORIZED, "invalid_code"),
@@ -223,36 +132,13 @@ async fn totp_login_with_replay_protection_and_backup_codes() {
         );
         // The next time step's code works (±1 step accepted: here the next one).
         srv.clock.advance(30);
-        let (s, b) = post(
-            &c,
-            &srv,
-            "/api/login/second-factor",
-            None,
-            json!({"mfa_token": step["mfa_token"], "code": code(&srv, &uri, 0)}),
-        )
-        .await;
+        let (s, b) = second_factor(&c, &srv, &step["mfa_token"], &code(&srv, &uri, 0)).await;
         assert_eq!(s, StatusCode::OK, "{b}");
         // An old code (two steps back) is refused.
-        let (_, step) = post(
-            &c,
-            &srv,
-            "/api/login",
-            None,
-            json!({"username": "tina", "password": PASSWORD}),
-        )
-        .await;
-        let (s, _) = post(
-            &c,
-            &srv,
-            "/api/login/second-factor",
-            None,
-            json!({"mfa_token": step["mfa_token"], "code": code(&srv, &uri, -60)}),
-        )
-        .await;
+        let (_, step) = login(&c, &srv, "tina", PASSWORD).await;
+        let (s, _) = second_factor(&c, &srv, &step["mfa_token"], &code(&srv, &uri, -60)).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
-        srv.stop().await;
-        db.cleanup().await;
-    }
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -264,24 +150,10 @@ async fn wrong_codes_are_throttled_and_burn_the_ticket() {
     let srv = TestServer::start(&db).await;
     let c = Client::new();
     let (uri, _, _) = with_totp(&c, &srv, "ursula").await;
-    let (_, step) = post(
-        &c,
-        &srv,
-        "/api/login",
-        None,
-        json!({"username": "ursula", "password": PASSWORD}),
-    )
-    .await;
+    let (_, step) = login(&c, &srv, "ursula", PASSWORD).await;
     let mut statuses = Vec::new();
     for _ in 0..6 {
-        let (s, b) = post(
-            &c,
-            &srv,
-            "/api/login/second-factor",
-            None,
-            json!({"mfa_token": step["mfa_token"], "code": "123456"}),
-        )
-        .await;
+        let (s, b) = second_factor(&c, &srv, &step["mfa_token"], "123456").await;
         statuses.push((s, err(&b).to_owned()));
     }
     // Five tries per ticket, then it is burnt.
@@ -303,23 +175,9 @@ async fn wrong_codes_are_throttled_and_burn_the_ticket() {
     assert!(resp.headers().contains_key("retry-after"));
     // After the delay the right password and the right code get in.
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    let (s, step) = post(
-        &c,
-        &srv,
-        "/api/login",
-        None,
-        json!({"username": "ursula", "password": PASSWORD}),
-    )
-    .await;
+    let (s, step) = login(&c, &srv, "ursula", PASSWORD).await;
     assert_eq!(s, StatusCode::OK, "{step}");
-    let (s, b) = post(
-        &c,
-        &srv,
-        "/api/login/second-factor",
-        None,
-        json!({"mfa_token": step["mfa_token"], "code": code(&srv, &uri, 0)}),
-    )
-    .await;
+    let (s, b) = second_factor(&c, &srv, &step["mfa_token"], &code(&srv, &uri, 0)).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     srv.stop().await;
 }
@@ -341,38 +199,12 @@ async fn opaque_login_over_rest_ws_and_tcp_asks_for_the_second_factor() {
     use rand_chacha::rand_core::SeedableRng as _;
 
     // REST: the sealed confirmation carries the ticket, not a session.
-    let (state, start) = client::start_login(&mut rng, "victor", PASSWORD).unwrap();
-    let (_, ch) = post(
-        &c,
-        &srv,
-        "/api/login/start",
-        None,
-        serde_json::to_value(&start).unwrap(),
-    )
-    .await;
-    let ch: LoginChallenge = serde_json::from_value(ch).unwrap();
-    let done = state
-        .finish(&mut rng, &ch, &ClientPolicy::default())
-        .unwrap();
-    let (_, conf) = post(
-        &c,
-        &srv,
-        "/api/login/finish",
-        None,
-        serde_json::to_value(&done.message).unwrap(),
-    )
-    .await;
+    let (_, done) = opaque_start(&c, &srv, "victor", PASSWORD).await;
+    let (_, conf) = post(&c, &srv, "/api/login/finish", &done.message).await;
     let conf: LoginConfirmation = serde_json::from_value(conf).unwrap();
     let payload: Value = serde_json::from_slice(&done.confirmation.open(&conf).unwrap()).unwrap();
     assert_eq!(payload["second_factor_required"], true);
-    let (s, session) = post(
-        &c,
-        &srv,
-        "/api/login/second-factor",
-        None,
-        json!({"mfa_token": payload["mfa_token"], "code": code(&srv, &uri, 0)}),
-    )
-    .await;
+    let (s, session) = second_factor(&c, &srv, &payload["mfa_token"], &code(&srv, &uri, 0)).await;
     assert_eq!(s, StatusCode::OK, "{session}");
     let claims = session["access_token"]
         .as_str()
@@ -468,16 +300,14 @@ async fn disabling_totp_needs_a_fresh_login_and_a_code() {
     if !pyotp_available() {
         return;
     }
-    for db in backends().await {
-        let srv = TestServer::start(&db).await;
-        let c = Client::new();
+    on_every_backend!(|c, srv, db| {
         let (uri, token, _) = with_totp(&c, &srv, "wendy").await;
         srv.clock.advance(301);
-        let (s, b) = post(
+        let (s, b) = post_auth(
             &c,
             &srv,
             "/api/2fa/totp/disable",
-            Some(&token),
+            &token,
             json!({"code": code(&srv, &uri, 0)}),
         )
         .await;
@@ -487,11 +317,11 @@ async fn disabling_totp_needs_a_fresh_login_and_a_code() {
             "{}",
             db.name
         );
-        let (s, b) = post(
+        let (s, b) = post_auth(
             &c,
             &srv,
             "/api/reauth",
-            Some(&token),
+            &token,
             json!({"password": "wrong password!"}),
         )
         .await;
@@ -499,41 +329,34 @@ async fn disabling_totp_needs_a_fresh_login_and_a_code() {
             (s, err(&b)),
             (StatusCode::UNAUTHORIZED, "authentication_failed")
         );
-        let (s, b) = post(
+        let (s, b) = post_auth(
             &c,
             &srv,
             "/api/reauth",
-            Some(&token),
+            &token,
             json!({"password": PASSWORD}),
         )
         .await;
         assert_eq!(s, StatusCode::OK, "{b}");
-        let (s, b) = post(
+        let (s, b) = post_auth(
             &c,
             &srv,
             "/api/2fa/totp/disable",
-            Some(&token),
+            &token,
             json!({"code": "111111"}),
         )
         .await;
         assert_eq!((s, err(&b)), (StatusCode::UNAUTHORIZED, "invalid_code"));
-        let (s, b) = post(
+        let (s, b) = post_auth(
             &c,
             &srv,
             "/api/2fa/totp/disable",
-            Some(&token),
+            &token,
             json!({"code": code(&srv, &uri, 0)}),
         )
         .await;
         assert_eq!(s, StatusCode::OK, "{b}");
-        let (s, b) = post(
-            &c,
-            &srv,
-            "/api/login",
-            None,
-            json!({"username": "wendy", "password": PASSWORD}),
-        )
-        .await;
+        let (s, b) = login(&c, &srv, "wendy", PASSWORD).await;
         assert_eq!(s, StatusCode::OK);
         assert!(
             b["access_token"].is_string(),
@@ -547,9 +370,7 @@ async fn disabling_totp_needs_a_fresh_login_and_a_code() {
         for event in ["protected.totp_enabled", "protected.totp_disabled"] {
             assert!(audit.iter().any(|e| e.event == event), "missing {event}");
         }
-        srv.stop().await;
-        db.cleanup().await;
-    }
+    });
 }
 
 /// The next text frame as JSON.

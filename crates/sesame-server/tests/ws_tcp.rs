@@ -11,8 +11,8 @@ mod common;
 use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
-use rand_chacha::rand_core::{RngCore as _, SeedableRng as _};
-use rand_chacha::ChaCha20Rng;
+use rand_chacha::rand_core::RngCore as _;
+use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use sesame_proto::b64::{self, Bytes};
 use sesame_proto::client::{self as proto, ClientPolicy};
@@ -20,7 +20,6 @@ use sesame_proto::messages::{
     LoginChallenge, LoginConfirmation, RegistrationChallenge, RegistrationFinish,
 };
 use sesame_proto::KsfParams;
-use sesame_server::store::{AuditQuery, AuditRecord};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -28,74 +27,36 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use uuid::Uuid;
 
+use common::api::{self, audit_of, rng, username, PASSWORD};
+use common::on_every_backend;
 use common::server::TestServer;
 
 /// How long any single read from the server may take before the test fails.
 const READ_TIMEOUT: Duration = Duration::from_secs(20);
-/// A password that passes the policy.
-const PASSWORD: &str = "correct horse battery staple";
-
-fn rng() -> ChaCha20Rng {
-    ChaCha20Rng::from_entropy()
-}
-
-/// A fresh username (3–32 characters of `a-z0-9._-`), unique per call.
-fn username(prefix: &str) -> String {
-    let id = Uuid::new_v4().simple().to_string();
-    format!("{prefix}{}", &id[..12])
-}
-
 // ---------------------------------------------------------------------------------------
 // HTTP helpers
 // ---------------------------------------------------------------------------------------
 
 async fn register_http(srv: &TestServer, user: &str, password: &str) -> Uuid {
-    let resp = reqwest::Client::new()
-        .post(srv.url("/register"))
-        .json(&json!({ "username": user, "password": password }))
-        .send()
-        .await
-        .expect("POST /register");
-    let status = resp.status();
-    let body: Value = resp.json().await.expect("register body");
+    let body = json!({ "username": user, "password": password });
+    let (status, body) = api::post(&Client::new(), srv, "/register", body).await;
     assert_eq!(status, 201, "register {user}: {body}");
     Uuid::parse_str(body["user_id"].as_str().expect("user_id")).expect("user_id is a uuid")
 }
 
 /// `GET /api/me` with `token`: (status, body).
-async fn me(srv: &TestServer, token: &str) -> (u16, Value) {
-    let resp = reqwest::Client::new()
-        .get(srv.url("/api/me"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("GET /api/me");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
+async fn me(srv: &TestServer, token: &str) -> (StatusCode, Value) {
+    api::get_auth(&Client::new(), srv, "/api/me", token).await
 }
 
 /// `POST /api/session/refresh`: (status, body).
-async fn refresh(srv: &TestServer, session_token: &str) -> (u16, Value) {
-    let resp = reqwest::Client::new()
-        .post(srv.url("/api/session/refresh"))
-        .json(&json!({ "session_token": session_token }))
-        .send()
-        .await
-        .expect("POST /api/session/refresh");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
+async fn refresh(srv: &TestServer, session_token: &str) -> (StatusCode, Value) {
+    api::refresh(&Client::new(), srv, session_token).await
 }
 
 /// `POST /api/login`: (status, body).
-async fn login_http(srv: &TestServer, user: &str, password: &str) -> (u16, Value) {
-    let resp = reqwest::Client::new()
-        .post(srv.url("/api/login"))
-        .json(&json!({ "username": user, "password": password }))
-        .send()
-        .await
-        .expect("POST /api/login");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
+async fn login_http(srv: &TestServer, user: &str, password: &str) -> (StatusCode, Value) {
+    api::login(&Client::new(), srv, user, password).await
 }
 
 async fn assert_healthy(srv: &TestServer) {
@@ -119,18 +80,6 @@ async fn server_public_key(srv: &TestServer) -> Vec<u8> {
             .expect("opaque_public_key"),
     )
     .expect("public key is base64url")
-}
-
-async fn audit_of(srv: &TestServer, user: Uuid) -> Vec<AuditRecord> {
-    srv.sesame
-        .store()
-        .list_audit(&AuditQuery {
-            user_id: Some(user),
-            since: None,
-            limit: 1000,
-        })
-        .await
-        .expect("list_audit")
 }
 
 /// Checks the opened confirmation payload (a `SessionIssued`) and returns it.
@@ -284,8 +233,7 @@ async fn ws_login_until_confirmation(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ws_full_login_is_accepted_and_the_access_token_works() {
-    for db in common::backends().await {
-        let srv = TestServer::start(&db).await;
+    on_every_backend!(|srv, db| {
         let user = username("wsok");
         let user_id = register_http(&srv, &user, PASSWORD).await;
 
@@ -327,16 +275,12 @@ async fn ws_full_login_is_accepted_and_the_access_token_works() {
         .await;
         assert_eq!(ws_expect_error(&mut ws).await, "unexpected_message");
         assert_eq!(me(&srv, access).await.0, 200, "[{}]", db.name);
-
-        srv.stop().await;
-        db.cleanup().await;
-    }
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ws_failed_ack_revokes_the_session_and_is_audited() {
-    for db in common::backends().await {
-        let srv = TestServer::start(&db).await;
+    on_every_backend!(|srv, db| {
         let user = username("wsack");
         let user_id = register_http(&srv, &user, PASSWORD).await;
 
@@ -381,10 +325,7 @@ async fn ws_failed_ack_revokes_the_session_and_is_audited() {
             "[{}]",
             db.name
         );
-
-        srv.stop().await;
-        db.cleanup().await;
-    }
+    });
 }
 
 /// Runs a WebSocket login whose client half fails (wrong password or unknown user), then
@@ -417,8 +358,7 @@ async fn ws_forged_login(srv: &TestServer, user: &str, password: &str) -> (Strin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ws_wrong_password_and_unknown_user_fail_alike() {
-    for db in common::backends().await {
-        let srv = TestServer::start(&db).await;
+    on_every_backend!(|srv, db| {
         let user = username("wsbad");
         let user_id = register_http(&srv, &user, PASSWORD).await;
 
@@ -465,10 +405,7 @@ async fn ws_wrong_password_and_unknown_user_fail_alike() {
             ws_expect(&mut ws, "login_result").await["status"],
             "accepted"
         );
-
-        srv.stop().await;
-        db.cleanup().await;
-    }
+    });
 }
 
 /// A `login_start` frame for `user`, padded with JSON whitespace to exactly `size` bytes.
@@ -486,59 +423,34 @@ fn padded_login_start(user: &str, size: usize) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ws_bad_input_gets_an_error_frame_and_the_server_keeps_serving() {
-    for db in common::backends().await {
-        let srv = TestServer::start(&db).await;
+    on_every_backend!(|srv, db| {
         let user = username("wsinput");
         register_http(&srv, &user, PASSWORD).await;
 
-        // Not JSON.
-        let mut ws = ws_connect(&srv).await;
-        ws.send(Message::text("this is not JSON")).await.unwrap();
-        assert_eq!(
-            ws_expect_error(&mut ws).await,
-            "invalid_message",
-            "[{}]",
-            db.name
-        );
-
-        // A binary frame.
-        let mut ws = ws_connect(&srv).await;
-        ws.send(Message::binary(vec![0u8, 1, 2, 3])).await.unwrap();
-        assert_eq!(
-            ws_expect_error(&mut ws).await,
-            "invalid_message",
-            "[{}]",
-            db.name
-        );
-
-        // JSON of an unknown type, and a known type with a missing field.
-        let mut ws = ws_connect(&srv).await;
-        ws.send(Message::text(r#"{"type":"hello"}"#)).await.unwrap();
-        assert_eq!(
-            ws_expect_error(&mut ws).await,
-            "invalid_message",
-            "[{}]",
-            db.name
-        );
-        let mut ws = ws_connect(&srv).await;
-        ws.send(Message::text(r#"{"type":"login_start","username":"x"}"#))
-            .await
-            .unwrap();
-        assert_eq!(
-            ws_expect_error(&mut ws).await,
-            "invalid_message",
-            "[{}]",
-            db.name
-        );
+        for frame in [
+            // Not JSON.
+            Message::text("this is not JSON"),
+            // A binary frame.
+            Message::binary(vec![0u8, 1, 2, 3]),
+            // JSON of an unknown type, and a known type with a missing field.
+            Message::text(r#"{"type":"hello"}"#),
+            Message::text(r#"{"type":"login_start","username":"x"}"#),
+        ] {
+            let mut ws = ws_connect(&srv).await;
+            ws.send(frame).await.unwrap();
+            assert_eq!(
+                ws_expect_error(&mut ws).await,
+                "invalid_message",
+                "[{}]",
+                db.name
+            );
+        }
 
         // Out of order: login_finish first.
+        let unknown_finish =
+            json!({ "login_id": "AAAAAAAAAAAAAAAAAAAAAA", "ke3": b64::encode([7u8; 64]) });
         let mut ws = ws_connect(&srv).await;
-        ws_send(
-            &mut ws,
-            "login_finish",
-            &json!({ "login_id": "AAAAAAAAAAAAAAAAAAAAAA", "ke3": b64::encode([7u8; 64]) }),
-        )
-        .await;
+        ws_send(&mut ws, "login_finish", &unknown_finish).await;
         assert_eq!(
             ws_expect_error(&mut ws).await,
             "unexpected_message",
@@ -563,12 +475,7 @@ async fn ws_bad_input_gets_an_error_frame_and_the_server_keeps_serving() {
         let mut ws = ws_connect(&srv).await;
         ws_send(&mut ws, "login_start", &start).await;
         ws_expect(&mut ws, "login_challenge").await;
-        ws_send(
-            &mut ws,
-            "login_finish",
-            &json!({ "login_id": "AAAAAAAAAAAAAAAAAAAAAA", "ke3": b64::encode([7u8; 64]) }),
-        )
-        .await;
+        ws_send(&mut ws, "login_finish", &unknown_finish).await;
         assert_eq!(
             ws_expect_error(&mut ws).await,
             "unknown_login",
@@ -583,31 +490,27 @@ async fn ws_bad_input_gets_an_error_frame_and_the_server_keeps_serving() {
         ws_expect(&mut ws, "login_challenge").await;
         drop(ws);
 
-        // Over the frame limit (64 KiB): the same login_start padded past it must not start
-        // a login. The server answers an error frame or just closes.
-        let mut ws = ws_connect(&srv).await;
-        let frame = padded_login_start(&user, 64 * 1024 + 1024);
-        // The server may close while the frame is still being written.
-        let _ = ws.send(Message::text(frame)).await;
-        match ws_recv(&mut ws).await {
-            Incoming::Json(v) if v["type"] == "error" => {
-                assert_eq!(v["error"]["code"], "invalid_frame", "[{}] {v}", db.name);
-                ws_expect_closed(&mut ws).await;
+        for (frame, what) in [
+            // Over the frame limit (64 KiB): the same login_start padded past it must not
+            // start a login. The server answers an error frame or just closes.
+            (
+                padded_login_start(&user, 64 * 1024 + 1024),
+                "an oversized frame",
+            ),
+            // A frame far over the limit (1 MiB).
+            ("x".repeat(1 << 20), "a 1 MiB frame"),
+        ] {
+            let mut ws = ws_connect(&srv).await;
+            // The server may close while the frame is still being written.
+            let _ = ws.send(Message::text(frame)).await;
+            match ws_recv(&mut ws).await {
+                Incoming::Json(v) if v["type"] == "error" => {
+                    assert_eq!(v["error"]["code"], "invalid_frame", "[{}] {v}", db.name);
+                    ws_expect_closed(&mut ws).await;
+                }
+                Incoming::Closed(_) => {}
+                other => panic!("[{}] {what} got {other:?}", db.name),
             }
-            Incoming::Closed(_) => {}
-            other => panic!("[{}] an oversized frame got {other:?}", db.name),
-        }
-
-        // A frame far over the limit (1 MiB).
-        let mut ws = ws_connect(&srv).await;
-        let _ = ws.send(Message::text("x".repeat(1 << 20))).await;
-        match ws_recv(&mut ws).await {
-            Incoming::Json(v) if v["type"] == "error" => {
-                assert_eq!(v["error"]["code"], "invalid_frame", "[{}] {v}", db.name);
-                ws_expect_closed(&mut ws).await;
-            }
-            Incoming::Closed(_) => {}
-            other => panic!("[{}] a 1 MiB frame got {other:?}", db.name),
         }
 
         // Still serving: HTTP and a new WebSocket login.
@@ -617,10 +520,7 @@ async fn ws_bad_input_gets_an_error_frame_and_the_server_keeps_serving() {
         ws_send(&mut ws, "login_start", &start).await;
         ws_expect(&mut ws, "login_challenge").await;
         drop(ws);
-
-        srv.stop().await;
-        db.cleanup().await;
-    }
+    });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -879,8 +779,7 @@ async fn tcp_opaque_login(tcp: &mut Tcp, srv: &TestServer, user: &str, password:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_password_verbs_ping_and_logout() {
-    for db in common::backends().await {
-        let srv = TestServer::start(&db).await;
+    on_every_backend!(|srv, db| {
         let mut tcp = Tcp::connect(&srv).await;
         assert_eq!(tcp.call(&["PING"]).await, "PONG", "[{}]", db.name);
 
@@ -965,17 +864,14 @@ async fn tcp_password_verbs_ping_and_logout() {
             db.name
         );
         drop(tcp);
-        srv.stop().await;
-        db.cleanup().await;
-    }
+    });
 }
 
 /// `LOGOUT|other_token` must not make the connection forget the session its own `AUTH`
 /// created: a later bare `LOGOUT` still ends that one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_logout_of_another_session_keeps_this_connections_session() {
-    for db in common::backends().await {
-        let srv = TestServer::start(&db).await;
+    on_every_backend!(|srv, db| {
         let user = username("tcplo");
         let user_id = register_http(&srv, &user, PASSWORD).await;
         let mut tcp = Tcp::connect(&srv).await;
@@ -996,15 +892,12 @@ async fn tcp_logout_of_another_session_keeps_this_connections_session() {
         assert_eq!(refresh(&srv, &own[2]).await.0, 401, "[{}]", db.name);
 
         drop(tcp);
-        srv.stop().await;
-        db.cleanup().await;
-    }
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_opaque_registration_and_login() {
-    for db in common::backends().await {
-        let srv = TestServer::start(&db).await;
+    on_every_backend!(|srv, db| {
         let mut tcp = Tcp::connect(&srv).await;
         let user = username("tcpo");
         let user_id = tcp_opaque_register(&mut tcp, &user, PASSWORD).await;
@@ -1095,15 +988,12 @@ async fn tcp_opaque_registration_and_login() {
         assert_auth_success(&tcp.call(&["AUTH", &user, PASSWORD]).await, user_id);
 
         drop(tcp);
-        srv.stop().await;
-        db.cleanup().await;
-    }
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_fields_with_pipes_and_backslashes_are_escaped() {
-    for db in common::backends().await {
-        let srv = TestServer::start(&db).await;
+    on_every_backend!(|srv, db| {
         let mut tcp = Tcp::connect(&srv).await;
         let user = username("tcpesc");
         let password = r"pa|ss\word|\|\\ and more";
@@ -1150,16 +1040,12 @@ async fn tcp_fields_with_pipes_and_backslashes_are_escaped() {
         );
 
         drop(tcp);
-        srv.stop().await;
-        db.cleanup().await;
-    }
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_limits_and_malformed_lines() {
-    for db in common::backends().await {
-        let srv = TestServer::start(&db).await;
-
+    on_every_backend!(|srv, db| {
         // Unknown verbs and wrong arity answer, and the connection stays usable.
         let mut tcp = Tcp::connect(&srv).await;
         assert_error(&tcp.call(&["HELLO", "world"]).await, "unknown_verb");
@@ -1263,9 +1149,7 @@ async fn tcp_limits_and_malformed_lines() {
         assert_healthy(&srv).await;
 
         drop(tcp);
-        srv.stop().await;
-        db.cleanup().await;
-    }
+    });
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -121,7 +121,11 @@ impl Doorbell for RedisDoorbell {
             Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 // Delivery to other nodes waits for their safety poll.
-                if self.dropped.fetch_add(1, Ordering::Relaxed) % 1000 == 0 {
+                if self
+                    .dropped
+                    .fetch_add(1, Ordering::Relaxed)
+                    .is_multiple_of(1000)
+                {
                     tracing::warn!(
                         "doorbell queue full: ring dropped (delivery waits for the poll)"
                     );

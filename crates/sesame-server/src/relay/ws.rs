@@ -40,6 +40,9 @@ use crate::error::ApiError;
 use crate::http::Ctx;
 use crate::service::Sesame;
 
+/// Initial WebSocket read buffer per connection, bytes.
+const READ_BUFFER_BYTES: usize = 8 * 1024;
+
 /// How often the server pings an idle connection.
 pub const PING_INTERVAL: Duration = Duration::from_secs(30);
 /// A connection silent for this long (not even a pong) is closed.
@@ -81,8 +84,11 @@ pub(super) async fn socket(
         Err(rejection) => return rejection.into_response(),
     };
     let max = s.settings().relay.max_frame_bytes();
+    // A small read buffer (it grows for larger frames): tungstenite's 128 KiB default is
+    // zero-filled on the first read and would stay resident for every idle connection.
     ws.max_message_size(max)
         .max_frame_size(max)
+        .read_buffer_size(READ_BUFFER_BYTES)
         .on_upgrade(move |socket| run(s, peer, socket))
 }
 

@@ -51,6 +51,9 @@ pub struct SessionView {
     pub current: bool,
 }
 
+/// A refresh records use (and extends the idle expiry) at most this often, seconds.
+const TOUCH_INTERVAL_SECS: i64 = 60;
+
 fn session_invalid() -> ApiError {
     ApiError::new(
         401,
@@ -148,11 +151,17 @@ impl Sesame {
             return Err(session_invalid());
         }
         let now = self.now_i64();
-        let idle = (now + secs(self.inner.settings.session_idle)).min(session.absolute_expires_at);
-        self.inner
-            .store
-            .touch_session(session.id, now, idle)
-            .await?;
+        // Extending the idle expiry by less than a minute is not worth a write (the idle
+        // timeout is days): refreshes in quick succession stay read-only, so they never wait
+        // for the database's write lock.
+        if now - session.last_seen_at >= TOUCH_INTERVAL_SECS {
+            let idle =
+                (now + secs(self.inner.settings.session_idle)).min(session.absolute_expires_at);
+            self.inner
+                .store
+                .touch_session(session.id, now, idle)
+                .await?;
+        }
         let (access_token, _) = self
             .inner
             .signer

@@ -70,7 +70,9 @@ macro_rules! sql_store {
                 })
             }
 
-            fn audit_from_row(row: &<$db as sqlx::Database>::Row) -> Result<AuditRecord, StoreError> {
+            fn audit_from_row(
+                row: &<$db as sqlx::Database>::Row,
+            ) -> Result<AuditRecord, StoreError> {
                 Ok(AuditRecord {
                     id: row.try_get("id")?,
                     at: row.try_get("at")?,
@@ -168,10 +170,14 @@ macro_rules! sql_store {
             }
 
             async fn user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError> {
-                let row = sqlx::query(concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1"))
-                    .bind($id(id))
-                    .fetch_optional(self.pool())
-                    .await?;
+                let row = sqlx::query(concat!(
+                    "SELECT ",
+                    user_columns!(),
+                    " FROM users WHERE id = $1"
+                ))
+                .bind($id(id))
+                .fetch_optional(self.pool())
+                .await?;
                 row.as_ref().map(Self::user_from_row).transpose()
             }
 

@@ -20,6 +20,10 @@
 //! * The schema lives in `migrations/sqlite` and `migrations/postgres`, embedded in the
 //!   binary and applied by [`connect`]. Later features add files numbered after
 //!   `0001_init.sql`; an applied migration must never be edited.
+//! * The queries are written once, with `$1`-style placeholders (which SQLite accepts
+//!   too), and generated for both backends by a macro (`common.rs` for [`Store`], likewise
+//!   `factors.rs` and `messages.rs`); each backend's module keeps only what differs:
+//!   connecting, the pool, and how ids are bound and read back.
 
 use std::fmt;
 use std::str::FromStr;
@@ -28,6 +32,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use uuid::Uuid;
 
+mod common;
 mod factors;
 mod messages;
 mod postgres;

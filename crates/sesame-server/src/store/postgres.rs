@@ -1,4 +1,4 @@
-//! The PostgreSQL [`Store`].
+//! The PostgreSQL [`Store`](super::Store).
 //!
 //! A pool of [`ConnectOptions::max_connections`] connections. With
 //! [`ConnectOptions::pg_schema`] the schema is created if missing and every connection
@@ -7,19 +7,17 @@
 //! for isolation, operators who share a database may too.
 //!
 //! Migrations run under sqlx's advisory lock, so several nodes may start at once.
+//!
+//! Ids are stored as `UUID`. The queries themselves are shared with SQLite
+//! (`store/common.rs`).
 
-use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{ConnectOptions as _, Connection as _, Postgres, QueryBuilder, Row};
+use sqlx::{ConnectOptions as _, Connection as _, Row};
 use uuid::Uuid;
 
-use super::{
-    count_to_u64, decode_methods, decode_status, encode_methods, AccountStatus, AuditQuery,
-    AuditRecord, Backend, ConnectOptions, NewAuditEvent, NewSession, NewUser, SessionRecord, Store,
-    StoreError, UserRecord,
-};
+use super::{ConnectOptions, StoreError};
 
-/// A [`Store`] on a PostgreSQL database.
+/// A [`Store`](super::Store) on a PostgreSQL database.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,

@@ -1,4 +1,4 @@
-//! The SQLite [`Store`], the embedded default.
+//! The SQLite [`Store`](super::Store), the embedded default.
 //!
 //! Every connection is opened with:
 //!
@@ -19,31 +19,29 @@
 //! in-memory database (`sqlite::memory:`) uses exactly one connection that is never
 //! recycled, since the database lives only as long as its connections.
 //!
-//! Ids are stored as hyphenated lowercase UUID text.
+//! Ids are stored as hyphenated lowercase UUID text ([`bind_id`], [`decode_id`]).
+//!
+//! The queries themselves are shared with PostgreSQL (`store/common.rs`).
 
 use std::str::FromStr;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::Row;
+use uuid::fmt::Hyphenated;
 use uuid::Uuid;
 
-use super::{
-    count_to_u64, decode_methods, decode_status, encode_methods, AccountStatus, AuditQuery,
-    AuditRecord, Backend, ConnectOptions, NewAuditEvent, NewSession, NewUser, SessionRecord, Store,
-    StoreError, UserRecord,
-};
+use super::{ConnectOptions, StoreError};
 
 /// Most connections a SQLite pool opens.
 const MAX_SQLITE_CONNECTIONS: u32 = 4;
 /// How long a connection waits for another's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A [`Store`] on a SQLite database file (or an in-memory database).
+/// A [`Store`](super::Store) on a SQLite database file (or an in-memory database).
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,

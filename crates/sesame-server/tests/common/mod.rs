@@ -13,6 +13,9 @@
 //! `SKIPPING PostgreSQL tests: …` line on stderr, unless `SESAME_REQUIRE_SERVICES=1`,
 //! which turns it into a panic (CI sets it so a missing service cannot pass silently).
 //!
+//! [`api`] has the HTTP helpers (requests, error codes, register and log in), [`python`]
+//! the checks against Python implementations, [`server`] a real server to test against.
+//!
 //! Use it from a test file with `mod common;`. Typical use:
 //!
 //! ```ignore
@@ -25,6 +28,8 @@
 //! ```
 #![allow(dead_code)] // Each test file uses a different part of this module.
 
+pub mod api;
+pub mod python;
 pub mod server;
 
 use std::io::Write as _;
@@ -183,6 +188,30 @@ pub async fn backends() -> Vec<TestDb> {
     dbs.extend(TestDb::postgres().await);
     dbs
 }
+
+/// Runs a test body once per backend (see [`backends`]) against a fresh
+/// [`TestServer`](server::TestServer), then stops the server and drops the database.
+/// `on_every_backend!(|c, srv, db| { … })` also gives a `reqwest::Client`;
+/// `on_every_backend!(|srv, db| { … })` does not.
+#[allow(unused_macros)]
+macro_rules! on_every_backend {
+    (|$c:ident, $srv:ident, $db:ident| $body:block) => {
+        $crate::common::on_every_backend!(|$srv, $db| {
+            let $c = ::reqwest::Client::new();
+            $body
+        })
+    };
+    (|$srv:ident, $db:ident| $body:block) => {{
+        for $db in $crate::common::backends().await {
+            let $srv = $crate::common::server::TestServer::start(&$db).await;
+            $body
+            $srv.stop().await;
+            $db.cleanup().await;
+        }
+    }};
+}
+#[allow(unused_imports)]
+pub(crate) use on_every_backend;
 
 /// The PostgreSQL URL to test against.
 pub fn postgres_url() -> String {
