@@ -366,7 +366,7 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), ProfileError> 
 }
 
 /// Writes `bytes` to `path` through a private temporary file renamed over it.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), (&'static str, io::Error)> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), (&'static str, io::Error)> {
     let dir = path.parent().ok_or_else(|| {
         (
             "write",

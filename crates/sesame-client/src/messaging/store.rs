@@ -12,7 +12,7 @@
 //! in the same directory, synced, renamed over the old one).
 
 use std::collections::BTreeMap;
-use std::io::{self, Write as _};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use rand_core::OsRng;
@@ -23,6 +23,7 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::MessagingError;
+use crate::profile::write_atomic;
 use crate::profile::Profile;
 
 /// The directory of identities, inside the profile directory.
@@ -462,55 +463,6 @@ fn remove_file(path: &Path) -> Result<bool, MessagingError> {
             source,
         }),
     }
-}
-
-/// Writes `bytes` to `path` through a private temporary file renamed over it.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), (&'static str, io::Error)> {
-    let dir = path.parent().ok_or_else(|| {
-        (
-            "write",
-            io::Error::other("the path has no parent directory"),
-        )
-    })?;
-    create_private_dir(dir).map_err(|e| ("create", e))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .map_err(|e| ("write", e))?;
-    set_private_file(tmp.as_file()).map_err(|e| ("write", e))?;
-    tmp.write_all(bytes).map_err(|e| ("write", e))?;
-    tmp.as_file().sync_all().map_err(|e| ("write", e))?;
-    tmp.persist(path).map_err(|e| ("write", e.error))?;
-    #[cfg(unix)]
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
-
-#[cfg(unix)]
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt as _;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-}
-
-#[cfg(not(unix))]
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    std::fs::create_dir_all(dir)
-}
-
-#[cfg(unix)]
-fn set_private_file(file: &std::fs::File) -> io::Result<()> {
-    use std::os::unix::fs::PermissionsExt as _;
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))
-}
-
-#[cfg(not(unix))]
-fn set_private_file(_file: &std::fs::File) -> io::Result<()> {
-    Ok(())
 }
 
 #[cfg(test)]
