@@ -2,154 +2,25 @@
 //! a loopback port, each command a separate process sharing a profile directory. TOTP codes
 //! are computed from the otpauth URI the command prints, as an authenticator app would.
 
+mod common;
+
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use common::{fails, line, ok, ok_err, spawn, text, unix_now, Server, PASSWORD};
 use sesame_client::profile::Profile;
 use totp_rs::TOTP;
 
-const PASSWORD: &str = "correct horse battery staple";
 const NEW_PASSWORD: &str = "a brand new passphrase here";
 const RECOVERED_PASSWORD: &str = "recovered with a backup code";
-const SESAME: &str = env!("CARGO_BIN_EXE_sesame");
-
-/// A `sesame serve` child process, killed when dropped.
-struct Server {
-    child: Child,
-    url: String,
-    _data: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A command with no `SESAME_*` variable from the environment of the test run.
-fn command() -> Command {
-    let mut cmd = Command::new(SESAME);
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("SESAME_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd
-}
 
 /// Starts `sesame serve` on an ephemeral port with a fresh data directory and `env`.
 fn serve(env: &[(&str, &str)]) -> Server {
-    let data = tempfile::tempdir().unwrap();
-    let mut cmd = command();
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data.path().join("data"))
-        // Every command of a test comes from 127.0.0.1.
-        .env("SESAME_THROTTLE_PER_ADDRESS", "0");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        // Keep draining stdout so the server never blocks on a full pipe.
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("sesame: listening on ") {
-                let _ = tx.send(url.trim().to_owned());
-            }
-        }
-    });
-    let url = match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(url) => url,
-        Err(_) => {
-            let _ = child.kill();
-            panic!("sesame serve did not report its address");
-        }
-    };
-    Server {
-        child,
-        url,
-        _data: data,
-    }
-}
-
-/// `sesame ARGS` with the profile `home` against `server`, all pipes, not yet fed.
-fn spawn(server: &Server, home: &Path, args: &[&str]) -> Child {
-    command()
-        .args(args)
-        .env("SESAME_HOME", home)
-        .env("SESAME_SERVER", &server.url)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-/// Runs `sesame ARGS` with the profile `home` against `server`, feeding `stdin`.
-fn sesame(server: &Server, home: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = spawn(server, home, args);
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.as_bytes()).unwrap();
-    drop(input);
-    child.wait_with_output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Runs a command that must succeed; returns its standard output.
-fn ok(server: &Server, home: &Path, args: &[&str], stdin: &str) -> String {
-    let out = sesame(server, home, args, stdin);
-    assert!(
-        out.status.success(),
-        "sesame {args:?} failed:\n{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
-/// Runs a command that must succeed; returns its standard output and standard error.
-fn ok_err(server: &Server, home: &Path, args: &[&str], stdin: &str) -> (String, String) {
-    let out = sesame(server, home, args, stdin);
-    assert!(
-        out.status.success(),
-        "sesame {args:?} failed:\n{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    (text(&out.stdout), text(&out.stderr))
-}
-
-/// Runs a command that must fail with exit code 1; returns its standard error, which must
-/// hold one `sesame: error:` line.
-fn fails(server: &Server, home: &Path, args: &[&str], stdin: &str) -> String {
-    let out = sesame(server, home, args, stdin);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "sesame {args:?} should fail:\n{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    let err = text(&out.stderr);
-    assert_eq!(err.matches("sesame: error:").count(), 1, "{err}");
-    err
-}
-
-fn line(p: &str) -> String {
-    format!("{p}\n")
+    // Every command of a test comes from 127.0.0.1.
+    let mut all = vec![("SESAME_THROTTLE_PER_ADDRESS", "0")];
+    all.extend_from_slice(env);
+    common::serve_with(&all)
 }
 
 /// The backup codes a command printed (`  1. xxxxx-xxxxx`), after its "store these now" line.
@@ -170,13 +41,6 @@ fn backup_codes(out: &str) -> Vec<String> {
         .collect();
     assert!(codes.len() >= 8, "{out}");
     codes
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
 }
 
 /// `sesame 2fa enable` as a person runs it: reads the QR code and the URI it prints, then
@@ -269,7 +133,7 @@ fn two_factor_backup_codes_password_change_recovery_and_deletion() {
     assert!(err.contains("the code is wrong"), "{err}");
     // ...and takes the app's. The enrolment used this time step's code, which can never be
     // used again; the app's code for the next step is accepted (one step of clock skew).
-    let next = totp.generate(now() + 30);
+    let next = totp.generate(unix_now() + 30);
     let out = ok(
         &server,
         &home,

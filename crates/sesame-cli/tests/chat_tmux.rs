@@ -5,101 +5,16 @@
 //! Skipped (loudly) when tmux is not installed, unless `SESAME_REQUIRE_SERVICES=1`, when its
 //! absence fails the test. `apt-get install -y tmux` provides it.
 
-use std::io::{BufRead as _, BufReader, Write as _};
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::Output;
 use std::time::{Duration, Instant};
 
-const PASSWORD: &str = "correct horse battery staple";
-const SESAME: &str = env!("CARGO_BIN_EXE_sesame");
+use common::{command, ok, serve, Server, PASSWORD, SESAME};
+
 /// How long a line may take to appear on a screen.
 const WAIT: Duration = Duration::from_secs(20);
-
-/// A `sesame serve` child process, killed when dropped.
-struct Server {
-    child: Child,
-    url: String,
-    _data: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A command with no `SESAME_*` variable from the environment of the test run.
-fn command(program: &str) -> Command {
-    let mut cmd = Command::new(program);
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("SESAME_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd
-}
-
-fn serve() -> Server {
-    let data = tempfile::tempdir().unwrap();
-    let mut child = command(SESAME)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data.path().join("data"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("sesame: listening on ") {
-                let _ = tx.send(url.trim().to_owned());
-            }
-        }
-    });
-    let url = match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(url) => url,
-        Err(_) => {
-            let _ = child.kill();
-            panic!("sesame serve did not report its address");
-        }
-    };
-    Server {
-        child,
-        url,
-        _data: data,
-    }
-}
-
-/// Runs `sesame ARGS` (must succeed) with the profile `home`, feeding `stdin`.
-fn sesame(server: &Server, home: &Path, args: &[&str], stdin: &str) -> String {
-    let mut child = command(SESAME)
-        .args(args)
-        .env("SESAME_HOME", home)
-        .env("SESAME_SERVER", &server.url)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out: Output = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "sesame {args:?} failed:\n{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
-}
 
 /// A private tmux server (its own socket), killed when dropped.
 struct Tmux {
@@ -203,12 +118,12 @@ fn two_people_chat_in_real_terminals() {
     let alice = tmp.path().join("alice");
     let bob = tmp.path().join("bob");
     for (name, home) in [("alice", &alice), ("bob", &bob)] {
-        sesame(&server, home, &["register", name, "--password-stdin"], &pw);
-        let out = sesame(&server, home, &["login", name, "--password-stdin"], &pw);
+        ok(&server, home, &["register", name, "--password-stdin"], &pw);
+        let out = ok(&server, home, &["login", name, "--password-stdin"], &pw);
         assert!(out.contains("Messaging: "), "{out}");
     }
     // Sent while alice is not chatting: waiting on the server.
-    let out = sesame(&server, &bob, &["send", "alice", "are you there?"], "");
+    let out = ok(&server, &bob, &["send", "alice", "are you there?"], "");
     assert!(out.contains("Sent to alice"), "{out}");
 
     let tmux = Tmux {
@@ -230,8 +145,8 @@ fn two_people_chat_in_real_terminals() {
     tmux.wait_for("alice", &["bob (unverified)", "great, the relay works"]);
 
     // After comparing the safety number, bob's chat shows alice as verified.
-    let number = sesame(&server, &bob, &["keys", "verify", "alice"], "");
-    let theirs = sesame(&server, &alice, &["keys", "verify", "bob"], "");
+    let number = ok(&server, &bob, &["keys", "verify", "alice"], "");
+    let theirs = ok(&server, &alice, &["keys", "verify", "bob"], "");
     let digits = |s: &str| -> Vec<String> {
         s.lines()
             .filter(|l| l.starts_with("    ") && l.trim().split(' ').count() == 6)
@@ -240,7 +155,7 @@ fn two_people_chat_in_real_terminals() {
     };
     assert_eq!(digits(&number).len(), 2, "{number}");
     assert_eq!(digits(&number), digits(&theirs));
-    sesame(&server, &bob, &["keys", "verify", "alice", "--confirm"], "");
+    ok(&server, &bob, &["keys", "verify", "alice", "--confirm"], "");
     tmux.type_line("alice", "verified now?");
     tmux.wait_for("bob", &["alice (verified)", "verified now?"]);
 
@@ -256,6 +171,6 @@ fn two_people_chat_in_real_terminals() {
     tmux.wait_for("bob", &["[chat exited]"]);
 
     // Everything was read and acknowledged; the histories stay on each side.
-    let out = sesame(&server, &alice, &["inbox", "--wait", "0.5"], "");
+    let out = ok(&server, &alice, &["inbox", "--wait", "0.5"], "");
     assert!(out.contains("No new messages"), "{out}");
 }

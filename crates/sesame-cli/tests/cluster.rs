@@ -14,14 +14,17 @@
 //! prefix `sesame_t:cluster:<hex>:` (deleted at the end; every key has a TTL anyway). A failed
 //! test prints each node's log.
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::Write as _;
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use common::{sesame_command, stdout_lines, unix_now, Process, LISTENING, PASSWORD};
 use futures_util::{SinkExt as _, StreamExt as _};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
@@ -32,8 +35,6 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
-const SESAME: &str = env!("CARGO_BIN_EXE_sesame");
-const PASSWORD: &str = "correct horse battery staple";
 /// Every node of a cluster uses this master key.
 const MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
 const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -119,16 +120,10 @@ async fn redis_ping(url: &str) -> Result<(), String> {
     }
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// A private `redis-server` on a free loopback port, killed when dropped.
 struct PrivateRedis {
     port: u16,
-    child: Option<Child>,
+    child: Process,
 }
 
 impl PrivateRedis {
@@ -138,7 +133,10 @@ impl PrivateRedis {
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("a free port");
-        let mut redis = PrivateRedis { port, child: None };
+        let mut redis = PrivateRedis {
+            port,
+            child: Process(None),
+        };
         match redis.resume().await {
             Ok(()) => Some(redis),
             Err(e) => {
@@ -162,7 +160,7 @@ impl PrivateRedis {
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| format!("redis-server: {e}"))?;
-        self.child = Some(child);
+        self.child = Process(Some(child));
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             match redis_ping(&self.url()).await {
@@ -175,16 +173,7 @@ impl PrivateRedis {
 
     /// Kills the server (SIGKILL: a crash, not a shutdown).
     fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.kill();
+        self.child.kill();
     }
 }
 
@@ -195,7 +184,7 @@ impl Drop for PrivateRedis {
 /// One `sesame serve` process.
 struct Node {
     name: String,
-    child: Option<Child>,
+    child: Process,
     /// `http://127.0.0.1:PORT`.
     base: String,
     /// Its cluster node id (`sesame: cluster node …`).
@@ -214,7 +203,7 @@ impl Node {
 
     /// SIGTERM, then waits for the process to exit (at most 15 s, then SIGKILL).
     fn terminate(&mut self) {
-        let Some(child) = &mut self.child else {
+        let Some(child) = &mut self.child.0 else {
             return;
         };
         let pid = child.id().to_string();
@@ -224,7 +213,7 @@ impl Node {
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {
                 assert!(status.success(), "{} exited with {status}", self.name);
-                self.child = None;
+                self.child = Process(None);
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -234,16 +223,7 @@ impl Node {
 
     /// SIGKILL: no shutdown, no cleanup.
     fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.kill();
+        self.child.kill();
     }
 }
 
@@ -306,12 +286,7 @@ impl Cluster {
     fn spawn(&self, name: &str) -> Node {
         let data = self.dir.path().join(name);
         let log = self.dir.path().join(format!("{name}.log"));
-        let mut cmd = Command::new(SESAME);
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("SESAME_") {
-                cmd.env_remove(key);
-            }
-        }
+        let mut cmd = sesame_command();
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&data)
             .env("SESAME_DATABASE_URL", &self.postgres)
@@ -328,14 +303,7 @@ impl Cluster {
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap());
         let mut child = cmd.spawn().expect("spawn sesame serve");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            // Keep draining stdout so the server never blocks on a full pipe.
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
+        let rx = stdout_lines(&mut child);
         let deadline = Instant::now() + START_TIMEOUT;
         let mut id = None;
         loop {
@@ -351,10 +319,10 @@ impl Cluster {
             if let Some(rest) = line.strip_prefix("sesame: cluster node ") {
                 id = rest.split_whitespace().next().and_then(|s| s.parse().ok());
             }
-            if let Some(url) = line.strip_prefix("sesame: listening on ") {
+            if let Some(url) = line.strip_prefix(LISTENING) {
                 return Node {
                     name: name.to_owned(),
-                    child: Some(child),
+                    child: Process(Some(child)),
                     base: url.trim().to_owned(),
                     id: id.expect("a `sesame: cluster node` line before the address"),
                     log,

@@ -1,132 +1,13 @@
 //! End to end: the `sesame` client commands against a real `sesame serve` on a loopback port,
 //! each command a separate process sharing a profile directory, as a person would run them.
 
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+mod common;
 
+use common::{fails, line, ok, serve, PASSWORD};
 use sesame_client::profile::Profile;
 
-const PASSWORD: &str = "correct horse battery staple";
-const SESAME: &str = env!("CARGO_BIN_EXE_sesame");
-
-/// A `sesame serve` child process, killed when dropped.
-struct Server {
-    child: Child,
-    url: String,
-    _data: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A command with no `SESAME_*` variable from the environment of the test run.
-fn command() -> Command {
-    let mut cmd = Command::new(SESAME);
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("SESAME_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd
-}
-
-/// Starts `sesame serve` on an ephemeral port with a fresh data directory.
-fn serve() -> Server {
-    let data = tempfile::tempdir().unwrap();
-    let mut child = command()
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data.path().join("data"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        // Keep draining stdout so the server never blocks on a full pipe.
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("sesame: listening on ") {
-                let _ = tx.send(url.trim().to_owned());
-            }
-        }
-    });
-    let url = match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(url) => url,
-        Err(_) => {
-            let _ = child.kill();
-            panic!("sesame serve did not report its address");
-        }
-    };
-    Server {
-        child,
-        url,
-        _data: data,
-    }
-}
-
-/// Runs `sesame ARGS` with the profile `home` against `server`, feeding `stdin`.
-fn sesame(server: &Server, home: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = command()
-        .args(args)
-        .env("SESAME_HOME", home)
-        .env("SESAME_SERVER", &server.url)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.as_bytes()).unwrap();
-    drop(input);
-    child.wait_with_output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Runs a command that must succeed; returns its standard output.
-fn ok(server: &Server, home: &Path, args: &[&str], stdin: &str) -> String {
-    let out = sesame(server, home, args, stdin);
-    assert!(
-        out.status.success(),
-        "sesame {args:?} failed:\n{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
-/// Runs a command that must fail with exit code 1; returns its standard error, which must be
-/// one `sesame: error:` line.
-fn fails(server: &Server, home: &Path, args: &[&str], stdin: &str) -> String {
-    let out = sesame(server, home, args, stdin);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "sesame {args:?} should fail:\n{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    let err = text(&out.stderr);
-    assert_eq!(err.matches("sesame: error:").count(), 1, "{err}");
-    err
-}
-
-fn password(p: &str) -> String {
-    format!("{p}\n")
-}
-
 #[cfg(unix)]
-fn mode(path: &Path) -> u32 {
+fn mode(path: &std::path::Path) -> u32 {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
@@ -136,7 +17,7 @@ fn register_login_whoami_sessions_and_logout() {
     let server = serve();
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("laptop");
-    let pw = password(PASSWORD);
+    let pw = line(PASSWORD);
     let profile = Profile::at(&home);
     let id = sesame_client::server_id(&server.url).unwrap();
 
@@ -269,7 +150,7 @@ fn server_assisted_registration_logout_all_and_a_changed_key() {
     let server = serve();
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home");
-    let pw = password("a long passphrase for b");
+    let pw = line("a long passphrase for b");
     let profile = Profile::at(&home);
     let id = sesame_client::server_id(&server.url).unwrap();
 
