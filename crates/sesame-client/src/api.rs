@@ -183,6 +183,9 @@ pub(crate) struct ErrorDetail {
     pub(crate) code: String,
     #[serde(default)]
     pub(crate) message: String,
+    /// Seconds to wait (WebSocket error frames carry it here; HTTP uses `Retry-After`).
+    #[serde(default)]
+    pub(crate) retry_after: Option<u64>,
 }
 
 #[cfg(test)]

@@ -259,7 +259,8 @@ pub(crate) fn untag<T: DeserializeOwned>(text: &str, kind: &str) -> Result<T> {
             .remove("error")
             .and_then(|e| serde_json::from_value(e).ok())
             .ok_or_else(|| malformed("an `error` frame without `{code, message}`".into()))?;
-        return Err(from_detail(None, detail, None));
+        let retry_after = detail.retry_after;
+        return Err(from_detail(None, detail, retry_after));
     }
     if found != kind {
         return Err(Error::UnexpectedResponse(format!(

@@ -1,97 +1,18 @@
-//! The account calls against the REAL server (`sesame-server` in process on a loopback port,
-//! SQLite in a temporary directory, a manual clock): second factors over REST, the WebSocket
-//! and the server-assisted login; re-authentication; password change; profile; security
-//! questions; recovery; deletion. TOTP codes come from the otpauth URI through `totp-rs`, as
-//! an authenticator app would compute them.
+//! The account calls against the REAL server (tests/real: `sesame-server` in process on a
+//! loopback port, SQLite in a temporary directory, a manual clock): second factors over REST,
+//! the WebSocket and the server-assisted login; re-authentication; password change; profile;
+//! security questions; recovery; deletion. TOTP codes come from the otpauth URI through
+//! `totp-rs`, as an authenticator app would compute them.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+mod real;
 
+use real::{Server, PASSWORD};
 use sesame_client::account::{ProfileUpdate, QuestionAnswer, RecoveryProof};
-use sesame_client::{Client, ClientPolicy, Error, LoginOutcome, PasswordLogin};
-use sesame_server::config::Config;
-use sesame_server::service::ManualClock;
-use sesame_server::Sesame;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use sesame_client::{Error, LoginOutcome, PasswordLogin};
 use totp_rs::TOTP;
 use zeroize::Zeroizing;
 
-const PASSWORD: &str = "correct horse battery staple";
 const NEW_PASSWORD: &str = "a brand new passphrase here";
-const MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
-
-struct Server {
-    base: String,
-    sesame: Sesame,
-    clock: Arc<ManualClock>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
-    _data: tempfile::TempDir,
-}
-
-impl Server {
-    async fn start() -> Server {
-        let data = tempfile::tempdir().unwrap();
-        let config = Config {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            tcp_listen: None,
-            data_dir: data.path().to_path_buf(),
-            master_key: Some(MASTER_KEY.into()),
-            throttle_per_address: 0,
-            ..Config::default()
-        };
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let clock = Arc::new(ManualClock::new(now));
-        let (store, master) = sesame_server::server::open(&config).await.expect("open");
-        let sesame =
-            sesame_server::server::build_with_clock(&config, store, &master, clock.clone())
-                .await
-                .expect("build");
-        let http = tokio::net::TcpListener::bind(config.listen).await.unwrap();
-        let base = format!("http://{}", http.local_addr().unwrap());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let svc = sesame.clone();
-        let task = tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = stopped.await;
-            };
-            sesame_server::server::serve(&config, svc, http, None, shutdown)
-                .await
-                .expect("serve");
-        });
-        Server {
-            base,
-            sesame,
-            clock,
-            stop: Some(stop),
-            task: Some(task),
-            _data: data,
-        }
-    }
-
-    fn client(&self) -> Client {
-        Client::new(&self.base, ClientPolicy::default()).unwrap()
-    }
-
-    /// The code the app shows for `totp` at the server's time, `steps` time steps later.
-    fn code(&self, totp: &TOTP, steps: u64) -> String {
-        totp.generate(self.sesame.now() + 30 * steps)
-    }
-
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
-        }
-    }
-}
 
 fn login(outcome: LoginOutcome) -> sesame_client::Login {
     outcome.into_login().unwrap()

@@ -1,33 +1,19 @@
-//! The client against an in-process mock of the server API (tests/common): every route of
-//! the contract, the WebSocket login with its `login_ack`, pinning, and the failure paths.
+//! The client against the REAL server (tests/real: `sesame-server` in process on a loopback
+//! port, SQLite in a temporary directory): every route of the contract, the WebSocket login
+//! with its `login_ack`, pinning, the server's errors and the client's local policy checks.
+//! Behaviour the real server never shows (a rotated key, a tampered confirmation, weak key
+//! stretching) is tested against the adversarial server in `tests/adversarial.rs`.
 
-mod common;
+mod real;
 
-use std::sync::atomic::Ordering;
-
-use common::PASSWORD;
+use real::{Server, PASSWORD};
 use sesame_client::profile::{Profile, StoredSession, Trust};
 use sesame_client::{Client, ClientPolicy, Error, LoginOutcome, PasswordLogin};
-use sesame_proto::messages::AckStatus;
-use sesame_proto::server::ServerKeys;
-use sesame_proto::KsfParams;
-
-fn client(url: &str) -> Client {
-    Client::new(url, ClientPolicy::default()).unwrap()
-}
-
-fn pinned(url: &str, key: [u8; 32]) -> Client {
-    let policy = ClientPolicy {
-        pinned_server_key: Some(key),
-        ..ClientPolicy::default()
-    };
-    Client::new(url, policy).unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn register_then_log_in_over_rest_and_websocket() {
-    let (url, mock) = common::start().await;
-    let c = client(&url);
+    let srv = Server::start().await;
+    let c = srv.client();
     c.health().await.unwrap();
     let info = c.server_info().await.unwrap();
 
@@ -43,7 +29,7 @@ async fn register_then_log_in_over_rest_and_websocket() {
     );
 
     // Pinned from here on, as a caller that trusts on first use would.
-    let c = pinned(&url, reg.server_public_key);
+    let c = srv.pinned(reg.server_public_key);
     let rest = c
         .login("alice", PASSWORD)
         .await
@@ -55,6 +41,8 @@ async fn register_then_log_in_over_rest_and_websocket() {
     assert_eq!(*rest.export_key, *reg.export_key, "export key is stable");
     assert_eq!(rest.server_public_key, reg.server_public_key);
 
+    // The WebSocket login returns only once the server has `accepted` the client's
+    // `login_ack` `success`.
     let ws = c
         .login_ws("ALICE", PASSWORD)
         .await
@@ -63,24 +51,27 @@ async fn register_then_log_in_over_rest_and_websocket() {
     assert_eq!(ws.session.user_id, reg.registered.user_id);
     assert_eq!(*ws.export_key, *reg.export_key);
     assert_ne!(ws.session.session_id, rest.session.session_id);
-    let acks = mock.acks.lock().unwrap().clone();
-    assert_eq!(acks.len(), 1);
-    assert_eq!(acks[0].status, AckStatus::Success);
+    // An acknowledged WebSocket session stays live: its token works and the server lists it.
     assert_eq!(
-        mock.session_by_id(ws.session.session_id).map(|s| s.0),
-        Some(false),
-        "an acknowledged WebSocket session stays live"
+        c.me(&ws.session.access_token).await.unwrap().user_id,
+        reg.registered.user_id
+    );
+    let live = c.sessions(&rest.session.access_token).await.unwrap();
+    assert!(
+        live.iter().any(|s| s.id == ws.session.session_id),
+        "an acknowledged WebSocket session stays live: {live:?}"
     );
 
     let me = c.me(&rest.session.access_token).await.unwrap();
     assert_eq!(me.username, "alice");
     assert_eq!(me.status, "active");
+    srv.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_routes_list_refresh_revoke_and_log_out() {
-    let (url, _mock) = common::start().await;
-    let c = client(&url);
+    let srv = Server::start().await;
+    let c = srv.client();
     c.register("bob", PASSWORD).await.unwrap();
     let a = c
         .login("bob", PASSWORD)
@@ -147,12 +138,15 @@ async fn session_routes_list_refresh_revoke_and_log_out() {
         .await
         .unwrap_err()
         .is_unauthorized());
+    srv.stop().await;
 }
 
+/// That the client gives up before sending a KE3 can only be observed on the adversarial
+/// server (`tests/adversarial.rs`), which counts the KE3s it receives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wrong_password_and_unknown_user_fail_alike_and_before_ke3() {
-    let (url, mock) = common::start().await;
-    let c = client(&url);
+async fn wrong_password_and_unknown_user_fail_alike() {
+    let srv = Server::start().await;
+    let c = srv.client();
     c.register("carol", PASSWORD).await.unwrap();
     for (user, password) in [
         ("carol", "not the password at all"),
@@ -165,23 +159,20 @@ async fn wrong_password_and_unknown_user_fail_alike_and_before_ke3() {
         );
         let ws = c.login_ws(user, password).await.unwrap_err();
         assert!(matches!(ws, Error::AuthenticationFailed), "{user}: {ws:?}");
+        // The server-assisted login reports the same error.
+        let pwd = c.login_password(user, password).await.unwrap_err();
+        assert!(
+            matches!(pwd, Error::AuthenticationFailed),
+            "{user}: {pwd:?}"
+        );
     }
-    assert_eq!(
-        mock.finishes.load(Ordering::SeqCst),
-        0,
-        "the client never sent a KE3"
-    );
-    // The server-assisted login reports the same error.
-    assert!(matches!(
-        c.login_password("carol", "not the password at all").await,
-        Err(Error::AuthenticationFailed)
-    ));
+    srv.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_assisted_registration_and_password_login() {
-    let (url, _mock) = common::start().await;
-    let c = client(&url);
+    let srv = Server::start().await;
+    let c = srv.client();
     let reg = c.register_with_password("Dave", PASSWORD).await.unwrap();
     assert_eq!(reg.username, "dave");
     let session = c
@@ -198,12 +189,20 @@ async fn server_assisted_registration_and_password_login() {
         .and_then(LoginOutcome::into_login)
         .unwrap();
     assert_eq!(login.session.user_id, reg.user_id);
+    srv.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_errors_carry_code_status_and_retry_after() {
-    let (url, mock) = common::start().await;
-    let c = client(&url);
+    // Three login or registration requests per address per minute: the registration
+    // (start, finish) and the second registration's start; the logins after that are over.
+    const WINDOW: u64 = 60;
+    let srv = Server::start_with(|config| {
+        config.throttle_per_address = 3;
+        config.throttle_address_window = WINDOW;
+    })
+    .await;
+    let c = srv.client();
     c.register("erin", PASSWORD).await.unwrap();
     match c.register("Erin", PASSWORD).await.unwrap_err() {
         Error::Server {
@@ -214,122 +213,48 @@ async fn server_errors_carry_code_status_and_retry_after() {
         } => {
             assert_eq!(status, Some(409));
             assert_eq!(code, "username_taken");
-            assert_eq!(message, "That username is taken.");
+            assert_eq!(message, "That username is already taken.");
             assert_eq!(retry_after, None);
         }
         other => panic!("{other:?}"),
     }
-    mock.rate_limited.store(true, Ordering::SeqCst);
-    for err in [
-        c.login("erin", PASSWORD).await.unwrap_err(),
-        c.login_ws("erin", PASSWORD).await.unwrap_err(),
-    ] {
-        match err {
-            Error::Server {
-                status,
-                code,
-                retry_after,
-                ..
-            } => {
-                assert_eq!(status, Some(429));
-                assert_eq!(code, "too_many_attempts");
-                assert_eq!(retry_after, Some(7));
-            }
-            other => panic!("{other:?}"),
+    match c.login("erin", PASSWORD).await.unwrap_err() {
+        Error::Server {
+            status,
+            code,
+            retry_after,
+            ..
+        } => {
+            assert_eq!(status, Some(429));
+            assert_eq!(code, "too_many_attempts");
+            let secs = retry_after.expect("Retry-After");
+            assert!((1..=WINDOW + 1).contains(&secs), "Retry-After: {secs}");
         }
+        other => panic!("{other:?}"),
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_changed_server_key_is_refused_before_the_password_is_used() {
-    let (url, mock) = common::start().await;
-    let c = client(&url);
-    let reg = c.register("frank", PASSWORD).await.unwrap();
-    let old = sesame_proto::fingerprint(&reg.server_public_key);
-    // The server's key is replaced (or an impostor answers).
-    let new_keys = ServerKeys::generate(&mut rand_core::OsRng);
-    let new = new_keys.fingerprint();
-    *mock.keys.lock().unwrap() = new_keys;
-
-    let c = pinned(&url, reg.server_public_key);
-    for err in [
-        c.login("frank", PASSWORD).await.unwrap_err(),
-        c.login_ws("frank", PASSWORD).await.unwrap_err(),
-        c.register("grace", PASSWORD).await.unwrap_err(),
-    ] {
-        match &err {
-            Error::ServerKeyMismatch {
-                server,
-                pinned,
-                presented,
-            } => {
-                assert_eq!(server, &url);
-                assert_eq!(pinned, &old);
-                assert_eq!(presented, &new);
-                let text = err.to_string();
-                assert!(text.contains(&old) && text.contains(&new), "{text}");
-            }
-            other => panic!("{other:?}"),
+    // The WebSocket is upgraded before the limit applies: the refusal comes as an `error`
+    // frame, which has no HTTP status but carries the wait.
+    match c.login_ws("erin", PASSWORD).await.unwrap_err() {
+        Error::Server {
+            status,
+            code,
+            retry_after,
+            ..
+        } => {
+            assert_eq!(status, None);
+            assert_eq!(code, "too_many_attempts");
+            let secs = retry_after.expect("retry_after in the error frame");
+            assert!((1..=WINDOW + 1).contains(&secs), "retry_after: {secs}");
         }
+        other => panic!("{other:?}"),
     }
-    assert_eq!(mock.finishes.load(Ordering::SeqCst), 0);
-    assert!(!mock.users.lock().unwrap().contains_key("grace"));
-
-    // Without the pin, the envelope made under the old key does not open: the new server
-    // cannot impersonate the old one even to a client that pinned nothing.
-    assert!(matches!(
-        client(&url).login("frank", PASSWORD).await,
-        Err(Error::AuthenticationFailed)
-    ));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_confirmation_that_does_not_open_is_rejected_and_acked_failed() {
-    let (url, mock) = common::start().await;
-    let c = client(&url);
-    c.register("heidi", PASSWORD).await.unwrap();
-    mock.tamper_confirmation.store(true, Ordering::SeqCst);
-    assert!(matches!(
-        c.login("heidi", PASSWORD).await,
-        Err(Error::ConfirmationInvalid)
-    ));
-    assert!(matches!(
-        c.login_ws("heidi", PASSWORD).await,
-        Err(Error::ConfirmationInvalid)
-    ));
-    let acks = mock.acks.lock().unwrap().clone();
-    assert_eq!(acks.len(), 1);
-    assert_eq!(acks[0].status, AckStatus::Failed);
-    assert_eq!(
-        acks[0].reason.as_deref(),
-        Some("login confirmation does not verify")
-    );
-    // The server revoked the WebSocket session the client refused.
-    let sessions = mock.sessions.lock().unwrap();
-    assert_eq!(sessions.len(), 2);
-    assert!(sessions[1].revoked);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn weak_key_stretching_is_refused_at_registration() {
-    let (url, mock) = common::start().await;
-    *mock.ksf.lock().unwrap() = KsfParams {
-        memory: 1024,
-        iterations: 1,
-        parallelism: 1,
-    };
-    let err = client(&url).register("ivan", PASSWORD).await.unwrap_err();
-    assert!(
-        matches!(err, Error::Protocol(sesame_proto::Error::KsfRejected(_))),
-        "{err:?}"
-    );
-    assert!(mock.users.lock().unwrap().is_empty());
+    srv.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policy_errors_are_local_and_server_policy_errors_are_reported() {
-    let (url, mock) = common::start().await;
-    let c = client(&url);
+    let srv = Server::start().await;
+    let c = srv.client();
     assert!(matches!(
         c.register("judy", "judy-password-1").await,
         Err(Error::Password(_))
@@ -338,7 +263,8 @@ async fn policy_errors_are_local_and_server_policy_errors_are_reported() {
         c.register("_judy", PASSWORD).await,
         Err(Error::Username(_))
     ));
-    assert!(mock.users.lock().unwrap().is_empty());
+    // Nothing reached the server: the name is still free.
+    c.register("judy", PASSWORD).await.unwrap();
     // Login does not second-guess the username: the server answers.
     match c.login("x", PASSWORD).await.unwrap_err() {
         Error::Server { status, code, .. } => {
@@ -347,14 +273,15 @@ async fn policy_errors_are_local_and_server_policy_errors_are_reported() {
         }
         other => panic!("{other:?}"),
     }
+    srv.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trust_on_first_use_through_the_profile() {
-    let (url, _mock) = common::start().await;
+    let srv = Server::start().await;
     let home = tempfile::tempdir().unwrap();
     let profile = Profile::at(home.path());
-    let server = sesame_client::server_id(&url).unwrap();
+    let server = sesame_client::server_id(&srv.base).unwrap();
 
     let c = Client::new(
         &server,
@@ -393,4 +320,5 @@ async fn trust_on_first_use_through_the_profile() {
         c.me(&loaded.access_token).await.unwrap().username,
         "mallory"
     );
+    srv.stop().await;
 }

@@ -1,20 +1,22 @@
-//! An in-process mock of the Sesame server API, built on `sesame_proto::server`, for the
-//! client's contract tests. It follows the documented contract (routes, bodies, error codes,
-//! the WebSocket frames) and has knobs to misbehave: tamper with the confirmation, rotate its
-//! key, ask for weak key stretching, rate-limit.
+//! An ADVERSARIAL in-process fake of the Sesame server API, built on `sesame_proto::server`,
+//! for `tests/adversarial.rs` only: behaviour the real server never shows. It speaks the
+//! documented contract for registration and the OPAQUE login (REST and the WebSocket) and has
+//! knobs to misbehave: swap its key (rotation or an impostor), tamper with the confirmation,
+//! ask for weak key stretching. It also counts the KE3s it receives and records every
+//! `login_ack`. Every other route is tested against the real server (`tests/real`).
 // Handlers return `Result<_, Response>` for brevity; the size of `Response` is no concern here.
-#![allow(dead_code, missing_docs, clippy::result_large_err)]
+#![allow(missing_docs, clippy::result_large_err)]
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use rand_core::OsRng;
 use serde_json::{json, Value};
@@ -24,7 +26,7 @@ use sesame_proto::messages::{
     AckStatus, LoginAck, LoginChallenge, LoginConfirmation, LoginFinish, LoginStart,
     RegistrationFinish, RegistrationStart,
 };
-use sesame_proto::policy::{check_password, Username};
+use sesame_proto::policy::Username;
 use sesame_proto::server::{self, ExpectLoginFinish, ServerKeys};
 use sesame_proto::{CredentialRecord, KsfParams, KsfPolicy, Timestamp};
 use uuid::Uuid;
@@ -35,20 +37,15 @@ pub struct User {
     pub id: Uuid,
     pub username: String,
     pub record: CredentialRecord,
-    pub created_at: i64,
 }
 
+/// A session the fake issued; `revoked` once the client acknowledged it `failed`.
 pub struct Sess {
     pub id: Uuid,
-    pub user_id: Uuid,
-    pub session_token: String,
-    pub access_tokens: Vec<String>,
     pub revoked: bool,
-    pub created_at: i64,
-    pub method: &'static str,
 }
 
-/// The mock's state; every field is shared with the test through `Arc<Mock>`.
+/// The fake's state; every field is shared with the test through `Arc<Mock>`.
 pub struct Mock {
     pub keys: Mutex<ServerKeys>,
     pub ksf: Mutex<KsfParams>,
@@ -57,27 +54,13 @@ pub struct Mock {
     pub sessions: Mutex<Vec<Sess>>,
     /// Flip a bit of every sealed confirmation.
     pub tamper_confirmation: AtomicBool,
-    /// Answer `login/start` (REST and the WebSocket upgrade) with 429 and `Retry-After: 7`.
-    pub rate_limited: AtomicBool,
-    /// The access tokens' lifetime, in seconds.
-    pub access_ttl: AtomicU64,
     /// How many KE3s the server received.
     pub finishes: AtomicUsize,
     /// Every `login_ack` received over the WebSocket.
     pub acks: Mutex<Vec<LoginAck>>,
 }
 
-impl Mock {
-    pub fn session_by_id(&self, id: Uuid) -> Option<(bool, Vec<String>)> {
-        let sessions = self.sessions.lock().unwrap();
-        sessions
-            .iter()
-            .find(|s| s.id == id)
-            .map(|s| (s.revoked, s.access_tokens.clone()))
-    }
-}
-
-/// Starts the mock on an ephemeral loopback port; returns its base URL and its state.
+/// Starts the fake on an ephemeral loopback port; returns its base URL and its state.
 pub async fn start() -> (String, Arc<Mock>) {
     let mock = Arc::new(Mock {
         keys: Mutex::new(ServerKeys::generate(&mut OsRng)),
@@ -86,27 +69,15 @@ pub async fn start() -> (String, Arc<Mock>) {
         logins: Mutex::new(HashMap::new()),
         sessions: Mutex::new(Vec::new()),
         tamper_confirmation: AtomicBool::new(false),
-        rate_limited: AtomicBool::new(false),
-        access_ttl: AtomicU64::new(900),
         finishes: AtomicUsize::new(0),
         acks: Mutex::new(Vec::new()),
     });
     let app = Router::new()
         .route("/api/register/start", post(register_start))
         .route("/api/register/finish", post(register_finish))
-        .route("/api/register", post(register_assisted))
         .route("/api/login/start", post(login_start))
         .route("/api/login/finish", post(login_finish))
-        .route("/api/login", post(login_assisted))
         .route("/auth/login", get(ws_login))
-        .route("/api/session/refresh", post(refresh))
-        .route("/api/logout", post(logout))
-        .route("/api/logout-all", post(logout_all))
-        .route("/api/sessions", get(sessions))
-        .route("/api/sessions/{id}", delete(revoke))
-        .route("/api/me", get(me))
-        .route("/.well-known/sesame", get(well_known))
-        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .with_state(mock.clone());
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
@@ -140,17 +111,6 @@ fn proto_error(e: sesame_proto::Error) -> Response {
     error(status, e.code(), &e.to_string())
 }
 
-fn rate_limited() -> Response {
-    let mut resp = error(
-        StatusCode::TOO_MANY_REQUESTS,
-        "too_many_attempts",
-        "Too many login attempts; slow down.",
-    );
-    resp.headers_mut()
-        .insert("retry-after", "7".parse().unwrap());
-    resp
-}
-
 fn username(input: &str) -> Result<Username, Response> {
     Username::parse(input).map_err(|e| error(StatusCode::BAD_REQUEST, e.code(), &e.to_string()))
 }
@@ -177,7 +137,6 @@ fn add_user(m: &Mock, name: &Username, record: CredentialRecord) -> Result<Respo
         id: Uuid::new_v4(),
         username: name.as_str().to_owned(),
         record,
-        created_at: unix_now() as i64,
     };
     let resp = registered(&user);
     users.insert(user.username.clone(), user);
@@ -216,32 +175,6 @@ async fn register_finish(State(m): S, Json(msg): Json<RegistrationFinish>) -> Re
     add_user(&m, &name, record).unwrap_or_else(|r| r)
 }
 
-#[derive(serde::Deserialize)]
-struct PasswordBody {
-    username: String,
-    password: String,
-}
-
-async fn register_assisted(State(m): S, Json(body): Json<PasswordBody>) -> Response {
-    let name = match username(&body.username) {
-        Ok(n) => n,
-        Err(r) => return r,
-    };
-    if let Err(e) = check_password(&body.password, &name) {
-        return error(StatusCode::BAD_REQUEST, e.code(), &e.to_string());
-    }
-    let keys = m.keys.lock().unwrap().clone();
-    let record = server::register_with_password(
-        &mut OsRng,
-        &keys,
-        &name,
-        &body.password,
-        KsfParams::DEFAULT,
-    )
-    .unwrap();
-    add_user(&m, &name, record).unwrap_or_else(|r| r)
-}
-
 /// Login step 2, shared by REST and the WebSocket.
 fn challenge(m: &Mock, msg: &LoginStart) -> Result<LoginChallenge, Response> {
     let name = username(&msg.username)?;
@@ -266,27 +199,21 @@ fn challenge(m: &Mock, msg: &LoginStart) -> Result<LoginChallenge, Response> {
     Ok(ch)
 }
 
-fn issue(m: &Mock, user_id: Uuid, username: &str, method: &'static str) -> SessionIssued {
-    let session = Sess {
-        id: Uuid::new_v4(),
-        user_id,
-        session_token: format!("st-{}", Uuid::new_v4()),
-        access_tokens: vec![format!("at-{}", Uuid::new_v4())],
-        revoked: false,
-        created_at: unix_now() as i64,
-        method,
-    };
+fn issue(m: &Mock, user_id: Uuid, username: &str) -> SessionIssued {
     let issued = SessionIssued {
         user_id,
         username: username.to_owned(),
-        session_id: session.id,
-        session_token: session.session_token.clone(),
-        access_token: session.access_tokens[0].clone(),
+        session_id: Uuid::new_v4(),
+        session_token: format!("st-{}", Uuid::new_v4()),
+        access_token: format!("at-{}", Uuid::new_v4()),
         token_type: "Bearer".into(),
-        expires_in: m.access_ttl.load(Ordering::SeqCst),
+        expires_in: 900,
         session_expires_at: unix_now() + 86_400,
     };
-    m.sessions.lock().unwrap().push(session);
+    m.sessions.lock().unwrap().push(Sess {
+        id: issued.session_id,
+        revoked: false,
+    });
     issued
 }
 
@@ -305,7 +232,7 @@ fn confirm(m: &Mock, msg: &LoginFinish) -> Result<(LoginConfirmation, Uuid), Res
         let user = &users[verified.username().as_str()];
         (user.id, user.username.clone())
     };
-    let issued = issue(m, user_id, &name, "opaque");
+    let issued = issue(m, user_id, &name);
     let payload = serde_json::to_vec(&issued).unwrap();
     let mut confirmation = sealer.seal(&mut OsRng, &payload).unwrap();
     if m.tamper_confirmation.load(Ordering::SeqCst) {
@@ -316,9 +243,6 @@ fn confirm(m: &Mock, msg: &LoginFinish) -> Result<(LoginConfirmation, Uuid), Res
 }
 
 async fn login_start(State(m): S, Json(msg): Json<LoginStart>) -> Response {
-    if m.rate_limited.load(Ordering::SeqCst) {
-        return rate_limited();
-    }
     match challenge(&m, &msg) {
         Ok(ch) => Json(ch).into_response(),
         Err(r) => r,
@@ -332,47 +256,7 @@ async fn login_finish(State(m): S, Json(msg): Json<LoginFinish>) -> Response {
     }
 }
 
-async fn login_assisted(State(m): S, Json(body): Json<PasswordBody>) -> Response {
-    let name = match username(&body.username) {
-        Ok(n) => n,
-        Err(r) => return r,
-    };
-    let user = m
-        .users
-        .lock()
-        .unwrap()
-        .get(name.as_str())
-        .map(|u| (u.id, u.record.clone()));
-    let keys = m.keys.lock().unwrap().clone();
-    let verified = server::login_with_password(
-        &mut OsRng,
-        &keys,
-        &name,
-        user.as_ref().map(|u| &u.1),
-        &body.password,
-    );
-    match (verified, user) {
-        (Ok(_), Some((id, _))) => {
-            let issued = issue(&m, id, name.as_str(), "password");
-            let mut body = serde_json::to_value(&issued).unwrap();
-            body["message"] = json!("Login successful.");
-            body["token"] = json!(issued.access_token);
-            body["uuid"] = json!(issued.user_id);
-            body["expires_at"] = json!("2030-01-01T00:00:00Z");
-            Json(body).into_response()
-        }
-        _ => error(
-            StatusCode::UNAUTHORIZED,
-            "authentication_failed",
-            "Invalid username or password.",
-        ),
-    }
-}
-
 async fn ws_login(State(m): S, upgrade: WebSocketUpgrade) -> Response {
-    if m.rate_limited.load(Ordering::SeqCst) {
-        return rate_limited();
-    }
     upgrade.on_upgrade(move |socket| ws_session(m, socket))
 }
 
@@ -458,148 +342,4 @@ async fn ws_session(m: Arc<Mock>, mut socket: WebSocket) {
     m.acks.lock().unwrap().push(ack);
     ws_send(&mut socket, "login_result", json!({"status": status})).await;
     let _ = socket.send(Message::Close(None)).await;
-}
-
-/// The live session of the bearer token, or a 401.
-fn authed(m: &Mock, headers: &HeaderMap) -> Result<(Uuid, Uuid), Response> {
-    let unauthorized = || {
-        error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "Missing or invalid access token.",
-        )
-    };
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(unauthorized)?;
-    let sessions = m.sessions.lock().unwrap();
-    sessions
-        .iter()
-        .find(|s| !s.revoked && s.access_tokens.iter().any(|t| t == token))
-        .map(|s| (s.id, s.user_id))
-        .ok_or_else(unauthorized)
-}
-
-#[derive(serde::Deserialize)]
-struct RefreshBody {
-    session_token: String,
-}
-
-async fn refresh(State(m): S, Json(body): Json<RefreshBody>) -> Response {
-    let ttl = m.access_ttl.load(Ordering::SeqCst);
-    let mut sessions = m.sessions.lock().unwrap();
-    match sessions
-        .iter_mut()
-        .find(|s| !s.revoked && s.session_token == body.session_token)
-    {
-        Some(s) => {
-            let token = format!("at-{}", Uuid::new_v4());
-            s.access_tokens.push(token.clone());
-            Json(json!({"access_token": token, "token_type": "Bearer", "expires_in": ttl}))
-                .into_response()
-        }
-        None => error(
-            StatusCode::UNAUTHORIZED,
-            "session_invalid",
-            "The session has expired or was revoked.",
-        ),
-    }
-}
-
-async fn logout(State(m): S, headers: HeaderMap) -> Response {
-    let (sid, _) = match authed(&m, &headers) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let mut sessions = m.sessions.lock().unwrap();
-    if let Some(s) = sessions.iter_mut().find(|s| s.id == sid) {
-        s.revoked = true;
-    }
-    StatusCode::NO_CONTENT.into_response()
-}
-
-async fn logout_all(State(m): S, headers: HeaderMap) -> Response {
-    let (_, uid) = match authed(&m, &headers) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let mut n = 0;
-    for s in m.sessions.lock().unwrap().iter_mut() {
-        if s.user_id == uid && !s.revoked {
-            s.revoked = true;
-            n += 1;
-        }
-    }
-    Json(json!({"revoked": n})).into_response()
-}
-
-async fn sessions(State(m): S, headers: HeaderMap) -> Response {
-    let (sid, uid) = match authed(&m, &headers) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let list: Vec<Value> = m
-        .sessions
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|s| s.user_id == uid && !s.revoked)
-        .map(|s| {
-            json!({"id": s.id, "created_at": s.created_at, "last_seen_at": s.created_at,
-                   "idle_expires_at": s.created_at + 3600,
-                   "absolute_expires_at": s.created_at + 86_400,
-                   "client_addr": "127.0.0.1", "user_agent": "sesame-client",
-                   "methods": [s.method], "current": s.id == sid})
-        })
-        .collect();
-    Json(json!({ "sessions": list })).into_response()
-}
-
-async fn revoke(State(m): S, headers: HeaderMap, Path(id): Path<Uuid>) -> Response {
-    let (_, uid) = match authed(&m, &headers) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let mut sessions = m.sessions.lock().unwrap();
-    match sessions
-        .iter_mut()
-        .find(|s| s.id == id && s.user_id == uid && !s.revoked)
-    {
-        Some(s) => {
-            s.revoked = true;
-            StatusCode::NO_CONTENT.into_response()
-        }
-        None => error(
-            StatusCode::NOT_FOUND,
-            "session_not_found",
-            "No such session.",
-        ),
-    }
-}
-
-async fn me(State(m): S, headers: HeaderMap) -> Response {
-    let (_, uid) = match authed(&m, &headers) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let users = m.users.lock().unwrap();
-    let user = users.values().find(|u| u.id == uid).unwrap();
-    Json(
-        json!({"user_id": user.id, "username": user.username, "status": "active",
-                "created_at": user.created_at, "last_login_at": null}),
-    )
-    .into_response()
-}
-
-async fn well_known(State(m): S) -> Response {
-    let keys = m.keys.lock().unwrap();
-    Json(json!({
-        "opaque_public_key": sesame_proto::b64::encode(keys.public_key()),
-        "fingerprint": keys.fingerprint(),
-        "issuer": "mock",
-        "version": "0",
-    }))
-    .into_response()
 }
