@@ -89,18 +89,29 @@ impl Sesame {
         let email = email.map(EmailAddress::parse).transpose()?;
         // Refuse a taken name before spending a hash on it.
         self.ensure_available(&username).await?;
+        let record = self.record_for_password(&username, password).await?;
+        self.create_account(&username, &record, "pwd", email.as_ref(), ctx)
+            .await
+    }
+
+    /// Runs the client half of OPAQUE registration for `password` on the hashing pool (the
+    /// server-assisted path: registration, password change, recovery). The password is
+    /// dropped, and wiped, when the job finishes.
+    pub(crate) async fn record_for_password(
+        &self,
+        username: &Username,
+        password: Zeroizing<String>,
+    ) -> Result<CredentialRecord, ApiError> {
         let keys = self.inner.secrets.opaque.clone();
         let ksf = self.inner.settings.ksf;
         let name = username.clone();
-        let record = self
+        Ok(self
             .inner
             .pool
             .run(move || {
                 proto::register_with_password(&mut rand_core::OsRng, &keys, &name, &password, ksf)
             })
-            .await??;
-        self.create_account(&username, &record, "pwd", email.as_ref(), ctx)
-            .await
+            .await??)
     }
 
     async fn ensure_available(&self, username: &Username) -> Result<(), ApiError> {

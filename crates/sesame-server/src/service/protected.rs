@@ -396,21 +396,7 @@ impl Sesame {
         self.require_fresh(who).await?;
         let (_, name) = self.caller(who).await?;
         check_password(&new_password, &name)?;
-        let keys = self.inner.secrets.opaque.clone();
-        let ksf = self.inner.settings.ksf;
-        let record = self
-            .inner
-            .pool
-            .run(move || {
-                proto::register_with_password(
-                    &mut rand_core::OsRng,
-                    &keys,
-                    &name,
-                    &new_password,
-                    ksf,
-                )
-            })
-            .await??;
+        let record = self.record_for_password(&name, new_password).await?;
         self.replace_credential(who, &record, revoke_other_sessions, ctx)
             .await
     }

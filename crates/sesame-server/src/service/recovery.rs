@@ -338,14 +338,8 @@ impl Sesame {
         let record = match record {
             Some(r) => r,
             None => {
-                let keys = self.inner.secrets.opaque.clone();
-                let ksf = self.inner.settings.ksf;
                 let pw = req.new_password.clone().unwrap_or_default();
-                let name = username.clone();
-                self.inner
-                    .pool
-                    .run(move || proto::register_with_password(&mut OsRng, &keys, &name, &pw, ksf))
-                    .await??
+                self.record_for_password(&username, pw).await?
             }
         };
         self.inner
