@@ -77,6 +77,18 @@ pub enum TwoFaAction {
     Enable(TwoFaEnableArgs),
     /// Turn it off (needs a code from the app, or a backup code).
     Disable(TwoFaDisableArgs),
+    /// Require (`on`) or stop requiring (`off`) a key stored on this device at every login.
+    Device(TwoFaDeviceArgs),
+}
+
+/// Flags of `sesame 2fa device`.
+#[derive(Debug, Args)]
+pub struct TwoFaDeviceArgs {
+    /// `on` or `off`.
+    #[arg(value_parser = ["on", "off"])]
+    pub state: String,
+    #[command(flatten)]
+    pub reauth: ReauthArgs,
 }
 
 /// Flags of `sesame 2fa enable`.
@@ -192,6 +204,7 @@ pub async fn run(server: &str, cmd: AccountCommand) -> anyhow::Result<()> {
         AccountCommand::TwoFa(args) => match args.action {
             TwoFaAction::Enable(a) => totp_enable(&ctx, a).await,
             TwoFaAction::Disable(a) => totp_disable(&ctx, a).await,
+            TwoFaAction::Device(a) => device_factor(&ctx, a).await,
         },
         AccountCommand::BackupCodes(args) => match args.action {
             BackupCodesAction::Regenerate(reauth) => regenerate_backup_codes(&ctx, reauth).await,
@@ -377,6 +390,48 @@ async fn totp_enable(ctx: &Ctx, args: TwoFaEnableArgs) -> anyhow::Result<()> {
 fn is_invalid_code(e: &anyhow::Error) -> bool {
     e.downcast_ref::<ClientError>()
         .is_some_and(|e| e.server_code() == Some("invalid_code"))
+}
+
+/// `sesame 2fa device on|off`: registers this device's key (made once, kept in the profile)
+/// and requires it at login, or lifts the requirement.
+async fn device_factor(ctx: &Ctx, args: TwoFaDeviceArgs) -> anyhow::Result<()> {
+    let session = ctx.stored_session()?;
+    let client = &ctx.client;
+    if args.state == "off" {
+        protected(ctx, args.reauth, move |token| async move {
+            client.set_device_required(&token, false).await
+        })
+        .await
+        .context("cannot turn the device-key requirement off")?;
+        say!("Logins no longer need this device's key.");
+        return Ok(());
+    }
+    let id = match ctx.device_key(&session.username)? {
+        Some((id, _)) => id,
+        None => {
+            let key = ed25519_dalek::SigningKey::generate(&mut rand_core::OsRng);
+            let public = key.verifying_key().to_bytes();
+            let name = format!("sesame-cli {}", ctx.server);
+            let name = name.as_str();
+            let (_, id) = protected(ctx, args.reauth, move |token| async move {
+                client.add_device(&token, name, &public).await
+            })
+            .await
+            .context("cannot register this device's key")?;
+            ctx.save_device_key(&session.username, &id, &key)?;
+            id
+        }
+    };
+    protected(ctx, args.reauth, move |token| async move {
+        client.set_device_required(&token, true).await
+    })
+    .await
+    .context("cannot require the device key")?;
+    say!(
+        "Logins of {} now need this device's key (device {id}).",
+        session.username
+    );
+    Ok(())
 }
 
 async fn totp_disable(ctx: &Ctx, args: TwoFaDisableArgs) -> anyhow::Result<()> {

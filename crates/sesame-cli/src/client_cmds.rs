@@ -117,7 +117,82 @@ pub(crate) struct Ctx {
     pub(crate) client: Client,
 }
 
+/// This device's login key for one account on one server (`sesame 2fa device on`).
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct DeviceKey {
+    /// The id the server gave the key.
+    pub(crate) id: String,
+    /// The Ed25519 seed, base64url.
+    pub(crate) seed: String,
+}
+
 impl Ctx {
+    /// `<profile>/devices/<server>.json`: username → [`DeviceKey`] (mode 0600).
+    fn devices_path(&self) -> std::path::PathBuf {
+        let stem: String = self
+            .server
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        self.profile
+            .root()
+            .join("devices")
+            .join(format!("{stem}.json"))
+    }
+
+    fn device_keys(&self) -> anyhow::Result<std::collections::BTreeMap<String, DeviceKey>> {
+        match std::fs::read(self.devices_path()) {
+            Ok(bytes) => Ok(serde_json::from_slice(&bytes).context("device key file is corrupt")?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Default::default()),
+            Err(e) => Err(e).context("cannot read the device key file"),
+        }
+    }
+
+    /// This device's key for `username`, if one was registered here.
+    pub(crate) fn device_key(
+        &self,
+        username: &str,
+    ) -> anyhow::Result<Option<(String, ed25519_dalek::SigningKey)>> {
+        let Some(d) = self.device_keys()?.remove(username) else {
+            return Ok(None);
+        };
+        let seed: [u8; 32] = sesame_proto::b64::decode(&d.seed)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| anyhow!("device key file is corrupt"))?;
+        Ok(Some((d.id, ed25519_dalek::SigningKey::from_bytes(&seed))))
+    }
+
+    /// Stores this device's key for `username`.
+    pub(crate) fn save_device_key(
+        &self,
+        username: &str,
+        id: &str,
+        key: &ed25519_dalek::SigningKey,
+    ) -> anyhow::Result<()> {
+        let mut all = self.device_keys()?;
+        all.insert(
+            username.to_owned(),
+            DeviceKey {
+                id: id.to_owned(),
+                seed: sesame_proto::b64::encode(key.to_bytes()),
+            },
+        );
+        let bytes = serde_json::to_vec_pretty(&all)?;
+        sesame_client::profile::write_atomic(&self.devices_path(), &bytes)
+            .map_err(|(action, e)| anyhow!("cannot {action} the device key file: {e}"))
+    }
+
+    /// The client, signing logins with this device's key for `username` when there is one.
+    pub(crate) fn client_for(&self, username: &str) -> anyhow::Result<Client> {
+        let canonical = sesame_proto::policy::Username::parse(username)
+            .map(|u| u.as_str().to_owned())
+            .unwrap_or_else(|_| username.to_owned());
+        Ok(match self.device_key(&canonical)? {
+            Some((id, key)) => self.client.clone().with_device_key(id, key),
+            None => self.client.clone(),
+        })
+    }
+
     pub(crate) fn new(server_url: &str) -> anyhow::Result<Ctx> {
         let server = sesame_client::server_id(server_url)?;
         let profile = Profile::open()?;
@@ -278,10 +353,12 @@ async fn register(ctx: &Ctx, args: RegisterArgs) -> anyhow::Result<()> {
 async fn login(ctx: &Ctx, args: LoginArgs) -> anyhow::Result<()> {
     let username = username_arg(args.username)?;
     let password = read_password(args.password_stdin, false)?;
+    // Accounts that require a device key get this device's signature on the login.
+    let client = ctx.client_for(&username)?;
     let result = if args.ws {
-        ctx.client.login_ws(&username, &password).await
+        client.login_ws(&username, &password).await
     } else {
-        ctx.client.login(&username, &password).await
+        client.login(&username, &password).await
     };
     drop(password);
     let login = match result.map_err(|e| ctx.explain(e)).context("login failed")? {

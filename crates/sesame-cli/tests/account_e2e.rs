@@ -372,3 +372,73 @@ fn stale_sessions_reauthenticate_then_retry_and_profile_and_questions() {
     assert!(err.contains("needs a fresh authentication"), "{err}");
     assert!(out.contains("Deleted the account bob"), "{out}");
 }
+
+/// `sesame 2fa device on|off`: a key kept on this device signs every login; another device
+/// (a second profile) cannot log in with the password alone, and the owner can lift it.
+#[test]
+fn a_device_key_can_be_required_at_login() {
+    let server = serve(&[]);
+    let laptop = tempfile::tempdir().unwrap();
+    let phone = tempfile::tempdir().unwrap();
+    let pw = line(PASSWORD);
+    ok(
+        &server,
+        laptop.path(),
+        &["register", "dora", "--password-stdin"],
+        &format!("{pw}{pw}"),
+    );
+    ok(
+        &server,
+        laptop.path(),
+        &["login", "dora", "--password-stdin"],
+        &pw,
+    );
+    let out = ok(
+        &server,
+        laptop.path(),
+        &["2fa", "device", "on", "--password-stdin"],
+        &pw,
+    );
+    assert!(out.contains("now need this device's key"), "{out}");
+    let keys = std::fs::read_dir(laptop.path().join("devices"))
+        .unwrap()
+        .count();
+    assert_eq!(keys, 1, "the device key is kept in the profile");
+    // This device logs in (over REST and WebSocket); another one does not.
+    ok(
+        &server,
+        laptop.path(),
+        &["login", "dora", "--password-stdin"],
+        &pw,
+    );
+    ok(
+        &server,
+        laptop.path(),
+        &["login", "dora", "--ws", "--password-stdin"],
+        &pw,
+    );
+    let err = fails(
+        &server,
+        phone.path(),
+        &["login", "dora", "--password-stdin"],
+        &pw,
+    );
+    assert!(
+        err.contains("wrong username or password") || err.contains("authentication"),
+        "{err}"
+    );
+    // Lifted again from the laptop; then the phone gets in.
+    let out = ok(
+        &server,
+        laptop.path(),
+        &["2fa", "device", "off", "--password-stdin"],
+        &pw,
+    );
+    assert!(out.contains("no longer need"), "{out}");
+    ok(
+        &server,
+        phone.path(),
+        &["login", "dora", "--password-stdin"],
+        &pw,
+    );
+}

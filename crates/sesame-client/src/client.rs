@@ -53,6 +53,8 @@ pub struct Client {
     server_id: String,
     policy: ClientPolicy,
     timeout: Duration,
+    /// The device key that signs every OPAQUE login (id registered with the server, key).
+    device: Option<std::sync::Arc<(String, ed25519_dalek::SigningKey)>>,
 }
 
 impl fmt::Debug for Client {
@@ -185,7 +187,15 @@ impl Client {
             base,
             policy,
             timeout: DEFAULT_TIMEOUT,
+            device: None,
         })
+    }
+
+    /// Signs every OPAQUE login's challenge with this device key (registered with the
+    /// server as `id`), for accounts that require a device key at login.
+    pub fn with_device_key(mut self, id: String, key: ed25519_dalek::SigningKey) -> Client {
+        self.device = Some(std::sync::Arc::new((id, key)));
+        self
     }
 
     /// Sets how long each step of the WebSocket login may take (HTTP timeouts are those of
@@ -434,7 +444,56 @@ impl Client {
     ) -> Result<ClientLoginFinished> {
         self.check_pin(&challenge.server_public_key)?;
         let policy = self.policy;
-        blocking(move || state.finish(&mut OsRng, &challenge, &policy)).await
+        let device = self.device.clone();
+        blocking(move || {
+            let mut done = state.finish(&mut OsRng, &challenge, &policy)?;
+            if let Some(device) = device {
+                let (id, key) = device.as_ref();
+                let sig = sesame_proto::device::sign_device_login(
+                    key,
+                    &challenge.login_id,
+                    challenge.ke2.as_slice(),
+                );
+                done.message.device_key_id = Some(id.clone());
+                done.message.device_signature = Some(sesame_proto::b64::Bytes(sig.to_vec()));
+            }
+            Ok(done)
+        })
+        .await
+    }
+
+    /// Registers a device public key for login signatures; returns its id. Needs a fresh
+    /// authentication.
+    pub async fn add_device(
+        &self,
+        access_token: &str,
+        name: &str,
+        public_key: &[u8; 32],
+    ) -> Result<String> {
+        let body = serde_json::json!({ "name": name, "public_key": sesame_proto::b64::encode(public_key) });
+        let v: serde_json::Value = self
+            .send_json(
+                self.http
+                    .post(self.url("api/devices")?)
+                    .bearer_auth(access_token)
+                    .json(&body),
+            )
+            .await?;
+        v["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| Error::UnexpectedResponse("api/devices: no id".into()))
+    }
+
+    /// Turns the device-key requirement at login on or off. Needs a fresh authentication.
+    pub async fn set_device_required(&self, access_token: &str, required: bool) -> Result<()> {
+        let req = self
+            .http
+            .put(self.url("api/2fa/device")?)
+            .bearer_auth(access_token)
+            .json(&serde_json::json!({ "required": required }));
+        checked(req.send().await?).await?;
+        Ok(())
     }
 
     pub(crate) async fn send_json<T: DeserializeOwned>(&self, req: RequestBuilder) -> Result<T> {

@@ -365,8 +365,9 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), ProfileError> 
     })
 }
 
-/// Writes `bytes` to `path` through a private temporary file renamed over it.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), (&'static str, io::Error)> {
+/// Writes `bytes` to `path` atomically (a private temporary file renamed over it), creating
+/// owner-only directories; the file is mode 0600. Errors name the action (`create`, `write`).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), (&'static str, io::Error)> {
     let dir = path.parent().ok_or_else(|| {
         (
             "write",
