@@ -52,6 +52,10 @@ pub const MESSAGES_ACCEPTED: &str = "sesame_messages_accepted_total";
 pub const MESSAGES_STORED: &str = "sesame_messages_stored_total";
 /// `sesame_messages_delivered_total`.
 pub const MESSAGES_DELIVERED: &str = "sesame_messages_delivered_total";
+/// `sesame_db_write_batches_total`.
+pub const WRITE_BATCHES: &str = "sesame_db_write_batches_total";
+/// `sesame_db_batched_writes_total`.
+pub const BATCHED_WRITES: &str = "sesame_db_batched_writes_total";
 /// `sesame_db_pool_connections` (gauge, sampled at scrape time).
 pub const DB_POOL_CONNECTIONS: &str = "sesame_db_pool_connections";
 /// `sesame_db_pool_idle_connections` (gauge, sampled at scrape time).
@@ -171,6 +175,14 @@ fn describe() {
         MESSAGES_DELIVERED,
         "Messages handed to a live relay connection (backlog or live; once per connection)."
     );
+    describe_counter!(
+        WRITE_BATCHES,
+        "Batches of logins, messages and acknowledgements the group-commit writer applied."
+    );
+    describe_counter!(
+        BATCHED_WRITES,
+        "Logins, message inserts and acknowledgements applied in those batches."
+    );
     describe_gauge!(
         DB_POOL_CONNECTIONS,
         "Open database connections in the pool."
@@ -186,6 +198,8 @@ fn describe() {
         MESSAGES_ACCEPTED,
         MESSAGES_STORED,
         MESSAGES_DELIVERED,
+        WRITE_BATCHES,
+        BATCHED_WRITES,
     ] {
         counter!(name).increment(0);
     }
@@ -225,6 +239,12 @@ pub(crate) fn message_accepted(stored: bool) {
     if stored {
         counter!(MESSAGES_STORED).increment(1);
     }
+}
+
+/// The group-commit writer took a batch of `writes` jobs.
+pub(crate) fn write_batch(writes: usize) {
+    counter!(WRITE_BATCHES).increment(1);
+    counter!(BATCHED_WRITES).increment(u64::try_from(writes).unwrap_or(u64::MAX));
 }
 
 /// A message was handed to a live relay connection.

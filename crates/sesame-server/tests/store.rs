@@ -10,8 +10,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use sesame_server::store::{
-    self, AccountStatus, AuditQuery, Backend, ConflictOn, ConnectOptions, NewAuditEvent,
-    NewSession, NewUser, Store, StoreError,
+    self, AccountStatus, AuditQuery, Backend, ConflictOn, ConnectOptions, FactorRecord, MessageAck,
+    MessageInsert, NewAuditEvent, NewMessage, NewSession, NewUser, Store, StoreError,
 };
 use uuid::Uuid;
 
@@ -91,6 +91,10 @@ on_both_backends!(
     audit_log,
     secrets,
     secrets_concurrent_insert,
+    account_creation_is_one_transaction,
+    login_session_is_one_transaction,
+    message_batches,
+    message_batches_from_many_tasks,
 );
 
 // ---------------------------------------------------------------------------------
@@ -421,6 +425,32 @@ async fn sessions_lookup_and_touch(t: Ctx) {
         .await
         .unwrap()
         .is_none());
+
+    // The refresh read: the same session plus its owner's status.
+    let (joined, owner) = s
+        .session_and_owner_by_token_hash(&a1.token_hash)
+        .await
+        .unwrap()
+        .expect("with owner");
+    assert_eq!(joined, by_hash);
+    assert_eq!(owner, Some(AccountStatus::Active));
+    s.set_user_status(alice.id, AccountStatus::Banned, 101)
+        .await
+        .unwrap();
+    let (_, owner) = s
+        .session_and_owner_by_token_hash(&a1.token_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(owner, Some(AccountStatus::Banned));
+    s.set_user_status(alice.id, AccountStatus::Active, 101)
+        .await
+        .unwrap();
+    assert!(s
+        .session_and_owner_by_token_hash(&index("t:nope"))
+        .await
+        .unwrap()
+        .is_none());
     assert!(s.session_by_id(Uuid::new_v4()).await.unwrap().is_none());
 
     assert!(s.touch_session(a1.id, 150, 1_950).await.unwrap());
@@ -748,4 +778,287 @@ async fn secrets_concurrent_insert(t: Ctx) {
         assert_eq!(other.secret(&name).await.unwrap(), Some(winner));
     }
     other.close().await;
+}
+
+async fn login_session_is_one_transaction(t: Ctx) {
+    let s = &*t.store;
+    let alice = user("alice", None, 1);
+    create(s, &alice).await;
+    let first = session(alice.id, "a1", 50);
+    s.create_login_sessions(&[(first.clone(), event(50, "login.success", Some(alice.id)))])
+        .await
+        .unwrap();
+    let got = s.user_by_id(alice.id).await.unwrap().unwrap();
+    assert_eq!(got.last_login_at, Some(50));
+    assert_eq!(
+        s.session_by_id(first.id).await.unwrap().unwrap().token_hash,
+        first.token_hash
+    );
+    let audit = |user| AuditQuery {
+        user_id: Some(user),
+        since: None,
+        limit: 10,
+    };
+    assert_eq!(s.list_audit(&audit(alice.id)).await.unwrap().len(), 1);
+
+    // A session that cannot be stored (its id is taken) leaves no trace: no audit row, no
+    // new last_login_at.
+    let clash = NewSession {
+        created_at: 60,
+        ..session(alice.id, "a2", 60)
+    };
+    let clash = NewSession {
+        id: first.id,
+        ..clash
+    };
+    // In a batch with a valid login before it, the whole batch is refused.
+    let fine = session(alice.id, "a3", 60);
+    assert!(s
+        .create_login_sessions(&[
+            (fine.clone(), event(60, "login.success", Some(alice.id))),
+            (clash, event(60, "login.success", Some(alice.id))),
+        ])
+        .await
+        .is_err());
+    assert!(s.session_by_id(fine.id).await.unwrap().is_none());
+    assert_eq!(
+        s.user_by_id(alice.id).await.unwrap().unwrap().last_login_at,
+        Some(50)
+    );
+    assert_eq!(s.list_audit(&audit(alice.id)).await.unwrap().len(), 1);
+
+    // An unknown user: the foreign key refuses the session, and nothing is written.
+    let ghost = Uuid::new_v4();
+    assert!(s
+        .create_login_sessions(&[(
+            session(ghost, "g", 70),
+            event(70, "login.success", Some(ghost))
+        )])
+        .await
+        .is_err());
+    assert!(s.list_audit(&audit(ghost)).await.unwrap().is_empty());
+
+    // Several logins in one batch, for two users.
+    let bob = user("bob", None, 1);
+    create(s, &bob).await;
+    let (a4, b1) = (session(alice.id, "a4", 80), session(bob.id, "b1", 81));
+    s.create_login_sessions(&[
+        (a4.clone(), event(80, "login.success", Some(alice.id))),
+        (b1.clone(), event(81, "login.success", Some(bob.id))),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(
+        s.user_by_id(alice.id).await.unwrap().unwrap().last_login_at,
+        Some(80)
+    );
+    assert_eq!(
+        s.user_by_id(bob.id).await.unwrap().unwrap().last_login_at,
+        Some(81)
+    );
+    assert!(s.session_by_id(a4.id).await.unwrap().is_some());
+    assert!(s.session_by_id(b1.id).await.unwrap().is_some());
+    assert_eq!(s.list_audit(&audit(alice.id)).await.unwrap().len(), 2);
+}
+
+fn message(to: Uuid, from: Uuid, id: &str) -> NewMessage {
+    NewMessage {
+        recipient_id: to,
+        sender_id: from,
+        sender_sealed: b"sealed:sender".to_vec(),
+        msg_id: id.into(),
+        sent_at: 1_000,
+        stored_at: 1,
+        ciphertext: format!("ct:{id}").into_bytes(),
+        signature: vec![7; 64],
+    }
+}
+
+async fn message_batches(t: Ctx) {
+    let s = &*t.store;
+    let alice = user("alice", None, 1);
+    let bob = user("bob", None, 1);
+    create(s, &alice).await;
+    create(s, &bob).await;
+
+    // One batch: the mailbox limit (3) counts the batch's own earlier inserts, and a
+    // duplicate inside the batch is recognised.
+    let batch = [
+        message(bob.id, alice.id, "m1"),
+        message(bob.id, alice.id, "m2"),
+        message(bob.id, alice.id, "m1"),
+        message(alice.id, bob.id, "r1"),
+        message(bob.id, alice.id, "m3"),
+        message(bob.id, alice.id, "m4"),
+    ];
+    let out = s.write_messages(&[], &batch, 3).await.unwrap();
+    assert_eq!(out.len(), 6);
+    let seqs: Vec<i64> = out
+        .iter()
+        .filter_map(|o| match o {
+            MessageInsert::Stored(seq) => Some(*seq),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(seqs.len(), 4, "{out:?}");
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "stored in batch order: {seqs:?}"
+    );
+    assert_eq!(out[2], MessageInsert::Duplicate);
+    assert_eq!(out[5], MessageInsert::MailboxFull);
+    let stored: Vec<String> = s
+        .messages_after(bob.id, 0, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.msg_id)
+        .collect();
+    assert_eq!(stored, ["m1", "m2", "m3"]);
+
+    // Acknowledgements apply before the inserts of the same batch, so they make room; an
+    // ack of a missing id is harmless, and acks only touch their own mailbox.
+    let acks = [
+        MessageAck {
+            recipient: bob.id,
+            msg_id: "m1".into(),
+        },
+        MessageAck {
+            recipient: bob.id,
+            msg_id: "m2".into(),
+        },
+        MessageAck {
+            recipient: bob.id,
+            msg_id: "gone".into(),
+        },
+        MessageAck {
+            recipient: bob.id,
+            msg_id: "r1".into(),
+        },
+    ];
+    let out = s
+        .write_messages(&acks, &[message(bob.id, alice.id, "m4")], 3)
+        .await
+        .unwrap();
+    assert!(matches!(out[..], [MessageInsert::Stored(_)]), "{out:?}");
+    assert_eq!(s.count_messages(bob.id).await.unwrap(), 2);
+    assert_eq!(
+        s.count_messages(alice.id).await.unwrap(),
+        1,
+        "r1 is alice's"
+    );
+
+    // A batch that fails stores nothing of itself: the unknown recipient breaks the foreign
+    // key, and the valid message and the ack before it are rolled back too.
+    let ghost = Uuid::new_v4();
+    let bad = [message(alice.id, bob.id, "r2"), message(ghost, bob.id, "x")];
+    let ack_r1 = [MessageAck {
+        recipient: alice.id,
+        msg_id: "r1".into(),
+    }];
+    assert!(s.write_messages(&ack_r1, &bad, 3).await.is_err());
+    let left: Vec<String> = s
+        .messages_after(alice.id, 0, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.msg_id)
+        .collect();
+    assert_eq!(left, ["r1"]);
+
+    // Empty batches are fine.
+    assert!(s.write_messages(&[], &[], 3).await.unwrap().is_empty());
+}
+
+async fn message_batches_from_many_tasks(t: Ctx) {
+    // Parallel batches into the same mailboxes (two pools, as two nodes would) never push
+    // a mailbox past its limit, and each id is stored once.
+    let s: Arc<dyn Store> = t.store.clone();
+    let other = t.reconnect().await;
+    let alice = user("alice", None, 1);
+    let bob = user("bob", None, 1);
+    create(&*s, &alice).await;
+    create(&*s, &bob).await;
+    let mut tasks = Vec::new();
+    for task in 0..8 {
+        let store = if task % 2 == 0 {
+            s.clone()
+        } else {
+            other.clone()
+        };
+        let (a, b) = (alice.id, bob.id);
+        tasks.push(tokio::spawn(async move {
+            let batch: Vec<NewMessage> = (0..10)
+                .flat_map(|i| {
+                    // Every task also resends ids another task sends.
+                    let id = format!("m{}", (task * 10 + i) % 60);
+                    [message(b, a, &id), message(a, b, &id)]
+                })
+                .collect();
+            store.write_messages(&[], &batch, 25).await.unwrap()
+        }));
+    }
+    let mut stored = 0;
+    for task in tasks {
+        stored += task
+            .await
+            .unwrap()
+            .iter()
+            .filter(|o| matches!(o, MessageInsert::Stored(_)))
+            .count();
+    }
+    assert_eq!(s.count_messages(bob.id).await.unwrap(), 25);
+    assert_eq!(s.count_messages(alice.id).await.unwrap(), 25);
+    assert_eq!(stored, 50);
+    other.close().await;
+}
+
+async fn account_creation_is_one_transaction(t: Ctx) {
+    let s = &*t.store;
+    let codes = |user: Uuid| -> Vec<FactorRecord> {
+        (0..3)
+            .map(|i| FactorRecord {
+                user_id: user,
+                kind: "backup_code".into(),
+                slot: format!("slot{i}"),
+                value: Vec::new(),
+                counter: 0,
+                created_at: 5,
+                used_at: None,
+            })
+            .collect()
+    };
+    let alice = user("alice", Some("a@example.com"), 5);
+    s.create_account(
+        &alice,
+        &codes(alice.id),
+        &event(5, "register", Some(alice.id)),
+    )
+    .await
+    .unwrap();
+    assert!(s.user_by_id(alice.id).await.unwrap().is_some());
+    assert_eq!(s.factors(alice.id, "backup_code").await.unwrap().len(), 3);
+    let audit = |user| AuditQuery {
+        user_id: Some(user),
+        since: None,
+        limit: 10,
+    };
+    assert_eq!(s.list_audit(&audit(alice.id)).await.unwrap().len(), 1);
+
+    // A taken username or email is a conflict, and nothing of the new account is written.
+    for (dup, on) in [
+        (user("alice", None, 6), ConflictOn::Username),
+        (user("other", Some("a@example.com"), 6), ConflictOn::Email),
+    ] {
+        match s
+            .create_account(&dup, &codes(dup.id), &event(6, "register", Some(dup.id)))
+            .await
+        {
+            Err(StoreError::Conflict(got)) => assert_eq!(got, on),
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+        assert!(s.user_by_id(dup.id).await.unwrap().is_none());
+        assert!(s.factors(dup.id, "backup_code").await.unwrap().is_empty());
+        assert!(s.list_audit(&audit(dup.id)).await.unwrap().is_empty());
+    }
 }

@@ -32,6 +32,7 @@ mod subscription;
 pub(crate) mod tcp;
 mod ws;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,7 +46,7 @@ pub use subscription::{Closed, Subscription};
 
 use crate::error::ApiError;
 use crate::service::{Authenticated, RequestContext, Sesame};
-use crate::store::{AccountStatus, MessageInsert, NewMessage};
+use crate::store::{AccountStatus, MessageAck, MessageInsert, NewMessage};
 use crate::tokens::SESSION_TOKEN_PREFIX;
 
 /// The relay's limits (configuration keys of the same names).
@@ -292,6 +293,18 @@ impl Sesame {
     /// Stores `msg` for its recipient and announces it; returns once it is committed (or was
     /// already stored under the same id).
     pub async fn relay_send(&self, from: &Peer, msg: Outgoing) -> Result<(), ApiError> {
+        self.relay_send_queued(from, msg).await?.await
+    }
+
+    /// The first half of [`Sesame::relay_send`]: checks `msg` and hands it to the writer.
+    /// The returned future resolves once it is committed and announced. Messages a
+    /// connection queues one after the other are stored in that order, so a transport can
+    /// read its next frame while earlier messages are being committed.
+    pub async fn relay_send_queued(
+        &self,
+        from: &Peer,
+        msg: Outgoing,
+    ) -> Result<impl Future<Output = Result<(), ApiError>> + Send + 'static, ApiError> {
         let limits = self.settings().relay;
         validate_message_id(&msg.id)?;
         let sent_at = i64::try_from(msg.sent_at)
@@ -331,43 +344,56 @@ impl Sesame {
             ciphertext: msg.ciphertext,
             signature: msg.signature,
         };
-        match self
-            .store()
-            .insert_message(&new, limits.mailbox_max_messages)
-            .await?
-        {
-            MessageInsert::Stored(seq) => {
-                let delivery = Arc::new(Delivery {
-                    seq,
-                    id: new.msg_id,
-                    from: from.username.clone(),
-                    to: to.as_str().to_owned(),
-                    sent_at: msg.sent_at,
-                    ciphertext: new.ciphertext,
-                    signature: new.signature,
-                });
-                self.relay().doorbell.ring(recipient.id, &delivery);
-                crate::metrics::message_accepted(true);
-                Ok(())
+        let delivery = Delivery {
+            seq: 0,
+            id: new.msg_id.clone(),
+            from: from.username.clone(),
+            to: to.as_str().to_owned(),
+            sent_at: msg.sent_at,
+            ciphertext: new.ciphertext.clone(),
+            signature: new.signature.clone(),
+        };
+        let stored = self.writer().insert(new);
+        let doorbell = self.relay().doorbell.clone();
+        Ok(async move {
+            match stored.await? {
+                MessageInsert::Stored(seq) => {
+                    doorbell.ring(recipient.id, &Arc::new(Delivery { seq, ..delivery }));
+                    crate::metrics::message_accepted(true);
+                    Ok(())
+                }
+                MessageInsert::Duplicate => {
+                    crate::metrics::message_accepted(false);
+                    Ok(())
+                }
+                MessageInsert::MailboxFull => Err(ApiError::new(
+                    409,
+                    "mailbox_full",
+                    "The recipient's mailbox is full; try again later.",
+                )),
             }
-            MessageInsert::Duplicate => {
-                crate::metrics::message_accepted(false);
-                Ok(())
-            }
-            MessageInsert::MailboxFull => Err(ApiError::new(
-                409,
-                "mailbox_full",
-                "The recipient's mailbox is full; try again later.",
-            )),
-        }
+        })
     }
 
     /// The recipient acknowledges message `id`: it is deleted. Acknowledging a message that
     /// is already gone (acknowledged on another connection) succeeds.
     pub async fn relay_ack(&self, who: &Peer, id: &str) -> Result<(), ApiError> {
+        self.relay_ack_queued(who, id)?.await
+    }
+
+    /// [`Sesame::relay_ack`] in two halves: checks `id` and hands the deletion to the writer
+    /// now; the returned future resolves once it is committed.
+    pub fn relay_ack_queued(
+        &self,
+        who: &Peer,
+        id: &str,
+    ) -> Result<impl Future<Output = Result<(), ApiError>> + Send + 'static, ApiError> {
         validate_message_id(id)?;
-        self.store().delete_message(who.user_id, id).await?;
-        Ok(())
+        let done = self.writer().ack(MessageAck {
+            recipient: who.user_id,
+            msg_id: id.to_owned(),
+        });
+        Ok(async move { Ok(done.await?) })
     }
 
     /// A subscription to `who`'s mailbox: the backlog, then live messages.

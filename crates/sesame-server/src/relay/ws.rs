@@ -17,11 +17,22 @@
 //!         the backlog in stored order first, then live messages
 //! ```
 //!
+//! A client may send without waiting for the answers: up to [`MAX_IN_FLIGHT`] sends and
+//! acknowledgements per connection are committed concurrently (in batches with every other
+//! connection's, `relay/writer.rs`) while the connection goes on reading frames and
+//! forwarding deliveries. Messages are stored in the order they were sent; answers are
+//! matched by `id` (an error found before storing, such as `unknown_recipient`, may overtake
+//! the `accepted` of an earlier send). With that many writes pending, the server reads no
+//! further frames until one completes. When the connection closes, writes already read are
+//! still completed.
+//!
 //! The server pings every [`PING_INTERVAL`] and closes a connection it has not heard from
 //! for [`IDLE_LIMIT`]. Frames are limited to the largest message plus overhead
 //! ([`RelaySettings::max_frame_bytes`](super::RelaySettings::max_frame_bytes)). A connection
 //! that does not read its messages fast enough is closed (1013); they stay stored.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use axum::extract::rejection::QueryRejection;
@@ -30,6 +41,8 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse as _, Response};
+use futures_util::stream::{FuturesUnordered, StreamExt as _};
+use futures_util::{FutureExt as _, SinkExt as _};
 use serde::Deserialize;
 use sesame_proto::b64::Bytes;
 use sesame_proto::e2e::{ClientFrame, FrameError, SealedMessage, ServerFrame};
@@ -42,6 +55,12 @@ use crate::service::Sesame;
 
 /// Initial WebSocket read buffer per connection, bytes.
 const READ_BUFFER_BYTES: usize = 8 * 1024;
+
+/// Most deliveries written with one flush.
+const DELIVERY_BURST: usize = 64;
+
+/// Most sends and acknowledgements one connection may have waiting for their commit.
+pub const MAX_IN_FLIGHT: usize = 64;
 
 /// How often the server pings an idle connection.
 pub const PING_INTERVAL: Duration = Duration::from_secs(30);
@@ -92,36 +111,51 @@ pub(super) async fn socket(
         .on_upgrade(move |socket| run(s, peer, socket))
 }
 
+/// A write waiting for its commit; resolves to the frame to answer with, if any.
+type Pending = Pin<Box<dyn Future<Output = Option<ServerFrame>> + Send>>;
+
 async fn run(s: Sesame, peer: Peer, mut socket: WebSocket) {
     let _live = crate::metrics::Live::websocket("/ws");
     let mut sub = s.relay_subscribe(peer.clone());
     let mut ping = tokio::time::interval_at(Instant::now() + PING_INTERVAL, PING_INTERVAL);
     let mut heard = Instant::now();
+    let mut pending: FuturesUnordered<Pending> = FuturesUnordered::new();
     let closing: Option<(u16, &'static str)> = loop {
         tokio::select! {
-            incoming = socket.recv() => {
+            incoming = socket.recv(), if pending.len() < MAX_IN_FLIGHT => {
                 heard = Instant::now();
-                let reply = match incoming {
+                let handled = match incoming {
                     Some(Ok(Message::Text(text))) => handle(&s, &peer, text.as_str()).await,
-                    Some(Ok(Message::Binary(_))) => Some(error_frame(
+                    Some(Ok(Message::Binary(_))) => Handled::Answer(error_frame(
                         None,
                         &ApiError::bad_request("invalid_message", "Send JSON text frames."),
                     )),
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => Handled::Nothing,
                     Some(Ok(Message::Close(_)) | Err(_)) | None => break None,
                 };
-                if let Some(frame) = reply {
+                match handled {
+                    Handled::Answer(frame) => {
+                        if send(&mut socket, &frame).await.is_err() {
+                            break None;
+                        }
+                    }
+                    Handled::Later(write) => pending.push(write),
+                    Handled::Nothing => {}
+                }
+            }
+            Some(answer) = pending.next(), if !pending.is_empty() => {
+                if let Some(frame) = answer {
                     if send(&mut socket, &frame).await.is_err() {
                         break None;
                     }
                 }
             }
             delivery = sub.next() => match delivery {
-                Ok(d) => {
-                    if send(&mut socket, &message_frame(&d)).await.is_err() {
-                        break None;
-                    }
-                }
+                Ok(d) => match forward(&mut socket, &mut sub, &d).await {
+                    Ok(None) => {}
+                    Ok(Some(closed)) => break Some(close_code(closed)),
+                    Err(()) => break None,
+                },
                 Err(closed) => break Some(close_code(closed)),
             },
             _ = ping.tick() => {
@@ -135,6 +169,15 @@ async fn run(s: Sesame, peer: Peer, mut socket: WebSocket) {
         }
     };
     drop(sub);
+    // Writes already read are completed (an acknowledgement sent just before closing still
+    // deletes its message); their answers go out while the socket still takes them.
+    let deadline = Instant::now() + CLOSE_TIMEOUT;
+    let mut open = true;
+    while let Ok(Some(answer)) = tokio::time::timeout_at(deadline, pending.next()).await {
+        if let (true, Some(frame)) = (open, answer) {
+            open = send(&mut socket, &frame).await.is_ok();
+        }
+    }
     if let Some((code, reason)) = closing {
         let frame = Message::Close(Some(CloseFrame {
             code,
@@ -142,6 +185,41 @@ async fn run(s: Sesame, peer: Peer, mut socket: WebSocket) {
         }));
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(frame)).await;
     }
+}
+
+/// What to do about one client frame.
+enum Handled {
+    /// Answer now.
+    Answer(ServerFrame),
+    /// A write was queued: answer (if at all) once it completes.
+    Later(Pending),
+    /// Nothing to answer.
+    Nothing,
+}
+
+/// Writes `first` and every further delivery that is ready at once (up to
+/// [`DELIVERY_BURST`]) with one flush, so a backlog goes out in few writes instead of one
+/// system call per message. `Ok(Some(_))`: the subscription ended after what was written.
+async fn forward(
+    socket: &mut WebSocket,
+    sub: &mut super::Subscription,
+    first: &Delivery,
+) -> Result<Option<Closed>, ()> {
+    feed(socket, &message_frame(first)).await?;
+    let mut ended = None;
+    for _ in 1..DELIVERY_BURST {
+        // `Subscription::next` is cancel-safe: polling it once and dropping it loses nothing.
+        match sub.next().now_or_never() {
+            Some(Ok(d)) => feed(socket, &message_frame(&d)).await?,
+            Some(Err(closed)) => {
+                ended = Some(closed);
+                break;
+            }
+            None => break,
+        }
+    }
+    socket.flush().await.map_err(|_| ())?;
+    Ok(ended)
 }
 
 fn close_code(closed: Closed) -> (u16, &'static str) {
@@ -154,17 +232,18 @@ fn close_code(closed: Closed) -> (u16, &'static str) {
     (code, closed.code())
 }
 
-/// One client frame: the answer to send, if any.
-async fn handle(s: &Sesame, peer: &Peer, text: &str) -> Option<ServerFrame> {
+/// One client frame. A send is checked (and its recipient looked up) before the next frame
+/// is read, which keeps a connection's messages in order; its commit is left pending.
+async fn handle(s: &Sesame, peer: &Peer, text: &str) -> Handled {
     // Read the id first so that even a malformed send can be answered about its id.
     let value: serde_json::Value = match serde_json::from_str(text) {
         Ok(v) => v,
-        Err(e) => return Some(error_frame(None, &unreadable(&e))),
+        Err(e) => return Handled::Answer(error_frame(None, &unreadable(&e))),
     };
     let id = value.get("id").and_then(|v| v.as_str()).map(str::to_owned);
     let frame: ClientFrame = match serde_json::from_value(value) {
         Ok(f) => f,
-        Err(e) => return Some(error_frame(id, &unreadable(&e))),
+        Err(e) => return Handled::Answer(error_frame(id, &unreadable(&e))),
     };
     match frame {
         ClientFrame::Send { to, message } => {
@@ -176,18 +255,25 @@ async fn handle(s: &Sesame, peer: &Peer, text: &str) -> Option<ServerFrame> {
                 ciphertext: message.ciphertext.0,
                 signature: message.signature.0,
             };
-            Some(match s.relay_send(peer, out).await {
-                Ok(()) => ServerFrame::Accepted { id },
-                Err(e) => error_frame(Some(id), &e),
-            })
+            match s.relay_send_queued(peer, out).await {
+                Ok(stored) => Handled::Later(Box::pin(async move {
+                    Some(match stored.await {
+                        Ok(()) => ServerFrame::Accepted { id },
+                        Err(e) => error_frame(Some(id), &e),
+                    })
+                })),
+                Err(e) => Handled::Answer(error_frame(Some(id), &e)),
+            }
         }
-        ClientFrame::Ack { id } => match s.relay_ack(peer, &id).await {
-            Ok(()) => None,
-            Err(e) => Some(error_frame(Some(id), &e)),
+        ClientFrame::Ack { id } => match s.relay_ack_queued(peer, &id) {
+            Ok(deleted) => Handled::Later(Box::pin(async move {
+                deleted.await.err().map(|e| error_frame(Some(id), &e))
+            })),
+            Err(e) => Handled::Answer(error_frame(Some(id), &e)),
         },
         // Frame types added to the shared enum later are not relay requests.
         #[allow(unreachable_patterns)]
-        _ => Some(error_frame(
+        _ => Handled::Answer(error_frame(
             id,
             &ApiError::bad_request("invalid_message", "Unexpected frame type."),
         )),
@@ -221,10 +307,16 @@ fn message_frame(d: &Delivery) -> ServerFrame {
     }
 }
 
-async fn send(socket: &mut WebSocket, frame: &ServerFrame) -> Result<(), ()> {
+/// Queues a frame without flushing.
+async fn feed(socket: &mut WebSocket, frame: &ServerFrame) -> Result<(), ()> {
     let text = serde_json::to_string(frame).map_err(|_| ())?;
     socket
-        .send(Message::Text(text.into()))
+        .feed(Message::Text(text.into()))
         .await
         .map_err(|_| ())
+}
+
+async fn send(socket: &mut WebSocket, frame: &ServerFrame) -> Result<(), ()> {
+    feed(socket, frame).await?;
+    socket.flush().await.map_err(|_| ())
 }

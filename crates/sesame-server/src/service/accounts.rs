@@ -148,18 +148,24 @@ impl Sesame {
             status,
             created_at: self.now_i64(),
         };
-        match self.inner.store.create_user(&user).await {
+        let (backup_codes, code_records) = self.new_backup_codes(id);
+        let reason = match email {
+            Some(_) => format!("method={how} status=pending"),
+            None => format!("method={how}"),
+        };
+        let audit = self.audit_event("register", Some(id), Some(reason), ctx);
+        // The user, its backup codes and the audit row commit together.
+        match self
+            .inner
+            .store
+            .create_account(&user, &code_records, &audit)
+            .await
+        {
             Ok(()) => {}
             Err(StoreError::Conflict(ConflictOn::Username)) => return Err(username_taken()),
             Err(StoreError::Conflict(ConflictOn::Email)) => return Err(email_taken()),
             Err(e) => return Err(e.into()),
         }
-        let backup_codes = self.issue_backup_codes(id).await?;
-        let reason = match email {
-            Some(_) => format!("method={how} status=pending"),
-            None => format!("method={how}"),
-        };
-        self.audit("register", Some(id), Some(reason), ctx).await;
         if let Some(e) = email {
             // The account exists either way; a failed hand-over is retried with a resend.
             if let Err(err) = self

@@ -14,6 +14,8 @@ use crate::store::NewAuditEvent;
 
 impl Sesame {
     /// Appends one audit event; a failure to write is logged, never returned to the client.
+    /// (`login.success` is different: it commits in the same transaction as the session, so
+    /// a login that cannot be audited does not happen; `Sesame::create_session`.)
     pub(crate) async fn audit(
         &self,
         event: &str,
@@ -21,16 +23,27 @@ impl Sesame {
         reason: Option<String>,
         ctx: &RequestContext,
     ) {
-        let e = NewAuditEvent {
+        let e = self.audit_event(event, user, reason, ctx);
+        if let Err(err) = self.inner.store.append_audit(&e).await {
+            tracing::error!(%err, event, "audit write failed");
+        }
+    }
+
+    /// The audit row for `event` now, for writes that commit it together with other changes.
+    pub(crate) fn audit_event(
+        &self,
+        event: &str,
+        user: Option<Uuid>,
+        reason: Option<String>,
+        ctx: &RequestContext,
+    ) -> NewAuditEvent {
+        NewAuditEvent {
             at: self.now_i64(),
             event: event.to_owned(),
             user_id: user,
             reason,
             client_addr: ctx.client_addr.map(|a| a.to_string()),
             user_agent: ctx.user_agent.clone(),
-        };
-        if let Err(err) = self.inner.store.append_audit(&e).await {
-            tracing::error!(%err, event, "audit write failed");
         }
     }
 }

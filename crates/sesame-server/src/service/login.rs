@@ -294,20 +294,14 @@ impl Sesame {
             return Ok(LoginOutcome::SecondFactor(ticket));
         }
         self.throttle_reset(index).await?;
-        let issued = self
-            .create_session(user.id, username, &methods, ctx)
-            .await?;
-        self.inner
-            .store
-            .record_login(user.id, self.now_i64())
-            .await?;
         let detail = match method {
             AuthMethod::Opaque => "method=opaque",
             AuthMethod::Password => "method=pwd",
         };
+        let issued = self
+            .create_session(user.id, username, &methods, detail.to_owned(), ctx)
+            .await?;
         crate::metrics::login(method.as_str(), "success");
-        self.audit("login.success", Some(user.id), Some(detail.to_owned()), ctx)
-            .await;
         Ok(LoginOutcome::Session(issued))
     }
 
@@ -335,23 +329,18 @@ impl Sesame {
             ));
         }
         let issued = self
-            .create_session(proof.user_id, &proof.username, &proof.methods, ctx)
-            .await?;
-        self.inner
-            .store
-            .record_login(proof.user_id, self.now_i64())
+            .create_session(
+                proof.user_id,
+                &proof.username,
+                &proof.methods,
+                format!("methods={}", proof.methods.join(",")),
+                ctx,
+            )
             .await?;
         crate::metrics::login(
             proof.methods.first().map_or("pwd", String::as_str),
             "success",
         );
-        self.audit(
-            "login.success",
-            Some(proof.user_id),
-            Some(format!("methods={}", proof.methods.join(","))),
-            ctx,
-        )
-        .await;
         Ok(issued)
     }
 }

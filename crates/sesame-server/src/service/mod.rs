@@ -209,6 +209,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     settings: Settings,
     relay: crate::relay::Relay,
+    /// Group commit of logins and relay writes, started on the first write.
+    writer: std::sync::OnceLock<crate::store::GroupWriter>,
 }
 
 /// Everything [`Sesame::new`] needs.
@@ -260,6 +262,7 @@ impl Sesame {
                 clock: parts.clock,
                 settings: parts.settings,
                 relay,
+                writer: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -287,6 +290,16 @@ impl Sesame {
     /// The durable store.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
+    }
+
+    /// The group-commit writer (`store/group.rs`), started on first use.
+    pub(crate) fn writer(&self) -> &crate::store::GroupWriter {
+        self.inner.writer.get_or_init(|| {
+            crate::store::GroupWriter::start(
+                self.inner.store.clone(),
+                self.inner.settings.relay.mailbox_max_messages,
+            )
+        })
     }
 
     /// The short-lived state store.

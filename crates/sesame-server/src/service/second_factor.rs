@@ -236,6 +236,17 @@ impl Sesame {
 
     /// Replaces the user's backup codes with a fresh set and returns it (shown once).
     pub async fn issue_backup_codes(&self, user: Uuid) -> Result<Vec<String>, ApiError> {
+        let (codes, records) = self.new_backup_codes(user);
+        self.inner
+            .store
+            .replace_factors(user, kinds::BACKUP_CODE, &records)
+            .await?;
+        Ok(codes)
+    }
+
+    /// A fresh set of backup codes: the codes to show once, and the records (keyed hashes)
+    /// to store.
+    pub(crate) fn new_backup_codes(&self, user: Uuid) -> (Vec<String>, Vec<FactorRecord>) {
         let now = self.now_i64();
         let mut codes = Vec::with_capacity(BACKUP_CODES);
         let mut records = Vec::with_capacity(BACKUP_CODES);
@@ -257,11 +268,7 @@ impl Sesame {
             });
             codes.push(format!("{}-{}", &code[..5], &code[5..]));
         }
-        self.inner
-            .store
-            .replace_factors(user, kinds::BACKUP_CODE, &records)
-            .await?;
-        Ok(codes)
+        (codes, records)
     }
 
     /// Unused backup codes left.

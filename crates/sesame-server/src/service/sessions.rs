@@ -63,11 +63,16 @@ fn session_invalid() -> ApiError {
 }
 
 impl Sesame {
+    /// A completed login: creates the session and records the login (`last_login_at` and
+    /// the audit event `login.success` with `detail`) in one transaction, shared with the
+    /// logins committing at the same moment (`store/group.rs`), then issues the first
+    /// access token.
     pub(crate) async fn create_session(
         &self,
         user_id: Uuid,
         username: &str,
         methods: &[String],
+        detail: String,
         ctx: &RequestContext,
     ) -> Result<SessionIssued, ApiError> {
         let now = self.now_i64();
@@ -85,23 +90,26 @@ impl Sesame {
             user_agent: ctx.user_agent.clone(),
             methods: methods.to_vec(),
         };
-        self.inner.store.create_session(&session).await?;
+        let audit = self.audit_event("login.success", Some(user_id), Some(detail), ctx);
+        let session_id = session.id;
+        let absolute_expires_at = session.absolute_expires_at;
+        self.writer().login(session, audit).await?;
         // A login is itself a fresh authentication for protected operations.
-        self.mark_fresh(session.id).await?;
+        self.mark_fresh(session_id).await?;
         let (access_token, _) = self
             .inner
             .signer
-            .issue(user_id, session.id, methods, self.now())
+            .issue(user_id, session_id, methods, self.now())
             .map_err(ApiError::internal)?;
         Ok(SessionIssued {
             user_id,
             username: username.to_owned(),
-            session_id: session.id,
+            session_id,
             session_token: token,
             access_token,
             token_type: "Bearer".into(),
             expires_in: self.inner.signer.ttl(),
-            session_expires_at: session.absolute_expires_at,
+            session_expires_at: absolute_expires_at,
         })
     }
 
@@ -129,14 +137,15 @@ impl Sesame {
         if !session_token.starts_with(SESSION_TOKEN_PREFIX) || session_token.len() > 128 {
             return Err(session_invalid());
         }
+        // One read: the session and its owner's status.
         let found = self
             .inner
             .store
-            .session_by_token_hash(&hash_session_token(session_token))
+            .session_and_owner_by_token_hash(&hash_session_token(session_token))
             .await?;
-        let session = self.live_session(found).await?;
-        let user = self.inner.store.user_by_id(session.user_id).await?;
-        if user.is_none_or(|u| u.status == AccountStatus::Banned) {
+        let owner = found.as_ref().and_then(|(_, status)| *status);
+        let session = self.live_session(found.map(|(s, _)| s)).await?;
+        if owner.is_none_or(|status| status == AccountStatus::Banned) {
             self.inner
                 .store
                 .delete_session(session.user_id, session.id)

@@ -6,6 +6,10 @@
 //! and is passed in: the store type and its sqlx database, the [`Backend`] it reports,
 //! and how an id is bound and read back (hyphenated text in SQLite, `UUID` in
 //! PostgreSQL). Connecting, pool setup and migrations are in the backend modules too.
+//!
+//! Every write (`execute` of an `INSERT`/`UPDATE`/`DELETE`, every transaction) goes through
+//! `writer()`, every read through `pool()`. On PostgreSQL they are the same pool; SQLite
+//! has a separate single-connection writer pool (`store/sqlite.rs` says why).
 
 use async_trait::async_trait;
 use sqlx::{QueryBuilder, Row};
@@ -13,8 +17,8 @@ use uuid::Uuid;
 
 use super::{
     count_to_u64, decode_methods, decode_status, encode_methods, AccountStatus, AuditQuery,
-    AuditRecord, Backend, NewAuditEvent, NewSession, NewUser, PostgresStore, SessionRecord,
-    SqliteStore, Store, StoreError, UserRecord,
+    AuditRecord, Backend, FactorRecord, LoginWrite, NewAuditEvent, NewSession, NewUser,
+    PostgresStore, SessionRecord, SqliteStore, Store, StoreError, UserRecord,
 };
 
 macro_rules! user_columns {
@@ -38,6 +42,72 @@ macro_rules! session_columns {
 macro_rules! sql_store {
     ($store:ty, $db:ty, $backend:expr, $id:path, $decode:path, $decode_opt:path) => {
         impl $store {
+            async fn insert_user<'e, E>(executor: E, user: &NewUser) -> Result<(), StoreError>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                sqlx::query(concat!(
+                    "INSERT INTO users (",
+                    user_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)"
+                ))
+                .bind($id(user.id))
+                .bind(&user.username_index)
+                .bind(&user.username_sealed)
+                .bind(&user.email_index)
+                .bind(&user.email_sealed)
+                .bind(&user.credential)
+                .bind(user.status.as_str())
+                .bind(user.created_at)
+                .bind(user.created_at)
+                .execute(executor)
+                .await?;
+                Ok(())
+            }
+
+            async fn insert_session<'e, E>(executor: E, s: &NewSession) -> Result<(), StoreError>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                sqlx::query(concat!(
+                    "INSERT INTO sessions (",
+                    session_columns!(),
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                ))
+                .bind($id(s.id))
+                .bind($id(s.user_id))
+                .bind(&s.token_hash)
+                .bind(s.created_at)
+                .bind(s.last_seen_at)
+                .bind(s.idle_expires_at)
+                .bind(s.absolute_expires_at)
+                .bind(&s.client_addr)
+                .bind(&s.user_agent)
+                .bind(encode_methods(&s.methods))
+                .execute(executor)
+                .await?;
+                Ok(())
+            }
+
+            async fn insert_audit<'e, E>(executor: E, e: &NewAuditEvent) -> Result<(), StoreError>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                sqlx::query(
+                    "INSERT INTO audit_log (at, event, user_id, reason, client_addr, user_agent) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(e.at)
+                .bind(&e.event)
+                .bind(e.user_id.map($id))
+                .bind(&e.reason)
+                .bind(&e.client_addr)
+                .bind(&e.user_agent)
+                .execute(executor)
+                .await?;
+                Ok(())
+            }
+
             fn user_from_row(row: &<$db as sqlx::Database>::Row) -> Result<UserRecord, StoreError> {
                 Ok(UserRecord {
                     id: $decode(row, "id")?,
@@ -92,7 +162,7 @@ macro_rules! sql_store {
             }
 
             fn pool_stats(&self) -> (u32, usize) {
-                (self.pool().size(), self.pool().num_idle())
+                self.pool_sizes()
             }
 
             async fn ping(&self) -> Result<(), StoreError> {
@@ -101,6 +171,7 @@ macro_rules! sql_store {
             }
 
             async fn close(&self) {
+                self.writer().close().await;
                 self.pool().close().await;
             }
 
@@ -127,7 +198,7 @@ macro_rules! sql_store {
                 .bind(name)
                 .bind(value)
                 .bind(now)
-                .execute(self.pool())
+                .execute(self.writer())
                 .await?;
                 self.secret(name).await?.ok_or_else(|| {
                     StoreError::Corrupt(format!("secret {name:?} vanished after insert"))
@@ -135,22 +206,20 @@ macro_rules! sql_store {
             }
 
             async fn create_user(&self, user: &NewUser) -> Result<(), StoreError> {
-                sqlx::query(concat!(
-                    "INSERT INTO users (",
-                    user_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)"
-                ))
-                .bind($id(user.id))
-                .bind(&user.username_index)
-                .bind(&user.username_sealed)
-                .bind(&user.email_index)
-                .bind(&user.email_sealed)
-                .bind(&user.credential)
-                .bind(user.status.as_str())
-                .bind(user.created_at)
-                .bind(user.created_at)
-                .execute(self.pool())
-                .await?;
+                Self::insert_user(self.writer(), user).await
+            }
+
+            async fn create_account(
+                &self,
+                user: &NewUser,
+                factors: &[FactorRecord],
+                audit: &NewAuditEvent,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.writer().begin().await?;
+                Self::insert_user(&mut *tx, user).await?;
+                Self::insert_factors(&mut *tx, factors).await?;
+                Self::insert_audit(&mut *tx, audit).await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -216,7 +285,7 @@ macro_rules! sql_store {
                         .bind(status.as_str())
                         .bind(now)
                         .bind($id(id))
-                        .execute(self.pool())
+                        .execute(self.writer())
                         .await?;
                 Ok(done.rows_affected() > 0)
             }
@@ -232,7 +301,7 @@ macro_rules! sql_store {
                         .bind(credential)
                         .bind(now)
                         .bind($id(id))
-                        .execute(self.pool())
+                        .execute(self.writer())
                         .await?;
                 Ok(done.rows_affected() > 0)
             }
@@ -241,7 +310,7 @@ macro_rules! sql_store {
                 sqlx::query("UPDATE users SET last_login_at = $1 WHERE id = $2")
                     .bind(now)
                     .bind($id(id))
-                    .execute(self.pool())
+                    .execute(self.writer())
                     .await?;
                 Ok(())
             }
@@ -249,29 +318,27 @@ macro_rules! sql_store {
             async fn delete_user(&self, id: Uuid) -> Result<bool, StoreError> {
                 let done = sqlx::query("DELETE FROM users WHERE id = $1")
                     .bind($id(id))
-                    .execute(self.pool())
+                    .execute(self.writer())
                     .await?;
                 Ok(done.rows_affected() > 0)
             }
 
             async fn create_session(&self, s: &NewSession) -> Result<(), StoreError> {
-                sqlx::query(concat!(
-                    "INSERT INTO sessions (",
-                    session_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-                ))
-                .bind($id(s.id))
-                .bind($id(s.user_id))
-                .bind(&s.token_hash)
-                .bind(s.created_at)
-                .bind(s.last_seen_at)
-                .bind(s.idle_expires_at)
-                .bind(s.absolute_expires_at)
-                .bind(&s.client_addr)
-                .bind(&s.user_agent)
-                .bind(encode_methods(&s.methods))
-                .execute(self.pool())
-                .await?;
+                Self::insert_session(self.writer(), s).await
+            }
+
+            async fn create_login_sessions(&self, logins: &[LoginWrite]) -> Result<(), StoreError> {
+                let mut tx = self.writer().begin().await?;
+                for (s, audit) in logins {
+                    Self::insert_session(&mut *tx, s).await?;
+                    sqlx::query("UPDATE users SET last_login_at = $1 WHERE id = $2")
+                        .bind(s.created_at)
+                        .bind($id(s.user_id))
+                        .execute(&mut *tx)
+                        .await?;
+                    Self::insert_audit(&mut *tx, audit).await?;
+                }
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -288,6 +355,27 @@ macro_rules! sql_store {
                 .fetch_optional(self.pool())
                 .await?;
                 row.as_ref().map(Self::session_from_row).transpose()
+            }
+
+            async fn session_and_owner_by_token_hash(
+                &self,
+                token_hash: &[u8],
+            ) -> Result<Option<(SessionRecord, Option<AccountStatus>)>, StoreError> {
+                let row = sqlx::query(concat!(
+                    "SELECT ",
+                    session_columns!(),
+                    ", (SELECT status FROM users WHERE users.id = sessions.user_id) AS owner_status \
+                     FROM sessions WHERE token_hash = $1"
+                ))
+                .bind(token_hash)
+                .fetch_optional(self.pool())
+                .await?;
+                let Some(row) = row else {
+                    return Ok(None);
+                };
+                let status: Option<String> = row.try_get("owner_status")?;
+                let status = status.as_deref().map(decode_status).transpose()?;
+                Ok(Some((Self::session_from_row(&row)?, status)))
             }
 
             async fn session_by_id(&self, id: Uuid) -> Result<Option<SessionRecord>, StoreError> {
@@ -314,7 +402,7 @@ macro_rules! sql_store {
                 .bind(last_seen_at)
                 .bind(idle_expires_at)
                 .bind($id(id))
-                .execute(self.pool())
+                .execute(self.writer())
                 .await?;
                 Ok(done.rows_affected() > 0)
             }
@@ -342,7 +430,7 @@ macro_rules! sql_store {
                 let done = sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
                     .bind($id(session_id))
                     .bind($id(user_id))
-                    .execute(self.pool())
+                    .execute(self.writer())
                     .await?;
                 Ok(done.rows_affected() > 0)
             }
@@ -357,13 +445,13 @@ macro_rules! sql_store {
                         sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
                             .bind($id(user_id))
                             .bind($id(keep))
-                            .execute(self.pool())
+                            .execute(self.writer())
                             .await?
                     }
                     None => {
                         sqlx::query("DELETE FROM sessions WHERE user_id = $1")
                             .bind($id(user_id))
-                            .execute(self.pool())
+                            .execute(self.writer())
                             .await?
                     }
                 };
@@ -376,25 +464,13 @@ macro_rules! sql_store {
                 )
                 .bind(now)
                 .bind(now)
-                .execute(self.pool())
+                .execute(self.writer())
                 .await?;
                 Ok(done.rows_affected())
             }
 
             async fn append_audit(&self, e: &NewAuditEvent) -> Result<(), StoreError> {
-                sqlx::query(
-                    "INSERT INTO audit_log (at, event, user_id, reason, client_addr, user_agent) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(e.at)
-                .bind(&e.event)
-                .bind(e.user_id.map($id))
-                .bind(&e.reason)
-                .bind(&e.client_addr)
-                .bind(&e.user_agent)
-                .execute(self.pool())
-                .await?;
-                Ok(())
+                Self::insert_audit(self.writer(), e).await
             }
 
             async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
@@ -418,7 +494,7 @@ macro_rules! sql_store {
             async fn delete_audit_before(&self, cutoff: i64) -> Result<u64, StoreError> {
                 let done = sqlx::query("DELETE FROM audit_log WHERE at < $1")
                     .bind(cutoff)
-                    .execute(self.pool())
+                    .execute(self.writer())
                     .await?;
                 Ok(done.rows_affected())
             }

@@ -97,6 +97,33 @@ macro_rules! factor_store {
                     used_at: row.try_get("used_at")?,
                 })
             }
+
+            /// Inserts `factors` (none may exist yet) in one statement.
+            pub(super) async fn insert_factors<'e, E>(
+                executor: E,
+                factors: &[FactorRecord],
+            ) -> Result<(), StoreError>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                if factors.is_empty() {
+                    return Ok(());
+                }
+                let mut q = sqlx::QueryBuilder::<$db>::new(format!(
+                    "INSERT INTO user_factors ({COLUMNS}) "
+                ));
+                q.push_values(factors, |mut row, f| {
+                    row.push_bind($id(f.user_id))
+                        .push_bind(f.kind.clone())
+                        .push_bind(f.slot.clone())
+                        .push_bind(f.value.clone())
+                        .push_bind(f.counter)
+                        .push_bind(f.created_at)
+                        .push_bind(f.used_at);
+                });
+                q.build().execute(executor).await?;
+                Ok(())
+            }
         }
 
         #[async_trait]
@@ -115,7 +142,7 @@ macro_rules! factor_store {
                 .bind(f.counter)
                 .bind(f.created_at)
                 .bind(f.used_at)
-                .execute(self.pool())
+                .execute(self.writer())
                 .await?;
                 Ok(())
             }
@@ -151,38 +178,33 @@ macro_rules! factor_store {
                     .bind($id(user))
                     .bind(kind)
                     .bind(slot)
-                    .execute(self.pool())
+                    .execute(self.writer())
                     .await?,
                     None => sqlx::query("DELETE FROM user_factors WHERE user_id = $1 AND kind = $2")
                         .bind($id(user))
                         .bind(kind)
-                        .execute(self.pool())
+                        .execute(self.writer())
                         .await?,
                 };
                 Ok(done.rows_affected())
             }
 
             async fn replace_factors(&self, user: Uuid, kind: &str, new: &[FactorRecord]) -> Result<(), StoreError> {
-                let mut tx = self.pool().begin().await?;
+                let mut tx = self.writer().begin().await?;
                 sqlx::query("DELETE FROM user_factors WHERE user_id = $1 AND kind = $2")
                     .bind($id(user))
                     .bind(kind)
                     .execute(&mut *tx)
                     .await?;
-                for f in new {
-                    sqlx::query(&format!(
-                        "INSERT INTO user_factors ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-                    ))
-                    .bind($id(user))
-                    .bind(kind)
-                    .bind(&f.slot)
-                    .bind(&f.value)
-                    .bind(f.counter)
-                    .bind(f.created_at)
-                    .bind(f.used_at)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                let new: Vec<FactorRecord> = new
+                    .iter()
+                    .map(|f| FactorRecord {
+                        user_id: user,
+                        kind: kind.to_owned(),
+                        ..f.clone()
+                    })
+                    .collect();
+                Self::insert_factors(&mut *tx, &new).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -196,7 +218,7 @@ macro_rules! factor_store {
                 .bind(kind)
                 .bind(slot)
                 .bind(now)
-                .execute(self.pool())
+                .execute(self.writer())
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -210,7 +232,7 @@ macro_rules! factor_store {
                 .bind(kind)
                 .bind(slot)
                 .bind(to)
-                .execute(self.pool())
+                .execute(self.writer())
                 .await?;
                 Ok(done.rows_affected() == 1)
             }

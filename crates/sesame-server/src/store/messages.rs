@@ -11,6 +11,13 @@
 //!   writers; PostgreSQL takes a per-recipient advisory lock for the transaction), so parallel
 //!   senders cannot push a mailbox past its limit.
 //! * **Order**: `seq` increases and is never reused, and reads return it ascending.
+//!
+//! [`MessageStore::write_messages`] applies many acknowledgements and inserts in one
+//! transaction: the relay's writer (`relay/writer.rs`) batches the writes of every
+//! connection that way, so a busy relay pays one commit per batch instead of one per
+//! message.
+
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use sqlx::Row;
@@ -62,6 +69,15 @@ pub struct MessageRecord {
     pub signature: Vec<u8>,
 }
 
+/// An acknowledgement to apply: delete `msg_id` from `recipient`'s mailbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageAck {
+    /// Whose mailbox.
+    pub recipient: Uuid,
+    /// The acknowledged message id.
+    pub msg_id: String,
+}
+
 /// What [`MessageStore::insert_message`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessageInsert {
@@ -83,6 +99,17 @@ pub trait MessageStore: Send + Sync {
         m: &NewMessage,
         mailbox_max: u64,
     ) -> Result<MessageInsert, StoreError>;
+    /// Applies several relay writes in **one transaction** (one commit, one `fsync`): first
+    /// deletes the acknowledged messages, then stores `inserts` in order, each with the same
+    /// rules as [`MessageStore::insert_message`] (a later message of the batch sees the
+    /// earlier ones when the mailbox limit is checked). Returns the outcome of each insert,
+    /// in order. On an error nothing of the batch is stored.
+    async fn write_messages(
+        &self,
+        acks: &[MessageAck],
+        inserts: &[NewMessage],
+        mailbox_max: u64,
+    ) -> Result<Vec<MessageInsert>, StoreError>;
     /// Up to `limit` messages of `recipient` with `seq > after`, by `seq`.
     async fn messages_after(
         &self,
@@ -121,18 +148,15 @@ macro_rules! message_store {
                     signature: row.try_get("signature")?,
                 })
             }
-        }
 
-        #[async_trait]
-        impl MessageStore for $store {
-            async fn insert_message(
-                &self,
+            /// Stores one message inside `tx` (whose mailbox lock is held) unless it is a
+            /// duplicate or the mailbox is full.
+            async fn insert_in(
+                tx: &mut sqlx::Transaction<'_, $db>,
                 m: &NewMessage,
                 mailbox_max: u64,
             ) -> Result<MessageInsert, StoreError> {
                 let max = i64::try_from(mailbox_max).unwrap_or(i64::MAX);
-                let mut tx = self.pool().begin().await?;
-                $lock(&mut tx, m.recipient_id).await?;
                 // One statement: the count and the insert cannot be separated by another
                 // writer. The `WHERE` also keeps SQLite's parser from reading `ON CONFLICT`
                 // as a join constraint.
@@ -152,27 +176,75 @@ macro_rules! message_store {
                 .bind(&m.ciphertext)
                 .bind(&m.signature)
                 .bind(max)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut **tx)
                 .await?;
-                let outcome = match row {
-                    Some(row) => MessageInsert::Stored(row.try_get("seq")?),
-                    None => {
-                        let dup = sqlx::query(
-                            "SELECT seq FROM messages WHERE recipient_id = $1 AND msg_id = $2",
-                        )
+                if let Some(row) = row {
+                    return Ok(MessageInsert::Stored(row.try_get("seq")?));
+                }
+                let dup =
+                    sqlx::query("SELECT seq FROM messages WHERE recipient_id = $1 AND msg_id = $2")
                         .bind($id(m.recipient_id))
                         .bind(&m.msg_id)
-                        .fetch_optional(&mut *tx)
+                        .fetch_optional(&mut **tx)
                         .await?;
-                        if dup.is_some() {
-                            MessageInsert::Duplicate
-                        } else {
-                            MessageInsert::MailboxFull
-                        }
-                    }
-                };
+                Ok(if dup.is_some() {
+                    MessageInsert::Duplicate
+                } else {
+                    MessageInsert::MailboxFull
+                })
+            }
+        }
+
+        #[async_trait]
+        impl MessageStore for $store {
+            async fn insert_message(
+                &self,
+                m: &NewMessage,
+                mailbox_max: u64,
+            ) -> Result<MessageInsert, StoreError> {
+                let mut tx = self.writer().begin().await?;
+                $lock(&mut tx, m.recipient_id).await?;
+                let outcome = Self::insert_in(&mut tx, m, mailbox_max).await?;
                 tx.commit().await?;
                 Ok(outcome)
+            }
+
+            async fn write_messages(
+                &self,
+                acks: &[MessageAck],
+                inserts: &[NewMessage],
+                mailbox_max: u64,
+            ) -> Result<Vec<MessageInsert>, StoreError> {
+                let mut tx = self.writer().begin().await?;
+                // Deletes first: they free room, and on SQLite the first statement of the
+                // transaction takes the write lock.
+                for (recipient, ids) in acks_by_recipient(acks) {
+                    for chunk in ids.chunks(ACK_CHUNK) {
+                        let mut q = sqlx::QueryBuilder::<$db>::new(
+                            "DELETE FROM messages WHERE recipient_id = ",
+                        );
+                        q.push_bind($id(recipient)).push(" AND msg_id IN (");
+                        let mut list = q.separated(", ");
+                        for id in chunk {
+                            list.push_bind(*id);
+                        }
+                        q.push(")");
+                        q.build().execute(&mut *tx).await?;
+                    }
+                }
+                // Mailbox locks in one global order, so two batches cannot deadlock.
+                let mut recipients: Vec<Uuid> = inserts.iter().map(|m| m.recipient_id).collect();
+                recipients.sort_unstable();
+                recipients.dedup();
+                for r in recipients {
+                    $lock(&mut tx, r).await?;
+                }
+                let mut outcomes = Vec::with_capacity(inserts.len());
+                for m in inserts {
+                    outcomes.push(Self::insert_in(&mut tx, m, mailbox_max).await?);
+                }
+                tx.commit().await?;
+                Ok(outcomes)
             }
 
             async fn messages_after(
@@ -202,7 +274,7 @@ macro_rules! message_store {
                     sqlx::query("DELETE FROM messages WHERE recipient_id = $1 AND msg_id = $2")
                         .bind($id(recipient))
                         .bind(msg_id)
-                        .execute(self.pool())
+                        .execute(self.writer())
                         .await?;
                 Ok(done.rows_affected() > 0)
             }
@@ -219,12 +291,24 @@ macro_rules! message_store {
             async fn delete_messages_before(&self, cutoff: i64) -> Result<u64, StoreError> {
                 let done = sqlx::query("DELETE FROM messages WHERE stored_at < $1")
                     .bind(cutoff)
-                    .execute(self.pool())
+                    .execute(self.writer())
                     .await?;
                 Ok(done.rows_affected())
             }
         }
     };
+}
+
+/// Most ids in one `DELETE … IN (…)` (well under every backend's bind limit).
+const ACK_CHUNK: usize = 500;
+
+/// The acknowledged ids grouped by mailbox.
+fn acks_by_recipient(acks: &[MessageAck]) -> BTreeMap<Uuid, Vec<&str>> {
+    let mut groups: BTreeMap<Uuid, Vec<&str>> = BTreeMap::new();
+    for a in acks {
+        groups.entry(a.recipient).or_default().push(&a.msg_id);
+    }
+    groups
 }
 
 fn sqlite_id(id: Uuid) -> String {

@@ -34,6 +34,7 @@ use uuid::Uuid;
 
 mod common;
 mod factors;
+pub mod group;
 mod messages;
 mod postgres;
 mod sqlite;
@@ -41,7 +42,8 @@ mod sqlite;
 mod tests;
 
 pub use factors::{FactorRecord, FactorStore};
-pub use messages::{MessageInsert, MessageRecord, MessageStore, NewMessage};
+pub use group::{GroupWriter, LoginWrite, MAX_BATCH};
+pub use messages::{MessageAck, MessageInsert, MessageRecord, MessageStore, NewMessage};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -449,11 +451,33 @@ pub trait Store: FactorStore + MessageStore + Send + Sync + 'static {
     /// [`StoreError::Database`]).
     async fn create_session(&self, s: &NewSession) -> Result<(), StoreError>;
 
+    /// A new account in **one transaction** (one commit): the user, its first factors (the
+    /// backup codes) and the audit event. A taken username or email is a
+    /// [`StoreError::Conflict`] and writes nothing.
+    async fn create_account(
+        &self,
+        user: &NewUser,
+        factors: &[FactorRecord],
+        audit: &NewAuditEvent,
+    ) -> Result<(), StoreError>;
+
+    /// Completed logins in **one transaction** (one commit): for each, creates the session,
+    /// sets the user's `last_login_at` to the session's `created_at` and appends the audit
+    /// event. Nothing is written if any part fails. [`GroupWriter`] batches logins into it.
+    async fn create_login_sessions(&self, logins: &[LoginWrite]) -> Result<(), StoreError>;
+
     /// The session with this token hash, expired or not (the caller checks expiry).
     async fn session_by_token_hash(
         &self,
         token_hash: &[u8],
     ) -> Result<Option<SessionRecord>, StoreError>;
+
+    /// The session with this token hash and its owner's status (`None` if the owner is
+    /// gone), in one read: what a refresh needs.
+    async fn session_and_owner_by_token_hash(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<(SessionRecord, Option<AccountStatus>)>, StoreError>;
 
     /// The session with this id, expired or not.
     async fn session_by_id(&self, id: Uuid) -> Result<Option<SessionRecord>, StoreError>;

@@ -86,6 +86,17 @@ impl PostgresStore {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+
+    /// The pool writes go through: the same pool (PostgreSQL has no single-writer lock to
+    /// queue for).
+    pub fn writer(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// (open connections, idle connections).
+    pub(super) fn pool_sizes(&self) -> (u32, usize) {
+        (self.pool.size(), self.pool.num_idle())
+    }
 }
 
 /// Binds an id: PostgreSQL stores ids as `UUID`.

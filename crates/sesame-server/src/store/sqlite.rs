@@ -14,10 +14,24 @@
 //! * `busy_timeout` of 5 s: a connection waits for the write lock instead of failing at
 //!   once with `SQLITE_BUSY` when another connection is writing.
 //!
-//! The pool is small (at most 4 connections): SQLite has one writer at a time, so more
-//! connections only add lock contention; a few let reads run beside a write. An
-//! in-memory database (`sqlite::memory:`) uses exactly one connection that is never
-//! recycled, since the database lives only as long as its connections.
+//! Connections are not pinged before each use (`test_before_acquire(false)`): a connection
+//! to a local file does not go stale, and with sqlx's SQLite driver the ping is a round
+//! trip to the connection's worker thread, which doubled the thread hand-offs of every
+//! statement (docs/benchmarks.md, F1).
+//!
+//! **Two pools.** Reads use a small pool (at most 4 connections), so a few reads run beside a
+//! write. Writes use a pool of exactly **one** connection ([`SqliteStore::writer`]). SQLite
+//! has one writer at a time; with writers on several connections, the ones that find the
+//! lock taken wait in SQLite's busy handler, which *sleeps* (1, 2, 5, 10 … 100 ms) instead
+//! of being woken when the lock frees. Measured: 32 concurrent logins ran at ~50 ms each
+//! with the server's CPU half idle. With one writer connection, writes queue in the pool
+//! (woken in order the moment the connection is free) and SQLite never sees contention
+//! from this process; the busy timeout remains for other processes (`sesame admin` on the
+//! same file).
+//!
+//! An in-memory database (`sqlite::memory:`) uses exactly one connection that is never
+//! recycled, since the database lives only as long as its connections; it serves reads
+//! and writes.
 //!
 //! Ids are stored as hyphenated lowercase UUID text ([`bind_id`], [`decode_id`]).
 //!
@@ -45,6 +59,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    writer: SqlitePool,
+    /// In memory: `writer` is `pool`.
+    shared: bool,
 }
 
 impl SqliteStore {
@@ -71,18 +88,49 @@ impl SqliteStore {
                 .max_connections(options.max_connections.clamp(1, MAX_SQLITE_CONNECTIONS))
         };
         let pool = pool_options
-            .connect_with(connect_options)
+            .test_before_acquire(false)
+            .connect_with(connect_options.clone())
             .await
             .map_err(StoreError::Database)?;
 
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        let writer = if in_memory {
+            pool.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .test_before_acquire(false)
+                .connect_with(connect_options)
+                .await
+                .map_err(StoreError::Database)?
+        };
         tracing::debug!(in_memory, "SQLite store ready");
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            writer,
+            shared: in_memory,
+        })
     }
 
-    /// The underlying pool, for code that needs SQLite-specific access.
+    /// The read pool, for code that needs SQLite-specific access.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// The single-connection pool every write goes through.
+    pub fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+
+    /// (open connections, idle connections), both pools together.
+    pub(super) fn pool_sizes(&self) -> (u32, usize) {
+        if self.shared {
+            return (self.pool.size(), self.pool.num_idle());
+        }
+        (
+            self.pool.size() + self.writer.size(),
+            self.pool.num_idle() + self.writer.num_idle(),
+        )
     }
 }
 
