@@ -215,7 +215,7 @@ macro_rules! sql_store {
                 factors: &[FactorRecord],
                 audit: &NewAuditEvent,
             ) -> Result<(), StoreError> {
-                let mut tx = self.writer().begin().await?;
+                let mut tx = self.begin_write().await?;
                 Self::insert_user(&mut *tx, user).await?;
                 Self::insert_factors(&mut *tx, factors).await?;
                 Self::insert_audit(&mut *tx, audit).await?;
@@ -328,7 +328,7 @@ macro_rules! sql_store {
             }
 
             async fn create_login_sessions(&self, logins: &[LoginWrite]) -> Result<(), StoreError> {
-                let mut tx = self.writer().begin().await?;
+                let mut tx = self.begin_write().await?;
                 for (s, audit) in logins {
                     Self::insert_session(&mut *tx, s).await?;
                     sqlx::query("UPDATE users SET last_login_at = $1 WHERE id = $2")

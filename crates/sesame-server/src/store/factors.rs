@@ -190,7 +190,7 @@ macro_rules! factor_store {
             }
 
             async fn replace_factors(&self, user: Uuid, kind: &str, new: &[FactorRecord]) -> Result<(), StoreError> {
-                let mut tx = self.writer().begin().await?;
+                let mut tx = self.begin_write().await?;
                 sqlx::query("DELETE FROM user_factors WHERE user_id = $1 AND kind = $2")
                     .bind($id(user))
                     .bind(kind)

@@ -17,7 +17,7 @@
 //! connection that way, so a busy relay pays one commit per batch instead of one per
 //! message.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use sqlx::Row;
@@ -149,6 +149,86 @@ macro_rules! message_store {
                 })
             }
 
+            /// Stores `inserts` inside `tx` (whose mailbox locks are held), in order, with the
+            /// rules of [`MessageStore::insert_message`], in few statements: one count per
+            /// batch, then multi-row inserts of every message that fits even if none of the
+            /// batch were a duplicate. The rest (a mailbox at its limit) go one by one, each
+            /// with its exact check.
+            async fn insert_batch(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                inserts: &[NewMessage],
+                mailbox_max: u64,
+            ) -> Result<Vec<MessageInsert>, StoreError> {
+                if inserts.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let max = i64::try_from(mailbox_max).unwrap_or(i64::MAX);
+                let mut recipients: Vec<Uuid> = inserts.iter().map(|m| m.recipient_id).collect();
+                recipients.sort_unstable();
+                recipients.dedup();
+                let mut q = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT recipient_id, COUNT(*) AS n FROM messages WHERE recipient_id IN (",
+                );
+                let mut list = q.separated(", ");
+                for r in &recipients {
+                    list.push_bind($id(*r));
+                }
+                q.push(") GROUP BY recipient_id");
+                let mut counts: HashMap<Uuid, i64> = HashMap::new();
+                for row in q.build().fetch_all(&mut **tx).await? {
+                    counts.insert($decode(&row, "recipient_id")?, row.try_get("n")?);
+                }
+                let (mut bulk, mut careful) = (Vec::new(), Vec::new());
+                for (i, m) in inserts.iter().enumerate() {
+                    let n = counts.entry(m.recipient_id).or_insert(0);
+                    if *n < max {
+                        *n += 1;
+                        bulk.push(i);
+                    } else {
+                        careful.push(i);
+                    }
+                }
+                let mut outcomes = vec![MessageInsert::Duplicate; inserts.len()];
+                for chunk in bulk.chunks(INSERT_CHUNK) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO messages (recipient_id, sender_id, sender_sealed, msg_id, \
+                         sent_at, stored_at, ciphertext, signature) ",
+                    );
+                    q.push_values(chunk, |mut row, &i| {
+                        let m = &inserts[i];
+                        row.push_bind($id(m.recipient_id))
+                            .push_bind($id(m.sender_id))
+                            .push_bind(m.sender_sealed.as_slice())
+                            .push_bind(m.msg_id.as_str())
+                            .push_bind(m.sent_at)
+                            .push_bind(m.stored_at)
+                            .push_bind(m.ciphertext.as_slice())
+                            .push_bind(m.signature.as_slice());
+                    });
+                    q.push(
+                        " ON CONFLICT (recipient_id, msg_id) DO NOTHING \
+                         RETURNING seq, recipient_id, msg_id",
+                    );
+                    // Rows come back in no particular order: match them by key. A row not
+                    // returned was a duplicate (stored before, or earlier in this batch).
+                    let mut stored: HashMap<(Uuid, String), i64> = HashMap::new();
+                    for row in q.build().fetch_all(&mut **tx).await? {
+                        let key = ($decode(&row, "recipient_id")?, row.try_get("msg_id")?);
+                        stored.insert(key, row.try_get("seq")?);
+                    }
+                    for &i in chunk {
+                        let m = &inserts[i];
+                        if let Some(seq) = stored.remove(&(m.recipient_id, m.msg_id.clone())) {
+                            outcomes[i] = MessageInsert::Stored(seq);
+                        }
+                    }
+                }
+                for i in careful {
+                    outcomes[i] = Self::insert_in(tx, &inserts[i], mailbox_max).await?;
+                }
+                Ok(outcomes)
+            }
+
             /// Stores one message inside `tx` (whose mailbox lock is held) unless it is a
             /// duplicate or the mailbox is full.
             async fn insert_in(
@@ -202,7 +282,7 @@ macro_rules! message_store {
                 m: &NewMessage,
                 mailbox_max: u64,
             ) -> Result<MessageInsert, StoreError> {
-                let mut tx = self.writer().begin().await?;
+                let mut tx = self.begin_write().await?;
                 $lock(&mut tx, m.recipient_id).await?;
                 let outcome = Self::insert_in(&mut tx, m, mailbox_max).await?;
                 tx.commit().await?;
@@ -215,7 +295,7 @@ macro_rules! message_store {
                 inserts: &[NewMessage],
                 mailbox_max: u64,
             ) -> Result<Vec<MessageInsert>, StoreError> {
-                let mut tx = self.writer().begin().await?;
+                let mut tx = self.begin_write().await?;
                 // Deletes first: they free room, and on SQLite the first statement of the
                 // transaction takes the write lock.
                 for (recipient, ids) in acks_by_recipient(acks) {
@@ -239,10 +319,7 @@ macro_rules! message_store {
                 for r in recipients {
                     $lock(&mut tx, r).await?;
                 }
-                let mut outcomes = Vec::with_capacity(inserts.len());
-                for m in inserts {
-                    outcomes.push(Self::insert_in(&mut tx, m, mailbox_max).await?);
-                }
+                let outcomes = Self::insert_batch(&mut tx, inserts, mailbox_max).await?;
                 tx.commit().await?;
                 Ok(outcomes)
             }
@@ -298,6 +375,9 @@ macro_rules! message_store {
         }
     };
 }
+
+/// Most rows in one multi-row `INSERT` (8 binds each: well under every backend's bind limit).
+const INSERT_CHUNK: usize = 256;
 
 /// Most ids in one `DELETE … IN (…)` (well under every backend's bind limit).
 const ACK_CHUNK: usize = 500;

@@ -93,6 +93,13 @@ impl PostgresStore {
         &self.pool
     }
 
+    /// Begins a write transaction.
+    pub async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.pool.begin().await
+    }
+
     /// (open connections, idle connections).
     pub(super) fn pool_sizes(&self) -> (u32, usize) {
         (self.pool.size(), self.pool.num_idle())

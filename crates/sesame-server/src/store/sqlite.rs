@@ -122,6 +122,16 @@ impl SqliteStore {
         &self.writer
     }
 
+    /// Begins a write transaction on the writer, taking SQLite's write lock at once
+    /// (`BEGIN IMMEDIATE`): a transaction that read first and wrote later would fail with
+    /// `SQLITE_BUSY` if another process (`sesame admin`) wrote in between, while waiting for
+    /// the lock up front goes through the busy timeout like any write.
+    pub async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.writer.begin_with("BEGIN IMMEDIATE").await
+    }
+
     /// (open connections, idle connections), both pools together.
     pub(super) fn pool_sizes(&self) -> (u32, usize) {
         if self.shared {
