@@ -11,7 +11,7 @@
 //! never a raw path; `unmatched` for anything no route matched), login methods are `opaque`
 //! or `pwd`, outcomes a fixed set.
 //!
-//! [`observe`] is the HTTP middleware that counts and times every request and writes one
+//! `observe` is the HTTP middleware that counts and times every request and writes one
 //! access-log line for it (target `sesame::access`): method, route template, status, latency
 //! and client address, never a header, a body, a token or a query string.
 
