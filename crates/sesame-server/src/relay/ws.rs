@@ -168,9 +168,10 @@ async fn run(s: Sesame, peer: Peer, mut socket: WebSocket) {
             }
         }
     };
-    drop(sub);
     // Writes already read are completed (an acknowledgement sent just before closing still
-    // deletes its message); their answers go out while the socket still takes them.
+    // deletes its message); their answers go out while the socket still takes them. The
+    // subscription is dropped only afterwards: it is what counts this connection as open, and
+    // at shutdown the server closes the database once no relay connection is open.
     let deadline = Instant::now() + CLOSE_TIMEOUT;
     let mut open = true;
     while let Ok(Some(answer)) = tokio::time::timeout_at(deadline, pending.next()).await {
@@ -178,6 +179,7 @@ async fn run(s: Sesame, peer: Peer, mut socket: WebSocket) {
             open = send(&mut socket, &frame).await.is_ok();
         }
     }
+    drop(sub);
     if let Some((code, reason)) = closing {
         let frame = Message::Close(Some(CloseFrame {
             code,
