@@ -650,6 +650,10 @@ async fn deleting_the_recipient_deletes_its_messages() {
             .unwrap()
             .is_empty());
         assert_eq!(store.count_messages(alice.id).await.unwrap(), 1);
+        // Alice's connection looked bob up a moment ago (and may still remember him): a
+        // message to the deleted account is refused as to an unknown name, not an error.
+        assert_error(&a.send_msg("bob", "m3", b"3").await, "unknown_recipient");
+        assert_error(&a.send_msg("bob", "m4", b"4").await, "unknown_recipient");
         // A reconnecting alice still sees bob's name on it.
         drop(a);
         let mut a = Ws::connect(&srv, &alice.access).await;

@@ -956,7 +956,13 @@ async fn message_batches(t: Ctx) {
         recipient: alice.id,
         msg_id: "r1".into(),
     }];
-    assert!(s.write_messages(&ack_r1, &bad, 3).await.is_err());
+    let refused = s.write_messages(&ack_r1, &bad, 3).await.unwrap_err();
+    assert!(refused.is_missing_reference(), "{refused}");
+    let alone = s
+        .insert_message(&message(ghost, bob.id, "y"), 3)
+        .await
+        .unwrap_err();
+    assert!(alone.is_missing_reference(), "{alone}");
     let left: Vec<String> = s
         .messages_after(alice.id, 0, 10)
         .await

@@ -32,11 +32,13 @@ mod subscription;
 pub(crate) mod tcp;
 mod ws;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
+use tokio::time::Instant;
 use uuid::Uuid;
 
 pub use hub::{Doorbell, Hub, CONNECTION_QUEUE};
@@ -238,6 +240,46 @@ impl Drop for OpenGuard {
     }
 }
 
+/// How long a connection trusts a recipient lookup.
+pub const RECIPIENT_TTL: Duration = Duration::from_secs(5);
+/// Most recipients one connection remembers.
+const RECIPIENT_CACHE_MAX: usize = 256;
+
+/// One connection's recent recipient lookups (name as sent → user id and canonical name),
+/// so that a stream of messages to the same people reads the users table once per
+/// [`RECIPIENT_TTL`] instead of once per message. An entry can outlive its account by at
+/// most that long: a message to an account deleted meanwhile is refused by the database's
+/// foreign key and answered `unknown_recipient`, as without the cache.
+#[derive(Debug, Default)]
+pub struct RecipientCache {
+    entries: HashMap<String, (Uuid, String, Instant)>,
+}
+
+impl RecipientCache {
+    fn get(&self, name: &str) -> Option<(Uuid, String)> {
+        self.entries
+            .get(name)
+            .filter(|(_, _, at)| at.elapsed() < RECIPIENT_TTL)
+            .map(|(id, canonical, _)| (*id, canonical.clone()))
+    }
+
+    fn put(&mut self, name: &str, id: Uuid, canonical: &str) {
+        if self.entries.len() >= RECIPIENT_CACHE_MAX {
+            self.entries
+                .retain(|_, (_, _, at)| at.elapsed() < RECIPIENT_TTL);
+            if self.entries.len() >= RECIPIENT_CACHE_MAX {
+                self.entries.clear();
+            }
+        }
+        self.entries
+            .insert(name.to_owned(), (id, canonical.to_owned(), Instant::now()));
+    }
+}
+
+fn unknown_recipient() -> ApiError {
+    ApiError::new(404, "unknown_recipient", "There is no user with that name.")
+}
+
 fn invalid(message: &'static str) -> ApiError {
     ApiError::bad_request("invalid_message", message)
 }
@@ -293,17 +335,19 @@ impl Sesame {
     /// Stores `msg` for its recipient and announces it; returns once it is committed (or was
     /// already stored under the same id).
     pub async fn relay_send(&self, from: &Peer, msg: Outgoing) -> Result<(), ApiError> {
-        self.relay_send_queued(from, msg).await?.await
+        self.relay_send_queued(from, msg, None).await?.await
     }
 
     /// The first half of [`Sesame::relay_send`]: checks `msg` and hands it to the writer.
     /// The returned future resolves once it is committed and announced. Messages a
     /// connection queues one after the other are stored in that order, so a transport can
-    /// read its next frame while earlier messages are being committed.
+    /// read its next frame while earlier messages are being committed. With a `recipients`
+    /// cache, recent lookups of the recipient are reused ([`RecipientCache`]).
     pub async fn relay_send_queued(
         &self,
         from: &Peer,
         msg: Outgoing,
+        recipients: Option<&mut RecipientCache>,
     ) -> Result<impl Future<Output = Result<(), ApiError>> + Send + 'static, ApiError> {
         let limits = self.settings().relay;
         validate_message_id(&msg.id)?;
@@ -327,15 +371,21 @@ impl Sesame {
         }
         self.relay_rate(from.user_id, limits.send_rate_per_minute)
             .await?;
-        let Some((recipient, to)) = self.user_by_name(&msg.to).await? else {
-            return Err(ApiError::new(
-                404,
-                "unknown_recipient",
-                "There is no user with that name.",
-            ));
+        let cached = recipients.as_ref().and_then(|c| c.get(&msg.to));
+        let (recipient_id, to) = match cached {
+            Some(hit) => hit,
+            None => {
+                let Some((user, name)) = self.user_by_name(&msg.to).await? else {
+                    return Err(unknown_recipient());
+                };
+                if let Some(cache) = recipients {
+                    cache.put(&msg.to, user.id, name.as_str());
+                }
+                (user.id, name.as_str().to_owned())
+            }
         };
         let new = NewMessage {
-            recipient_id: recipient.id,
+            recipient_id,
             sender_id: from.user_id,
             sender_sealed: from.username_sealed.clone(),
             msg_id: msg.id,
@@ -348,7 +398,7 @@ impl Sesame {
             seq: 0,
             id: new.msg_id.clone(),
             from: from.username.clone(),
-            to: to.as_str().to_owned(),
+            to,
             sent_at: msg.sent_at,
             ciphertext: new.ciphertext.clone(),
             signature: new.signature.clone(),
@@ -356,9 +406,16 @@ impl Sesame {
         let stored = self.writer().insert(new);
         let doorbell = self.relay().doorbell.clone();
         Ok(async move {
-            match stored.await? {
+            let stored = stored.await.map_err(|e| {
+                if e.is_missing_reference() {
+                    unknown_recipient()
+                } else {
+                    ApiError::from(e)
+                }
+            })?;
+            match stored {
                 MessageInsert::Stored(seq) => {
-                    doorbell.ring(recipient.id, &Arc::new(Delivery { seq, ..delivery }));
+                    doorbell.ring(recipient_id, &Arc::new(Delivery { seq, ..delivery }));
                     crate::metrics::message_accepted(true);
                     Ok(())
                 }

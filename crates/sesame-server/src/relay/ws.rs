@@ -48,7 +48,7 @@ use sesame_proto::b64::Bytes;
 use sesame_proto::e2e::{ClientFrame, FrameError, SealedMessage, ServerFrame};
 use tokio::time::Instant;
 
-use super::{Closed, Delivery, Outgoing, Peer};
+use super::{Closed, Delivery, Outgoing, Peer, RecipientCache};
 use crate::error::ApiError;
 use crate::http::Ctx;
 use crate::service::Sesame;
@@ -120,12 +120,15 @@ async fn run(s: Sesame, peer: Peer, mut socket: WebSocket) {
     let mut ping = tokio::time::interval_at(Instant::now() + PING_INTERVAL, PING_INTERVAL);
     let mut heard = Instant::now();
     let mut pending: FuturesUnordered<Pending> = FuturesUnordered::new();
+    let mut recipients = RecipientCache::default();
     let closing: Option<(u16, &'static str)> = loop {
         tokio::select! {
             incoming = socket.recv(), if pending.len() < MAX_IN_FLIGHT => {
                 heard = Instant::now();
                 let handled = match incoming {
-                    Some(Ok(Message::Text(text))) => handle(&s, &peer, text.as_str()).await,
+                    Some(Ok(Message::Text(text))) => {
+                        handle(&s, &peer, &mut recipients, text.as_str()).await
+                    }
                     Some(Ok(Message::Binary(_))) => Handled::Answer(error_frame(
                         None,
                         &ApiError::bad_request("invalid_message", "Send JSON text frames."),
@@ -236,7 +239,7 @@ fn close_code(closed: Closed) -> (u16, &'static str) {
 
 /// One client frame. A send is checked (and its recipient looked up) before the next frame
 /// is read, which keeps a connection's messages in order; its commit is left pending.
-async fn handle(s: &Sesame, peer: &Peer, text: &str) -> Handled {
+async fn handle(s: &Sesame, peer: &Peer, recipients: &mut RecipientCache, text: &str) -> Handled {
     // Read the id first so that even a malformed send can be answered about its id.
     let value: serde_json::Value = match serde_json::from_str(text) {
         Ok(v) => v,
@@ -257,7 +260,7 @@ async fn handle(s: &Sesame, peer: &Peer, text: &str) -> Handled {
                 ciphertext: message.ciphertext.0,
                 signature: message.signature.0,
             };
-            match s.relay_send_queued(peer, out).await {
+            match s.relay_send_queued(peer, out, Some(recipients)).await {
                 Ok(stored) => Handled::Later(Box::pin(async move {
                     Some(match stored.await {
                         Ok(()) => ServerFrame::Accepted { id },

@@ -306,6 +306,14 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+impl StoreError {
+    /// A foreign key refused the write: the row it points at (a user) does not exist, for
+    /// example a message to an account deleted a moment ago.
+    pub fn is_missing_reference(&self) -> bool {
+        matches!(self, StoreError::Database(sqlx::Error::Database(db)) if db.is_foreign_key_violation())
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     /// Maps unique-key violations to [`StoreError::Conflict`], undecodable columns to
     /// [`StoreError::Corrupt`], everything else to [`StoreError::Database`].
