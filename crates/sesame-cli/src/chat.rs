@@ -7,16 +7,16 @@
 use std::io::Write as _;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context as _};
+use anyhow::{anyhow, Context as _};
 use clap::Args;
 use sesame_client::messaging::{
     ContactTrust, KeyDirectory, MessagingError, MessagingStore, Messenger, Received, Relay,
     ResolvedContact, ServerFrame, Verdict,
 };
-use sesame_client::profile::{unix_now, Profile, StoredSession};
-use sesame_client::{Client, ClientPolicy};
+use sesame_client::profile::StoredSession;
 use sesame_proto::e2e::SealedMessage;
 
+use crate::client_cmds::Ctx;
 use crate::keys_cmds::{banner, explain};
 
 /// Prints a line on standard output, ignoring write errors (a closed pipe).
@@ -56,61 +56,25 @@ pub struct ChatArgs {
     pub user: String,
 }
 
-/// What the messaging commands work with.
+/// What the messaging commands work with: the client commands' [`Ctx`] (profile, server,
+/// client and session handling) plus the messaging helpers below.
 pub(crate) struct MsgCtx {
-    pub(crate) profile: Profile,
-    /// The canonical server URL.
-    pub(crate) server: String,
-    pub(crate) client: Client,
+    base: Ctx,
+}
+
+impl std::ops::Deref for MsgCtx {
+    type Target = Ctx;
+
+    fn deref(&self) -> &Ctx {
+        &self.base
+    }
 }
 
 impl MsgCtx {
     pub(crate) fn new(server_url: &str) -> anyhow::Result<MsgCtx> {
-        let server = sesame_client::server_id(server_url)?;
-        let profile = Profile::open()?;
-        let policy = ClientPolicy {
-            pinned_server_key: profile.pinned_key(&server)?,
-            ..ClientPolicy::default()
-        };
-        let client = Client::new(&server, policy)?;
         Ok(MsgCtx {
-            profile,
-            server,
-            client,
+            base: Ctx::new(server_url)?,
         })
-    }
-
-    pub(crate) fn session(&self) -> anyhow::Result<StoredSession> {
-        self.profile
-            .load_session(&self.server)?
-            .ok_or_else(|| anyhow!("not logged in to {}; run `sesame login`", self.server))
-    }
-
-    /// A usable access token, refreshed (and saved) when it has expired.
-    pub(crate) async fn token(&self, session: &mut StoredSession) -> anyhow::Result<String> {
-        if session.access_expired(unix_now()) {
-            self.refresh(session).await?;
-        }
-        Ok(session.access_token.clone())
-    }
-
-    pub(crate) async fn refresh(&self, session: &mut StoredSession) -> anyhow::Result<()> {
-        match self.client.refresh(&session.session_token).await {
-            Ok(refreshed) => {
-                session.apply_refresh(&refreshed, unix_now());
-                self.profile.save_session(session)?;
-                Ok(())
-            }
-            Err(e) if e.is_unauthorized() => {
-                self.profile.remove_session(&self.server)?;
-                bail!(
-                    "your session on {} has expired or was revoked; log in again with \
-                     `sesame login`",
-                    self.server
-                )
-            }
-            Err(e) => Err(anyhow!(e)).context("cannot refresh the access token"),
-        }
     }
 
     /// Runs `call` with a usable access token, refreshing once more if the server refuses
@@ -124,7 +88,7 @@ impl MsgCtx {
         F: Fn(String) -> Fut,
         Fut: std::future::Future<Output = Result<T, MessagingError>>,
     {
-        let token = self.token(session).await?;
+        let token = self.access_token(session).await?;
         match call(token).await {
             Err(e) if e.is_unauthorized() => {
                 self.refresh(session).await?;
@@ -142,7 +106,7 @@ impl MsgCtx {
 
     /// Connects to the relay, refreshing the token once if the server refuses it.
     async fn relay(&self, session: &mut StoredSession) -> anyhow::Result<Relay> {
-        let token = self.token(session).await?;
+        let token = self.access_token(session).await?;
         match Relay::connect(&self.client, &token).await {
             Ok(relay) => Ok(relay),
             Err(e) if e.is_unauthorized() => {
@@ -157,7 +121,7 @@ impl MsgCtx {
 /// `sesame send USER TEXT`.
 pub async fn send(server: &str, args: SendArgs) -> anyhow::Result<()> {
     let ctx = MsgCtx::new(server)?;
-    let mut session = ctx.session()?;
+    let mut session = ctx.stored_session()?;
     let messenger = ctx.messenger(&session)?;
     let text = args.text.join(" ");
     let (m, user) = (&messenger, &args.user);
@@ -186,7 +150,7 @@ pub async fn send(server: &str, args: SendArgs) -> anyhow::Result<()> {
 /// `sesame inbox`: every waiting message, verified, decrypted and acknowledged.
 pub async fn inbox(server: &str, args: InboxArgs) -> anyhow::Result<()> {
     let ctx = MsgCtx::new(server)?;
-    let mut session = ctx.session()?;
+    let mut session = ctx.stored_session()?;
     let messenger = ctx.messenger(&session)?;
     // The relay first: connecting refreshes a refused token, which the lookups then use.
     let mut relay = ctx.relay(&mut session).await?;
@@ -242,7 +206,7 @@ pub async fn inbox(server: &str, args: InboxArgs) -> anyhow::Result<()> {
 /// `sesame chat USER`: a line-based interactive chat.
 pub async fn chat(server: &str, args: ChatArgs) -> anyhow::Result<()> {
     let ctx = MsgCtx::new(server)?;
-    let mut session = ctx.session()?;
+    let mut session = ctx.stored_session()?;
     let messenger = ctx.messenger(&session)?;
     let (m, user) = (&messenger, &args.user);
     let mut peer = ctx
@@ -384,7 +348,7 @@ pub async fn chat(server: &str, args: ChatArgs) -> anyhow::Result<()> {
                                 }
                                 continue;
                             }
-                            let token = ctx.token(&mut session).await?;
+                            let token = ctx.access_token(&mut session).await?;
                             let received = messenger.receive(&token, &from, &message).await?;
                             if let Verdict::Valid { first_use: true, .. } = received.verdict {
                                 // Re-read the pin: verification state may have changed.

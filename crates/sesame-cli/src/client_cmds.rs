@@ -256,7 +256,7 @@ impl Ctx {
     }
 
     /// A usable access token for `session`, refreshed (and saved) when it has expired.
-    async fn access_token(&self, session: &mut StoredSession) -> anyhow::Result<String> {
+    pub(crate) async fn access_token(&self, session: &mut StoredSession) -> anyhow::Result<String> {
         let now = unix_now();
         if session.access_expired(now) {
             self.refresh(session).await?;
@@ -265,7 +265,7 @@ impl Ctx {
     }
 
     /// Refreshes the access token of `session` and saves it; a dead session is forgotten.
-    async fn refresh(&self, session: &mut StoredSession) -> anyhow::Result<()> {
+    pub(crate) async fn refresh(&self, session: &mut StoredSession) -> anyhow::Result<()> {
         match self.client.refresh(&session.session_token).await {
             Ok(refreshed) => {
                 session.apply_refresh(&refreshed, unix_now());

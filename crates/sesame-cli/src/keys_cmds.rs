@@ -56,7 +56,7 @@ pub enum KeysAction {
 /// Runs `sesame keys …` against `server`.
 pub async fn run(server: &str, args: KeysArgs) -> anyhow::Result<()> {
     let ctx = MsgCtx::new(server)?;
-    let mut session = ctx.session()?;
+    let mut session = ctx.stored_session()?;
     let messenger = ctx.messenger(&session)?;
     // A cheap authenticated call first, so that a refused token is refreshed once here.
     let (m, own_name) = (&messenger, messenger.username());

@@ -695,21 +695,7 @@ impl Messenger {
         }
         match (pinned, entry) {
             (None, None) => Err(MessagingError::NoKeys { username: peer }),
-            (None, Some(entry)) => {
-                entry.identity.verify()?;
-                let contact = Contact {
-                    identity: entry.identity,
-                    trust: ContactTrust::Unverified,
-                    pinned_at: unix_now(),
-                    changed_to: None,
-                };
-                self.store.save_contact(&self.server, &peer, &contact)?;
-                Ok(ResolvedContact {
-                    username: peer,
-                    contact,
-                    first_use: true,
-                })
-            }
+            (None, Some(entry)) => self.pin_new(peer, entry.identity),
             (Some(contact), None) => Ok(ResolvedContact {
                 username: peer,
                 contact,
@@ -755,9 +741,18 @@ impl Messenger {
                 .ok_or_else(|| MessagingError::NoKeys {
                     username: peer.clone(),
                 })?;
-        entry.identity.verify()?;
+        self.pin_new(peer, entry.identity)
+    }
+
+    /// Checks `identity` and pins it for `peer` as new, unverified keys.
+    fn pin_new(
+        &self,
+        peer: String,
+        identity: PublicIdentity,
+    ) -> Result<ResolvedContact, MessagingError> {
+        identity.verify()?;
         let contact = Contact {
-            identity: entry.identity,
+            identity,
             trust: ContactTrust::Unverified,
             pinned_at: unix_now(),
             changed_to: None,

@@ -22,7 +22,7 @@
 use sesame_proto::b64;
 use zeroize::Zeroizing;
 
-use super::{Delivery, Outgoing, Peer, Subscription};
+use super::{Delivery, Outgoing, Peer, RecipientCache, Subscription};
 use crate::error::ApiError;
 use crate::service::{RequestContext, Sesame};
 use crate::tcp::join;
@@ -34,6 +34,8 @@ pub(crate) struct TcpRelay {
     token: Option<Zeroizing<String>>,
     peer: Option<Peer>,
     sub: Option<Subscription>,
+    /// Recent recipient lookups of this session's messages.
+    recipients: RecipientCache,
 }
 
 fn fail(verb: &str, id: &str, e: &ApiError) -> String {
@@ -185,11 +187,18 @@ pub(crate) async fn verb(
                 })
             })()
             .map_err(|e| fail("MESSAGE", id, &e))?;
-            let peer = relay
+            relay
                 .peer(s, ctx, session_token)
                 .await
                 .map_err(|e| fail("MESSAGE", id, &e))?;
-            s.relay_send(peer, out)
+            let peer = relay
+                .peer
+                .as_ref()
+                .ok_or_else(|| fail("MESSAGE", id, &not_authenticated()))?;
+            // Like the WebSocket relay, the connection remembers its recipients a few seconds.
+            s.relay_send_queued(peer, out, Some(&mut relay.recipients))
+                .await
+                .map_err(|e| fail("MESSAGE", id, &e))?
                 .await
                 .map_err(|e| fail("MESSAGE", id, &e))?;
             Ok(join(&["MESSAGE", "ACCEPTED", id]))

@@ -39,7 +39,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse as _, Response};
 use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use futures_util::{FutureExt as _, SinkExt as _};
@@ -74,14 +74,6 @@ pub(super) struct TokenQuery {
     token: Option<String>,
 }
 
-fn bearer(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
-}
-
 /// `GET /ws`.
 pub(super) async fn socket(
     State(s): State<Sesame>,
@@ -90,7 +82,9 @@ pub(super) async fn socket(
     query: Result<Query<TokenQuery>, QueryRejection>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    let token = bearer(&headers).or_else(|| query.ok().and_then(|Query(q)| q.token));
+    let token = crate::http::bearer(&headers)
+        .map(str::to_owned)
+        .or_else(|| query.ok().and_then(|Query(q)| q.token));
     let Some(token) = token.filter(|t| !t.is_empty() && t.len() <= 4096) else {
         return ApiError::unauthorized().into_response();
     };
@@ -240,15 +234,18 @@ fn close_code(closed: Closed) -> (u16, &'static str) {
 /// One client frame. A send is checked (and its recipient looked up) before the next frame
 /// is read, which keeps a connection's messages in order; its commit is left pending.
 async fn handle(s: &Sesame, peer: &Peer, recipients: &mut RecipientCache, text: &str) -> Handled {
-    // Read the id first so that even a malformed send can be answered about its id.
-    let value: serde_json::Value = match serde_json::from_str(text) {
-        Ok(v) => v,
-        Err(e) => return Handled::Answer(error_frame(None, &unreadable(&e))),
-    };
-    let id = value.get("id").and_then(|v| v.as_str()).map(str::to_owned);
-    let frame: ClientFrame = match serde_json::from_value(value) {
+    let frame: ClientFrame = match serde_json::from_str(text) {
         Ok(f) => f,
-        Err(e) => return Handled::Answer(error_frame(id, &unreadable(&e))),
+        Err(e) => {
+            // Answer about the frame's id if it has a readable one (only on this error path:
+            // parsing the whole frame twice would copy every ciphertext once more).
+            #[derive(Deserialize)]
+            struct IdOnly {
+                id: Option<String>,
+            }
+            let id = serde_json::from_str::<IdOnly>(text).ok().and_then(|f| f.id);
+            return Handled::Answer(error_frame(id, &unreadable(&e)));
+        }
     };
     match frame {
         ClientFrame::Send { to, message } => {
@@ -279,7 +276,7 @@ async fn handle(s: &Sesame, peer: &Peer, recipients: &mut RecipientCache, text: 
         // Frame types added to the shared enum later are not relay requests.
         #[allow(unreachable_patterns)]
         _ => Handled::Answer(error_frame(
-            id,
+            None,
             &ApiError::bad_request("invalid_message", "Unexpected frame type."),
         )),
     }

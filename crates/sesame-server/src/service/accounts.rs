@@ -114,6 +114,33 @@ impl Sesame {
             .await??)
     }
 
+    /// Runs both halves of an OPAQUE login for `password` on the hashing pool (password
+    /// login, re-authentication). `record` is `None` for an unknown user, which costs the
+    /// same work and fails the same way. The outer error is the pool's (busy), the inner one
+    /// the protocol's verdict.
+    pub(crate) async fn verify_password_on_pool(
+        &self,
+        username: &Username,
+        record: Option<CredentialRecord>,
+        password: Zeroizing<String>,
+    ) -> Result<Result<proto::PasswordVerified, sesame_proto::Error>, ApiError> {
+        let keys = self.inner.secrets.opaque.clone();
+        let name = username.clone();
+        Ok(self
+            .inner
+            .pool
+            .run(move || {
+                proto::login_with_password(
+                    &mut rand_core::OsRng,
+                    &keys,
+                    &name,
+                    record.as_ref(),
+                    &password,
+                )
+            })
+            .await?)
+    }
+
     async fn ensure_available(&self, username: &Username) -> Result<(), ApiError> {
         let index = self.username_index(username.as_str());
         match self.inner.store.user_by_index(&index).await? {

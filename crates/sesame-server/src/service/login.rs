@@ -202,21 +202,9 @@ impl Sesame {
             .await
             .inspect_err(|e| crate::metrics::login_throttled("pwd", e))?;
         let found = self.user_and_record(&index).await?;
-        let keys = self.inner.secrets.opaque.clone();
-        let name = username.clone();
         let record = found.as_ref().map(|(_, r)| r.clone());
         let result = self
-            .inner
-            .pool
-            .run(move || {
-                proto::login_with_password(
-                    &mut rand_core::OsRng,
-                    &keys,
-                    &name,
-                    record.as_ref(),
-                    &password,
-                )
-            })
+            .verify_password_on_pool(&username, record, password)
             .await?;
         let user = found.map(|(u, _)| u);
         let verified = match result {

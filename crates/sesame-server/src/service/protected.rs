@@ -234,22 +234,17 @@ impl Sesame {
         let index = self.username_index(name.as_str());
         self.throttle_account(&index).await?;
         let record = CredentialRecord::from_bytes(&user.credential).map_err(ApiError::internal)?;
-        let keys = self.inner.secrets.opaque.clone();
-        let ok = self
-            .inner
-            .pool
-            .run(move || {
-                proto::login_with_password(
-                    &mut rand_core::OsRng,
-                    &keys,
-                    &name,
-                    Some(&record),
-                    &password,
-                )
-                .is_ok()
-            })
+        let verdict = self
+            .verify_password_on_pool(&name, Some(record), password)
             .await?;
-        if !ok {
+        // A wrong password is a failed re-authentication; anything else (a record the
+        // server cannot use) is an error of its own, not a bad password.
+        match verdict {
+            Ok(_) => {}
+            Err(sesame_proto::Error::AuthenticationFailed) => {}
+            Err(other) => return Err(other.into()),
+        }
+        if verdict.is_err() {
             self.audit(
                 "protected.reauth_failed",
                 Some(user.id),
