@@ -75,9 +75,9 @@ impl From<sesame_client::Error> for OpError {
     fn from(e: sesame_client::Error) -> Self {
         use sesame_client::Error as E;
         match &e {
-            E::Server { status, code, .. } => {
-                OpError::new(format!("{}_{code}", status.unwrap_or(0)))
-            }
+            E::Server {
+                status, wire_code, ..
+            } => OpError::new(format!("{}_{wire_code}", status.unwrap_or(0))),
             E::AuthenticationFailed => OpError::new("authentication_failed"),
             E::Timeout => OpError::new("timeout"),
             E::Http(h) if h.is_timeout() => OpError::new("timeout"),

@@ -679,7 +679,7 @@ struct Pair {
 
 fn messaging_error(e: &MessagingError) -> OpError {
     match e.server_code() {
-        Some(code) => OpError::new(code.to_owned()),
+        Some(code) => OpError::new(code.as_str()),
         None => OpError::new(match e {
             MessagingError::Client(sesame_client::Error::Timeout) => "timeout".to_owned(),
             _ => "relay".to_owned(),

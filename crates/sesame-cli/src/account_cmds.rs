@@ -12,6 +12,7 @@ use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use anyhow::{anyhow, bail, Context as _};
 use clap::{Args, Subcommand};
 use sesame_client::account::{PasswordChanged, ProfileUpdate, QuestionAnswer, RecoveryProof};
+use sesame_client::api::{AccountStatus, CredentialError, ErrorCode};
 use sesame_client::messaging::{self, KeyDirectory, MessagingStore};
 use sesame_client::profile::StoredSession;
 use sesame_client::{Error as ClientError, Login, PendingLogin, Registered};
@@ -221,7 +222,7 @@ pub async fn run(server: &str, cmd: AccountCommand) -> anyhow::Result<()> {
 
 /// What `sesame register` prints after the account exists: the backup codes, once.
 pub(crate) fn after_register(registered: &Registered) {
-    if registered.status == "pending" {
+    if registered.status == AccountStatus::Pending {
         say!("The account is pending until you enter the code mailed to you.");
     }
     show_backup_codes(&registered.backup_codes);
@@ -261,7 +262,7 @@ pub(crate) async fn second_factor(
         }
         match pending.submit(&code).await {
             Ok(login) => return Ok(login),
-            Err(e) if e.server_code() == Some("invalid_code") && attempt < tries => {
+            Err(e) if e.is(CredentialError::InvalidCode) && attempt < tries => {
                 eprintln!("That code is wrong, expired or already used; try again.");
             }
             Err(e) => {
@@ -276,8 +277,12 @@ pub(crate) async fn second_factor(
 /// A wrong-code error in words.
 fn code_error(ctx: &Ctx, e: ClientError) -> anyhow::Error {
     match e.server_code() {
-        Some("invalid_code") => anyhow!("the code is wrong, expired or already used"),
-        Some("mfa_expired") => anyhow!("the second-factor step expired; log in again"),
+        Some(ErrorCode::Credentials(CredentialError::InvalidCode)) => {
+            anyhow!("the code is wrong, expired or already used")
+        }
+        Some(ErrorCode::Credentials(CredentialError::MfaExpired)) => {
+            anyhow!("the second-factor step expired; log in again")
+        }
         _ => ctx.explain(e),
     }
 }
@@ -389,7 +394,7 @@ async fn totp_enable(ctx: &Ctx, args: TwoFaEnableArgs) -> anyhow::Result<()> {
 
 fn is_invalid_code(e: &anyhow::Error) -> bool {
     e.downcast_ref::<ClientError>()
-        .is_some_and(|e| e.server_code() == Some("invalid_code"))
+        .is_some_and(|e| e.is(CredentialError::InvalidCode))
 }
 
 /// `sesame 2fa device on|off`: registers this device's key (made once, kept in the profile)
@@ -731,7 +736,7 @@ async fn recover(ctx: &Ctx, args: RecoverArgs) -> anyhow::Result<()> {
     }
     let recovered = match ctx.client.recover_finish(started, &proof).await {
         Ok(r) => r,
-        Err(e) if e.server_code() == Some("recovery_failed") => bail!(
+        Err(e) if e.is(CredentialError::RecoveryFailed) => bail!(
             "recovery failed: the codes or answers do not check out (or there is no such account)"
         ),
         Err(e) => return Err(ctx.explain(e).context("recovery failed")),

@@ -519,7 +519,14 @@ async fn list_sessions(ctx: &Ctx) -> anyhow::Result<()> {
         let agent = s.user_agent.as_deref().unwrap_or("unknown client");
         say!("    from {from}, {agent}");
         if !s.methods.is_empty() {
-            say!("    signed in with {}", s.methods.join(", "));
+            say!(
+                "    signed in with {}",
+                s.methods
+                    .iter()
+                    .map(|m| m.amr())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
         }
     }
     Ok(())

@@ -19,10 +19,13 @@ use zeroize::Zeroizing;
 
 use crate::account::{parse_login_payload, Confirmed, LoginOutcome, PasswordLogin, PendingLogin};
 use crate::api::{
-    ErrorBody, ErrorDetail, Me, PasswordBody, RefreshBody, Refreshed, Registered, RevokedCount,
-    ServerInfo, SessionInfo, SessionIssued, SessionList,
+    ErrorBody, ErrorDetail, Me, Refreshed, Registered, ServerInfo, SessionInfo, SessionIssued,
+    SessionList,
 };
 use crate::error::{Error, Result};
+use sesame_api::auth::PasswordLoginRequest;
+use sesame_api::sessions::{RefreshRequest, Revoked};
+use sesame_api::CredentialError;
 
 /// How long one HTTP request, or one WebSocket step, may take by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -286,7 +289,7 @@ impl Client {
         self.send_json(
             self.http
                 .post(self.url("api/register")?)
-                .json(&PasswordBody { username, password }),
+                .json(&password_body(username, password)),
         )
         .await
     }
@@ -335,7 +338,7 @@ impl Client {
             .send_json(
                 self.http
                     .post(self.url("api/login")?)
-                    .json(&PasswordBody { username, password }),
+                    .json(&password_body(username, password)),
             )
             .await?;
         let bytes = serde_json::to_vec(&body).map_err(|e| Error::Internal(e.to_string()))?;
@@ -351,7 +354,9 @@ impl Client {
         self.send_json(
             self.http
                 .post(self.url("api/session/refresh")?)
-                .json(&RefreshBody { session_token }),
+                .json(&RefreshRequest {
+                    session_token: session_token.to_owned(),
+                }),
         )
         .await
     }
@@ -397,7 +402,7 @@ impl Client {
 
     /// `POST /api/logout-all`: revokes every session of the account; returns how many.
     pub async fn logout_all(&self, access_token: &str) -> Result<u64> {
-        let count: RevokedCount = self
+        let count: Revoked = self
             .send_json(
                 self.http
                     .post(self.url("api/logout-all")?)
@@ -550,6 +555,14 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<u64> {
     headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()
 }
 
+/// The body of the server-assisted routes (`/api/register`, `/api/login`).
+fn password_body(username: &str, password: &str) -> PasswordLoginRequest {
+    PasswordLoginRequest {
+        username: username.to_owned(),
+        password: Zeroizing::new(password.to_owned()),
+    }
+}
+
 /// The error an answer with a non-2xx `status` and `body` stands for.
 pub(crate) fn error_from_body(status: StatusCode, body: &[u8], retry_after: Option<u64>) -> Error {
     match serde_json::from_slice::<ErrorBody>(body) {
@@ -564,7 +577,8 @@ pub(crate) fn error_from_body(status: StatusCode, body: &[u8], retry_after: Opti
             };
             Error::Server {
                 status: Some(status.as_u16()),
-                code: format!("http_{}", status.as_u16()),
+                code: None,
+                wire_code: format!("http_{}", status.as_u16()),
                 message,
                 retry_after,
             }
@@ -579,14 +593,16 @@ pub(crate) fn from_detail(
     detail: ErrorDetail,
     retry_after: Option<u64>,
 ) -> Error {
-    if detail.code == "authentication_failed" {
+    let code = detail.kind(status);
+    if code == Some(CredentialError::AuthenticationFailed.into()) {
         return Error::AuthenticationFailed;
     }
     Error::Server {
         status,
-        code: detail.code,
+        code,
+        wire_code: detail.code,
         message: detail.message,
-        retry_after,
+        retry_after: retry_after.or(detail.retry_after),
     }
 }
 
@@ -646,9 +662,10 @@ mod tests {
                 code,
                 message,
                 retry_after,
+                ..
             } => {
                 assert_eq!(status, Some(429));
-                assert_eq!(code, "too_many_attempts");
+                assert_eq!(code.map(|c| c.as_str()), Some("too_many_attempts"));
                 assert_eq!(message, "Slow down.");
                 assert_eq!(retry_after, Some(30));
             }
@@ -660,7 +677,8 @@ mod tests {
             Error::AuthenticationFailed
         ));
         let html = error_from_body(StatusCode::BAD_GATEWAY, b"<html>bad</html>", None);
-        assert_eq!(html.server_code(), Some("http_502"));
+        assert_eq!(html.server_code(), None);
+        assert!(matches!(&html, Error::Server { wire_code, .. } if wire_code == "http_502"));
         let empty = error_from_body(StatusCode::BAD_GATEWAY, b"", None);
         assert!(empty.to_string().contains("Bad Gateway"), "{empty}");
     }
@@ -691,14 +709,13 @@ mod tests {
     #[test]
     fn password_bodies_serialise_as_the_api_expects() {
         assert_eq!(
-            to_json(&PasswordBody {
-                username: "alice",
-                password: "pw"
-            }),
+            to_json(&password_body("alice", "pw")),
             r#"{"username":"alice","password":"pw"}"#
         );
         assert_eq!(
-            to_json(&RefreshBody { session_token: "t" }),
+            to_json(&RefreshRequest {
+                session_token: "t".into()
+            }),
             r#"{"session_token":"t"}"#
         );
     }

@@ -1,5 +1,6 @@
 //! The library's error type.
 
+use sesame_api::{CredentialError, ErrorCode};
 use sesame_proto::policy::{PasswordError, UsernameError};
 
 /// Everything that can go wrong talking to a Sesame server.
@@ -7,19 +8,23 @@ use sesame_proto::policy::{PasswordError, UsernameError};
 /// [`Error::Http`] keeps its cause as [`std::error::Error::source`] (print the chain, e.g.
 /// with `anyhow`'s `{:#}`); the other variants carry their whole story in `Display`.
 ///
-/// Branch on the variant (and, for [`Error::Server`], on its stable `code`), never on the
-/// `Display` text, which is meant for people and may change.
+/// Branch on the variant (and, for [`Error::Server`], on its typed `code`, e.g. with
+/// [`Error::is`]), never on the `Display` text, which is meant for people and may change.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The server answered with an error: `{"error":{"code","message"}}`. The code
     /// `authentication_failed` is reported as [`Error::AuthenticationFailed`] instead.
-    #[error("{message} (server error `{code}`{})", status_suffix(*.status))]
+    #[error("{message} (server error `{wire_code}`{})", status_suffix(*.status))]
     Server {
         /// The HTTP status, or `None` when the error arrived over the WebSocket login.
         status: Option<u16>,
-        /// The stable snake_case code, e.g. `username_taken` or `too_many_attempts`.
-        code: String,
+        /// The typed code, e.g. `InputError::UsernameTaken`; `None` for a code this build
+        /// does not know (a newer server) or an answer that is not the API's error body.
+        code: Option<ErrorCode>,
+        /// The code as received, e.g. `username_taken` (`http_<status>` for an answer that is
+        /// not the API's error body). For people and logs; branch on `code`.
+        wire_code: String,
         /// The server's human-readable message.
         message: String,
         /// Seconds to wait before retrying, from `Retry-After` (429 and 503 answers).
@@ -99,24 +104,29 @@ fn status_suffix(status: Option<u16>) -> String {
 }
 
 impl Error {
-    /// The server's error code, if this is an [`Error::Server`].
-    pub fn server_code(&self) -> Option<&str> {
+    /// The server's typed error code, if this is an [`Error::Server`] with a known code.
+    pub fn server_code(&self) -> Option<ErrorCode> {
         match self {
-            Error::Server { code, .. } => Some(code),
+            Error::Server { code, .. } => *code,
             _ => None,
         }
+    }
+
+    /// Whether this is the server's error `code`.
+    pub fn is(&self, code: impl Into<ErrorCode>) -> bool {
+        self.server_code() == Some(code.into())
     }
 
     /// Whether the server refused the credentials (a 401 `unauthorized` or `session_invalid`):
     /// the stored access or session token is no longer good.
     pub fn is_unauthorized(&self) -> bool {
-        matches!(self.server_code(), Some("unauthorized" | "session_invalid"))
+        self.is(CredentialError::Unauthorized) || self.is(CredentialError::SessionInvalid)
     }
 
     /// Whether the server wants a fresh authentication first (403
     /// `reauthentication_required`): re-authenticate ([`crate::Client::reauth`]) and retry.
     pub fn is_reauthentication_required(&self) -> bool {
-        self.server_code() == Some("reauthentication_required")
+        self.is(CredentialError::ReauthenticationRequired)
     }
 }
 
@@ -160,7 +170,8 @@ mod tests {
     fn server_error_display_names_code_and_status() {
         let e = Error::Server {
             status: Some(409),
-            code: "username_taken".into(),
+            code: ErrorCode::from_wire("username_taken", Some(409)),
+            wire_code: "username_taken".into(),
             message: "That username is taken.".into(),
             retry_after: None,
         };
@@ -168,7 +179,7 @@ mod tests {
             e.to_string(),
             "That username is taken. (server error `username_taken`, HTTP 409)"
         );
-        assert_eq!(e.server_code(), Some("username_taken"));
+        assert!(e.is(sesame_api::InputError::UsernameTaken));
         assert!(!e.is_unauthorized());
     }
 

@@ -147,10 +147,10 @@ pub enum MessagingError {
 impl MessagingError {
     /// The server's error code, for [`MessagingError::Client`] and
     /// [`MessagingError::Rejected`].
-    pub fn server_code(&self) -> Option<&str> {
+    pub fn server_code(&self) -> Option<sesame_api::ErrorCode> {
         match self {
             MessagingError::Client(e) => e.server_code(),
-            MessagingError::Rejected { code, .. } => Some(code),
+            MessagingError::Rejected { code, .. } => sesame_api::ErrorCode::from_wire(code, None),
             _ => None,
         }
     }
@@ -247,7 +247,7 @@ impl KeyDirectory {
             Ok(body) => serde_json::from_slice(&body).map(Some).map_err(|e| {
                 crate::Error::UnexpectedResponse(format!("malformed key directory entry: {e}"))
             }),
-            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) if e.is(sesame_api::InputError::KeysNotFound) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -271,20 +271,10 @@ impl KeyDirectory {
             Ok(body) => serde_json::from_slice::<BackupBody>(&body)
                 .map(|b| Some(b.blob.0))
                 .map_err(|e| crate::Error::UnexpectedResponse(format!("malformed backup: {e}"))),
-            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) if e.is(sesame_api::InputError::BackupNotFound) => Ok(None),
             Err(e) => Err(e),
         }
     }
-}
-
-fn is_not_found(e: &crate::Error) -> bool {
-    matches!(
-        e,
-        crate::Error::Server {
-            status: Some(404),
-            ..
-        }
-    )
 }
 
 async fn send(req: RequestBuilder) -> crate::Result<Vec<u8>> {

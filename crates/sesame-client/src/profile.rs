@@ -148,7 +148,7 @@ impl StoredSession {
             session_token: issued.session_token.clone(),
             access_token: issued.access_token.clone(),
             access_expires_at: now.saturating_add(issued.expires_in),
-            session_expires_at: issued.session_expires_at,
+            session_expires_at: u64::try_from(issued.session_expires_at).unwrap_or(0),
         }
     }
 

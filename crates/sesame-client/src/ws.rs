@@ -18,10 +18,10 @@
 use futures_util::{SinkExt as _, StreamExt as _};
 use rand_core::OsRng;
 use reqwest::header::{HeaderValue, USER_AGENT as USER_AGENT_HEADER};
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use sesame_api::auth::SecondFactorRequest;
+use sesame_api::login_socket::{LoginClientFrame, LoginResultStatus, LoginServerFrame};
 use sesame_proto::client as proto;
-use sesame_proto::messages::{AckStatus, LoginAck, LoginChallenge, LoginConfirmation};
+use sesame_proto::messages::{AckStatus, LoginAck};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -31,7 +31,7 @@ use tokio_tungstenite::WebSocketStream;
 use zeroize::Zeroizing;
 
 use crate::account::{Confirmed, LoginOutcome, PendingLogin, SecondFactorRequired};
-use crate::api::{ErrorDetail, SessionIssued};
+use crate::api::SessionIssued;
 use crate::client::{error_from_body, from_detail, open_confirmation, Client, Login, USER_AGENT};
 use crate::error::{Error, Result};
 
@@ -43,12 +43,6 @@ const REASON_CONFIRMATION: &str = "login confirmation does not verify";
 /// What the client tells the server when the confirmation opens to something else than a
 /// session.
 const REASON_PAYLOAD: &str = "login confirmation does not carry a session";
-
-/// `login_result` from the server.
-#[derive(Debug, Deserialize)]
-struct LoginResult {
-    status: String,
-}
 
 impl Client {
     /// The WebSocket login URL: the base URL with `ws`/`wss` and `auth/login`.
@@ -127,9 +121,15 @@ impl Client {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let frame = serde_json::json!({ "mfa_token": required.mfa_token, "code": code });
-        self.send(ws, "second_factor", &frame).await?;
-        self.recv(ws, "session").await
+        let frame = LoginClientFrame::SecondFactor(SecondFactorRequest {
+            mfa_token: required.mfa_token.clone(),
+            code: code.to_owned(),
+        });
+        self.send(ws, &frame).await?;
+        match self.recv(ws, "session").await? {
+            LoginServerFrame::Session(session) => Ok(session),
+            other => Err(unexpected(&other, "session")),
+        }
     }
 
     async fn exchange<S>(
@@ -142,69 +142,88 @@ impl Client {
         S: AsyncRead + AsyncWrite + Unpin,
     {
         let (state, start) = proto::start_login(&mut OsRng, username, password)?;
-        self.send(ws, "login_start", &start).await?;
-        let challenge: LoginChallenge = self.recv(ws, "login_challenge").await?;
+        self.send(ws, &LoginClientFrame::LoginStart(start)).await?;
+        let challenge = match self.recv(ws, "login_challenge").await? {
+            LoginServerFrame::LoginChallenge(c) => c,
+            other => return Err(unexpected(&other, "login_challenge")),
+        };
         let login_id = challenge.login_id.clone();
         let done = self.finish_login(state, challenge).await?;
-        self.send(ws, "login_finish", &done.message).await?;
-        let confirmation: LoginConfirmation = self.recv(ws, "login_confirmation").await?;
-        match open_confirmation(done.confirmation, &confirmation) {
-            Ok(confirmed) => {
-                let ack = LoginAck {
-                    login_id,
-                    status: AckStatus::Success,
-                    reason: None,
-                };
-                self.send(ws, "login_ack", &ack).await?;
-                let result: LoginResult = self.recv(ws, "login_result").await?;
-                let expected = match confirmed {
-                    Confirmed::Session(_) => "accepted",
-                    Confirmed::SecondFactor(_) => "second_factor_required",
-                };
-                if result.status != expected {
-                    return Err(Error::UnexpectedResponse(format!(
-                        "the server answered the login with `{}` instead of `{expected}`",
-                        result.status
-                    )));
-                }
+        self.send(ws, &LoginClientFrame::LoginFinish(done.message))
+            .await?;
+        let confirmation = match self.recv(ws, "login_confirmation").await? {
+            LoginServerFrame::LoginConfirmation(c) => c,
+            other => return Err(unexpected(&other, "login_confirmation")),
+        };
+        let confirmed = match open_confirmation(done.confirmation, &confirmation) {
+            Ok(confirmed) => confirmed,
+            Err(err) => return Err(self.refuse(ws, login_id, err).await),
+        };
+        let ack = LoginAck {
+            login_id,
+            status: AckStatus::Success,
+            reason: None,
+        };
+        self.send(ws, &LoginClientFrame::LoginAck(ack)).await?;
+        let expected = match confirmed {
+            Confirmed::Session(_) => LoginResultStatus::Accepted,
+            Confirmed::SecondFactor(_) => LoginResultStatus::SecondFactorRequired,
+        };
+        match self.recv(ws, "login_result").await? {
+            LoginServerFrame::LoginResult { status } if status == expected => {
                 Ok((confirmed, done.export_key, done.server_public_key))
             }
-            Err(err) => {
-                let reason = match err {
-                    Error::ConfirmationInvalid => REASON_CONFIRMATION,
-                    _ => REASON_PAYLOAD,
-                };
-                let ack = LoginAck {
-                    login_id,
-                    status: AckStatus::Failed,
-                    reason: Some(reason.to_owned()),
-                };
-                // Best effort: the verdict stands whether or not the server hears it, and
-                // its `login_result` (`revoked`) changes nothing here.
-                if self.send(ws, "login_ack", &ack).await.is_ok() {
-                    let _ = self.recv::<_, LoginResult>(ws, "login_result").await;
-                }
-                Err(err)
-            }
+            LoginServerFrame::LoginResult { status } => Err(Error::UnexpectedResponse(format!(
+                "the server answered the login with `{status:?}` instead of `{expected:?}`"
+            ))),
+            other => Err(unexpected(&other, "login_result")),
         }
     }
 
-    async fn send<S, T>(&self, ws: &mut WebSocketStream<S>, kind: &str, msg: &T) -> Result<()>
+    /// Tells the server the confirmation did not open (`login_ack` `failed`, so it revokes
+    /// the session) and returns `err`.
+    async fn refuse<S>(&self, ws: &mut WebSocketStream<S>, login_id: String, err: Error) -> Error
     where
         S: AsyncRead + AsyncWrite + Unpin,
-        T: Serialize,
     {
-        let text = tagged(kind, msg)?;
+        let reason = match err {
+            Error::ConfirmationInvalid => REASON_CONFIRMATION,
+            _ => REASON_PAYLOAD,
+        };
+        let ack = LoginAck {
+            login_id,
+            status: AckStatus::Failed,
+            reason: Some(reason.to_owned()),
+        };
+        // Best effort: the verdict stands whether or not the server hears it, and its
+        // `login_result` (`revoked`) changes nothing here.
+        if self
+            .send(ws, &LoginClientFrame::LoginAck(ack))
+            .await
+            .is_ok()
+        {
+            let _ = self.recv(ws, "login_result").await;
+        }
+        err
+    }
+
+    async fn send<S>(&self, ws: &mut WebSocketStream<S>, frame: &LoginClientFrame) -> Result<()>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let text = serde_json::to_string(frame)
+            .map_err(|e| Error::Internal(format!("cannot encode a login frame: {e}")))?;
         match tokio::time::timeout(self.ws_timeout(), ws.send(Message::text(text))).await {
             Err(_) => Err(Error::Timeout),
             Ok(r) => r.map_err(Error::from),
         }
     }
 
-    async fn recv<S, T>(&self, ws: &mut WebSocketStream<S>, kind: &str) -> Result<T>
+    /// The next frame; an `error` frame becomes the server's error. `kind` names the frame
+    /// the client waits for, for error messages.
+    async fn recv<S>(&self, ws: &mut WebSocketStream<S>, kind: &str) -> Result<LoginServerFrame>
     where
         S: AsyncRead + AsyncWrite + Unpin,
-        T: DeserializeOwned,
     {
         loop {
             let next = match tokio::time::timeout(self.ws_timeout(), ws.next()).await {
@@ -218,7 +237,7 @@ impl Client {
                     )))
                 }
                 Some(Err(e)) => return Err(e.into()),
-                Some(Ok(Message::Text(text))) => return untag(text.as_str(), kind),
+                Some(Ok(Message::Text(text))) => return parse_frame(text.as_str(), kind),
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
                 Some(Ok(Message::Binary(_))) => {
                     return Err(Error::UnexpectedResponse(format!(
@@ -230,72 +249,42 @@ impl Client {
     }
 }
 
-/// Serialises `msg` as a JSON object with `"type": kind` added.
-pub(crate) fn tagged<T: Serialize>(kind: &str, msg: &T) -> Result<String> {
-    let mut value = serde_json::to_value(msg)
-        .map_err(|e| Error::Internal(format!("cannot encode `{kind}`: {e}")))?;
-    let object = value
-        .as_object_mut()
-        .ok_or_else(|| Error::Internal(format!("`{kind}` is not a JSON object")))?;
-    object.insert("type".into(), serde_json::Value::String(kind.into()));
-    Ok(value.to_string())
+/// Parses a server frame; an `error` frame becomes the server's error.
+pub(crate) fn parse_frame(text: &str, kind: &str) -> Result<LoginServerFrame> {
+    match serde_json::from_str::<LoginServerFrame>(text) {
+        Ok(LoginServerFrame::Error { error }) => {
+            let retry_after = error.retry_after;
+            Err(from_detail(None, error, retry_after))
+        }
+        Ok(frame) => Ok(frame),
+        Err(e) => Err(Error::UnexpectedResponse(format!(
+            "malformed frame where `{kind}` was expected: {e}"
+        ))),
+    }
 }
 
-/// Reads a frame of type `kind`; an `error` frame becomes the server's error.
-pub(crate) fn untag<T: DeserializeOwned>(text: &str, kind: &str) -> Result<T> {
-    let malformed =
-        |why: String| Error::UnexpectedResponse(format!("malformed `{kind}` frame: {why}"));
-    let mut value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| malformed(e.to_string()))?;
-    let object = value
-        .as_object_mut()
-        .ok_or_else(|| malformed("not a JSON object".into()))?;
-    let found = match object.remove("type") {
-        Some(serde_json::Value::String(t)) => t,
-        _ => return Err(malformed("no `type`".into())),
+/// The error for a well-formed frame of the wrong type.
+fn unexpected(found: &LoginServerFrame, kind: &str) -> Error {
+    let found = match found {
+        LoginServerFrame::LoginChallenge(_) => "login_challenge",
+        LoginServerFrame::LoginConfirmation(_) => "login_confirmation",
+        LoginServerFrame::LoginResult { .. } => "login_result",
+        LoginServerFrame::Session(_) => "session",
+        _ => "error",
     };
-    if found == "error" {
-        let detail: ErrorDetail = object
-            .remove("error")
-            .and_then(|e| serde_json::from_value(e).ok())
-            .ok_or_else(|| malformed("an `error` frame without `{code, message}`".into()))?;
-        let retry_after = detail.retry_after;
-        return Err(from_detail(None, detail, retry_after));
-    }
-    if found != kind {
-        return Err(Error::UnexpectedResponse(format!(
-            "the server sent `{found}` where `{kind}` was expected"
-        )));
-    }
-    serde_json::from_value(value).map_err(|e| malformed(e.to_string()))
+    Error::UnexpectedResponse(format!(
+        "the server sent `{found}` where `{kind}` was expected"
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sesame_proto::b64::Bytes;
     use sesame_proto::client::ClientPolicy;
-    use sesame_proto::messages::LoginStart;
-
-    #[test]
-    fn frames_carry_their_type_next_to_the_message_fields() {
-        let start = LoginStart {
-            username: "alice".into(),
-            ke1: Bytes(vec![0, 1, 2]),
-        };
-        let text = tagged("login_start", &start).unwrap();
-        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(value["type"], "login_start");
-        assert_eq!(value["username"], "alice");
-        assert_eq!(value["ke1"], "AAEC");
-        // And back: the type is stripped before the strict message parser sees it.
-        let back: LoginStart = untag(&text, "login_start").unwrap();
-        assert_eq!(back, start);
-    }
 
     #[test]
     fn error_frames_and_unexpected_types_are_errors() {
-        let e = untag::<LoginResult>(
+        let e = parse_frame(
             r#"{"type":"error","error":{"code":"too_many_attempts","message":"Slow down."}}"#,
             "login_challenge",
         )
@@ -308,28 +297,30 @@ mod tests {
                 ..
             } => {
                 assert_eq!(status, None);
-                assert_eq!(code, "too_many_attempts");
+                assert!(code == Some(crate::api::LimitError::TooManyAttempts.into()));
                 assert_eq!(message, "Slow down.");
             }
             other => panic!("{other:?}"),
         }
-        let e = untag::<LoginResult>(
+        let e = parse_frame(
             r#"{"type":"error","error":{"code":"authentication_failed","message":"x"}}"#,
             "login_confirmation",
         )
         .unwrap_err();
         assert!(matches!(e, Error::AuthenticationFailed));
-        let e = untag::<LoginResult>(r#"{"type":"login_result","status":"accepted"}"#, "x")
-            .unwrap_err();
-        assert!(matches!(e, Error::UnexpectedResponse(_)));
-        assert!(untag::<LoginResult>("[1]", "login_result").is_err());
-        assert!(untag::<LoginResult>(r#"{"status":"accepted"}"#, "login_result").is_err());
-        let ok: LoginResult = untag(
-            r#"{"type":"login_result","status":"accepted"}"#,
-            "login_result",
-        )
-        .unwrap();
-        assert_eq!(ok.status, "accepted");
+        let frame = parse_frame(r#"{"type":"login_result","status":"accepted"}"#, "x").unwrap();
+        assert!(matches!(
+            unexpected(&frame, "x"),
+            Error::UnexpectedResponse(_)
+        ));
+        assert!(parse_frame("[1]", "login_result").is_err());
+        assert!(parse_frame(r#"{"status":"accepted"}"#, "login_result").is_err());
+        assert!(matches!(
+            frame,
+            LoginServerFrame::LoginResult {
+                status: LoginResultStatus::Accepted
+            }
+        ));
     }
 
     #[test]

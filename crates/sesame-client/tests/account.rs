@@ -18,8 +18,8 @@ fn login(outcome: LoginOutcome) -> sesame_client::Login {
     outcome.into_login().unwrap()
 }
 
-fn code_of(e: &Error) -> &str {
-    e.server_code().unwrap_or("<none>")
+fn code_of(e: &Error) -> &'static str {
+    e.server_code().map_or("<none>", |c| c.as_str())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -27,7 +27,7 @@ async fn second_factor_over_rest_websocket_and_the_password_login() {
     let srv = Server::start().await;
     let c = srv.client();
     let reg = c.register("alice", PASSWORD).await.unwrap();
-    assert_eq!(reg.registered.status, "active");
+    assert_eq!(reg.registered.status.as_str(), "active");
     assert_eq!(reg.registered.backup_codes.len(), 10);
     let backup = reg.registered.backup_codes.clone();
     let first = login(c.login("alice", PASSWORD).await.unwrap());

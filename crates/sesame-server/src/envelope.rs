@@ -85,12 +85,13 @@ use futures_util::StreamExt as _;
 use rand_core::OsRng;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, InputError};
 use crate::http::MAX_BODY_BYTES;
 use crate::service::Sesame;
+use sesame_api::discovery::{EnvelopeKey, SealedBody};
 
 /// The `algorithm` named by `GET /api/server-key`.
 pub const ALGORITHM: &str = "crypto_box_seal (X25519, XSalsa20-Poly1305)";
@@ -125,14 +126,14 @@ pub fn decode_base64(text: &str) -> Option<Vec<u8>> {
     path = "/api/server-key",
     tag = "discovery",
     summary = "The X25519 key to seal request bodies to",
-    responses((status = 200, description = "The key.", body = crate::openapi::EnvelopeKey))
+    responses((status = 200, description = "The key.", body = EnvelopeKey))
 )]
-pub async fn server_key(State(s): State<Sesame>) -> Json<Value> {
+pub async fn server_key(State(s): State<Sesame>) -> Json<EnvelopeKey> {
     let public = s.envelope_key().public_key();
-    Json(json!({
-        "publicKey": STANDARD.encode(public.as_bytes()),
-        "algorithm": ALGORITHM,
-    }))
+    Json(EnvelopeKey {
+        public_key: STANDARD.encode(public.as_bytes()),
+        algorithm: ALGORITHM.to_owned(),
+    })
 }
 
 /// The middleware (mount with `axum::middleware::from_fn_with_state`): opens sealed `/api/*`
@@ -180,8 +181,7 @@ pub async fn middleware(State(s): State<Sesame>, req: Request, next: Next) -> Re
 async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
-            413,
-            "payload_too_large",
+            InputError::PayloadTooLarge,
             format!("Request bodies are limited to {limit} bytes."),
         )
     };
@@ -193,8 +193,8 @@ async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     let mut total = 0usize;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| {
-            ApiError::bad_request(
-                "invalid_request",
+            ApiError::new(
+                InputError::InvalidRequest,
                 format!("The request body could not be read: {e}"),
             )
         })?;
@@ -216,11 +216,11 @@ async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ApiError> {
 }
 
 fn invalid(message: &'static str) -> ApiError {
-    ApiError::bad_request("envelope_invalid", message)
+    ApiError::new(InputError::EnvelopeInvalid, message)
 }
 
 fn missing_client_key(message: &'static str) -> ApiError {
-    ApiError::bad_request("envelope_missing_client_key", message)
+    ApiError::new(InputError::EnvelopeMissingClientKey, message)
 }
 
 /// `Ok(Some(base64))` for an envelope, `Ok(None)` for any other body.
@@ -341,7 +341,9 @@ async fn seal_response(resp: Response, client: &PublicKey) -> Response {
     };
     let mut out = (
         status,
-        Json(json!({ ENCRYPTED_FIELD: STANDARD.encode(sealed) })),
+        Json(SealedBody {
+            encrypted_data: STANDARD.encode(sealed),
+        }),
     )
         .into_response();
     if let Some(retry) = parts.headers.get(header::RETRY_AFTER) {
@@ -353,6 +355,7 @@ async fn seal_response(resp: Response, client: &PublicKey) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn base64_accepts_both_alphabets_with_or_without_padding() {
@@ -371,7 +374,7 @@ mod tests {
         one[0] = 1;
         for key in [[0u8; 32], one] {
             let err = client_key(&STANDARD.encode(key)).unwrap_err();
-            assert_eq!(err.code, "envelope_missing_client_key");
+            assert_eq!(err.code, InputError::EnvelopeMissingClientKey.into());
         }
         let real = SecretKey::generate(&mut OsRng).public_key();
         assert_eq!(client_key(&STANDARD.encode(real.as_bytes())).unwrap(), real);
@@ -396,7 +399,7 @@ mod tests {
         assert_eq!(envelope_of(b"[1,2]").unwrap(), None);
         assert_eq!(envelope_of(b"not json").unwrap(), None);
         let err = envelope_of(br#"{"encryptedData":42}"#).unwrap_err();
-        assert_eq!(err.code, "envelope_invalid");
+        assert_eq!(err.code, InputError::EnvelopeInvalid.into());
     }
 
     #[test]

@@ -1,21 +1,25 @@
-//! The one error type every transport renders: a status, a stable code and a message.
+//! The one error type every transport renders: a typed code, a message, and when to retry.
 //!
-//! HTTP renders it as `{"error": {"code": …, "message": …}}` with the status (and
-//! `Retry-After` when set), WebSocket as an `error` frame, TCP as `VERB|FAILURE|code|message`.
-//! Server faults become `500 internal` with a message that says nothing internal; the cause
-//! is logged once, where it happened.
+//! The code is an [`ErrorCode`] of the contract crate, whose one table gives its wire string
+//! and HTTP status; HTTP renders it as `{"error": {"code": …, "message": …}}` with the status
+//! (and `Retry-After` when set), WebSocket as an `error` frame, TCP as
+//! `VERB|FAILURE|code|message` (`crate::http`, `crate::ws`, `crate::tcp`). Server faults
+//! become `500 internal` with a message that says nothing internal; the cause is logged once,
+//! where it happened.
 
 use std::borrow::Cow;
 
 use sesame_proto::policy::{PasswordError, UsernameError};
 
+pub use sesame_api::error::{
+    ConnectionError, CredentialError, ErrorCode, ErrorDetail, InputError, LimitError, ServerError,
+};
+
 /// An error answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
-    /// HTTP status (the other transports only use the code).
-    pub status: u16,
-    /// Stable machine-readable code.
-    pub code: &'static str,
+    /// What went wrong (its wire string and HTTP status come from the contract's table).
+    pub code: ErrorCode,
     /// Human-readable explanation.
     pub message: Cow<'static, str>,
     /// Seconds after which retrying makes sense (429, 503).
@@ -23,26 +27,32 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    /// An error with the given status, code and message.
-    pub fn new(status: u16, code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+    /// An error with the given code and message.
+    pub fn new(code: impl Into<ErrorCode>, message: impl Into<Cow<'static, str>>) -> Self {
         ApiError {
-            status,
-            code,
+            code: code.into(),
             message: message.into(),
             retry_after: None,
         }
     }
 
-    /// 400 with a specific code.
-    pub fn bad_request(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(400, code, message)
+    /// The HTTP status of the code.
+    pub fn status(&self) -> u16 {
+        self.code.status()
+    }
+
+    /// The wire form: `{code, message, retry_after?}`.
+    pub fn detail(&self) -> ErrorDetail {
+        ErrorDetail {
+            retry_after: self.retry_after,
+            ..ErrorDetail::new(self.code, self.message.clone())
+        }
     }
 
     /// 401 `authentication_failed`: wrong password and unknown user alike.
     pub fn authentication_failed() -> Self {
         Self::new(
-            401,
-            "authentication_failed",
+            CredentialError::AuthenticationFailed,
             "Authentication failed: wrong username or password.",
         )
     }
@@ -50,8 +60,7 @@ impl ApiError {
     /// 401 `unauthorized`: no valid access token.
     pub fn unauthorized() -> Self {
         Self::new(
-            401,
-            "unauthorized",
+            CredentialError::Unauthorized,
             "A valid access token is required (Authorization: Bearer …).",
         )
     }
@@ -60,7 +69,7 @@ impl ApiError {
     pub fn too_many(retry_after: u64, message: impl Into<Cow<'static, str>>) -> Self {
         ApiError {
             retry_after: Some(retry_after.max(1)),
-            ..Self::new(429, "too_many_attempts", message)
+            ..Self::new(LimitError::TooManyAttempts, message)
         }
     }
 
@@ -69,8 +78,7 @@ impl ApiError {
         ApiError {
             retry_after: Some(1),
             ..Self::new(
-                503,
-                "busy",
+                LimitError::Busy,
                 "The server is busy hashing passwords; retry shortly.",
             )
         }
@@ -81,8 +89,7 @@ impl ApiError {
         ApiError {
             retry_after: Some(5),
             ..Self::new(
-                503,
-                "unavailable",
+                ServerError::Unavailable,
                 format!("The {what} is unavailable; retry shortly."),
             )
         }
@@ -91,7 +98,7 @@ impl ApiError {
     /// 500 `internal`, logging `cause` (never sent to the client).
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(%cause, "internal error");
-        Self::new(500, "internal", "Internal server error.")
+        Self::new(ServerError::Internal, "Internal server error.")
     }
 }
 
@@ -105,13 +112,13 @@ impl std::error::Error for ApiError {}
 
 impl From<UsernameError> for ApiError {
     fn from(e: UsernameError) -> Self {
-        ApiError::bad_request(e.code(), e.to_string())
+        ApiError::new(InputError::from(e), e.to_string())
     }
 }
 
 impl From<PasswordError> for ApiError {
     fn from(e: PasswordError) -> Self {
-        ApiError::bad_request(e.code(), e.to_string())
+        ApiError::new(InputError::from(e), e.to_string())
     }
 }
 
@@ -120,19 +127,20 @@ impl From<sesame_proto::Error> for ApiError {
         use sesame_proto::Error as E;
         match e {
             E::AuthenticationFailed => ApiError::authentication_failed(),
-            E::UnknownLogin => ApiError::bad_request(
-                "unknown_login",
+            E::UnknownLogin => ApiError::new(
+                InputError::UnknownLogin,
                 "Unknown or already used login id; start the login again.",
             ),
-            E::LoginExpired => {
-                ApiError::bad_request("login_expired", "The login expired; start it again.")
-            }
-            E::InvalidMessage(field) => ApiError::bad_request(
-                "invalid_message",
+            E::LoginExpired => ApiError::new(
+                InputError::LoginExpired,
+                "The login expired; start it again.",
+            ),
+            E::InvalidMessage(field) => ApiError::new(
+                InputError::InvalidMessage,
                 format!("Field `{field}` does not decode."),
             ),
-            E::KsfRejected(why) => ApiError::bad_request(
-                "key_stretching_rejected",
+            E::KsfRejected(why) => ApiError::new(
+                InputError::KeyStretchingRejected,
                 format!("Key-stretching parameters refused: {why}."),
             ),
             other => ApiError::internal(other),

@@ -61,6 +61,8 @@ pub const DB_POOL_CONNECTIONS: &str = "sesame_db_pool_connections";
 /// `sesame_db_pool_idle_connections` (gauge, sampled at scrape time).
 pub const DB_POOL_IDLE: &str = "sesame_db_pool_idle_connections";
 
+/// Counter: error answers with a code their route does not declare (a bug; always 0).
+pub const UNDECLARED_ERRORS: &str = "sesame_undeclared_errors_total";
 /// The `route` label of requests no route matched.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 /// The values of the `outcome` label of [`LOGINS`].
@@ -218,7 +220,7 @@ pub(crate) fn login(method: &str, outcome: &'static str) {
 
 /// Counts a throttled login (`429`); other errors are not counted here.
 pub(crate) fn login_throttled(method: &str, e: &crate::ApiError) {
-    if e.status == 429 {
+    if e.code == crate::error::LimitError::TooManyAttempts.into() {
         login(method, "throttled");
     }
 }
@@ -310,6 +312,48 @@ pub(crate) async fn serve_metrics(State(s): State<Sesame>) -> Response {
 /// The middleware (mount with `axum::middleware::from_fn_with_state` as the outermost layer
 /// of the router): counts and times every request by route template and writes the access
 /// log line.
+/// Checks an error answer against the route table of the contract (`sesame_api::routes`):
+/// a code the route does not declare is a drift between the server and its documentation.
+/// It is logged and counted; in debug builds (the test suite) it becomes a `500 internal`,
+/// so the test that provoked it fails at once.
+fn check_declared(method: &axum::http::Method, route: &str, response: Response) -> Response {
+    let Some(code) = response
+        .extensions()
+        .get::<crate::error::ErrorCode>()
+        .copied()
+    else {
+        return response;
+    };
+    let documented = crate::openapi::ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == route)
+        .map_or(route, |(_, target)| *target);
+    let Some(entry) = sesame_api::routes::find(method.as_str(), documented) else {
+        return response;
+    };
+    if entry.errors().contains(&code) {
+        return response;
+    }
+    counter!(UNDECLARED_ERRORS, "route" => documented.to_owned(), "code" => code.as_str())
+        .increment(1);
+    tracing::error!(
+        method = method.as_str(),
+        route = documented,
+        code = code.as_str(),
+        "answered an error code the route table does not declare"
+    );
+    if cfg!(debug_assertions) {
+        return crate::error::ApiError::new(
+            crate::error::ServerError::Internal,
+            format!(
+                "Undeclared error `{code}` on {method} {documented}: add it to sesame_api::routes."
+            ),
+        )
+        .into_response();
+    }
+    response
+}
+
 pub(crate) async fn observe(Ctx(ctx): Ctx, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
@@ -318,7 +362,7 @@ pub(crate) async fn observe(Ctx(ctx): Ctx, req: Request, next: Next) -> Response
         .get::<MatchedPath>()
         .map_or(UNMATCHED_ROUTE, MatchedPath::as_str)
         .to_owned();
-    let response = next.run(req).await;
+    let response = check_declared(&method, &route, next.run(req).await);
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     counter!(

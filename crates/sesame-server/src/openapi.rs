@@ -1,13 +1,15 @@
 //! The OpenAPI 3.1 document of every HTTP route, served at `GET /openapi.json`.
 //!
 //! Generated from the code: each handler carries a `#[utoipa::path]` annotation next to it
-//! (`http.rs`, `http/account.rs`, `relay/routes.rs`, `envelope.rs`, `metrics.rs`, this file),
-//! request and response types derive [`utoipa::ToSchema`] (the wire messages of
-//! `sesame-proto` through its `openapi` feature). The few answers built with `json!` in a
-//! handler are described by the schema-only types below. What no annotation can say is added
-//! here: the two WebSocket routes (`GET /auth/login`, `GET /ws`), the routes mounted twice
-//! under another name (`/register`, `/api/getkey`), the bearer security scheme and the error
-//! envelope as every operation's `default` answer.
+//! (`http/*.rs`, `relay/routes.rs`, `envelope.rs`, `metrics.rs`, this file) naming its
+//! success answer; every body is a type of the contract crate `sesame-api` (or a protocol
+//! message of `sesame-proto`), whose schemas carry the limits the server enforces. The error
+//! answers of each operation are generated here from the contract's route table
+//! (`sesame_api::routes`): one response per status, whose schema lists exactly the codes the
+//! route can answer with that status. What no annotation can say is added here too: the two
+//! WebSocket routes (`GET /auth/login`, `GET /ws`), the routes mounted twice under another
+//! name (`/register`, `/api/getkey`), the bearer security scheme and the error envelope as
+//! every operation's `default` answer.
 //!
 //! `tests/observability.rs` checks that every `.route(…)` in the source is in the document,
 //! with every method, so a route cannot be added without documenting it.
@@ -16,15 +18,15 @@ use std::sync::OnceLock;
 
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use sesame_api::{ErrorBody, ErrorDetail};
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, PathItem, Ref, Required};
-use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
-use uuid::Uuid;
+use utoipa::{Modify, OpenApi, PartialSchema};
 
-use crate::service::{Profile, SessionView};
+mod errors;
+use errors::errors;
 
 /// The name of the bearer security scheme (`Authorization: Bearer <access token>`).
 pub const BEARER: &str = "bearer";
@@ -47,29 +49,7 @@ pub const ALIASES: [(&str, &str); 2] = [
                        `GET /api/server-key`). docs/api.md is the reference.",
         license(name = "MIT OR Apache-2.0"),
     ),
-    paths(
-        crate::http::healthz,
-        crate::http::readyz,
-        crate::http::jwks,
-        crate::http::server_info,
-        crate::http::register_password,
-        crate::http::register_start,
-        crate::http::register_finish,
-        crate::http::verify_email,
-        crate::http::verify_email_resend,
-        crate::http::login_start,
-        crate::http::login_finish,
-        crate::http::login_password,
-        crate::http::login_second_factor,
-        crate::http::refresh,
-        crate::http::logout,
-        crate::http::logout_all,
-        crate::http::sessions,
-        crate::http::revoke_session,
-        crate::envelope::server_key,
-        crate::metrics::serve_metrics,
-        serve,
-    ),
+    paths(crate::envelope::server_key, crate::metrics::serve_metrics, serve),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&Extras),
     tags(
@@ -92,11 +72,15 @@ pub(crate) struct Sections;
 /// The whole document.
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
+    doc.merge(Sections::discovery());
+    doc.merge(Sections::auth());
+    doc.merge(Sections::sessions());
     doc.merge(Sections::account());
     doc.merge(Sections::relay());
+    errors(&mut doc);
     aliases(&mut doc);
     websockets(&mut doc);
-    errors_and_security(&mut doc);
+    default_errors(&mut doc);
     doc
 }
 
@@ -229,7 +213,7 @@ fn error_response(description: &str) -> utoipa::openapi::Response {
 }
 
 /// The error envelope as every operation's `default` answer.
-fn errors_and_security(doc: &mut utoipa::openapi::OpenApi) {
+fn default_errors(doc: &mut utoipa::openapi::OpenApi) {
     for item in doc.paths.paths.values_mut() {
         for op in operations(item) {
             op.responses
@@ -255,245 +239,6 @@ fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut utoipa::openapi:
     ]
     .into_iter()
     .flatten()
-}
-
-// ---------------------------------------------------------------------------------------
-// Schemas of answers that handlers build with `json!` (documentation only).
-
-/// The error envelope of every failed request.
-#[derive(Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// What went wrong.
-    pub error: ErrorDetail,
-}
-
-/// The inside of [`ErrorBody`].
-#[derive(Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// A stable, machine-readable code (`authentication_failed`, `too_many_attempts`, …).
-    pub code: String,
-    /// A human-readable explanation.
-    pub message: String,
-}
-
-/// `GET /healthz`.
-#[derive(Serialize, ToSchema)]
-pub struct Health {
-    /// Always `ok`.
-    pub status: String,
-}
-
-/// `GET /readyz`.
-#[derive(Serialize, ToSchema)]
-pub struct Ready {
-    /// `ready` or `unavailable`.
-    pub status: String,
-    /// `ok` or `unavailable: <why>`.
-    pub database: String,
-    /// `ok`, `unavailable: <why>` or `not configured`.
-    pub redis: String,
-    /// When unavailable: `{"code": "unavailable", "message"}`.
-    pub error: Option<ErrorDetail>,
-}
-
-/// `GET /.well-known/jwks.json`: the key that signs access tokens.
-#[derive(Serialize, ToSchema)]
-pub struct Jwks {
-    /// One Ed25519 key (`kty` `OKP`, `crv` `Ed25519`, `alg` `EdDSA`, `use` `sig`, `kid`, `x`).
-    pub keys: Vec<serde_json::Value>,
-}
-
-/// `GET /.well-known/sesame`.
-#[derive(Serialize, ToSchema)]
-pub struct ServerInfo {
-    /// The OPAQUE server public key (base64url).
-    pub opaque_public_key: String,
-    /// `SHA256:…` of that key, for checking out of band.
-    pub fingerprint: String,
-    /// The access tokens' `iss`.
-    pub issuer: String,
-    /// The server's version.
-    pub version: String,
-}
-
-/// A plain acknowledgement.
-#[derive(Serialize, ToSchema)]
-pub struct Message {
-    /// Human message.
-    pub message: String,
-}
-
-/// `POST /api/verify-email`.
-#[derive(Serialize, ToSchema)]
-pub struct EmailVerified {
-    /// Human message.
-    pub message: String,
-    /// The account's status now (`active`).
-    pub status: String,
-}
-
-/// A session in seed 004's login shape: the session fields plus `message`, `token` (the
-/// access token), `uuid` (the user id) and `expires_at` (RFC 3339, the access token's end).
-#[derive(Serialize, ToSchema)]
-pub struct LoginSession {
-    /// `Login successful.`
-    pub message: String,
-    /// The user's id.
-    pub user_id: Uuid,
-    /// The user's id again (seed name).
-    pub uuid: Uuid,
-    /// The canonical username.
-    pub username: String,
-    /// The new session's id.
-    pub session_id: Uuid,
-    /// The session token (refreshes access tokens; keep it secret).
-    pub session_token: String,
-    /// A fresh access token (JWT).
-    pub access_token: String,
-    /// The access token again (seed name).
-    pub token: String,
-    /// Always `Bearer`.
-    pub token_type: String,
-    /// Seconds until the access token expires.
-    pub expires_in: u64,
-    /// When the access token expires (RFC 3339).
-    pub expires_at: String,
-    /// When the session ends at the latest (unix seconds).
-    pub session_expires_at: i64,
-}
-
-/// A password login that needs a second factor (`POST /api/login/second-factor` next).
-#[derive(Serialize, ToSchema)]
-pub struct SecondFactorPending {
-    /// `Second factor required.`
-    pub message: String,
-    /// Always `true`.
-    pub second_factor_required: bool,
-    /// The ticket to present with the code.
-    pub mfa_token: String,
-    /// Accepted kinds of code: `totp`, `backup_code`.
-    pub methods: Vec<String>,
-    /// Seconds the ticket stays valid.
-    pub expires_in: u64,
-}
-
-/// `POST /api/login`: a session, or a second-factor ticket.
-#[derive(Serialize, ToSchema)]
-#[serde(untagged)]
-pub enum PasswordLogin {
-    /// Logged in.
-    Session(LoginSession),
-    /// A second factor is needed.
-    SecondFactor(SecondFactorPending),
-}
-
-/// `POST /api/logout-all`.
-#[derive(Serialize, ToSchema)]
-pub struct Revoked {
-    /// How many sessions were revoked.
-    pub revoked: u64,
-}
-
-/// `GET /api/sessions`.
-#[derive(Serialize, ToSchema)]
-pub struct Sessions {
-    /// The caller's live sessions.
-    pub sessions: Vec<SessionView>,
-}
-
-/// `GET /api/server-key`: the key to seal requests to.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct EnvelopeKey {
-    /// X25519 public key, standard base64.
-    pub public_key: String,
-    /// The sealing algorithm (`crypto_box_seal`).
-    pub algorithm: String,
-}
-
-/// `GET /api/me`.
-#[derive(Serialize, ToSchema)]
-pub struct Me {
-    /// The user's id.
-    pub user_id: Uuid,
-    /// The user's id again (seed name).
-    pub uuid: Uuid,
-    /// The canonical username.
-    pub username: String,
-    /// `active` (or `pending`, `banned`).
-    pub status: String,
-    /// Created (unix seconds).
-    pub created_at: i64,
-    /// Last login (unix seconds).
-    pub last_login_at: Option<i64>,
-    /// Public profile.
-    pub profile: Profile,
-    /// Whether an authenticator app is enabled.
-    pub totp_enabled: bool,
-    /// Unused backup codes.
-    pub backup_codes_left: u64,
-    /// How many security questions are set.
-    pub security_questions: u64,
-    /// The verified email address, if any.
-    pub email: Option<String>,
-}
-
-/// `PUT /api/me`.
-#[derive(Serialize, ToSchema)]
-pub struct ProfileUpdated {
-    /// `Profile updated.`
-    pub message: String,
-    /// The profile now.
-    pub profile: Profile,
-}
-
-/// Fresh single-use backup codes, shown once.
-#[derive(Serialize, ToSchema)]
-pub struct BackupCodes {
-    /// Human message.
-    pub message: String,
-    /// The codes.
-    #[serde(rename = "backupCodes")]
-    pub backup_codes: Vec<String>,
-}
-
-/// `POST /api/reauth`.
-#[derive(Serialize, ToSchema)]
-pub struct Reauthenticated {
-    /// Always `true`.
-    pub reauthenticated: bool,
-    /// Seconds the fresh authentication lasts.
-    pub expires_in: u64,
-}
-
-/// `POST /api/password`, `POST /api/password/finish`.
-#[derive(Serialize, ToSchema)]
-pub struct PasswordChanged {
-    /// `Password changed.`
-    pub message: String,
-    /// How many other sessions were revoked.
-    pub revoked_sessions: u64,
-}
-
-/// `GET /api/security-questions/catalog`.
-#[derive(Serialize, ToSchema)]
-pub struct QuestionCatalog {
-    /// The questions one may choose from.
-    pub questions: Vec<String>,
-}
-
-/// `GET /api/keys/backup`, `PUT /api/keys/backup`.
-#[derive(Serialize, ToSchema)]
-pub struct KeyBackup {
-    /// The encrypted key backup (opaque to the server).
-    pub blob: String,
-}
-
-/// `POST /api/devices`.
-#[derive(Serialize, ToSchema)]
-pub struct DeviceCreated {
-    /// The new device's id.
-    pub id: String,
 }
 
 #[cfg(test)]

@@ -45,7 +45,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio_util::codec::{Framed, LinesCodec, LinesCodecError};
 use zeroize::Zeroizing;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ConnectionError, CredentialError, InputError};
 use crate::service::{LoginOutcome, RequestContext, Sesame};
 
 /// Longest line accepted, in bytes.
@@ -240,8 +240,14 @@ struct Conn {
 /// `VERB|FAILURE|code|message`, plus `|retry_after_seconds` on 429 and 503 answers.
 fn failure(verb: &str, e: &ApiError) -> String {
     match e.retry_after {
-        Some(secs) => join(&[verb, "FAILURE", e.code, &e.message, &secs.to_string()]),
-        None => join(&[verb, "FAILURE", e.code, &e.message]),
+        Some(secs) => join(&[
+            verb,
+            "FAILURE",
+            e.code.as_str(),
+            &e.message,
+            &secs.to_string(),
+        ]),
+        None => join(&[verb, "FAILURE", e.code.as_str(), &e.message]),
     }
 }
 
@@ -251,15 +257,15 @@ fn arity(verb: &str, fields: &[String], n: usize, usage: &'static str) -> Result
     } else {
         Err(failure(
             verb,
-            &ApiError::bad_request("invalid_request", format!("Usage: {usage}")),
+            &ApiError::new(InputError::InvalidRequest, format!("Usage: {usage}")),
         ))
     }
 }
 
 fn field_bytes(v: &str, name: &'static str) -> Result<Bytes, ApiError> {
     b64::decode(v).map(Bytes).ok_or_else(|| {
-        ApiError::bad_request(
-            "invalid_message",
+        ApiError::new(
+            InputError::InvalidMessage,
             format!("Field `{name}` is not base64url."),
         )
     })
@@ -268,7 +274,10 @@ fn field_bytes(v: &str, name: &'static str) -> Result<Bytes, ApiError> {
 fn ksf(fields: &[String]) -> Result<KsfParams, ApiError> {
     let n = |s: &String| {
         s.parse::<u32>().map_err(|_| {
-            ApiError::bad_request("invalid_message", "Key-stretching parameters are integers.")
+            ApiError::new(
+                InputError::InvalidMessage,
+                "Key-stretching parameters are integers.",
+            )
         })
     };
     Ok(KsfParams {
@@ -324,8 +333,7 @@ async fn password_verb(
         return Err(failure(
             verb,
             &ApiError::new(
-                403,
-                "password_verbs_disabled",
+                CredentialError::PasswordVerbsDisabled,
                 "Plaintext-password verbs are disabled on this server; use the OPAQUE verbs.",
             ),
         ));
@@ -492,8 +500,8 @@ async fn login(
                     Some("failed") if fields.len() <= 4 => AckStatus::Failed,
                     _ => return Err(failure(
                         "LOGIN_ACK",
-                        &ApiError::bad_request(
-                            "invalid_request",
+                        &ApiError::new(
+                            InputError::InvalidRequest,
                             "Usage: LOGIN_ACK|login_id|success or LOGIN_ACK|login_id|failed|reason",
                         ),
                     )),
@@ -538,8 +546,8 @@ async fn logout(
         (1, None) => {
             return Err(failure(
                 "LOGOUT",
-                &ApiError::bad_request(
-                    "no_session",
+                &ApiError::new(
+                    ConnectionError::NoSession,
                     "No login on this connection; send LOGOUT|session_token.",
                 ),
             ))
@@ -547,7 +555,10 @@ async fn logout(
         _ => {
             return Err(failure(
                 "LOGOUT",
-                &ApiError::bad_request("invalid_request", "Usage: LOGOUT or LOGOUT|session_token"),
+                &ApiError::new(
+                    InputError::InvalidRequest,
+                    "Usage: LOGOUT or LOGOUT|session_token",
+                ),
             ))
         }
     };

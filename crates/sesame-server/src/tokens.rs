@@ -152,17 +152,17 @@ impl TokenSigner {
     }
 
     /// The JSON Web Key Set publishing the verification key (RFC 8037 OKP key).
-    pub fn jwks(&self) -> serde_json::Value {
-        serde_json::json!({
-            "keys": [{
-                "kty": "OKP",
-                "crv": "Ed25519",
-                "x": b64::encode(self.public),
-                "kid": self.kid,
-                "alg": "EdDSA",
-                "use": "sig",
-            }]
-        })
+    pub fn jwks(&self) -> sesame_api::discovery::Jwks {
+        sesame_api::discovery::Jwks {
+            keys: vec![sesame_api::discovery::Jwk {
+                kty: "OKP".into(),
+                crv: "Ed25519".into(),
+                alg: "EdDSA".into(),
+                use_: "sig".into(),
+                kid: self.kid.clone(),
+                x: b64::encode(self.public),
+            }],
+        }
     }
 }
 

@@ -23,39 +23,20 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
-use serde::{Deserialize, Serialize};
-use serde_json::json;
-use sesame_proto::messages::{AckStatus, LoginAck, LoginFinish, LoginStart};
+use sesame_api::auth::SecondFactorRequest;
+use sesame_api::login_socket::{
+    LoginClientFrame as ClientFrame, LoginResultStatus, LoginServerFrame as ServerFrame,
+    STEP_TIMEOUT_SECS,
+};
+use sesame_proto::messages::AckStatus;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ConnectionError, CredentialError, InputError};
 use crate::http::Ctx;
 use crate::service::{LoginOutcome, RequestContext, Sesame};
 
-/// Largest WebSocket message accepted, in bytes.
-pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+pub use sesame_api::login_socket::MAX_FRAME_BYTES;
 /// How long the server waits for each client step.
-pub const STEP_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A frame from the client.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-#[allow(clippy::enum_variant_names)] // the variant names are the wire `type` values
-enum ClientFrame {
-    LoginStart(LoginStart),
-    LoginFinish(LoginFinish),
-    LoginAck(LoginAck),
-    SecondFactor { mfa_token: String, code: String },
-}
-
-#[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-#[allow(clippy::enum_variant_names)] // the variant names are the wire `type` values
-enum ServerFrame<'a> {
-    LoginChallenge(&'a sesame_proto::messages::LoginChallenge),
-    LoginConfirmation(&'a sesame_proto::messages::LoginConfirmation),
-    LoginResult { status: &'static str },
-    Session(&'a crate::service::SessionIssued),
-}
+pub const STEP_TIMEOUT: Duration = Duration::from_secs(STEP_TIMEOUT_SECS);
 
 pub(crate) async fn login_socket(
     State(s): State<Sesame>,
@@ -69,12 +50,7 @@ pub(crate) async fn login_socket(
             let _live = crate::metrics::Live::websocket("/auth/login");
             let mut socket = socket;
             if let Err(e) = exchange(&s, &ctx, &mut socket).await {
-                let mut frame =
-                    json!({ "type": "error", "error": { "code": e.code, "message": e.message } });
-                if let Some(secs) = e.retry_after {
-                    frame["error"]["retry_after"] = json!(secs);
-                }
-                let _ = socket.send(Message::Text(frame.to_string().into())).await;
+                let _ = send(&mut socket, &ServerFrame::Error { error: e.detail() }).await;
             }
             let _ = socket
                 .send(Message::Close(Some(CloseFrame {
@@ -89,29 +65,31 @@ async fn next_frame(socket: &mut WebSocket) -> Result<ClientFrame, ApiError> {
     loop {
         let msg = tokio::time::timeout(STEP_TIMEOUT, socket.recv())
             .await
-            .map_err(|_| ApiError::bad_request("timeout", "No message within 30 seconds."))?;
+            .map_err(|_| {
+                ApiError::new(ConnectionError::Timeout, "No message within 30 seconds.")
+            })?;
         match msg {
             Some(Ok(Message::Text(text))) => {
                 return serde_json::from_str(text.as_str()).map_err(|e| {
-                    ApiError::bad_request("invalid_message", format!("Unexpected frame: {e}"))
+                    ApiError::new(InputError::InvalidMessage, format!("Unexpected frame: {e}"))
                 });
             }
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
             Some(Ok(Message::Binary(_))) => {
-                return Err(ApiError::bad_request(
-                    "invalid_message",
+                return Err(ApiError::new(
+                    InputError::InvalidMessage,
                     "Send JSON text frames.",
                 ))
             }
             Some(Ok(Message::Close(_))) | None => {
-                return Err(ApiError::bad_request(
-                    "closed",
+                return Err(ApiError::new(
+                    ConnectionError::Closed,
                     "The client closed the connection.",
                 ))
             }
             Some(Err(e)) => {
-                return Err(ApiError::bad_request(
-                    "invalid_frame",
+                return Err(ApiError::new(
+                    ConnectionError::InvalidFrame,
                     format!("WebSocket error: {e}"),
                 ))
             }
@@ -119,17 +97,17 @@ async fn next_frame(socket: &mut WebSocket) -> Result<ClientFrame, ApiError> {
     }
 }
 
-async fn send(socket: &mut WebSocket, frame: &ServerFrame<'_>) -> Result<(), ApiError> {
+async fn send(socket: &mut WebSocket, frame: &ServerFrame) -> Result<(), ApiError> {
     let text = serde_json::to_string(frame).map_err(ApiError::internal)?;
     socket
         .send(Message::Text(text.into()))
         .await
-        .map_err(|_| ApiError::bad_request("closed", "The client went away."))
+        .map_err(|_| ApiError::new(ConnectionError::Closed, "The client went away."))
 }
 
 fn out_of_order() -> ApiError {
-    ApiError::bad_request(
-        "unexpected_message",
+    ApiError::new(
+        ConnectionError::UnexpectedMessage,
         "That message is not expected at this step.",
     )
 }
@@ -143,7 +121,7 @@ async fn exchange(
         return Err(out_of_order());
     };
     let challenge = s.login_start(&start, ctx).await?;
-    send(socket, &ServerFrame::LoginChallenge(&challenge)).await?;
+    send(socket, &ServerFrame::LoginChallenge(challenge.clone())).await?;
     let ClientFrame::LoginFinish(finish) = next_frame(socket).await? else {
         return Err(out_of_order());
     };
@@ -151,7 +129,7 @@ async fn exchange(
         return Err(sesame_proto::Error::UnknownLogin.into());
     }
     let (confirmation, outcome) = s.login_finish(&finish, ctx).await?;
-    send(socket, &ServerFrame::LoginConfirmation(&confirmation)).await?;
+    send(socket, &ServerFrame::LoginConfirmation(confirmation)).await?;
     let ClientFrame::LoginAck(ack) = next_frame(socket).await? else {
         return Err(out_of_order());
     };
@@ -160,39 +138,37 @@ async fn exchange(
     }
     let revoked = s.login_ack(&ack, ctx).await?;
     if ack.status == AckStatus::Failed || revoked {
-        return send(socket, &ServerFrame::LoginResult { status: "revoked" }).await;
+        let status = LoginResultStatus::Revoked;
+        return send(socket, &ServerFrame::LoginResult { status }).await;
     }
     let LoginOutcome::SecondFactor(required) = outcome else {
-        return send(socket, &ServerFrame::LoginResult { status: "accepted" }).await;
+        let status = LoginResultStatus::Accepted;
+        return send(socket, &ServerFrame::LoginResult { status }).await;
     };
     send(
         socket,
         &ServerFrame::LoginResult {
-            status: "second_factor_required",
+            status: LoginResultStatus::SecondFactorRequired,
         },
     )
     .await?;
     // Wrong codes may be retried on the socket until the ticket is used up.
     loop {
-        let ClientFrame::SecondFactor { mfa_token, code } = next_frame(socket).await? else {
+        let ClientFrame::SecondFactor(SecondFactorRequest { mfa_token, code }) =
+            next_frame(socket).await?
+        else {
             return Err(out_of_order());
         };
         if mfa_token != required.mfa_token {
             return Err(ApiError::new(
-                401,
-                "mfa_expired",
+                CredentialError::MfaExpired,
                 "Unknown second-factor ticket.",
             ));
         }
         match s.login_second_factor(&mfa_token, &code, ctx).await {
-            Ok(issued) => return send(socket, &ServerFrame::Session(&issued)).await,
-            Err(e) if e.code == "invalid_code" => {
-                let frame =
-                    json!({ "type": "error", "error": { "code": e.code, "message": e.message } });
-                socket
-                    .send(Message::Text(frame.to_string().into()))
-                    .await
-                    .map_err(|_| ApiError::bad_request("closed", "The client went away."))?;
+            Ok(issued) => return send(socket, &ServerFrame::Session(issued)).await,
+            Err(e) if e.code == CredentialError::InvalidCode.into() => {
+                send(socket, &ServerFrame::Error { error: e.detail() }).await?;
             }
             Err(e) => return Err(e),
         }

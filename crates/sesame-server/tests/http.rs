@@ -472,7 +472,7 @@ async fn sessions_refresh_list_revoke_and_logout() {
         let current: Vec<_> = sessions.iter().filter(|s| s["current"] == true).collect();
         assert_eq!(current.len(), 1);
         assert_eq!(current[0]["id"], a["session_id"]);
-        assert_eq!(current[0]["methods"], json!(["opaque"]));
+        assert_eq!(current[0]["methods"], json!(["pwd"]));
 
         // Refresh gives a new working access token.
         let (s, grant) = refresh(&c, &srv, &a["session_token"]).await;

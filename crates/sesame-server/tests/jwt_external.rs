@@ -141,7 +141,7 @@ async fn access_tokens_verify_with_pyjwt() {
         assert_eq!(out2["claims"]["amr"], json!(["pwd"]));
         assert_ne!(out2["claims"]["jti"], claims["jti"]);
 
-        // OPAQUE login over HTTP: amr ["opaque"].
+        // OPAQUE login over HTTP: amr ["pwd"] (RFC 8176: a password, whatever the protocol).
         let issued = opaque_login(&Client::new(), &srv, &user, PASSWORD).await;
         let out3 = verify_external(check(issued["access_token"].as_str().unwrap()))
             .await
@@ -150,7 +150,7 @@ async fn access_tokens_verify_with_pyjwt() {
         assert_eq!(out3["claims"]["sid"], issued["session_id"]);
         assert_eq!(
             out3["claims"]["amr"],
-            json!(["opaque"]),
+            json!(["pwd"]),
             "[{}] {out3}",
             db.name
         );

@@ -215,7 +215,7 @@ async fn opaque_login_over_rest_ws_and_tcp_asks_for_the_second_factor() {
         .to_owned();
     let claims: Value =
         serde_json::from_slice(&sesame_proto::b64::decode(&claims).unwrap()).unwrap();
-    assert_eq!(claims["amr"], json!(["opaque", "otp", "mfa"]));
+    assert_eq!(claims["amr"], json!(["pwd", "otp", "mfa"]));
     srv.clock.advance(30);
 
     // WebSocket: result `second_factor_required`, a wrong code is an error frame, then the

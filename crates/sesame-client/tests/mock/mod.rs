@@ -208,7 +208,7 @@ fn issue(m: &Mock, user_id: Uuid, username: &str) -> SessionIssued {
         access_token: format!("at-{}", Uuid::new_v4()),
         token_type: "Bearer".into(),
         expires_in: 900,
-        session_expires_at: unix_now() + 86_400,
+        session_expires_at: i64::try_from(unix_now()).unwrap() + 86_400,
     };
     m.sessions.lock().unwrap().push(Sess {
         id: issued.session_id,

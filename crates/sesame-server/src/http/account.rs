@@ -5,16 +5,18 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::json;
-use sesame_proto::messages::{LoginFinish, LoginStart, RegistrationFinish, RegistrationStart};
-use zeroize::Zeroizing;
+use sesame_api::account::{
+    BackupCodes, Me, PasswordBody, PasswordChange, PasswordChangeFinish, PasswordChanged,
+    ProfileUpdate, ProfileUpdated, QuestionCatalog, Questions, Reauthenticated, RecoverFinish,
+    RecoverStart, RecoverStarted, TotpCode, TotpEnrolment,
+};
+use sesame_api::auth::Message;
+use sesame_proto::messages::{LoginChallenge, LoginConfirmation, LoginFinish, LoginStart};
+use sesame_proto::messages::{RegistrationChallenge, RegistrationStart};
 
 use super::{ApiJson, Auth, Ctx};
 use crate::error::ApiError;
-use crate::service::{
-    ProfileUpdate, QuestionAnswer, RecoverFinish, RecoverStart, Sesame, SECURITY_QUESTION_CATALOG,
-};
+use crate::service::{Sesame, SECURITY_QUESTION_CATALOG};
 
 /// The routes of this module (merged into [`super::router`]).
 pub(super) fn routes() -> Router<Sesame> {
@@ -78,7 +80,7 @@ impl crate::openapi::Sections {
     tag = "account",
     summary = "The caller's account, profile and factors",
     security(("bearer" = [])),
-    responses((status = 200, description = "The account.", body = crate::openapi::Me), (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody))
+    responses((status = 200, description = "The account.", body = Me))
 )]
 async fn me(State(s): State<Sesame>, Auth(who): Auth) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(s.me(&who).await?))
@@ -92,9 +94,7 @@ async fn me(State(s): State<Sesame>, Auth(who): Auth) -> Result<impl IntoRespons
     request_body = ProfileUpdate,
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The profile now.", body = crate::openapi::ProfileUpdated),
-        (status = 400, description = "`profile_invalid`.", body = crate::openapi::ErrorBody),
-        (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody)
+        (status = 200, description = "The profile now.", body = ProfileUpdated)
     )
 )]
 async fn update_profile(
@@ -104,9 +104,10 @@ async fn update_profile(
     ApiJson(update): ApiJson<ProfileUpdate>,
 ) -> Result<impl IntoResponse, ApiError> {
     let profile = s.update_profile(&who, update, &ctx).await?;
-    Ok(Json(
-        json!({ "message": "Profile updated.", "profile": profile }),
-    ))
+    Ok(Json(ProfileUpdated {
+        message: "Profile updated.".into(),
+        profile,
+    }))
 }
 
 #[utoipa::path(
@@ -115,7 +116,7 @@ async fn update_profile(
     tag = "account",
     summary = "Delete the caller's account (needs a fresh authentication)",
     security(("bearer" = [])),
-    responses((status = 204, description = "Deleted."), (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody), (status = 403, description = "`reauthentication_required`: re-authenticate first.", body = crate::openapi::ErrorBody))
+    responses((status = 204, description = "Deleted."))
 )]
 async fn delete_account(
     State(s): State<Sesame>,
@@ -132,19 +133,13 @@ async fn delete_account(
     tag = "account",
     summary = "Start enrolling an authenticator app",
     security(("bearer" = [])),
-    responses((status = 200, description = "The secret and its QR code.", body = crate::service::TotpEnrolment), (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody))
+    responses((status = 200, description = "The secret and its QR code.", body = TotpEnrolment))
 )]
 async fn generate_qr(
     State(s): State<Sesame>,
     Auth(who): Auth,
 ) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(s.generate_qr(&who).await?))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-struct TotpCode {
-    #[serde(rename = "totpCode", alias = "code")]
-    totp_code: String,
 }
 
 #[utoipa::path(
@@ -155,8 +150,7 @@ struct TotpCode {
     request_body = TotpCode,
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Enabled.", body = crate::openapi::Message),
-        (status = 401, description = "`invalid_code` or `unauthorized`.", body = crate::openapi::ErrorBody)
+        (status = 200, description = "Enabled.", body = Message)
     )
 )]
 async fn enable_authenticator(
@@ -167,9 +161,7 @@ async fn enable_authenticator(
 ) -> Result<impl IntoResponse, ApiError> {
     s.enable_authenticator(&who, req.totp_code.trim(), &ctx)
         .await?;
-    Ok(Json(
-        json!({ "message": "Authenticator enabled successfully." }),
-    ))
+    Ok(Json(Message::new("Authenticator enabled successfully.")))
 }
 
 #[utoipa::path(
@@ -180,8 +172,7 @@ async fn enable_authenticator(
     request_body = TotpCode,
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Disabled.", body = crate::openapi::Message),
-        (status = 401, description = "`invalid_code` or `unauthorized`.", body = crate::openapi::ErrorBody)
+        (status = 200, description = "Disabled.", body = Message)
     )
 )]
 async fn disable_authenticator(
@@ -192,7 +183,7 @@ async fn disable_authenticator(
 ) -> Result<impl IntoResponse, ApiError> {
     s.disable_authenticator(&who, req.totp_code.trim(), &ctx)
         .await?;
-    Ok(Json(json!({ "message": "Authenticator disabled." })))
+    Ok(Json(Message::new("Authenticator disabled.")))
 }
 
 #[utoipa::path(
@@ -201,24 +192,18 @@ async fn disable_authenticator(
     tag = "account",
     summary = "New backup codes (the old ones stop working)",
     security(("bearer" = [])),
-    responses((status = 200, description = "The codes, shown once.", body = crate::openapi::BackupCodes), (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody), (status = 403, description = "`reauthentication_required`: re-authenticate first.", body = crate::openapi::ErrorBody))
+    responses((status = 200, description = "The codes, shown once.", body = BackupCodes))
 )]
 async fn regenerate_backup_codes(
     State(s): State<Sesame>,
     Ctx(ctx): Ctx,
     Auth(who): Auth,
 ) -> Result<impl IntoResponse, ApiError> {
-    let codes = s.regenerate_backup_codes(&who, &ctx).await?;
-    Ok(Json(
-        json!({ "message": "New backup codes; the old ones no longer work.", "backupCodes": codes }),
-    ))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-struct PasswordBody {
-    #[schema(value_type = String)]
-    password: Zeroizing<String>,
+    let backup_codes = s.regenerate_backup_codes(&who, &ctx).await?;
+    Ok(Json(BackupCodes {
+        message: "New backup codes; the old ones no longer work.".into(),
+        backup_codes,
+    }))
 }
 
 #[utoipa::path(
@@ -229,8 +214,7 @@ struct PasswordBody {
     request_body = PasswordBody,
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Fresh for a while.", body = crate::openapi::Reauthenticated),
-        (status = 401, description = "`authentication_failed` or `unauthorized`.", body = crate::openapi::ErrorBody)
+        (status = 200, description = "Fresh for a while.", body = Reauthenticated)
     )
 )]
 async fn reauth_password(
@@ -240,9 +224,10 @@ async fn reauth_password(
     ApiJson(req): ApiJson<PasswordBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     s.reauth_password(&who, req.password, &ctx).await?;
-    Ok(Json(
-        json!({ "reauthenticated": true, "expires_in": s.reauth_window() }),
-    ))
+    Ok(Json(Reauthenticated {
+        reauthenticated: true,
+        expires_in: s.reauth_window(),
+    }))
 }
 
 #[utoipa::path(
@@ -252,7 +237,7 @@ async fn reauth_password(
     summary = "Re-authenticate with OPAQUE, step 1",
     request_body = LoginStart,
     security(("bearer" = [])),
-    responses((status = 200, description = "The challenge.", body = sesame_proto::messages::LoginChallenge), (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody))
+    responses((status = 200, description = "The challenge.", body = LoginChallenge))
 )]
 async fn reauth_start(
     State(s): State<Sesame>,
@@ -271,8 +256,7 @@ async fn reauth_start(
     request_body = LoginFinish,
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The sealed confirmation.", body = sesame_proto::messages::LoginConfirmation),
-        (status = 401, description = "`authentication_failed` or `unauthorized`.", body = crate::openapi::ErrorBody)
+        (status = 200, description = "The sealed confirmation.", body = LoginConfirmation)
     )
 )]
 async fn reauth_finish(
@@ -284,15 +268,6 @@ async fn reauth_finish(
     Ok(Json(s.reauth_finish(&who, &req, &ctx).await?))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-struct PasswordChange {
-    #[schema(value_type = String)]
-    new_password: Zeroizing<String>,
-    #[serde(default)]
-    revoke_other_sessions: bool,
-}
-
 #[utoipa::path(
     post,
     path = "/api/password",
@@ -300,7 +275,7 @@ struct PasswordChange {
     summary = "Change the password (server-assisted; needs a fresh authentication)",
     request_body = PasswordChange,
     security(("bearer" = [])),
-    responses((status = 200, description = "Changed.", body = crate::openapi::PasswordChanged), (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody), (status = 403, description = "`reauthentication_required`: re-authenticate first.", body = crate::openapi::ErrorBody))
+    responses((status = 200, description = "Changed.", body = PasswordChanged))
 )]
 async fn password_change(
     State(s): State<Sesame>,
@@ -311,9 +286,7 @@ async fn password_change(
     let revoked = s
         .password_change(&who, req.new_password, req.revoke_other_sessions, &ctx)
         .await?;
-    Ok(Json(
-        json!({ "message": "Password changed.", "revoked_sessions": revoked }),
-    ))
+    Ok(Json(password_changed(revoked)))
 }
 
 #[utoipa::path(
@@ -323,7 +296,7 @@ async fn password_change(
     summary = "Change the password with OPAQUE, step 1",
     request_body = RegistrationStart,
     security(("bearer" = [])),
-    responses((status = 200, description = "The registration challenge.", body = sesame_proto::messages::RegistrationChallenge), (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody), (status = 403, description = "`reauthentication_required`: re-authenticate first.", body = crate::openapi::ErrorBody))
+    responses((status = 200, description = "The registration challenge.", body = RegistrationChallenge))
 )]
 async fn password_change_start(
     State(s): State<Sesame>,
@@ -333,14 +306,6 @@ async fn password_change_start(
     Ok(Json(s.password_change_start(&who, &req).await?))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-struct PasswordChangeFinish {
-    registration: RegistrationFinish,
-    #[serde(default)]
-    revoke_other_sessions: bool,
-}
-
 #[utoipa::path(
     post,
     path = "/api/password/finish",
@@ -348,7 +313,7 @@ struct PasswordChangeFinish {
     summary = "Change the password with OPAQUE, step 2",
     request_body = PasswordChangeFinish,
     security(("bearer" = [])),
-    responses((status = 200, description = "Changed.", body = crate::openapi::PasswordChanged), (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody), (status = 403, description = "`reauthentication_required`: re-authenticate first.", body = crate::openapi::ErrorBody))
+    responses((status = 200, description = "Changed.", body = PasswordChanged))
 )]
 async fn password_change_finish(
     State(s): State<Sesame>,
@@ -359,15 +324,7 @@ async fn password_change_finish(
     let revoked = s
         .password_change_finish(&who, &req.registration, req.revoke_other_sessions, &ctx)
         .await?;
-    Ok(Json(
-        json!({ "message": "Password changed.", "revoked_sessions": revoked }),
-    ))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-struct Questions {
-    questions: Vec<QuestionAnswer>,
+    Ok(Json(password_changed(revoked)))
 }
 
 #[utoipa::path(
@@ -377,7 +334,7 @@ struct Questions {
     summary = "Set the caller's security questions",
     request_body = Questions,
     security(("bearer" = [])),
-    responses((status = 204, description = "Set."), (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody), (status = 403, description = "`reauthentication_required`: re-authenticate first.", body = crate::openapi::ErrorBody))
+    responses((status = 204, description = "Set."))
 )]
 async fn set_questions(
     State(s): State<Sesame>,
@@ -394,10 +351,15 @@ async fn set_questions(
     path = "/api/security-questions/catalog",
     tag = "recovery",
     summary = "The security questions one may choose from",
-    responses((status = 200, description = "The catalog.", body = crate::openapi::QuestionCatalog))
+    responses((status = 200, description = "The catalog.", body = QuestionCatalog))
 )]
-async fn catalog() -> impl IntoResponse {
-    Json(json!({ "questions": SECURITY_QUESTION_CATALOG }))
+async fn catalog() -> Json<QuestionCatalog> {
+    Json(QuestionCatalog {
+        questions: SECURITY_QUESTION_CATALOG
+            .iter()
+            .map(|q| (*q).to_owned())
+            .collect(),
+    })
 }
 
 #[utoipa::path(
@@ -407,8 +369,7 @@ async fn catalog() -> impl IntoResponse {
     summary = "Start recovering an account (same shape for every username)",
     request_body = RecoverStart,
     responses(
-        (status = 200, description = "The recovery id and the questions.", body = crate::service::RecoverStarted),
-        (status = 429, description = "`too_many_attempts`; `Retry-After`.", body = crate::openapi::ErrorBody)
+        (status = 200, description = "The recovery id and the questions.", body = RecoverStarted)
     )
 )]
 async fn recover_start(
@@ -426,8 +387,7 @@ async fn recover_start(
     summary = "Prove the factors and set a new password",
     request_body = RecoverFinish,
     responses(
-        (status = 200, description = "Reset; new backup codes.", body = crate::openapi::BackupCodes),
-        (status = 401, description = "`recovery_failed`.", body = crate::openapi::ErrorBody)
+        (status = 200, description = "Reset; new backup codes.", body = BackupCodes)
     )
 )]
 async fn recover_finish(
@@ -435,9 +395,16 @@ async fn recover_finish(
     Ctx(ctx): Ctx,
     ApiJson(req): ApiJson<RecoverFinish>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let codes = s.recover_finish(req, &ctx).await?;
-    Ok(Json(json!({
-        "message": "Password reset; every session was signed out. Keep the new backup codes.",
-        "backupCodes": codes,
-    })))
+    let backup_codes = s.recover_finish(req, &ctx).await?;
+    Ok(Json(BackupCodes {
+        message: "Password reset; every session was signed out. Keep the new backup codes.".into(),
+        backup_codes,
+    }))
+}
+
+fn password_changed(revoked_sessions: u64) -> PasswordChanged {
+    PasswordChanged {
+        message: "Password changed.".into(),
+        revoked_sessions,
+    }
 }

@@ -46,7 +46,7 @@ pub use redis_doorbell::RedisDoorbell;
 pub(crate) use routes::routes;
 pub use subscription::{Closed, Subscription};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode, InputError, LimitError};
 use crate::service::{Authenticated, RequestContext, Sesame};
 use crate::store::{AccountStatus, MessageAck, MessageInsert, NewMessage};
 use crate::tokens::SESSION_TOKEN_PREFIX;
@@ -277,11 +277,14 @@ impl RecipientCache {
 }
 
 fn unknown_recipient() -> ApiError {
-    ApiError::new(404, "unknown_recipient", "There is no user with that name.")
+    ApiError::new(
+        InputError::UnknownRecipient,
+        "There is no user with that name.",
+    )
 }
 
 fn invalid(message: &'static str) -> ApiError {
-    ApiError::bad_request("invalid_message", message)
+    ApiError::new(InputError::InvalidMessage, message)
 }
 
 /// Checks a message id: 1 to [`MAX_MESSAGE_ID_BYTES`] bytes of `[A-Za-z0-9_-]`.
@@ -305,8 +308,8 @@ impl Sesame {
     /// A session token counts as a use of the session (its idle expiry moves on).
     pub async fn relay_peer(&self, token: &str, ctx: &RequestContext) -> Result<Peer, ApiError> {
         let who = if token.starts_with(SESSION_TOKEN_PREFIX) {
-            let grant = self.refresh(token, ctx).await.map_err(|e| match e.status {
-                401 => ApiError::unauthorized(),
+            let grant = self.refresh(token, ctx).await.map_err(|e| match e.code {
+                ErrorCode::Credentials(_) => ApiError::unauthorized(),
                 _ => e,
             })?;
             self.authenticate(&grant.access_token).await?
@@ -361,8 +364,7 @@ impl Sesame {
         }
         if msg.ciphertext.len() > limits.message_max_bytes {
             return Err(ApiError::new(
-                413,
-                "message_too_large",
+                InputError::MessageTooLarge,
                 format!(
                     "Messages are limited to {} bytes of ciphertext.",
                     limits.message_max_bytes
@@ -424,8 +426,7 @@ impl Sesame {
                     Ok(())
                 }
                 MessageInsert::MailboxFull => Err(ApiError::new(
-                    409,
-                    "mailbox_full",
+                    LimitError::MailboxFull,
                     "The recipient's mailbox is full; try again later.",
                 )),
             }
@@ -489,8 +490,7 @@ impl Sesame {
             return Err(ApiError {
                 retry_after: Some(ttl.as_secs() + 1),
                 ..ApiError::new(
-                    429,
-                    "rate_limited",
+                    LimitError::RateLimited,
                     format!("At most {per_minute} messages per minute; wait before sending more."),
                 )
             });

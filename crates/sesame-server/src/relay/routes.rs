@@ -18,16 +18,17 @@
 //! `/api/keys/backup` is the caller's own backup: the directory entry of a user named `backup`
 //! cannot be read through `/api/keys/{username}`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, put};
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::json;
+use sesame_api::messaging::{
+    DeviceCreated, DeviceList, KeyBackup, NewDevice, PublishedIdentity, RequireDevice,
+};
 
 use crate::error::ApiError;
-use crate::http::{ApiJson, Auth, Ctx};
+use crate::http::{ApiJson, ApiPath, Auth, Ctx};
 use crate::service::{IdentityUpload, Sesame};
 
 /// The messaging routes (state: [`Sesame`]).
@@ -71,9 +72,7 @@ impl crate::openapi::Sections {
     request_body = IdentityUpload,
     security(("bearer" = [])),
     responses(
-        (status = 204, description = "Published."),
-        (status = 400, description = "`invalid_identity`.", body = crate::openapi::ErrorBody),
-        (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody)
+        (status = 204, description = "Published.")
     )
 )]
 async fn put_keys(
@@ -94,23 +93,15 @@ async fn put_keys(
     params(("username" = String, Path, description = "The user's name.")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The keys.", body = crate::service::PublishedIdentity),
-        (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody),
-        (status = 404, description = "`keys_not_found`.", body = crate::openapi::ErrorBody)
+        (status = 200, description = "The keys.", body = PublishedIdentity)
     )
 )]
 async fn get_keys(
     State(s): State<Sesame>,
     Auth(_who): Auth,
-    Path(username): Path<String>,
+    ApiPath(username): ApiPath,
 ) -> Result<impl IntoResponse, ApiError> {
     Ok(Json(s.identity_of(&username).await?))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-struct BackupBody {
-    blob: String,
 }
 
 #[utoipa::path(
@@ -118,19 +109,17 @@ struct BackupBody {
     path = "/api/keys/backup",
     tag = "messaging",
     summary = "Store the caller's encrypted key backup",
-    request_body = BackupBody,
+    request_body = KeyBackup,
     security(("bearer" = [])),
     responses(
-        (status = 204, description = "Stored."),
-        (status = 400, description = "Too large or malformed.", body = crate::openapi::ErrorBody),
-        (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody)
+        (status = 204, description = "Stored.")
     )
 )]
 async fn put_backup(
     State(s): State<Sesame>,
     Ctx(ctx): Ctx,
     Auth(who): Auth,
-    ApiJson(req): ApiJson<BackupBody>,
+    ApiJson(req): ApiJson<KeyBackup>,
 ) -> Result<StatusCode, ApiError> {
     s.put_key_backup(&who, &req.blob, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -143,9 +132,7 @@ async fn put_backup(
     summary = "The caller's encrypted key backup",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The backup.", body = crate::openapi::KeyBackup),
-        (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody),
-        (status = 404, description = "`backup_not_found`.", body = crate::openapi::ErrorBody)
+        (status = 200, description = "The backup.", body = KeyBackup)
     )
 )]
 async fn get_backup(
@@ -153,14 +140,7 @@ async fn get_backup(
     Auth(who): Auth,
 ) -> Result<impl IntoResponse, ApiError> {
     let blob = s.key_backup(&who).await?;
-    Ok(Json(json!({ "blob": blob })))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-struct NewDevice {
-    name: String,
-    public_key: String,
+    Ok(Json(KeyBackup { blob }))
 }
 
 #[utoipa::path(
@@ -171,9 +151,7 @@ struct NewDevice {
     request_body = NewDevice,
     security(("bearer" = [])),
     responses(
-        (status = 201, description = "Registered.", body = crate::openapi::DeviceCreated),
-        (status = 400, description = "Invalid name or key.", body = crate::openapi::ErrorBody),
-        (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody)
+        (status = 201, description = "Registered.", body = DeviceCreated)
     )
 )]
 async fn add_device(
@@ -183,7 +161,7 @@ async fn add_device(
     ApiJson(req): ApiJson<NewDevice>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = s.add_device(&who, &req.name, &req.public_key, &ctx).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
+    Ok((StatusCode::CREATED, Json(DeviceCreated { id })))
 }
 
 #[utoipa::path(
@@ -192,7 +170,7 @@ async fn add_device(
     tag = "devices",
     summary = "The caller's device keys",
     security(("bearer" = [])),
-    responses((status = 200, description = "The devices.", body = crate::service::DeviceList), (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody))
+    responses((status = 200, description = "The devices.", body = DeviceList))
 )]
 async fn list_devices(
     State(s): State<Sesame>,
@@ -209,25 +187,17 @@ async fn list_devices(
     params(("id" = String, Path, description = "The device id.")),
     security(("bearer" = [])),
     responses(
-        (status = 204, description = "Removed."),
-        (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody),
-        (status = 404, description = "`device_not_found`.", body = crate::openapi::ErrorBody)
+        (status = 204, description = "Removed.")
     )
 )]
 async fn delete_device(
     State(s): State<Sesame>,
     Ctx(ctx): Ctx,
     Auth(who): Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath,
 ) -> Result<StatusCode, ApiError> {
     s.delete_device(&who, &id, &ctx).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-struct RequireDevice {
-    required: bool,
 }
 
 #[utoipa::path(
@@ -238,9 +208,7 @@ struct RequireDevice {
     request_body = RequireDevice,
     security(("bearer" = [])),
     responses(
-        (status = 204, description = "Set."),
-        (status = 401, description = "`unauthorized`.", body = crate::openapi::ErrorBody),
-        (status = 400, description = "`no_device_key`: register one first.", body = crate::openapi::ErrorBody)
+        (status = 204, description = "Set.")
     )
 )]
 async fn require_device(

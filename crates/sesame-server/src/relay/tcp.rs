@@ -23,7 +23,7 @@ use sesame_proto::b64;
 use zeroize::Zeroizing;
 
 use super::{Delivery, Outgoing, Peer, RecipientCache, Subscription};
-use crate::error::ApiError;
+use crate::error::{ApiError, CredentialError, ErrorCode, InputError};
 use crate::service::{RequestContext, Sesame};
 use crate::tcp::join;
 
@@ -39,7 +39,7 @@ pub(crate) struct TcpRelay {
 }
 
 fn fail(verb: &str, id: &str, e: &ApiError) -> String {
-    join(&[verb, "FAILURE", id, e.code, &e.message])
+    join(&[verb, "FAILURE", id, e.code.as_str(), &e.message])
 }
 
 fn usage(verb: &str, text: &'static str) -> String {
@@ -53,8 +53,7 @@ fn usage(verb: &str, text: &'static str) -> String {
 
 fn not_authenticated() -> ApiError {
     ApiError::new(
-        401,
-        "not_authenticated",
+        CredentialError::NotAuthenticated,
         "Log in on this connection first (AUTH, LOGIN_* or SESSION|session_token).",
     )
 }
@@ -92,8 +91,8 @@ impl TcpRelay {
             self.clear();
         }
         if self.peer.is_none() {
-            let peer = s.relay_peer(token, ctx).await.map_err(|e| match e.status {
-                401 => not_authenticated(),
+            let peer = s.relay_peer(token, ctx).await.map_err(|e| match e.code {
+                ErrorCode::Credentials(_) => not_authenticated(),
                 _ => e,
             })?;
             self.token = Some(token.clone());
@@ -162,7 +161,7 @@ pub(crate) async fn verb(
             let peer = relay
                 .peer(s, ctx, &token)
                 .await
-                .map_err(|e| join(&["SESSION", "FAILURE", e.code, &e.message]))?;
+                .map_err(|e| join(&["SESSION", "FAILURE", e.code.as_str(), &e.message]))?;
             let answer = join(&["SESSION", "SUCCESS", &peer.username]);
             *session_token = token;
             Ok(answer)
@@ -176,7 +175,7 @@ pub(crate) async fn verb(
             }
             let id = fields[2].as_str();
             let field_err =
-                |name: &str| ApiError::bad_request("invalid_message", format!("Bad `{name}`."));
+                |name: &str| ApiError::new(InputError::InvalidMessage, format!("Bad `{name}`."));
             let out = (|| {
                 Ok::<_, ApiError>(Outgoing {
                     to: fields[1].clone(),

@@ -49,7 +49,7 @@ use sesame_proto::e2e::{ClientFrame, FrameError, SealedMessage, ServerFrame};
 use tokio::time::Instant;
 
 use super::{Closed, Delivery, Outgoing, Peer, RecipientCache};
-use crate::error::ApiError;
+use crate::error::{ApiError, InputError};
 use crate::http::Ctx;
 use crate::service::Sesame;
 
@@ -125,7 +125,7 @@ async fn run(s: Sesame, peer: Peer, mut socket: WebSocket) {
                     }
                     Some(Ok(Message::Binary(_))) => Handled::Answer(error_frame(
                         None,
-                        &ApiError::bad_request("invalid_message", "Send JSON text frames."),
+                        &ApiError::new(InputError::InvalidMessage, "Send JSON text frames."),
                     )),
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => Handled::Nothing,
                     Some(Ok(Message::Close(_)) | Err(_)) | None => break None,
@@ -277,20 +277,20 @@ async fn handle(s: &Sesame, peer: &Peer, recipients: &mut RecipientCache, text: 
         #[allow(unreachable_patterns)]
         _ => Handled::Answer(error_frame(
             None,
-            &ApiError::bad_request("invalid_message", "Unexpected frame type."),
+            &ApiError::new(InputError::InvalidMessage, "Unexpected frame type."),
         )),
     }
 }
 
 fn unreadable(e: &serde_json::Error) -> ApiError {
-    ApiError::bad_request("invalid_message", format!("Unreadable frame: {e}"))
+    ApiError::new(InputError::InvalidMessage, format!("Unreadable frame: {e}"))
 }
 
 fn error_frame(id: Option<String>, e: &ApiError) -> ServerFrame {
     ServerFrame::Error {
         id,
         error: FrameError {
-            code: e.code.to_owned(),
+            code: e.code.as_str().to_owned(),
             message: e.message.to_string(),
         },
     }

@@ -9,11 +9,11 @@ use zeroize::Zeroizing;
 
 use super::email::{email_taken, EmailAddress};
 use super::{Registered, RequestContext, Sesame};
-use crate::error::ApiError;
+use crate::error::{ApiError, InputError};
 use crate::store::{AccountStatus, ConflictOn, NewUser, StoreError};
 
 fn username_taken() -> ApiError {
-    ApiError::new(409, "username_taken", "That username is already taken.")
+    ApiError::new(InputError::UsernameTaken, "That username is already taken.")
 }
 
 impl Sesame {

@@ -5,7 +5,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::{RequestContext, Sesame};
-use crate::error::ApiError;
+use crate::error::{ApiError, InputError};
 use crate::store::{AccountStatus, AuditQuery, AuditRecord, UserRecord};
 
 /// A user as the operator sees it.
@@ -26,7 +26,7 @@ pub struct UserSummary {
 }
 
 fn no_such_user() -> ApiError {
-    ApiError::new(404, "user_not_found", "No such user.")
+    ApiError::new(InputError::UserNotFound, "No such user.")
 }
 
 impl Sesame {

@@ -23,8 +23,11 @@ use sesame_proto::messages::LoginFinish;
 use uuid::Uuid;
 
 use super::{Authenticated, RequestContext, Sesame};
-use crate::error::ApiError;
+use crate::error::{ApiError, InputError};
 use crate::store::{FactorRecord, UserRecord};
+
+pub use sesame_api::messaging::DeviceList;
+pub use sesame_api::messaging::DeviceView;
 
 /// Factor kind of a registered device key (slot: the device id).
 pub const KIND_DEVICE_KEY: &str = "device_key";
@@ -36,28 +39,6 @@ pub const MAX_DEVICES: usize = 20;
 pub const MAX_DEVICE_NAME_CHARS: usize = 64;
 
 const DEVICE_FIELD: &str = "factor:device_key";
-
-/// A registered device, as its owner sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct DeviceView {
-    /// The device id (what `device_key_id` names at login).
-    pub id: String,
-    /// The name its owner gave it.
-    pub name: String,
-    /// The Ed25519 public key (base64url).
-    pub public_key: String,
-    /// When it was registered (unix seconds).
-    pub created_at: i64,
-}
-
-/// `GET /api/devices`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct DeviceList {
-    /// The registered devices, by id.
-    pub devices: Vec<DeviceView>,
-    /// Whether logins must be signed by one of them.
-    pub required: bool,
-}
 
 /// What is sealed in a `device_key` factor.
 #[derive(Serialize, Deserialize)]
@@ -122,14 +103,14 @@ impl Sesame {
             || name.chars().count() > MAX_DEVICE_NAME_CHARS
             || name.chars().any(char::is_control)
         {
-            return Err(ApiError::bad_request(
-                "invalid_device_name",
+            return Err(ApiError::new(
+                InputError::InvalidDeviceName,
                 format!("Device names are 1 to {MAX_DEVICE_NAME_CHARS} printable characters."),
             ));
         }
         if !b64::decode(public_key).is_some_and(|k| is_valid_device_key(&k)) {
-            return Err(ApiError::bad_request(
-                "invalid_device_key",
+            return Err(ApiError::new(
+                InputError::InvalidDeviceKey,
                 "The public key must be a valid Ed25519 key (32 bytes, base64url).",
             ));
         }
@@ -140,8 +121,7 @@ impl Sesame {
             .await?;
         if existing.len() >= MAX_DEVICES {
             return Err(ApiError::new(
-                409,
-                "too_many_devices",
+                InputError::TooManyDevices,
                 format!("At most {MAX_DEVICES} devices; remove one first."),
             ));
         }
@@ -210,14 +190,13 @@ impl Sesame {
             .await?
             .is_none()
         {
-            return Err(ApiError::new(404, "device_not_found", "No such device."));
+            return Err(ApiError::new(InputError::DeviceNotFound, "No such device."));
         }
         if self.device_required(who.user_id).await?
             && store.factors(who.user_id, KIND_DEVICE_KEY).await?.len() <= 1
         {
             return Err(ApiError::new(
-                409,
-                "device_required",
+                InputError::DeviceRequired,
                 "Logins require a device key: turn that off before removing the last device.",
             ));
         }
@@ -250,8 +229,8 @@ impl Sesame {
                 .await?
                 .is_empty()
             {
-                return Err(ApiError::bad_request(
-                    "no_device_key",
+                return Err(ApiError::new(
+                    InputError::NoDeviceKey,
                     "Register a device key (POST /api/devices) before requiring one.",
                 ));
             }

@@ -30,7 +30,7 @@ use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use super::{RequestContext, Sesame};
-use crate::error::ApiError;
+use crate::error::{ApiError, InputError};
 use crate::store::AccountStatus;
 
 /// Seconds an emailed verification code stays valid.
@@ -108,32 +108,37 @@ impl std::fmt::Display for EmailAddress {
 }
 
 fn email_invalid(message: &'static str) -> ApiError {
-    ApiError::bad_request("email_invalid", message)
+    ApiError::new(InputError::EmailInvalid, message)
 }
 
 /// 409 `email_taken`.
 pub(crate) fn email_taken() -> ApiError {
     ApiError::new(
-        409,
-        "email_taken",
+        InputError::EmailTaken,
         "That email address belongs to another account.",
     )
 }
 
 fn invalid_code() -> ApiError {
-    ApiError::bad_request("invalid_code", "That code is not the one we sent.")
+    ApiError::new(
+        InputError::VerificationCodeInvalid,
+        "That code is not the one we sent.",
+    )
 }
 
 fn code_expired() -> ApiError {
-    ApiError::bad_request(
-        "code_expired",
+    ApiError::new(
+        InputError::CodeExpired,
         "No valid code: it expired, was tried too often, or none was sent. Ask for a new one \
          (POST /api/verify-email/resend).",
     )
 }
 
 fn already_verified() -> ApiError {
-    ApiError::bad_request("already_verified", "This account is already active.")
+    ApiError::new(
+        InputError::AlreadyVerified,
+        "This account is already active.",
+    )
 }
 
 /// A uniformly random 6-digit code (rejection sampling: no modulo bias).
@@ -414,8 +419,7 @@ mod tests {
             long.as_str(),
         ] {
             let err = EmailAddress::parse(bad).unwrap_err();
-            assert_eq!(err.code, "email_invalid", "{bad:?}");
-            assert_eq!(err.status, 400);
+            assert_eq!(err.code, InputError::EmailInvalid.into(), "{bad:?}");
         }
         assert!(ok(&format!("{}@example.com", "a".repeat(60))).is_ok());
     }

@@ -12,15 +12,17 @@
 //!
 //! Audit events: `keys.updated`, `keys.backup_updated`.
 
-use serde::{Deserialize, Serialize};
 use sesame_proto::b64;
 use sesame_proto::e2e::PublicIdentity;
 use sesame_proto::policy::Username;
 use uuid::Uuid;
 
 use super::{Authenticated, RequestContext, Sesame};
-use crate::error::ApiError;
+use crate::error::{ApiError, InputError};
 use crate::store::{FactorRecord, UserRecord};
+
+pub use sesame_api::messaging::IdentityUpload;
+pub use sesame_api::messaging::PublishedIdentity;
 
 /// Factor kind of a user's public identity keys.
 pub const KIND_IDENTITY: &str = "identity";
@@ -29,45 +31,16 @@ pub const KIND_KEY_BACKUP: &str = "key_backup";
 /// Largest key backup accepted, bytes (decoded).
 pub const MAX_BACKUP_BYTES: usize = 4096;
 
-/// `PUT /api/keys`: the public identity, base64url fields (32, 32 and 64 bytes).
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct IdentityUpload {
-    /// Ed25519 public key.
-    pub signing_key: String,
-    /// X25519 public key.
-    pub encryption_key: String,
-    /// Ed25519 signature over `b"sesame/v1/identity-encryption-key" || encryption_key`.
-    pub encryption_key_signature: String,
-}
-
-/// `GET /api/keys/{username}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct PublishedIdentity {
-    /// The canonical username.
-    pub username: String,
-    /// The user's id.
-    pub user_id: Uuid,
-    /// Ed25519 public key (base64url).
-    pub signing_key: String,
-    /// X25519 public key (base64url).
-    pub encryption_key: String,
-    /// Signature of the encryption key by the signing key (base64url).
-    pub encryption_key_signature: String,
-    /// When the keys were last uploaded (unix seconds).
-    pub updated_at: i64,
-}
-
 fn invalid_identity() -> ApiError {
-    ApiError::bad_request(
-        "invalid_identity",
+    ApiError::new(
+        InputError::InvalidIdentity,
         "The identity keys do not decode, or the signature over the encryption key does not \
          verify.",
     )
 }
 
 fn keys_not_found() -> ApiError {
-    ApiError::new(404, "keys_not_found", "No identity keys for that user.")
+    ApiError::new(InputError::KeysNotFound, "No identity keys for that user.")
 }
 
 fn fixed<const N: usize>(text: &str) -> Result<[u8; N], ApiError> {
@@ -180,15 +153,14 @@ impl Sesame {
         ctx: &RequestContext,
     ) -> Result<(), ApiError> {
         let Some(bytes) = b64::decode(blob).filter(|b| !b.is_empty()) else {
-            return Err(ApiError::bad_request(
-                "invalid_backup",
+            return Err(ApiError::new(
+                InputError::InvalidBackup,
                 "The backup must be non-empty base64url.",
             ));
         };
         if bytes.len() > MAX_BACKUP_BYTES {
             return Err(ApiError::new(
-                413,
-                "backup_too_large",
+                InputError::BackupTooLarge,
                 format!("Key backups are limited to {MAX_BACKUP_BYTES} bytes."),
             ));
         }
@@ -219,8 +191,7 @@ impl Sesame {
         {
             Some(f) => Ok(b64::encode(f.value)),
             None => Err(ApiError::new(
-                404,
-                "backup_not_found",
+                InputError::BackupNotFound,
                 "No key backup stored.",
             )),
         }

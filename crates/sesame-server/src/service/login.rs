@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 
 use super::second_factor::{LoginOutcome, SecondFactorVerified};
 use super::{RequestContext, Sesame, SessionIssued};
-use crate::error::ApiError;
+use crate::error::{ApiError, CredentialError, InputError};
 use crate::store::{AccountStatus, UserRecord};
 
 /// Longest free-text reason a client may attach to a `failed` acknowledgement.
@@ -192,8 +192,8 @@ impl Sesame {
             .count()
             > PASSWORD_MAX_CHARS
         {
-            return Err(ApiError::bad_request(
-                "password_too_long",
+            return Err(ApiError::new(
+                InputError::PasswordTooLong,
                 format!("Passwords are at most {PASSWORD_MAX_CHARS} characters."),
             ));
         }
@@ -248,15 +248,13 @@ impl Sesame {
                 crate::metrics::login(verified.method().as_str(), "banned");
                 self.audit("login.banned", Some(user.id), None, ctx).await;
                 return Err(ApiError::new(
-                    403,
-                    "account_banned",
+                    CredentialError::AccountBanned,
                     "This account is banned.",
                 ));
             }
             AccountStatus::Pending => {
                 return Err(ApiError::new(
-                    403,
-                    "account_pending",
+                    CredentialError::AccountPending,
                     "Verify the email address first (POST /api/verify-email).",
                 ));
             }
@@ -311,8 +309,7 @@ impl Sesame {
                 "banned",
             );
             return Err(ApiError::new(
-                403,
-                "account_banned",
+                CredentialError::AccountBanned,
                 "This account is banned.",
             ));
         }

@@ -43,6 +43,8 @@ pub use second_factor::{LoginOutcome, SecondFactorRequired, TotpEnrolment, MFA_T
 pub use sessions::{AccessGrant, Authenticated, SessionView};
 pub use throttle::ThrottleSettings;
 
+pub use sesame_api::sessions::SessionIssued;
+
 /// The current time in unix seconds. A trait so tests can move time.
 pub trait Clock: Send + Sync + 'static {
     /// Seconds since the Unix epoch.
@@ -159,27 +161,6 @@ impl Readiness {
     pub fn ready(&self) -> bool {
         self.database.is_ok() && !matches!(self.redis, Some(Err(_)))
     }
-}
-
-/// What a successful login hands out (also the sealed payload of the OPAQUE confirmation).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct SessionIssued {
-    /// The user's id.
-    pub user_id: Uuid,
-    /// The canonical username.
-    pub username: String,
-    /// The new session's id.
-    pub session_id: Uuid,
-    /// The session token (refreshes access tokens; keep it secret).
-    pub session_token: String,
-    /// A fresh access token (JWT).
-    pub access_token: String,
-    /// Always `Bearer`.
-    pub token_type: String,
-    /// Seconds until the access token expires.
-    pub expires_in: u64,
-    /// When the session ends at the latest (unix seconds).
-    pub session_expires_at: i64,
 }
 
 /// A new account.
@@ -313,7 +294,7 @@ impl Sesame {
     }
 
     /// The JWKS document for `/.well-known/jwks.json`.
-    pub fn jwks(&self) -> serde_json::Value {
+    pub fn jwks(&self) -> sesame_api::discovery::Jwks {
         self.inner.signer.jwks()
     }
 

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use sesame_api::account::{MAX_BIO, MAX_DISPLAY_NAME, MAX_PICTURE_URL};
 use sesame_proto::messages::{
     LoginChallenge, LoginConfirmation, LoginFinish, LoginStart, RegistrationChallenge,
     RegistrationFinish, RegistrationStart,
@@ -20,100 +20,62 @@ use sesame_proto::{CredentialRecord, KsfPolicy, Timestamp};
 use zeroize::Zeroizing;
 
 use super::{Authenticated, RequestContext, Sesame};
-use crate::error::ApiError;
+use crate::error::{ApiError, CredentialError, InputError};
 use crate::store::{FactorRecord, UserRecord};
 
+pub use sesame_api::account::Profile;
+pub use sesame_api::account::ProfileUpdate;
+
 const PROFILE: &str = "profile";
-const MAX_DISPLAY_NAME: usize = 64;
-const MAX_BIO: usize = 500;
-const MAX_PICTURE_URL: usize = 2048;
 
-/// Public profile fields (seed 004 `name`, `bio`, `p_pic`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Profile {
-    /// Display name, at most 64 characters, no control characters.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<String>,
-    /// Free text, at most 500 characters.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bio: Option<String>,
-    /// An `https://` URL (or `http://` on localhost), at most 2048 characters.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub picture_url: Option<String>,
-}
-
-impl Profile {
-    fn validate(&self) -> Result<(), ApiError> {
-        let text = |v: &Option<String>,
-                    max: usize,
-                    what: &'static str,
-                    multiline: bool|
-         -> Result<(), ApiError> {
-            let Some(v) = v else { return Ok(()) };
-            if v.chars().count() > max {
-                return Err(ApiError::bad_request(
-                    "profile_invalid",
-                    format!("{what} is at most {max} characters."),
-                ));
-            }
-            if v.chars()
-                .any(|c| c.is_control() && !(multiline && c == '\n'))
-            {
-                return Err(ApiError::bad_request(
-                    "profile_invalid",
-                    format!("{what} has control characters."),
-                ));
-            }
-            Ok(())
-        };
-        text(&self.display_name, MAX_DISPLAY_NAME, "display_name", false)?;
-        text(&self.bio, MAX_BIO, "bio", true)?;
-        if let Some(u) = &self.picture_url {
-            let bad = || {
-                ApiError::bad_request(
-                    "profile_invalid",
-                    "picture_url must be an https URL of at most 2048 characters.",
-                )
-            };
-            if u.len() > MAX_PICTURE_URL {
-                return Err(bad());
-            }
-            let url = url::Url::parse(u).map_err(|_| bad())?;
-            let local = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
-            if !(url.scheme() == "https" || (url.scheme() == "http" && local))
-                || url.host().is_none()
-            {
-                return Err(bad());
-            }
+/// Checks a profile against the rules its fields document.
+fn validate_profile(profile: &Profile) -> Result<(), ApiError> {
+    let text = |v: &Option<String>,
+                max: usize,
+                what: &'static str,
+                multiline: bool|
+     -> Result<(), ApiError> {
+        let Some(v) = v else { return Ok(()) };
+        if v.chars().count() > max {
+            return Err(ApiError::new(
+                InputError::ProfileInvalid,
+                format!("{what} is at most {max} characters."),
+            ));
+        }
+        if v.chars()
+            .any(|c| c.is_control() && !(multiline && c == '\n'))
+        {
+            return Err(ApiError::new(
+                InputError::ProfileInvalid,
+                format!("{what} has control characters."),
+            ));
         }
         Ok(())
+    };
+    text(
+        &profile.display_name,
+        MAX_DISPLAY_NAME,
+        "display_name",
+        false,
+    )?;
+    text(&profile.bio, MAX_BIO, "bio", true)?;
+    if let Some(u) = &profile.picture_url {
+        let bad = || {
+            ApiError::new(
+                InputError::ProfileInvalid,
+                "picture_url must be an https URL of at most 2048 characters.",
+            )
+        };
+        if u.len() > MAX_PICTURE_URL {
+            return Err(bad());
+        }
+        let url = url::Url::parse(u).map_err(|_| bad())?;
+        let local = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+        if !(url.scheme() == "https" || (url.scheme() == "http" && local)) || url.host().is_none() {
+            return Err(bad());
+        }
     }
-}
-
-/// A profile update: only the fields present change; `null` clears one.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ProfileUpdate {
-    /// New display name.
-    #[serde(default, with = "double_option")]
-    pub display_name: Option<Option<String>>,
-    /// New bio.
-    #[serde(default, with = "double_option")]
-    pub bio: Option<Option<String>>,
-    /// New picture URL.
-    #[serde(default, with = "double_option")]
-    pub picture_url: Option<Option<String>>,
-}
-
-mod double_option {
-    use serde::{Deserialize, Deserializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Option<String>>, D::Error> {
-        Option::<String>::deserialize(d).map(Some)
-    }
+    Ok(())
 }
 
 fn reauth_key(session: uuid::Uuid) -> String {
@@ -122,8 +84,7 @@ fn reauth_key(session: uuid::Uuid) -> String {
 
 fn reauth_required() -> ApiError {
     ApiError::new(
-        403,
-        "reauthentication_required",
+        CredentialError::ReauthenticationRequired,
         "This operation needs a fresh authentication: re-authenticate (POST /api/reauth/start and /api/reauth/finish, or POST /api/reauth) and retry.",
     )
 }
@@ -176,8 +137,8 @@ impl Sesame {
     ) -> Result<LoginChallenge, ApiError> {
         let (_, name) = self.caller(who).await?;
         if Username::parse(&msg.username)? != name {
-            return Err(ApiError::bad_request(
-                "username_mismatch",
+            return Err(ApiError::new(
+                InputError::UsernameMismatch,
                 "Re-authenticate as the signed-in user.",
             ));
         }
@@ -259,22 +220,27 @@ impl Sesame {
     }
 
     /// The caller's account, profile and factor status.
-    pub async fn me(&self, who: &Authenticated) -> Result<serde_json::Value, ApiError> {
+    pub async fn me(&self, who: &Authenticated) -> Result<sesame_api::account::Me, ApiError> {
         let (user, name) = self.caller(who).await?;
-        let profile = self.profile(user.id).await?;
-        Ok(serde_json::json!({
-            "user_id": user.id,
-            "uuid": user.id,
-            "username": name.as_str(),
-            "status": user.status.as_str(),
-            "created_at": user.created_at,
-            "last_login_at": user.last_login_at,
-            "profile": profile,
-            "totp_enabled": self.has_totp(user.id).await?,
-            "backup_codes_left": self.backup_codes_left(user.id).await?,
-            "security_questions": self.security_question_count(user.id).await?,
-            "email": user.email_sealed.as_ref().and_then(|s| self.inner.secrets.fields.open("email", user.id.as_bytes(), s)),
-        }))
+        let email = user.email_sealed.as_ref().and_then(|s| {
+            self.inner
+                .secrets
+                .fields
+                .open("email", user.id.as_bytes(), s)
+        });
+        Ok(sesame_api::account::Me {
+            user_id: user.id,
+            uuid: user.id,
+            username: name.as_str().to_owned(),
+            status: user.status.wire(),
+            created_at: user.created_at,
+            last_login_at: user.last_login_at,
+            profile: self.profile(user.id).await?,
+            totp_enabled: self.has_totp(user.id).await?,
+            backup_codes_left: self.backup_codes_left(user.id).await? as u64,
+            security_questions: self.security_question_count(user.id).await? as u64,
+            email,
+        })
     }
 
     async fn profile(&self, user: uuid::Uuid) -> Result<Profile, ApiError> {
@@ -301,7 +267,7 @@ impl Sesame {
         if let Some(v) = update.picture_url {
             p.picture_url = v;
         }
-        p.validate()?;
+        validate_profile(&p)?;
         self.inner
             .store
             .put_factor(&FactorRecord {
@@ -346,8 +312,8 @@ impl Sesame {
         self.require_fresh(who).await?;
         let (_, name) = self.caller(who).await?;
         if Username::parse(&msg.username)? != name {
-            return Err(ApiError::bad_request(
-                "username_mismatch",
+            return Err(ApiError::new(
+                InputError::UsernameMismatch,
                 "Change the signed-in user's password.",
             ));
         }
@@ -370,8 +336,8 @@ impl Sesame {
         self.require_fresh(who).await?;
         let (_, name) = self.caller(who).await?;
         if Username::parse(&msg.username)? != name {
-            return Err(ApiError::bad_request(
-                "username_mismatch",
+            return Err(ApiError::new(
+                InputError::UsernameMismatch,
                 "Change the signed-in user's password.",
             ));
         }

@@ -11,8 +11,10 @@ use unicode_normalization::UnicodeNormalization;
 use zeroize::Zeroizing;
 
 use super::{Authenticated, RequestContext, Sesame};
-use crate::error::ApiError;
+use crate::error::{ApiError, InputError};
 use crate::store::FactorRecord;
+
+pub use sesame_api::account::QuestionAnswer;
 
 const KIND: &str = "security_question";
 /// Questions offered to users (they may also write their own).
@@ -31,17 +33,6 @@ const MAX_QUESTIONS: usize = 3;
 const MAX_QUESTION_CHARS: usize = 200;
 const MIN_ANSWER_CHARS: usize = 3;
 const MAX_ANSWER_CHARS: usize = 100;
-
-/// One question and its answer, as the user sets them.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct QuestionAnswer {
-    /// The question text.
-    pub question: String,
-    /// The answer (normalised before hashing).
-    #[schema(value_type = String)]
-    pub answer: Zeroizing<String>,
-}
 
 #[derive(Serialize, Deserialize)]
 struct Stored {
@@ -89,7 +80,7 @@ impl Sesame {
         ctx: &RequestContext,
     ) -> Result<(), ApiError> {
         self.require_fresh(who).await?;
-        let invalid = |m: String| ApiError::bad_request("security_questions_invalid", m);
+        let invalid = |m: String| ApiError::new(InputError::SecurityQuestionsInvalid, m);
         if !(MIN_QUESTIONS..=MAX_QUESTIONS).contains(&questions.len()) {
             return Err(invalid(format!(
                 "Set {MIN_QUESTIONS} to {MAX_QUESTIONS} questions."

@@ -18,17 +18,20 @@ use std::time::Duration;
 
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
-use sesame_proto::messages::{RegistrationChallenge, RegistrationStart};
+use sesame_proto::messages::RegistrationStart;
 use sesame_proto::policy::{check_password, Username};
 use sesame_proto::server as proto;
-use sesame_proto::{b64::Bytes, KeyStretching, KsfPolicy};
+use sesame_proto::KsfPolicy;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
-use zeroize::Zeroizing;
 
 use super::questions::CATALOG;
 use super::{RequestContext, Sesame};
-use crate::error::ApiError;
+use crate::error::{ApiError, CredentialError, InputError};
+
+pub use sesame_api::account::RecoverFinish;
+pub use sesame_api::account::RecoverStart;
+pub use sesame_api::account::RecoverStarted;
 
 /// Recoveries one account may start per hour.
 pub const RECOVERIES_PER_HOUR: u64 = 5;
@@ -36,63 +39,6 @@ pub const RECOVERIES_PER_HOUR: u64 = 5;
 /// How long a recovery stays open, seconds.
 pub const RECOVERY_TTL_SECS: u64 = 900;
 const MAX_TRIES: u32 = 5;
-
-/// `POST /api/recover/start`.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RecoverStart {
-    /// The account.
-    pub username: String,
-    /// For a client-side new record: the OPAQUE registration request.
-    #[serde(default)]
-    pub registration_request: Option<Bytes>,
-}
-
-/// The answer to [`RecoverStart`], identical in shape for every username.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct RecoverStarted {
-    /// Present with `recover/finish`.
-    pub recovery_id: String,
-    /// The account's security questions (stand-ins for accounts without any).
-    pub questions: Vec<String>,
-    /// When a registration request was sent: the challenge for the new record.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub registration_challenge: Option<RegistrationChallenge>,
-    /// Seconds the recovery stays open.
-    pub expires_in: u64,
-    /// Human message.
-    pub message: String,
-}
-
-/// `POST /api/recover/finish`.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RecoverFinish {
-    /// From the start.
-    pub recovery_id: String,
-    /// A backup code.
-    #[serde(default)]
-    pub backup_code: Option<String>,
-    /// The emailed code.
-    #[serde(default)]
-    pub email_code: Option<String>,
-    /// A TOTP code.
-    #[serde(default)]
-    pub totp_code: Option<String>,
-    /// Answers to the questions, in order.
-    #[serde(default)]
-    pub answers: Option<Vec<String>>,
-    /// Server-assisted: the new password.
-    #[serde(default)]
-    #[schema(value_type = Option<String>)]
-    pub new_password: Option<Zeroizing<String>>,
-    /// Client-side: the new OPAQUE registration record…
-    #[serde(default)]
-    pub registration_record: Option<Bytes>,
-    /// …and the parameters it was stretched with.
-    #[serde(default)]
-    pub key_stretching: Option<KeyStretching>,
-}
 
 #[derive(Serialize, Deserialize)]
 struct State {
@@ -119,8 +65,7 @@ fn key(id: &str) -> String {
 
 fn failed() -> ApiError {
     ApiError::new(
-        401,
-        "recovery_failed",
+        CredentialError::RecoveryFailed,
         "Recovery failed: the codes or answers do not check out.",
     )
 }
@@ -273,8 +218,7 @@ impl Sesame {
         let k = key(&req.recovery_id);
         let expired = || {
             ApiError::new(
-                400,
-                "recovery_expired",
+                InputError::RecoveryExpired,
                 "Unknown or expired recovery; start again.",
             )
         };
@@ -302,8 +246,8 @@ impl Sesame {
                 &KsfPolicy::DEFAULT,
             )?),
             _ => {
-                return Err(ApiError::bad_request(
-                    "invalid_request",
+                return Err(ApiError::new(
+                    InputError::InvalidRequest,
                     "Send either new_password, or registration_record with key_stretching.",
                 ))
             }

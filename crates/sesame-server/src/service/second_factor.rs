@@ -21,8 +21,11 @@ use totp_rs::{Algorithm, TOTP};
 use uuid::Uuid;
 
 use super::{RequestContext, Sesame, SessionIssued};
-use crate::error::ApiError;
+use crate::error::{ApiError, CredentialError, InputError};
 use crate::store::FactorRecord;
+
+pub use sesame_api::account::TotpEnrolment;
+pub use sesame_api::auth::SecondFactorRequired;
 
 /// Factor kinds in the factor store.
 pub(crate) mod kinds {
@@ -41,19 +44,6 @@ const CROCKFORD: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 pub const MFA_TTL_SECS: u64 = 300;
 /// Wrong codes one ticket accepts before it is burnt.
 const MFA_MAX_TRIES: u32 = 5;
-
-/// What the server answers instead of a session when a second factor is needed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct SecondFactorRequired {
-    /// Always `true`: tells this answer apart from a session.
-    pub second_factor_required: bool,
-    /// The ticket to present with the code.
-    pub mfa_token: String,
-    /// Accepted kinds of code: `totp`, `backup_code`.
-    pub methods: Vec<String>,
-    /// Seconds the ticket stays valid.
-    pub expires_in: u64,
-}
 
 /// The outcome of a verified password.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,24 +80,9 @@ pub(crate) struct SecondFactorVerified {
     pub(crate) methods: Vec<String>,
 }
 
-/// The TOTP enrolment answer (seed 004 names).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct TotpEnrolment {
-    /// Human message.
-    pub message: String,
-    /// The base32 secret, for typing into an authenticator.
-    pub secret: String,
-    /// The `otpauth://totp/...` URI.
-    pub otpauth_url: String,
-    /// `data:image/png;base64,...` QR code of the URI.
-    pub qr_code_url: String,
-}
-
 fn invalid_code() -> ApiError {
     ApiError::new(
-        401,
-        "invalid_code",
+        CredentialError::InvalidCode,
         "The code is wrong, expired or already used.",
     )
 }
@@ -325,8 +300,8 @@ impl Sesame {
             .factor(user, kinds::TOTP, "pending")
             .await?
         else {
-            return Err(ApiError::bad_request(
-                "totp_not_pending",
+            return Err(ApiError::new(
+                InputError::TotpNotPending,
                 "Generate a QR code first.",
             ));
         };
@@ -448,8 +423,7 @@ impl Sesame {
         let key = ticket_key(mfa_token);
         let expired = || {
             ApiError::new(
-                401,
-                "mfa_expired",
+                CredentialError::MfaExpired,
                 "The second-factor step expired; log in again.",
             )
         };

@@ -1,23 +1,14 @@
 //! Sessions: creation, refresh, authentication of access tokens, listing and revocation.
 
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{RequestContext, Sesame, SessionIssued};
-use crate::error::ApiError;
+use crate::error::{ApiError, CredentialError, InputError};
 use crate::store::{AccountStatus, NewSession, SessionRecord};
 use crate::tokens::{hash_session_token, new_session_token, SESSION_TOKEN_PREFIX};
 
-/// A fresh access token from a refresh.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct AccessGrant {
-    /// The access token (JWT).
-    pub access_token: String,
-    /// Always `Bearer`.
-    pub token_type: String,
-    /// Seconds until it expires.
-    pub expires_in: u64,
-}
+pub use sesame_api::sessions::SessionView;
+pub use sesame_api::sessions::{AccessGrant, AuthMethod};
 
 /// A caller whose access token verified and whose session is still live.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,36 +19,12 @@ pub struct Authenticated {
     pub session_id: Uuid,
 }
 
-/// A session as the owner sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct SessionView {
-    /// Session id.
-    pub id: Uuid,
-    /// Created (unix seconds).
-    pub created_at: i64,
-    /// Last used (unix seconds).
-    pub last_seen_at: i64,
-    /// Ends if unused until then.
-    pub idle_expires_at: i64,
-    /// Ends at the latest.
-    pub absolute_expires_at: i64,
-    /// Address at login.
-    pub client_addr: Option<String>,
-    /// User agent at login.
-    pub user_agent: Option<String>,
-    /// Authentication methods used.
-    pub methods: Vec<String>,
-    /// Whether this is the caller's own session.
-    pub current: bool,
-}
-
 /// A refresh records use (and extends the idle expiry) at most this often, seconds.
 const TOUCH_INTERVAL_SECS: i64 = 60;
 
 fn session_invalid() -> ApiError {
     ApiError::new(
-        401,
-        "session_invalid",
+        CredentialError::SessionInvalid,
         "The session has ended; log in again.",
     )
 }
@@ -78,6 +45,8 @@ impl Sesame {
         let now = self.now_i64();
         let s = &self.inner.settings;
         let (token, hash) = new_session_token();
+        // Stored and signed as RFC 8176 `amr` values (`pwd`, `otp`, `hwk`, `mfa`).
+        let methods: Vec<String> = amr(methods).iter().map(|m| m.amr().to_owned()).collect();
         let session = NewSession {
             id: Uuid::new_v4(),
             user_id,
@@ -88,7 +57,7 @@ impl Sesame {
             absolute_expires_at: now + secs(s.session_absolute),
             client_addr: ctx.client_addr.map(|a| a.to_string()),
             user_agent: ctx.user_agent.clone(),
-            methods: methods.to_vec(),
+            methods: methods.clone(),
         };
         let audit = self.audit_event("login.success", Some(user_id), Some(detail), ctx);
         let session_id = session.id;
@@ -99,7 +68,7 @@ impl Sesame {
         let (access_token, _) = self
             .inner
             .signer
-            .issue(user_id, session_id, methods, self.now())
+            .issue(user_id, session_id, &methods, self.now())
             .map_err(ApiError::internal)?;
         Ok(SessionIssued {
             user_id,
@@ -253,7 +222,7 @@ impl Sesame {
                 absolute_expires_at: s.absolute_expires_at,
                 client_addr: s.client_addr,
                 user_agent: s.user_agent,
-                methods: s.methods,
+                methods: amr(&s.methods),
             })
             .collect())
     }
@@ -266,7 +235,10 @@ impl Sesame {
         ctx: &RequestContext,
     ) -> Result<(), ApiError> {
         if !self.inner.store.delete_session(who.user_id, id).await? {
-            return Err(ApiError::new(404, "session_not_found", "No such session."));
+            return Err(ApiError::new(
+                InputError::SessionNotFound,
+                "No such session.",
+            ));
         }
         self.audit(
             "session.revoked",
@@ -303,4 +275,15 @@ impl Sesame {
         self.audit("logout", Some(found.user_id), None, ctx).await;
         Ok(())
     }
+}
+
+/// The RFC 8176 `amr` values of a session's stored method names, each once, in order.
+pub(crate) fn amr(methods: &[String]) -> Vec<AuthMethod> {
+    let mut out: Vec<AuthMethod> = Vec::with_capacity(methods.len());
+    for m in methods.iter().filter_map(|m| AuthMethod::from_amr(m)) {
+        if !out.contains(&m) {
+            out.push(m);
+        }
+    }
+    out
 }

@@ -84,6 +84,15 @@ pub enum AccountStatus {
 }
 
 impl AccountStatus {
+    /// The wire form of the status.
+    pub fn wire(self) -> sesame_api::auth::AccountStatus {
+        match self {
+            AccountStatus::Active => sesame_api::auth::AccountStatus::Active,
+            AccountStatus::Pending => sesame_api::auth::AccountStatus::Pending,
+            AccountStatus::Banned => sesame_api::auth::AccountStatus::Banned,
+        }
+    }
+
     /// The stored text: `"active"`, `"pending"` or `"banned"`.
     pub fn as_str(self) -> &'static str {
         match self {
