@@ -476,16 +476,14 @@ impl Sesame {
             return Ok(());
         }
         let key = format!("relay:rate:{}", user.simple());
-        let window = Duration::from_secs(60);
-        let eph = self.ephemeral();
-        // Fixed window, as the per-address throttle: the first message of a window sets its
-        // expiry; later ones count within it.
-        if eph.set_nx(&key, b"1", window).await? {
-            return Ok(());
-        }
-        let ttl = eph.ttl(&key).await?.unwrap_or(window);
-        let n = eph.incr(&key, ttl.max(Duration::from_millis(1))).await?;
-        if n > per_minute {
+        // Fixed window, as the per-address throttle: the first message of a window starts it.
+        let rule = crate::limiter::Rule::fixed(per_minute, Duration::from_secs(60));
+        let v = self
+            .ephemeral()
+            .hit(&key, &rule, self.now_ms(), crate::limiter::Mode::Check)
+            .await?;
+        let ttl = v.retry_after;
+        if !v.allowed {
             return Err(ApiError {
                 retry_after: Some(ttl.as_secs() + 1),
                 ..ApiError::new(

@@ -119,6 +119,7 @@ impl Sesame {
             }
             normalised.push((text.to_owned(), answer));
         }
+        let rng = self.rng().clone();
         let hashes = self
             .inner
             .pool
@@ -127,7 +128,7 @@ impl Sesame {
                 normalised
                     .into_iter()
                     .map(|(q, a)| {
-                        let salt = SaltString::generate(&mut rand_core::OsRng);
+                        let salt = SaltString::generate(&mut rng.handle());
                         let h = argon
                             .hash_password(a.as_bytes(), &salt)
                             .map_err(|e| e.to_string())?;

@@ -77,9 +77,9 @@ impl Sesame {
     ) -> Result<SessionIssued, ApiError> {
         let now = self.now_i64();
         let s = &self.inner.settings;
-        let (token, hash) = new_session_token();
+        let (token, hash) = new_session_token(self.rng());
         let session = NewSession {
-            id: Uuid::new_v4(),
+            id: self.rng().uuid(),
             user_id,
             token_hash: hash,
             created_at: now,
@@ -99,7 +99,7 @@ impl Sesame {
         let (access_token, _) = self
             .inner
             .signer
-            .issue(user_id, session_id, methods, self.now())
+            .issue(user_id, session_id, methods, self.now(), self.rng())
             .map_err(ApiError::internal)?;
         Ok(SessionIssued {
             user_id,
@@ -174,7 +174,13 @@ impl Sesame {
         let (access_token, _) = self
             .inner
             .signer
-            .issue(session.user_id, session.id, &session.methods, self.now())
+            .issue(
+                session.user_id,
+                session.id,
+                &session.methods,
+                self.now(),
+                self.rng(),
+            )
             .map_err(ApiError::internal)?;
         Ok(AccessGrant {
             access_token,
