@@ -25,11 +25,19 @@
 //! (`send_rate_per_minute` per sender, counted in the short-lived store so every node shares
 //! it), `unknown_recipient`, `invalid_message`.
 
+// The recipient cache ages entries in real time (a cache, not an expiry of the service).
+#[allow(clippy::disallowed_methods)]
 mod hub;
+// Reconnection backoff and subscription pings run on real time.
+#[allow(clippy::disallowed_methods)]
 pub mod redis_doorbell;
 mod routes;
+// The periodic session re-check is a real-time timer.
+#[allow(clippy::disallowed_methods)]
 mod subscription;
 pub(crate) mod tcp;
+// Keep-alive pings and close timeouts measure real elapsed time.
+#[allow(clippy::disallowed_methods)]
 mod ws;
 
 use std::collections::HashMap;
@@ -213,6 +221,8 @@ impl Relay {
     }
 
     /// Waits until every relay connection has closed, at most `timeout`.
+    // A shutdown timeout: real elapsed time.
+    #[allow(clippy::disallowed_methods)]
     pub async fn wait_closed(&self, timeout: Duration) {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut open = self.open.subscribe();
@@ -263,6 +273,8 @@ impl RecipientCache {
             .map(|(id, canonical, _)| (*id, canonical.clone()))
     }
 
+    // A cache aged in real time, not an expiry of the service.
+    #[allow(clippy::disallowed_methods)]
     fn put(&mut self, name: &str, id: Uuid, canonical: &str) {
         if self.entries.len() >= RECIPIENT_CACHE_MAX {
             self.entries
