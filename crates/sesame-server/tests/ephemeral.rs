@@ -475,7 +475,7 @@ async fn redis_keys_carry_the_prefix() {
 }
 
 /// A value written by someone else (no expiry stamp) reads as absent and `set_nx` may
-/// replace it.
+/// replace it; a limiter replaces a key of another type.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_values_without_a_stamp_count_as_absent() {
     let Some(url) = redis_available().await else {
@@ -498,6 +498,19 @@ async fn redis_values_without_a_stamp_count_as_absent() {
         s.take("foreign", T0).await.unwrap().as_deref(),
         Some(&b"mine"[..])
     );
+    // A plain counter (as older versions kept limits) under a limiter key starts it afresh.
+    let _: () = redis::cmd("SET")
+        .arg(format!("{prefix}counter"))
+        .arg("99")
+        .arg("PX")
+        .arg(60_000)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let v = s
+        .hit("counter", &Rule::fixed(2, LONG), T0, Mode::Check)
+        .await;
+    assert_eq!(v.unwrap().count, 1);
     delete_prefixed(&url, &prefix).await;
 }
 

@@ -8,6 +8,11 @@
 local now = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
+-- A key of another type (a counter left by an older version) is replaced, not an error.
+local kind = redis.call('TYPE', KEYS[1])['ok']
+if kind ~= 'hash' and kind ~= 'none' then
+  redis.call('DEL', KEYS[1])
+end
 local st = redis.call('HMGET', KEYS[1], 's', 'c', 'g')
 local s = tonumber(st[1]) or now
 local c = tonumber(st[2]) or 0
