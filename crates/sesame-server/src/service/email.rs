@@ -4,15 +4,15 @@
 //!   as a keyed index (`index("email", …)`, unique: a second account with it gets 409
 //!   `email_taken`) plus a ciphertext bound to the user's row, and the account is created
 //!   `pending`.
-//! * A 6-digit code (uniform, from the service generator, [`crate::rng`]) is mailed to it through the configured
-//!   [`Mailer`](super::Mailer) (SMTP, or the development outbox). Only a keyed hash of the code
+//! * A 6-digit code (uniform, from the service generator, [`crate::rng`]) is mailed to it
+//!   through the configured [`Mailer`](super::Mailer) (SMTP, or the development outbox). Only a keyed hash of the code
 //!   is kept, in the short-lived store, with its expiry time (10 minutes by the service clock)
 //!   and a try counter: after 5 wrong codes it is burnt.
 //! * `POST /api/verify-email {username, code}` activates the account
 //!   ([`Sesame::verify_email`]); audited as `register.email_verified`.
 //! * `POST /api/verify-email/resend {username}` mails a fresh code (the old one stops
 //!   working) — at most one mail per 60 s and 5 per hour per account (the registration mail
-//!   included). The answer is the same `202` whether the name exists, is pending, is
+//!   included; one [limiter](crate::limiter) rule, a fixed hour from the first mail). The answer is the same `202` whether the name exists, is pending, is
 //!   limited or not: limits are applied silently, so the route tells nothing about accounts.
 //!   Mail is handed over in the background for the same reason, and so that a slow SMTP
 //!   server does not hold the request.
