@@ -6,6 +6,8 @@
 //! operation the server performs. Registration is measured at the default parameters, where
 //! the server-assisted path is all Argon2id.
 #![allow(missing_docs)]
+// A benchmark of the protocol library, outside the server: randomness straight from the OS.
+#![allow(clippy::disallowed_types)]
 
 use std::hint::black_box;
 use std::time::Duration;

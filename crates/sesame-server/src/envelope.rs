@@ -82,7 +82,6 @@ use base64::{alphabet, Engine as _};
 use crypto_box::{PublicKey, SecretKey};
 use curve25519_dalek::montgomery::MontgomeryPoint;
 use futures_util::StreamExt as _;
-use rand_core::OsRng;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::Value;
@@ -173,7 +172,7 @@ pub async fn middleware(State(s): State<Sesame>, req: Request, next: Next) -> Re
     let resp = next
         .run(Request::from_parts(parts, Body::from(inner)))
         .await;
-    seal_response(resp, &client).await
+    seal_response(resp, &client, s.rng()).await
 }
 
 /// Reads the whole body, refusing more than `limit` bytes with `413 payload_too_large`.
@@ -320,7 +319,7 @@ fn client_key(text: &str) -> Result<PublicKey, ApiError> {
 }
 
 /// Seals the route's answer to `client`, keeping its status and `Retry-After`.
-async fn seal_response(resp: Response, client: &PublicKey) -> Response {
+async fn seal_response(resp: Response, client: &PublicKey, rng: &crate::rng::Rng) -> Response {
     let (parts, body) = resp.into_parts();
     let status = parts.status;
     if status.is_informational()
@@ -335,7 +334,7 @@ async fn seal_response(resp: Response, client: &PublicKey) -> Response {
             return ApiError::internal(format!("reading a response to seal: {e}")).into_response()
         }
     };
-    let sealed = match client.seal(&mut OsRng, &plain) {
+    let sealed = match client.seal(&mut rng.handle(), &plain) {
         Ok(sealed) => sealed,
         Err(_) => return ApiError::internal("sealing a response failed").into_response(),
     };
@@ -354,7 +353,10 @@ async fn seal_response(resp: Response, client: &PublicKey) -> Response {
 
 #[cfg(test)]
 mod tests {
+    // Test keys straight from the operating system, outside the service.
+    #![allow(clippy::disallowed_types)]
     use super::*;
+    use rand_core::OsRng;
     use serde_json::json;
 
     #[test]

@@ -1,20 +1,29 @@
 //! Short-lived shared state: login states, second-factor steps, throttle counters.
 //!
-//! Everything here expires by itself. The contract is small and built from operations a
-//! shared store provides atomically (Redis: `SET PX`, `GETDEL`, `INCR`+`PEXPIRE`, `SET NX PX`,
-//! `PTTL`, `DEL`), so a cluster implementation slots in without touching callers. The
-//! in-memory implementation is the single-node default.
+//! Every value carries its expiry as data: a write takes the server's time `now_ms` (from
+//! the service [`Clock`](crate::clock::Clock)) and a time to live, a read takes `now_ms` and
+//! sees nothing once the expiry has passed. The backend's own time to live (Redis `PX`, the
+//! memory store's sweep) is set [`GC_GRACE`] past the logical expiry and only collects
+//! garbage, so a manual clock drives every expiry in tests. Limits are one atomic
+//! [`Ephemeral::hit`] of the [rate limiter](crate::limiter).
+//!
+//! The contract is small and atomic on each key, so a cluster implementation (Redis) slots
+//! in without touching callers. The in-memory implementation is the single-node default.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::time::Instant;
+
+use crate::limiter::{self, Mode, Rule, State, Verdict};
 
 pub mod redis;
 
 pub use self::redis::{RedisEphemeral, DEFAULT_KEY_PREFIX, REDIS_TIMEOUT};
+
+/// How long past its logical expiry a value stays in the backend before it is collected.
+pub const GC_GRACE: Duration = Duration::from_secs(60);
 
 /// Why the short-lived store could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -25,31 +34,55 @@ pub enum EphemeralError {
     Unavailable(String),
 }
 
-/// The short-lived state contract. Every method is atomic on its key.
+/// The short-lived state contract. Every method is atomic on its key; `now_ms` is the
+/// server clock's time (milliseconds since the Unix epoch).
 #[async_trait]
 pub trait Ephemeral: Send + Sync + 'static {
-    /// Stores `value` under `key` for `ttl`, replacing any previous value.
-    async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), EphemeralError>;
-    /// Removes and returns the value under `key`: two callers never both get it.
-    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, EphemeralError>;
-    /// Returns the value under `key` without removing it.
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, EphemeralError>;
-    /// Increments the counter under `key` (created at 0) and returns the new value; the key's
-    /// time to live is (re)set to `ttl`.
-    async fn incr(&self, key: &str, ttl: Duration) -> Result<u64, EphemeralError>;
-    /// Stores `value` only if `key` is absent; `true` if it was stored.
-    async fn set_nx(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, EphemeralError>;
-    /// Time left before `key` expires; `None` if absent.
-    async fn ttl(&self, key: &str) -> Result<Option<Duration>, EphemeralError>;
-    /// Removes `key`.
+    /// Stores `value` under `key` until `now_ms + ttl`, replacing any previous value.
+    async fn put(
+        &self,
+        key: &str,
+        value: &[u8],
+        now_ms: u64,
+        ttl: Duration,
+    ) -> Result<(), EphemeralError>;
+    /// Removes the value under `key` and returns it if it is live: two callers never both
+    /// get it.
+    async fn take(&self, key: &str, now_ms: u64) -> Result<Option<Vec<u8>>, EphemeralError>;
+    /// Returns the live value under `key` without removing it.
+    async fn get(&self, key: &str, now_ms: u64) -> Result<Option<Vec<u8>>, EphemeralError>;
+    /// Stores `value` until `now_ms + ttl` only if `key` holds no live value; `true` if it
+    /// was stored.
+    async fn set_nx(
+        &self,
+        key: &str,
+        value: &[u8],
+        now_ms: u64,
+        ttl: Duration,
+    ) -> Result<bool, EphemeralError>;
+    /// One hit of the rate limiter `rule` on `key` at `now_ms` ([`limiter::apply`]).
+    async fn hit(
+        &self,
+        key: &str,
+        rule: &Rule,
+        now_ms: u64,
+        mode: Mode,
+    ) -> Result<Verdict, EphemeralError>;
+    /// Removes `key` (a value or a limiter's state).
     async fn delete(&self, key: &str) -> Result<(), EphemeralError>;
     /// Checks the store answers (readiness).
     async fn ping(&self) -> Result<(), EphemeralError>;
 }
 
+enum Data {
+    Bytes(Vec<u8>),
+    Limit(State),
+}
+
 struct Entry {
-    value: Vec<u8>,
-    expires: Instant,
+    data: Data,
+    /// Logical expiry (server clock, milliseconds): dead from then on.
+    expires: u64,
 }
 
 /// In-process implementation: a mutex-guarded map, swept lazily.
@@ -68,94 +101,114 @@ impl MemoryEphemeral {
         Self::default()
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, Entry>, Instant) -> T) -> T {
-        let now = Instant::now();
+    fn with<T>(&self, now: u64, f: impl FnOnce(&mut HashMap<String, Entry>) -> T) -> T {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        // Sweep expired entries now and then so abandoned keys do not accumulate.
+        // Sweep now and then so abandoned keys do not accumulate.
         let n = self.ops.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if n.is_multiple_of(1024) {
-            map.retain(|_, e| e.expires > now);
+            let grace = limiter::millis(GC_GRACE);
+            map.retain(|_, e| e.expires.saturating_add(grace) > now);
         }
-        f(&mut map, now)
+        f(&mut map)
     }
 
-    fn live<'a>(
-        map: &'a mut HashMap<String, Entry>,
-        key: &str,
-        now: Instant,
-    ) -> Option<&'a mut Entry> {
-        if map.get(key).is_some_and(|e| e.expires <= now) {
-            map.remove(key);
+    fn live<'a>(map: &'a mut HashMap<String, Entry>, key: &str, now: u64) -> Option<&'a [u8]> {
+        match map.get(key) {
+            Some(Entry {
+                data: Data::Bytes(v),
+                expires,
+            }) if *expires > now => Some(v),
+            _ => None,
         }
-        map.get_mut(key)
     }
+}
+
+fn expiry(now: u64, ttl: Duration) -> u64 {
+    now.saturating_add(limiter::millis(ttl))
 }
 
 #[async_trait]
 impl Ephemeral for MemoryEphemeral {
-    async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), EphemeralError> {
-        self.with(|map, now| {
-            map.insert(
-                key.to_owned(),
-                Entry {
-                    value: value.to_vec(),
-                    expires: now + ttl,
-                },
-            );
-        });
+    async fn put(
+        &self,
+        key: &str,
+        value: &[u8],
+        now_ms: u64,
+        ttl: Duration,
+    ) -> Result<(), EphemeralError> {
+        let entry = Entry {
+            data: Data::Bytes(value.to_vec()),
+            expires: expiry(now_ms, ttl),
+        };
+        self.with(now_ms, |map| map.insert(key.to_owned(), entry));
         Ok(())
     }
 
-    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, EphemeralError> {
-        Ok(self.with(|map, now| {
-            Self::live(map, key, now)?;
-            map.remove(key).map(|e| e.value)
+    async fn take(&self, key: &str, now_ms: u64) -> Result<Option<Vec<u8>>, EphemeralError> {
+        // Removed even if dead, as Redis `GETDEL` does.
+        Ok(self.with(now_ms, |map| match map.remove(key)? {
+            Entry {
+                data: Data::Bytes(v),
+                expires,
+            } if expires > now_ms => Some(v),
+            _ => None,
         }))
     }
 
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, EphemeralError> {
-        Ok(self.with(|map, now| Self::live(map, key, now).map(|e| e.value.clone())))
-    }
-
-    async fn incr(&self, key: &str, ttl: Duration) -> Result<u64, EphemeralError> {
-        Ok(self.with(|map, now| {
-            let current = Self::live(map, key, now)
-                .and_then(|e| std::str::from_utf8(&e.value).ok()?.parse::<u64>().ok())
-                .unwrap_or(0);
-            let next = current.saturating_add(1);
-            map.insert(
-                key.to_owned(),
-                Entry {
-                    value: next.to_string().into_bytes(),
-                    expires: now + ttl,
-                },
-            );
-            next
+    async fn get(&self, key: &str, now_ms: u64) -> Result<Option<Vec<u8>>, EphemeralError> {
+        Ok(self.with(now_ms, |map| {
+            Self::live(map, key, now_ms).map(<[u8]>::to_vec)
         }))
     }
 
-    async fn set_nx(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, EphemeralError> {
-        Ok(self.with(|map, now| {
-            if Self::live(map, key, now).is_some() {
+    async fn set_nx(
+        &self,
+        key: &str,
+        value: &[u8],
+        now_ms: u64,
+        ttl: Duration,
+    ) -> Result<bool, EphemeralError> {
+        Ok(self.with(now_ms, |map| {
+            if Self::live(map, key, now_ms).is_some() {
                 return false;
             }
-            map.insert(
-                key.to_owned(),
-                Entry {
-                    value: value.to_vec(),
-                    expires: now + ttl,
-                },
-            );
+            let entry = Entry {
+                data: Data::Bytes(value.to_vec()),
+                expires: expiry(now_ms, ttl),
+            };
+            map.insert(key.to_owned(), entry);
             true
         }))
     }
 
-    async fn ttl(&self, key: &str) -> Result<Option<Duration>, EphemeralError> {
-        Ok(self.with(|map, now| Self::live(map, key, now).map(|e| e.expires - now)))
+    async fn hit(
+        &self,
+        key: &str,
+        rule: &Rule,
+        now_ms: u64,
+        mode: Mode,
+    ) -> Result<Verdict, EphemeralError> {
+        Ok(self.with(now_ms, |map| {
+            let old = match map.get(key) {
+                Some(Entry {
+                    data: Data::Limit(s),
+                    ..
+                }) => Some(*s),
+                _ => None,
+            };
+            let (state, verdict) = limiter::apply(old, rule, now_ms, mode);
+            let entry = Entry {
+                data: Data::Limit(state),
+                expires: state.ends(rule),
+            };
+            map.insert(key.to_owned(), entry);
+            verdict
+        }))
     }
 
     async fn delete(&self, key: &str) -> Result<(), EphemeralError> {
-        self.with(|map, _| map.remove(key));
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(key);
         Ok(())
     }
 

@@ -4,10 +4,13 @@
 //! WebSocket and TCP codecs, sessions and tokens.
 #![forbid(unsafe_code)]
 
+pub mod clock;
 pub mod ephemeral;
 pub mod error;
+pub mod limiter;
 pub mod pool;
 pub mod relay;
+pub mod rng;
 pub mod secrets;
 pub mod service;
 pub mod store;

@@ -72,6 +72,8 @@ impl HashPool {
     {
         let (done, result) = oneshot::channel();
         let in_flight = self.in_flight.clone();
+        // Queue-wait latency for metrics: real elapsed time.
+        #[allow(clippy::disallowed_methods)]
         let queued_at = std::time::Instant::now();
         let job: Job = Box::new(move || {
             crate::metrics::hash_wait(queued_at.elapsed());

@@ -15,7 +15,9 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use ed25519_dalek::SigningKey;
 use hmac::{Hmac, Mac};
-use rand_core::{CryptoRng, OsRng, RngCore};
+use rand_core::{CryptoRng, RngCore};
+
+use crate::rng::Rng;
 use sesame_proto::server::ServerKeys;
 use sha2::Sha256;
 use zeroize::Zeroizing;
@@ -78,7 +80,7 @@ impl MasterKey {
     /// A fresh random key.
     pub fn generate() -> MasterKey {
         let mut key = Zeroizing::new([0u8; 32]);
-        OsRng.fill_bytes(key.as_mut());
+        Rng::os().fill(key.as_mut());
         MasterKey(key)
     }
 
@@ -140,7 +142,7 @@ fn secret_aad(name: &str) -> Vec<u8> {
 
 fn seal_with(cipher: &ChaCha20Poly1305, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
     let mut nonce = [0u8; NONCE_LEN];
-    OsRng.fill_bytes(&mut nonce);
+    Rng::os().fill(&mut nonce);
     // Encryption with a 32-byte key and 12-byte nonce cannot fail for inputs under 256 GiB.
     let ct = cipher
         .encrypt(
@@ -198,9 +200,10 @@ impl ServerSecrets {
         master: &MasterKey,
         now: i64,
     ) -> Result<ServerSecrets, SecretsError> {
-        let mut rng = OsRng;
+        let os = Rng::os();
+        let mut rng = os.handle();
         let opaque = load(store, master, names::OPAQUE, now, || {
-            ServerKeys::generate(&mut OsRng).to_bytes()
+            ServerKeys::generate(&mut Rng::os().handle()).to_bytes()
         })
         .await?;
         let opaque = ServerKeys::from_bytes(&opaque)
@@ -211,11 +214,20 @@ impl ServerSecrets {
                 .try_into()
                 .map_err(|_| SecretsError::Corrupt(names::JWT.into()))?,
         );
-        let index = load(store, master, names::INDEX, now, || random32(&mut OsRng)).await?;
-        let field = load(store, master, names::FIELD, now, || random32(&mut OsRng)).await?;
+        let index = load(store, master, names::INDEX, now, || {
+            random32(&mut Rng::os().handle())
+        })
+        .await?;
+        let field = load(store, master, names::FIELD, now, || {
+            random32(&mut Rng::os().handle())
+        })
+        .await?;
         let fields = FieldCrypto::new(&index, &field)
             .ok_or_else(|| SecretsError::Corrupt(names::FIELD.into()))?;
-        let envelope = load(store, master, names::ENVELOPE, now, || random32(&mut OsRng)).await?;
+        let envelope = load(store, master, names::ENVELOPE, now, || {
+            random32(&mut Rng::os().handle())
+        })
+        .await?;
         let envelope = crypto_box::SecretKey::from_slice(&envelope)
             .map_err(|_| SecretsError::Corrupt(names::ENVELOPE.into()))?;
         Ok(ServerSecrets {

@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::ephemeral::{Ephemeral, EphemeralError, MemoryEphemeral, RedisEphemeral};
 use crate::pool::HashPool;
+use crate::rng::Rng;
 use crate::secrets::{MasterKey, SecretsError, ServerSecrets};
 use crate::service::{Clock, Parts, Sesame, Settings, SystemClock, ThrottleSettings};
 use crate::store::{self, ConnectOptions, Store};
@@ -145,6 +146,17 @@ pub async fn build_with_clock(
     master: &MasterKey,
     clock: Arc<dyn Clock>,
 ) -> Result<Sesame, ServeError> {
+    build_with(config, store, master, clock, Rng::os()).await
+}
+
+/// Builds the service on the given clock and random number generator (tests seed one).
+pub async fn build_with(
+    config: &Config,
+    store: Arc<dyn Store>,
+    master: &MasterKey,
+    clock: Arc<dyn Clock>,
+    rng: Rng,
+) -> Result<Sesame, ServeError> {
     let now = i64::try_from(clock.now()).unwrap_or(0);
     let secrets = ServerSecrets::load_or_create(store.as_ref(), master, now).await?;
     let threads = config.hash_threads.unwrap_or_else(|| {
@@ -175,6 +187,7 @@ pub async fn build_with_clock(
         access_ttl: config.access_token_ttl,
         pool: HashPool::new(threads, config.hash_queue),
         clock,
+        rng,
         settings: Settings {
             ksf: config.ksf(),
             login_ttl: config.login_ttl,

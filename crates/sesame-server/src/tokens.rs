@@ -11,10 +11,11 @@
 use ed25519_dalek::pkcs8::EncodePrivateKey as _;
 use ed25519_dalek::SigningKey;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
+
+use crate::rng::Rng;
 
 use sesame_proto::b64;
 
@@ -24,9 +25,9 @@ pub const SESSION_TOKEN_PREFIX: &str = "sst_";
 pub const MAX_ACCESS_TTL_SECS: u64 = 15 * 60;
 
 /// A fresh session token and the hash to store.
-pub fn new_session_token() -> (String, Vec<u8>) {
+pub fn new_session_token(rng: &Rng) -> (String, Vec<u8>) {
     let mut raw = zeroize::Zeroizing::new([0u8; 32]);
-    OsRng.fill_bytes(raw.as_mut());
+    rng.fill(raw.as_mut());
     let token = format!("{SESSION_TOKEN_PREFIX}{}", b64::encode(raw.as_ref()));
     let hash = hash_session_token(&token);
     (token, hash)
@@ -104,13 +105,14 @@ impl TokenSigner {
         self.ttl
     }
 
-    /// Issues a token for `user` in `session`.
+    /// Issues a token for `user` in `session` (its `jti` drawn from `rng`).
     pub fn issue(
         &self,
         user: Uuid,
         session: Uuid,
         amr: &[String],
         now: u64,
+        rng: &Rng,
     ) -> Result<(String, AccessClaims), jsonwebtoken::errors::Error> {
         let claims = AccessClaims {
             iss: self.issuer.clone(),
@@ -119,7 +121,7 @@ impl TokenSigner {
             sid: session.to_string(),
             iat: now,
             exp: now + self.ttl,
-            jti: Uuid::new_v4().to_string(),
+            jti: rng.uuid().to_string(),
             amr: amr.to_vec(),
         };
         let mut header = Header::new(Algorithm::EdDSA);
@@ -181,8 +183,8 @@ mod tests {
 
     #[test]
     fn session_tokens_are_256_bit_and_hashed() {
-        let (a, ha) = new_session_token();
-        let (b, _) = new_session_token();
+        let (a, ha) = new_session_token(&Rng::os());
+        let (b, _) = new_session_token(&Rng::os());
         assert_ne!(a, b);
         assert!(a.starts_with("sst_"));
         assert_eq!(b64::decode(&a[4..]).unwrap().len(), 32);
@@ -194,7 +196,9 @@ mod tests {
     fn access_tokens_verify_until_they_expire() {
         let s = signer();
         let (user, sid) = (Uuid::new_v4(), Uuid::new_v4());
-        let (token, claims) = s.issue(user, sid, &["opaque".into()], 1000).unwrap();
+        let (token, claims) = s
+            .issue(user, sid, &["opaque".into()], 1000, &Rng::os())
+            .unwrap();
         assert_eq!(claims.exp, 1900);
         assert_eq!(s.verify(&token, 1899).unwrap().sub, user.to_string());
         assert_eq!(s.verify(&token, 1900), Err(InvalidToken));
@@ -206,7 +210,9 @@ mod tests {
     #[test]
     fn foreign_or_tampered_tokens_are_refused() {
         let s = signer();
-        let (token, _) = s.issue(Uuid::new_v4(), Uuid::new_v4(), &[], 1000).unwrap();
+        let (token, _) = s
+            .issue(Uuid::new_v4(), Uuid::new_v4(), &[], 1000, &Rng::os())
+            .unwrap();
         let other = TokenSigner::new(
             &SigningKey::from_bytes(&[8; 32]),
             "https://sesame.test",

@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::api::{
     delete_auth, err, get, get_auth, login, login_start, opaque_login, opaque_start, post, refresh,
     register, rng, PASSWORD,
@@ -356,7 +354,7 @@ async fn failed_attempts_bring_growing_delays_not_a_lockout() {
         let (s, _) = post(&c, &srv, "/api/login/start", &start).await;
         assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
         // After the delay the right password gets in and resets the counter.
-        tokio::time::sleep(Duration::from_millis(2100)).await;
+        srv.clock.advance(2);
         let (s, b) = login(&c, &srv, "frank", PASSWORD).await;
         assert_eq!(s, StatusCode::OK, "{b}");
         for _ in 0..5 {

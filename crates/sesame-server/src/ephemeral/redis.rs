@@ -1,18 +1,23 @@
 //! Redis implementation of [`Ephemeral`]: short-lived state shared by every node.
 //!
-//! Each operation of the contract is one Redis command, or one `MULTI`/`EXEC` transaction,
-//! so it is atomic across all nodes talking to the same Redis:
+//! Each operation of the contract is one Redis command or one Lua script, so it is atomic
+//! across all nodes talking to the same Redis:
 //!
-//! | contract  | Redis                                   |
-//! |-----------|-----------------------------------------|
-//! | `put`     | `SET key value PX ms`                   |
-//! | `take`    | `GETDEL key` (Redis 6.2 or later)       |
-//! | `get`     | `GET key`                               |
-//! | `incr`    | `MULTI; INCR key; PEXPIRE key ms; EXEC` |
-//! | `set_nx`  | `SET key value NX PX ms`                |
-//! | `ttl`     | `PTTL key`                              |
-//! | `delete`  | `DEL key`                               |
-//! | `ping`    | `PING`                                  |
+//! | contract  | Redis                                            |
+//! |-----------|--------------------------------------------------|
+//! | `put`     | `SET key stamped-value PX ms`                    |
+//! | `take`    | `GETDEL key` (Redis 6.2 or later)                |
+//! | `get`     | `GET key`                                        |
+//! | `set_nx`  | `EVALSHA` of `set_nx.lua` (absent or expired: `SET`) |
+//! | `hit`     | `EVALSHA` of `hit.lua` (the [limiter](crate::limiter) step on a hash) |
+//! | `delete`  | `DEL key`                                        |
+//! | `ping`    | `PING`                                           |
+//!
+//! A value is stored behind its logical expiry (20 ASCII digits, milliseconds of the server
+//! clock); reads compare it with the caller's `now_ms`. The `PX` time to live is the logical
+//! one plus [`GC_GRACE`]: Redis only collects garbage. A limiter key is a hash `s` (window
+//! start), `c` (count), `g` (gate opens at), kept until its window ends and its gate opens,
+//! plus the grace.
 //!
 //! Every key is prefixed (default [`DEFAULT_KEY_PREFIX`]) so several deployments, or test
 //! runs, can share one Redis. The connection is a [`ConnectionManager`], which reconnects by
@@ -24,10 +29,11 @@ use std::future::Future;
 use std::time::Duration;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{Client, RedisError, Value};
+use ::redis::{Client, RedisError, Script};
 use async_trait::async_trait;
 
-use super::{Ephemeral, EphemeralError};
+use super::{Ephemeral, EphemeralError, GC_GRACE};
+use crate::limiter::{self, Mode, Rule, Verdict, Window};
 
 /// The key prefix used when the configuration names none.
 pub const DEFAULT_KEY_PREFIX: &str = "sesame:";
@@ -40,6 +46,12 @@ pub const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 /// (about 35 years) anyway.
 const MAX_TTL_MS: u64 = 1 << 40;
 
+/// Lua numbers are doubles: larger limits are sent as this (2^53, "no limit" in practice).
+const MAX_EXACT: u64 = 1 << 53;
+
+/// Digits of the expiry stamped before every value.
+const STAMP_DIGITS: usize = 20;
+
 /// Reconnection attempts the connection manager makes before giving up until the next call.
 const RECONNECT_RETRIES: usize = 3;
 
@@ -50,6 +62,8 @@ const RECONNECT_RETRIES: usize = 3;
 pub struct RedisEphemeral {
     conn: ConnectionManager,
     prefix: String,
+    set_nx_script: Script,
+    hit_script: Script,
 }
 
 impl std::fmt::Debug for RedisEphemeral {
@@ -82,6 +96,8 @@ impl RedisEphemeral {
         let store = RedisEphemeral {
             conn,
             prefix: key_prefix.to_owned(),
+            set_nx_script: Script::new(include_str!("set_nx.lua")),
+            hit_script: Script::new(include_str!("hit.lua")),
         };
         // GETDEL on a key no caller uses: proves Redis answers and is recent enough.
         let mut probe = ::redis::cmd("GETDEL");
@@ -143,6 +159,27 @@ fn millis(ttl: Duration) -> u64 {
         .clamp(1, MAX_TTL_MS)
 }
 
+/// The backend time to live of a value that expires after `ttl`: [`GC_GRACE`] longer.
+fn gc_millis(ttl: Duration) -> u64 {
+    millis(ttl.saturating_add(GC_GRACE))
+}
+
+/// `value` behind its expiry (`now_ms + ttl`) as [`STAMP_DIGITS`] ASCII digits.
+fn stamp(now_ms: u64, ttl: Duration, value: &[u8]) -> Vec<u8> {
+    let expires = now_ms.saturating_add(limiter::millis(ttl));
+    let mut out = format!("{expires:0STAMP_DIGITS$}").into_bytes();
+    out.extend_from_slice(value);
+    out
+}
+
+/// The value behind a stamp, if it is still live at `now_ms`; a value without a valid stamp
+/// (not written by this store) is treated as absent.
+fn unstamp(raw: &[u8], now_ms: u64) -> Option<Vec<u8>> {
+    let (head, value) = raw.split_at_checked(STAMP_DIGITS)?;
+    let expires: u64 = std::str::from_utf8(head).ok()?.parse().ok()?;
+    (expires > now_ms).then(|| value.to_vec())
+}
+
 /// `url` with any password replaced by `***`, for messages.
 fn redact(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
@@ -167,65 +204,80 @@ fn redact(url: &str) -> String {
 
 #[async_trait]
 impl Ephemeral for RedisEphemeral {
-    async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), EphemeralError> {
+    async fn put(
+        &self,
+        key: &str,
+        value: &[u8],
+        now_ms: u64,
+        ttl: Duration,
+    ) -> Result<(), EphemeralError> {
         let mut cmd = ::redis::cmd("SET");
-        cmd.arg(self.key(key)).arg(value).arg("PX").arg(millis(ttl));
+        cmd.arg(self.key(key))
+            .arg(stamp(now_ms, ttl, value))
+            .arg("PX")
+            .arg(gc_millis(ttl));
         self.query::<()>(&cmd).await
     }
 
-    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, EphemeralError> {
+    async fn take(&self, key: &str, now_ms: u64) -> Result<Option<Vec<u8>>, EphemeralError> {
         let mut cmd = ::redis::cmd("GETDEL");
         cmd.arg(self.key(key));
-        self.query(&cmd).await
+        let raw: Option<Vec<u8>> = self.query(&cmd).await?;
+        Ok(raw.and_then(|r| unstamp(&r, now_ms)))
     }
 
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, EphemeralError> {
+    async fn get(&self, key: &str, now_ms: u64) -> Result<Option<Vec<u8>>, EphemeralError> {
         let mut cmd = ::redis::cmd("GET");
         cmd.arg(self.key(key));
-        self.query(&cmd).await
+        let raw: Option<Vec<u8>> = self.query(&cmd).await?;
+        Ok(raw.and_then(|r| unstamp(&r, now_ms)))
     }
 
-    /// `INCR` and `PEXPIRE` in one `MULTI`/`EXEC` transaction: no other client's command
-    /// runs between them, so counts are never lost and the key never outlives its TTL.
-    /// Unlike the in-memory store, a value that is not a counter is an error (Redis refuses
-    /// to `INCR` it), reported as `Unavailable`.
-    async fn incr(&self, key: &str, ttl: Duration) -> Result<u64, EphemeralError> {
-        let key = self.key(key);
-        let mut pipe = ::redis::pipe();
-        pipe.atomic()
-            .cmd("INCR")
-            .arg(&key)
-            .cmd("PEXPIRE")
-            .arg(&key)
-            .arg(millis(ttl))
-            .ignore();
+    /// One script: a value whose stamped expiry has passed counts as absent.
+    async fn set_nx(
+        &self,
+        key: &str,
+        value: &[u8],
+        now_ms: u64,
+        ttl: Duration,
+    ) -> Result<bool, EphemeralError> {
+        let mut inv = self.set_nx_script.key(self.key(key));
+        inv.arg(stamp(now_ms, ttl, value))
+            .arg(now_ms)
+            .arg(gc_millis(ttl));
         let mut conn = self.conn.clone();
-        let (n,): (i64,) = bounded(pipe.query_async(&mut conn)).await?;
-        u64::try_from(n)
-            .map_err(|_| EphemeralError::Unavailable(format!("redis: counter {key} is {n}")))
+        let stored: i64 = bounded(inv.invoke_async(&mut conn)).await?;
+        Ok(stored == 1)
     }
 
-    async fn set_nx(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, EphemeralError> {
-        let mut cmd = ::redis::cmd("SET");
-        cmd.arg(self.key(key))
-            .arg(value)
-            .arg("NX")
-            .arg("PX")
-            .arg(millis(ttl));
-        // `OK` when stored, nil when the key already existed.
-        let reply: Value = self.query(&cmd).await?;
-        Ok(!matches!(reply, Value::Nil))
-    }
-
-    /// `PTTL`: `-2` (absent) is `None`. `-1` (present without expiry) is also `None`: this
-    /// store never writes a key without a TTL, so such a key was written by someone else,
-    /// and answering `None` (rather than "forever") keeps callers from treating it as a
-    /// live, never-ending throttle gate.
-    async fn ttl(&self, key: &str) -> Result<Option<Duration>, EphemeralError> {
-        let mut cmd = ::redis::cmd("PTTL");
-        cmd.arg(self.key(key));
-        let ms: i64 = self.query(&cmd).await?;
-        Ok(u64::try_from(ms).ok().map(Duration::from_millis))
+    /// The limiter step as one Lua script (`EVALSHA`, loaded on first use): atomic across
+    /// every node sharing this Redis.
+    async fn hit(
+        &self,
+        key: &str,
+        rule: &Rule,
+        now_ms: u64,
+        mode: Mode,
+    ) -> Result<Verdict, EphemeralError> {
+        let b = rule.backoff;
+        let mut inv = self.hit_script.key(self.key(key));
+        inv.arg(now_ms)
+            .arg(limiter::millis(rule.window))
+            .arg(rule.limit.min(MAX_EXACT))
+            .arg(u8::from(rule.kind == Window::Idle))
+            .arg(b.map_or(0, |b| b.free))
+            .arg(b.map_or(0, |b| limiter::millis(b.first)))
+            .arg(u8::from(b.is_some_and(|b| b.doubling)))
+            .arg(b.map_or(0, |b| limiter::millis(b.max)))
+            .arg(u8::from(mode == Mode::Record))
+            .arg(limiter::millis(GC_GRACE));
+        let mut conn = self.conn.clone();
+        let (allowed, count, wait): (i64, i64, i64) = bounded(inv.invoke_async(&mut conn)).await?;
+        Ok(Verdict {
+            allowed: allowed == 1,
+            count: u64::try_from(count).unwrap_or(0),
+            retry_after: Duration::from_millis(u64::try_from(wait).unwrap_or(0)),
+        })
     }
 
     async fn delete(&self, key: &str) -> Result<(), EphemeralError> {
@@ -243,7 +295,7 @@ impl Ephemeral for RedisEphemeral {
 mod tests {
     use std::time::Duration;
 
-    use super::{millis, redact, MAX_TTL_MS};
+    use super::{millis, redact, stamp, unstamp, MAX_TTL_MS};
 
     #[test]
     fn passwords_are_hidden() {
@@ -262,5 +314,15 @@ mod tests {
         assert_eq!(millis(Duration::ZERO), 1);
         assert_eq!(millis(Duration::from_millis(300)), 300);
         assert_eq!(millis(Duration::MAX), MAX_TTL_MS);
+    }
+
+    #[test]
+    fn stamped_values_die_at_their_expiry() {
+        let raw = stamp(1_000, Duration::from_millis(500), b"v\x00");
+        assert_eq!(&raw[..20], b"00000000000000001500");
+        assert_eq!(unstamp(&raw, 1_499), Some(b"v\x00".to_vec()));
+        assert_eq!(unstamp(&raw, 1_500), None);
+        assert_eq!(unstamp(b"short", 0), None);
+        assert_eq!(unstamp(b"not-a-stamp-at-all!!value", 0), None);
     }
 }

@@ -1,63 +1,66 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Ephemeral, MemoryEphemeral};
+use super::{Ephemeral, MemoryEphemeral, GC_GRACE};
+use crate::limiter::{Mode, Rule};
 
-#[tokio::test(start_paused = true)]
-async fn values_expire_and_take_is_single_use() {
+const T0: u64 = 1_767_225_600_000;
+
+#[tokio::test]
+async fn values_expire_by_the_callers_clock_and_take_is_single_use() {
     let s = MemoryEphemeral::new();
-    s.put("k", b"v", Duration::from_secs(10)).await.unwrap();
-    assert_eq!(s.get("k").await.unwrap().as_deref(), Some(&b"v"[..]));
-    assert_eq!(s.take("k").await.unwrap().as_deref(), Some(&b"v"[..]));
-    assert_eq!(s.take("k").await.unwrap(), None);
+    let ttl = Duration::from_secs(10);
+    s.put("k", b"v", T0, ttl).await.unwrap();
+    assert_eq!(s.get("k", T0).await.unwrap().as_deref(), Some(&b"v"[..]));
+    assert_eq!(s.take("k", T0).await.unwrap().as_deref(), Some(&b"v"[..]));
+    assert_eq!(s.take("k", T0).await.unwrap(), None);
 
-    s.put("k", b"v", Duration::from_secs(10)).await.unwrap();
-    tokio::time::advance(Duration::from_secs(9)).await;
-    assert!(s.ttl("k").await.unwrap().unwrap() <= Duration::from_secs(1));
-    tokio::time::advance(Duration::from_secs(1)).await;
-    assert_eq!(s.get("k").await.unwrap(), None);
-    assert_eq!(s.ttl("k").await.unwrap(), None);
+    s.put("k", b"v", T0, ttl).await.unwrap();
+    assert!(s.get("k", T0 + 9_999).await.unwrap().is_some());
+    assert_eq!(s.get("k", T0 + 10_000).await.unwrap(), None);
+    assert_eq!(s.take("k", T0 + 10_000).await.unwrap(), None);
 }
 
-#[tokio::test(start_paused = true)]
-async fn counters_count_and_refresh_their_ttl() {
-    let s = MemoryEphemeral::new();
-    let ttl = Duration::from_secs(60);
-    assert_eq!(s.incr("c", ttl).await.unwrap(), 1);
-    assert_eq!(s.incr("c", ttl).await.unwrap(), 2);
-    tokio::time::advance(Duration::from_secs(59)).await;
-    assert_eq!(s.incr("c", ttl).await.unwrap(), 3);
-    tokio::time::advance(Duration::from_secs(59)).await;
-    assert_eq!(s.incr("c", ttl).await.unwrap(), 4, "the ttl was refreshed");
-    tokio::time::advance(Duration::from_secs(61)).await;
-    assert_eq!(
-        s.incr("c", ttl).await.unwrap(),
-        1,
-        "expired counters restart"
-    );
-    s.delete("c").await.unwrap();
-    assert_eq!(s.get("c").await.unwrap(), None);
-}
-
-#[tokio::test(start_paused = true)]
+#[tokio::test]
 async fn set_nx_sets_once_until_expiry() {
     let s = MemoryEphemeral::new();
-    assert!(s.set_nx("g", b"1", Duration::from_secs(5)).await.unwrap());
-    assert!(!s.set_nx("g", b"2", Duration::from_secs(5)).await.unwrap());
-    tokio::time::advance(Duration::from_secs(5)).await;
-    assert!(s.set_nx("g", b"3", Duration::from_secs(5)).await.unwrap());
+    let ttl = Duration::from_secs(5);
+    assert!(s.set_nx("g", b"1", T0, ttl).await.unwrap());
+    assert!(!s.set_nx("g", b"2", T0 + 4_999, ttl).await.unwrap());
+    assert!(s.set_nx("g", b"3", T0 + 5_000, ttl).await.unwrap());
+    assert_eq!(
+        s.get("g", T0 + 5_000).await.unwrap().as_deref(),
+        Some(&b"3"[..])
+    );
+}
+
+#[tokio::test]
+async fn dead_entries_are_swept_after_the_grace() {
+    let s = MemoryEphemeral::new();
+    s.put("old", b"v", T0, Duration::from_secs(1))
+        .await
+        .unwrap();
+    let later = T0 + 1_000 + u64::try_from(GC_GRACE.as_millis()).unwrap();
+    // The sweep runs every 1024 operations.
+    for _ in 0..1100 {
+        s.get("other", later).await.unwrap();
+    }
+    assert!(s.map.lock().unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn parallel_increments_and_takes_are_atomic() {
+async fn parallel_hits_and_takes_are_atomic() {
     let s = Arc::new(MemoryEphemeral::new());
-    s.put("once", b"x", Duration::from_secs(60)).await.unwrap();
+    s.put("once", b"x", T0, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let rule = Rule::fixed(u64::MAX, Duration::from_secs(60));
     let mut tasks = Vec::new();
     for _ in 0..64 {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
-            let n = s.incr("n", Duration::from_secs(60)).await.unwrap();
-            let got = s.take("once").await.unwrap().is_some();
+            let n = s.hit("n", &rule, T0, Mode::Check).await.unwrap().count;
+            let got = s.take("once", T0).await.unwrap().is_some();
             (n, got)
         }));
     }

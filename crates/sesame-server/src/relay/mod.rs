@@ -25,11 +25,19 @@
 //! (`send_rate_per_minute` per sender, counted in the short-lived store so every node shares
 //! it), `unknown_recipient`, `invalid_message`.
 
+// The recipient cache ages entries in real time (a cache, not an expiry of the service).
+#[allow(clippy::disallowed_methods)]
 mod hub;
+// Reconnection backoff and subscription pings run on real time.
+#[allow(clippy::disallowed_methods)]
 pub mod redis_doorbell;
 mod routes;
+// The periodic session re-check is a real-time timer.
+#[allow(clippy::disallowed_methods)]
 mod subscription;
 pub(crate) mod tcp;
+// Keep-alive pings and close timeouts measure real elapsed time.
+#[allow(clippy::disallowed_methods)]
 mod ws;
 
 use std::collections::HashMap;
@@ -213,6 +221,8 @@ impl Relay {
     }
 
     /// Waits until every relay connection has closed, at most `timeout`.
+    // A shutdown timeout: real elapsed time.
+    #[allow(clippy::disallowed_methods)]
     pub async fn wait_closed(&self, timeout: Duration) {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut open = self.open.subscribe();
@@ -263,6 +273,8 @@ impl RecipientCache {
             .map(|(id, canonical, _)| (*id, canonical.clone()))
     }
 
+    // A cache aged in real time, not an expiry of the service.
+    #[allow(clippy::disallowed_methods)]
     fn put(&mut self, name: &str, id: Uuid, canonical: &str) {
         if self.entries.len() >= RECIPIENT_CACHE_MAX {
             self.entries
@@ -477,16 +489,14 @@ impl Sesame {
             return Ok(());
         }
         let key = format!("relay:rate:{}", user.simple());
-        let window = Duration::from_secs(60);
-        let eph = self.ephemeral();
-        // Fixed window, as the per-address throttle: the first message of a window sets its
-        // expiry; later ones count within it.
-        if eph.set_nx(&key, b"1", window).await? {
-            return Ok(());
-        }
-        let ttl = eph.ttl(&key).await?.unwrap_or(window);
-        let n = eph.incr(&key, ttl.max(Duration::from_millis(1))).await?;
-        if n > per_minute {
+        // Fixed window, as the per-address throttle: the first message of a window starts it.
+        let rule = crate::limiter::Rule::fixed(per_minute, Duration::from_secs(60));
+        let v = self
+            .ephemeral()
+            .hit(&key, &rule, self.now_ms(), crate::limiter::Mode::Check)
+            .await?;
+        let ttl = v.retry_after;
+        if !v.allowed {
             return Err(ApiError {
                 retry_after: Some(ttl.as_secs() + 1),
                 ..ApiError::new(

@@ -105,11 +105,12 @@ impl Sesame {
         let keys = self.inner.secrets.opaque.clone();
         let ksf = self.inner.settings.ksf;
         let name = username.clone();
+        let rng = self.rng().clone();
         Ok(self
             .inner
             .pool
             .run(move || {
-                proto::register_with_password(&mut rand_core::OsRng, &keys, &name, &password, ksf)
+                proto::register_with_password(&mut rng.handle(), &keys, &name, &password, ksf)
             })
             .await??)
     }
@@ -126,12 +127,13 @@ impl Sesame {
     ) -> Result<Result<proto::PasswordVerified, sesame_proto::Error>, ApiError> {
         let keys = self.inner.secrets.opaque.clone();
         let name = username.clone();
+        let rng = self.rng().clone();
         Ok(self
             .inner
             .pool
             .run(move || {
                 proto::login_with_password(
-                    &mut rand_core::OsRng,
+                    &mut rng.handle(),
                     &keys,
                     &name,
                     record.as_ref(),

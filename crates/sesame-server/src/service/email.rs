@@ -4,15 +4,15 @@
 //!   as a keyed index (`index("email", …)`, unique: a second account with it gets 409
 //!   `email_taken`) plus a ciphertext bound to the user's row, and the account is created
 //!   `pending`.
-//! * A 6-digit code (uniform, from the OS generator) is mailed to it through the configured
-//!   [`Mailer`](super::Mailer) (SMTP, or the development outbox). Only a keyed hash of the code
+//! * A 6-digit code (uniform, from the service generator, [`crate::rng`]) is mailed to it
+//!   through the configured [`Mailer`](super::Mailer) (SMTP, or the development outbox). Only a keyed hash of the code
 //!   is kept, in the short-lived store, with its expiry time (10 minutes by the service clock)
 //!   and a try counter: after 5 wrong codes it is burnt.
 //! * `POST /api/verify-email {username, code}` activates the account
 //!   ([`Sesame::verify_email`]); audited as `register.email_verified`.
 //! * `POST /api/verify-email/resend {username}` mails a fresh code (the old one stops
 //!   working) — at most one mail per 60 s and 5 per hour per account (the registration mail
-//!   included). The answer is the same `202` whether the name exists, is pending, is
+//!   included; one [limiter](crate::limiter) rule, a fixed hour from the first mail). The answer is the same `202` whether the name exists, is pending, is
 //!   limited or not: limits are applied silently, so the route tells nothing about accounts.
 //!   Mail is handed over in the background for the same reason, and so that a slow SMTP
 //!   server does not hold the request.
@@ -23,7 +23,6 @@
 
 use std::time::Duration;
 
-use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 use sesame_proto::policy::Username;
 use subtle::ConstantTimeEq;
@@ -31,6 +30,8 @@ use uuid::Uuid;
 
 use super::{RequestContext, Sesame};
 use crate::error::{ApiError, InputError};
+use crate::limiter::{Backoff, Mode, Rule};
+use crate::rng::Rng;
 use crate::store::AccountStatus;
 
 /// Seconds an emailed verification code stays valid.
@@ -40,7 +41,7 @@ pub const EMAIL_CODE_TRIES: u32 = 5;
 /// At most one verification mail per account per this many seconds.
 pub const RESEND_GAP_SECS: u64 = 60;
 /// At most this many verification mails per account per hour.
-pub const RESEND_PER_HOUR: usize = 5;
+pub const RESEND_PER_HOUR: u64 = 5;
 const HOUR: u64 = 3600;
 /// The longest address accepted (RFC 5321's path limit less the brackets).
 pub const MAX_EMAIL_LEN: usize = 254;
@@ -142,10 +143,10 @@ fn already_verified() -> ApiError {
 }
 
 /// A uniformly random 6-digit code (rejection sampling: no modulo bias).
-pub(crate) fn new_code() -> String {
+pub(crate) fn new_code(rng: &Rng) -> String {
     const LIMIT: u32 = u32::MAX - (u32::MAX % 1_000_000);
     loop {
-        let n = OsRng.next_u32();
+        let n = rng.next_u32();
         if n < LIMIT {
             return format!("{:06}", n % 1_000_000);
         }
@@ -167,16 +168,23 @@ fn code_key(user: Uuid) -> String {
     format!("email:code:{user}")
 }
 
-fn gap_key(user: Uuid) -> String {
-    format!("email:gap:{user}")
-}
-
-fn sent_key(user: Uuid) -> String {
+/// The limiter key of an account's verification mails.
+fn mail_key(user: Uuid) -> String {
     format!("email:sent:{user}")
 }
 
-fn parse_u64(bytes: &[u8]) -> Option<u64> {
-    std::str::from_utf8(bytes).ok()?.parse().ok()
+/// [`RESEND_PER_HOUR`] mails per hour (a fixed window from the first), each closing a
+/// [`RESEND_GAP_SECS`] gate.
+fn mail_rule() -> Rule {
+    Rule {
+        backoff: Some(Backoff {
+            free: 0,
+            first: Duration::from_secs(RESEND_GAP_SECS),
+            doubling: false,
+            max: Duration::from_secs(RESEND_GAP_SECS),
+        }),
+        ..Rule::fixed(RESEND_PER_HOUR, Duration::from_secs(HOUR))
+    }
 }
 
 impl Sesame {
@@ -202,45 +210,15 @@ impl Sesame {
     }
 
     /// Takes the account's mail slot: `false` if a verification mail went out less than
-    /// [`RESEND_GAP_SECS`] ago or [`RESEND_PER_HOUR`] in the last hour (service clock).
+    /// [`RESEND_GAP_SECS`] ago or [`RESEND_PER_HOUR`] already went out this hour (one
+    /// limiter rule, service clock).
     async fn claim_mail_slot(&self, user: Uuid) -> Result<bool, ApiError> {
-        let eph = &self.inner.ephemeral;
-        let now = self.now();
-        let gap = gap_key(user);
-        let stamp = now.to_string();
-        let ttl = Duration::from_secs(RESEND_GAP_SECS);
-        if !eph.set_nx(&gap, stamp.as_bytes(), ttl).await? {
-            // The stamp is still stored; it may nonetheless be stale by the service clock
-            // (the two agree in production; tests move the service clock). `take` hands it to
-            // one caller only; whoever gets nothing stays refused.
-            let Some(old) = eph.take(&gap).await?.as_deref().and_then(parse_u64) else {
-                return Ok(false);
-            };
-            if now < old.saturating_add(RESEND_GAP_SECS) {
-                let left = old + RESEND_GAP_SECS - now;
-                eph.set_nx(&gap, old.to_string().as_bytes(), Duration::from_secs(left))
-                    .await?;
-                return Ok(false);
-            }
-            if !eph.set_nx(&gap, stamp.as_bytes(), ttl).await? {
-                return Ok(false);
-            }
-        }
-        // Only the holder of the gap gets here, at most once per gap: a plain
-        // read-modify-write of the hour's log is safe.
-        let key = sent_key(user);
-        let mut sent: Vec<u64> = match eph.get(&key).await? {
-            Some(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
-            None => Vec::new(),
-        };
-        sent.retain(|&t| t.saturating_add(HOUR) > now);
-        if sent.len() >= RESEND_PER_HOUR {
-            return Ok(false);
-        }
-        sent.push(now);
-        let log = serde_json::to_vec(&sent).map_err(ApiError::internal)?;
-        eph.put(&key, &log, Duration::from_secs(HOUR)).await?;
-        Ok(true)
+        let v = self
+            .inner
+            .ephemeral
+            .hit(&mail_key(user), &mail_rule(), self.now_ms(), Mode::Check)
+            .await?;
+        Ok(v.allowed)
     }
 
     /// Mails a fresh verification code to `email` (replacing any earlier one) unless the
@@ -254,7 +232,7 @@ impl Sesame {
         if !self.claim_mail_slot(user).await? {
             return Ok(false);
         }
-        let code = new_code();
+        let code = new_code(self.rng());
         let state = PendingCode {
             hash: self.email_code_digest(user, &code),
             expires_at: self.now().saturating_add(EMAIL_CODE_TTL_SECS),
@@ -265,6 +243,7 @@ impl Sesame {
             .put(
                 &code_key(user),
                 &serde_json::to_vec(&state).map_err(ApiError::internal)?,
+                self.now_ms(),
                 Duration::from_secs(EMAIL_CODE_TTL_SECS),
             )
             .await?;
@@ -311,7 +290,7 @@ impl Sesame {
         let eph = &self.inner.ephemeral;
         let key = code_key(user.id);
         // Taken, not read: concurrent guesses cannot share one try.
-        let Some(bytes) = eph.take(&key).await? else {
+        let Some(bytes) = eph.take(&key, self.now_ms()).await? else {
             return Err(code_expired());
         };
         let mut state: PendingCode = serde_json::from_slice(&bytes).map_err(ApiError::internal)?;
@@ -326,7 +305,7 @@ impl Sesame {
                 // `set_nx`: a code resent meanwhile wins over this older one.
                 let left = Duration::from_secs(state.expires_at - now);
                 let value = serde_json::to_vec(&state).map_err(ApiError::internal)?;
-                eph.set_nx(&key, &value, left).await?;
+                eph.set_nx(&key, &value, self.now_ms(), left).await?;
             }
             let reason = format!("wrong_code tries={}", state.tries);
             self.audit(
@@ -342,8 +321,7 @@ impl Sesame {
             .store
             .set_user_status(user.id, AccountStatus::Active, self.now_i64())
             .await?;
-        eph.delete(&gap_key(user.id)).await?;
-        eph.delete(&sent_key(user.id)).await?;
+        eph.delete(&mail_key(user.id)).await?;
         self.audit("register.email_verified", Some(user.id), None, ctx)
             .await;
         Ok(AccountStatus::Active)
@@ -426,8 +404,9 @@ mod tests {
 
     #[test]
     fn codes_are_six_digits() {
+        let rng = Rng::seeded(7);
         for _ in 0..200 {
-            let c = new_code();
+            let c = new_code(&rng);
             assert_eq!(c.len(), 6);
             assert!(c.bytes().all(|b| b.is_ascii_digit()));
         }

@@ -19,6 +19,10 @@ use crate::store::{AccountStatus, UserRecord};
 /// Longest free-text reason a client may attach to a `failed` acknowledgement.
 const MAX_ACK_REASON_CHARS: usize = 200;
 
+/// How long the store keeps a login state past its own expiry (so a late finish gets
+/// `login_expired`, not `unknown_login`).
+const STATE_GRACE: Duration = Duration::from_secs(60);
+
 fn login_key(id: &str) -> String {
     format!("login:{id}")
 }
@@ -58,7 +62,7 @@ impl Sesame {
         let found = self.user_and_record(&index).await?;
         let ttl = self.inner.settings.login_ttl;
         let (state, challenge) = proto::start_login(
-            &mut rand_core::OsRng,
+            &mut self.rng().handle(),
             &self.inner.secrets.opaque,
             &username,
             found.as_ref().map(|(_, r)| r),
@@ -71,7 +75,11 @@ impl Sesame {
             .put(
                 &login_key(&challenge.login_id),
                 &state.to_bytes(),
-                Duration::from_secs(ttl),
+                self.now_ms(),
+                // The state carries its own expiry, checked against the service clock when
+                // the login finishes (`login_expired`); the store keeps it a little longer so
+                // that check, not the store, decides.
+                Duration::from_secs(ttl).saturating_add(STATE_GRACE),
             )
             .await?;
         Ok(challenge)
@@ -88,7 +96,7 @@ impl Sesame {
         let bytes = self
             .inner
             .ephemeral
-            .take(&login_key(&msg.login_id))
+            .take(&login_key(&msg.login_id), self.now_ms())
             .await?
             .ok_or_else(|| ApiError::from(sesame_proto::Error::UnknownLogin))?;
         let state = ExpectLoginFinish::from_bytes(&bytes).map_err(ApiError::internal)?;
@@ -117,7 +125,7 @@ impl Sesame {
             .inspect_err(|_| crate::metrics::login("opaque", "failure"))?;
         let outcome = self.complete_login(&verified, &user, &index, ctx).await?;
         let payload = serde_json::to_vec(&outcome.to_json()).map_err(ApiError::internal)?;
-        let confirmation = sealer.seal(&mut rand_core::OsRng, &payload)?;
+        let confirmation = sealer.seal(&mut self.rng().handle(), &payload)?;
         // Remember what this login made (a session or a second-factor ticket), for the
         // client's acknowledgement.
         let ack = match &outcome {
@@ -129,6 +137,7 @@ impl Sesame {
             .put(
                 &ack_key(&msg.login_id),
                 ack.as_bytes(),
+                self.now_ms(),
                 Duration::from_secs(self.inner.settings.login_ttl),
             )
             .await?;
@@ -139,7 +148,12 @@ impl Sesame {
     /// session the login created and is audited: the client could not authenticate the
     /// server. Returns whether the session was revoked.
     pub async fn login_ack(&self, ack: &LoginAck, ctx: &RequestContext) -> Result<bool, ApiError> {
-        let Some(bytes) = self.inner.ephemeral.take(&ack_key(&ack.login_id)).await? else {
+        let Some(bytes) = self
+            .inner
+            .ephemeral
+            .take(&ack_key(&ack.login_id), self.now_ms())
+            .await?
+        else {
             return Err(sesame_proto::Error::UnknownLogin.into());
         };
         let text = String::from_utf8_lossy(&bytes);

@@ -45,46 +45,7 @@ pub use throttle::ThrottleSettings;
 
 pub use sesame_api::sessions::SessionIssued;
 
-/// The current time in unix seconds. A trait so tests can move time.
-pub trait Clock: Send + Sync + 'static {
-    /// Seconds since the Unix epoch.
-    fn now(&self) -> u64;
-}
-
-/// The operating system's clock.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
-    }
-}
-
-/// A clock that only moves when told to (tests, simulations).
-#[derive(Debug, Default)]
-pub struct ManualClock(std::sync::atomic::AtomicU64);
-
-impl ManualClock {
-    /// A clock standing at `now` (unix seconds).
-    pub fn new(now: u64) -> Self {
-        ManualClock(std::sync::atomic::AtomicU64::new(now))
-    }
-
-    /// Moves the clock forward by `secs`.
-    pub fn advance(&self, secs: u64) {
-        self.0.fetch_add(secs, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> u64 {
-        self.0.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}
+pub use crate::clock::{Clock, ManualClock, SystemClock};
 
 /// Who is asking: recorded in sessions and the audit log, and used for per-address limits.
 #[derive(Debug, Clone, Default)]
@@ -188,6 +149,7 @@ struct Inner {
     signer: TokenSigner,
     pool: HashPool,
     clock: Arc<dyn Clock>,
+    rng: crate::rng::Rng,
     settings: Settings,
     relay: crate::relay::Relay,
     /// Group commit of logins and relay writes, started on the first write.
@@ -214,6 +176,8 @@ pub struct Parts {
     pub pool: HashPool,
     /// The clock.
     pub clock: Arc<dyn Clock>,
+    /// Randomness for tokens, ids and codes ([`crate::rng::Rng::os`] in production).
+    pub rng: crate::rng::Rng,
     /// Tunables.
     pub settings: Settings,
 }
@@ -241,6 +205,7 @@ impl Sesame {
                 signer,
                 pool: parts.pool,
                 clock: parts.clock,
+                rng: parts.rng,
                 settings: parts.settings,
                 relay,
                 writer: std::sync::OnceLock::new(),
@@ -317,6 +282,17 @@ impl Sesame {
     /// The service clock's current time (unix seconds).
     pub fn now(&self) -> u64 {
         self.inner.clock.now()
+    }
+
+    /// The service clock's current time (milliseconds since the Unix epoch): what every
+    /// short-lived state's expiry and every limiter window is measured by.
+    pub fn now_ms(&self) -> u64 {
+        self.inner.clock.now_ms()
+    }
+
+    /// The service's random number generator.
+    pub fn rng(&self) -> &crate::rng::Rng {
+        &self.inner.rng
     }
 
     fn now_i64(&self) -> i64 {

@@ -98,7 +98,7 @@ impl Sesame {
         let at = self.now().to_string();
         self.inner
             .ephemeral
-            .put(&reauth_key(session), at.as_bytes(), window)
+            .put(&reauth_key(session), at.as_bytes(), self.now_ms(), window)
             .await?;
         Ok(())
     }
@@ -108,7 +108,7 @@ impl Sesame {
         let at = self
             .inner
             .ephemeral
-            .get(&reauth_key(who.session_id))
+            .get(&reauth_key(who.session_id), self.now_ms())
             .await?
             .and_then(|v| std::str::from_utf8(&v).ok()?.parse::<u64>().ok());
         match at {
@@ -157,7 +157,7 @@ impl Sesame {
         let bytes = self
             .inner
             .ephemeral
-            .take(&format!("login:{}", msg.login_id))
+            .take(&format!("login:{}", msg.login_id), self.now_ms())
             .await?
             .ok_or_else(|| ApiError::from(sesame_proto::Error::UnknownLogin))?;
         let state = ExpectLoginFinish::from_bytes(&bytes).map_err(ApiError::internal)?;
@@ -181,7 +181,7 @@ impl Sesame {
             .await?;
         self.mark_fresh(who.session_id).await?;
         let payload = serde_json::json!({ "reauthenticated": true, "expires_in": self.inner.settings.reauth_window });
-        Ok(sealer.seal(&mut rand_core::OsRng, payload.to_string().as_bytes())?)
+        Ok(sealer.seal(&mut self.rng().handle(), payload.to_string().as_bytes())?)
     }
 
     /// Re-authentication with the password, for password-only clients.

@@ -110,6 +110,7 @@ impl Sesame {
             }
             normalised.push((text.to_owned(), answer));
         }
+        let rng = self.rng().clone();
         let hashes = self
             .inner
             .pool
@@ -118,7 +119,7 @@ impl Sesame {
                 normalised
                     .into_iter()
                     .map(|(q, a)| {
-                        let salt = SaltString::generate(&mut rand_core::OsRng);
+                        let salt = SaltString::generate(&mut rng.handle());
                         let h = argon
                             .hash_password(a.as_bytes(), &salt)
                             .map_err(|e| e.to_string())?;

@@ -16,7 +16,6 @@
 
 use std::time::Duration;
 
-use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 use sesame_proto::messages::RegistrationStart;
 use sesame_proto::policy::{check_password, Username};
@@ -28,6 +27,7 @@ use uuid::Uuid;
 use super::questions::CATALOG;
 use super::{RequestContext, Sesame};
 use crate::error::{ApiError, CredentialError, InputError};
+use crate::limiter::{Mode, Rule};
 
 pub use sesame_api::account::RecoverFinish;
 pub use sesame_api::account::RecoverStart;
@@ -46,17 +46,6 @@ struct State {
     user: Option<Uuid>,
     email_code: Option<Vec<u8>>,
     tries: u32,
-}
-
-/// A uniformly random number below 1,000,000 (rejection sampling: 4,294,000,000 is the
-/// largest multiple of a million below 2^32).
-fn six_digits() -> u32 {
-    loop {
-        let x = OsRng.next_u32();
-        if x < 4_294_000_000 {
-            return x % 1_000_000;
-        }
-    }
 }
 
 fn key(id: &str) -> String {
@@ -104,16 +93,17 @@ impl Sesame {
     async fn throttle_recovery(&self, index: &[u8]) -> Result<(), ApiError> {
         let id: String = index.iter().map(|b| format!("{b:02x}")).collect();
         let key = format!("thr:recover:{id}");
-        let hour = Duration::from_secs(3600);
-        let eph = &self.inner.ephemeral;
-        if !eph.set_nx(&key, b"1", hour).await? {
-            let left = eph.ttl(&key).await?.unwrap_or(hour);
-            if eph.incr(&key, left.max(Duration::from_millis(1))).await? > RECOVERIES_PER_HOUR {
-                return Err(ApiError::too_many(
-                    left.as_secs() + 1,
-                    "Too many recoveries for this account; wait before retrying.",
-                ));
-            }
+        let rule = Rule::fixed(RECOVERIES_PER_HOUR, Duration::from_secs(3600));
+        let v = self
+            .inner
+            .ephemeral
+            .hit(&key, &rule, self.now_ms(), Mode::Check)
+            .await?;
+        if !v.allowed {
+            return Err(ApiError::too_many(
+                v.retry_after.as_secs() + 1,
+                "Too many recoveries for this account; wait before retrying.",
+            ));
         }
         Ok(())
     }
@@ -136,7 +126,7 @@ impl Sesame {
             .user_by_index(&self.username_index(username.as_str()))
             .await?;
         let mut raw = [0u8; 16];
-        OsRng.fill_bytes(&mut raw);
+        self.rng().fill(&mut raw);
         let id = sesame_proto::b64::encode(raw);
         let mut questions = match &user {
             Some(u) => self.security_questions(u.id).await?,
@@ -152,7 +142,7 @@ impl Sesame {
                 .as_ref()
                 .and_then(|s| self.inner.secrets.fields.open("email", u.id.as_bytes(), s))
             {
-                let code = format!("{:06}", six_digits());
+                let code = super::email::new_code(self.rng());
                 email_code = Some(self.email_code_hash(&id, &code));
                 let body = format!(
                     "Someone asked to recover the Sesame account {}.\n\nYour recovery code: {code}\n\nIt expires in 15 minutes. If this was not you, ignore this message.\n",
@@ -182,6 +172,7 @@ impl Sesame {
             .put(
                 &key(&id),
                 &serde_json::to_vec(&state).map_err(ApiError::internal)?,
+                self.now_ms(),
                 Duration::from_secs(RECOVERY_TTL_SECS),
             )
             .await?;
@@ -224,7 +215,12 @@ impl Sesame {
         };
         // Look first, take later: a malformed request or a throttled one must not cost the
         // user the recovery (and its emailed code).
-        let bytes = self.inner.ephemeral.get(&k).await?.ok_or_else(expired)?;
+        let bytes = self
+            .inner
+            .ephemeral
+            .get(&k, self.now_ms())
+            .await?
+            .ok_or_else(expired)?;
         let state: State = serde_json::from_slice(&bytes).map_err(ApiError::internal)?;
         let username = Username::parse(&state.username).map_err(ApiError::internal)?;
         // The new credential must be well-formed before any code is spent on it.
@@ -255,7 +251,12 @@ impl Sesame {
         self.throttle_account(&self.username_index(username.as_str()))
             .await?;
         // Now take the recovery so parallel attempts cannot share one try.
-        let bytes = self.inner.ephemeral.take(&k).await?.ok_or_else(expired)?;
+        let bytes = self
+            .inner
+            .ephemeral
+            .take(&k, self.now_ms())
+            .await?
+            .ok_or_else(expired)?;
         let mut state: State = serde_json::from_slice(&bytes).map_err(ApiError::internal)?;
         let verified = match state.user {
             Some(user) => {
@@ -273,6 +274,7 @@ impl Sesame {
                     .put(
                         &k,
                         &serde_json::to_vec(&state).map_err(ApiError::internal)?,
+                        self.now_ms(),
                         Duration::from_secs(RECOVERY_TTL_SECS),
                     )
                     .await?;

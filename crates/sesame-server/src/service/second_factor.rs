@@ -14,7 +14,6 @@
 
 use std::time::Duration;
 
-use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use totp_rs::{Algorithm, TOTP};
@@ -227,7 +226,7 @@ impl Sesame {
         let mut records = Vec::with_capacity(BACKUP_CODES);
         for _ in 0..BACKUP_CODES {
             let mut raw = [0u8; BACKUP_CODE_CHARS];
-            OsRng.fill_bytes(&mut raw);
+            self.rng().fill(&mut raw);
             let code: String = raw
                 .iter()
                 .map(|b| CROCKFORD[usize::from(b & 31)] as char)
@@ -255,7 +254,7 @@ impl Sesame {
     /// Starts (or restarts) TOTP enrolment: a pending secret, its URI and QR code.
     pub async fn totp_enrol(&self, user: Uuid, username: &str) -> Result<TotpEnrolment, ApiError> {
         let mut secret = zeroize::Zeroizing::new(vec![0u8; TOTP_SECRET_BYTES]);
-        OsRng.fill_bytes(&mut secret);
+        self.rng().fill(&mut secret);
         let totp = self.totp_for(&secret, username)?;
         let sealed = self.inner.secrets.fields.seal(
             "totp",
@@ -382,7 +381,7 @@ impl Sesame {
             return Ok(None);
         }
         let mut raw = [0u8; 32];
-        OsRng.fill_bytes(&mut raw);
+        self.rng().fill(&mut raw);
         let token = format!("mfa_{}", sesame_proto::b64::encode(raw));
         let ticket = Ticket {
             user_id: user,
@@ -396,6 +395,7 @@ impl Sesame {
             .put(
                 &ticket_key(&token),
                 &bytes,
+                self.now_ms(),
                 Duration::from_secs(MFA_TTL_SECS),
             )
             .await?;
@@ -431,7 +431,12 @@ impl Sesame {
         // wrong code while tries remain. The ticket itself passed the account's throttle
         // gate at the password step, so the code is not gated again (a delay longer than the
         // ticket would lock the user out); a wrong code counts as a failed attempt instead.
-        let bytes = self.inner.ephemeral.take(&key).await?.ok_or_else(expired)?;
+        let bytes = self
+            .inner
+            .ephemeral
+            .take(&key, self.now_ms())
+            .await?
+            .ok_or_else(expired)?;
         let mut ticket: Ticket = serde_json::from_slice(&bytes).map_err(|_| expired())?;
         let index = self.username_index(&ticket.username);
         let code = code.trim();
@@ -459,7 +464,12 @@ impl Sesame {
                 let bytes = serde_json::to_vec(&ticket).map_err(ApiError::internal)?;
                 self.inner
                     .ephemeral
-                    .put(&key, &bytes, Duration::from_secs(MFA_TTL_SECS))
+                    .put(
+                        &key,
+                        &bytes,
+                        self.now_ms(),
+                        Duration::from_secs(MFA_TTL_SECS),
+                    )
                     .await?;
             }
             return Err(invalid_code());

@@ -44,11 +44,11 @@ impl Sesame {
     ) -> Result<SessionIssued, ApiError> {
         let now = self.now_i64();
         let s = &self.inner.settings;
-        let (token, hash) = new_session_token();
+        let (token, hash) = new_session_token(self.rng());
         // Stored and signed as RFC 8176 `amr` values (`pwd`, `otp`, `hwk`, `mfa`).
         let methods: Vec<String> = amr(methods).iter().map(|m| m.amr().to_owned()).collect();
         let session = NewSession {
-            id: Uuid::new_v4(),
+            id: self.rng().uuid(),
             user_id,
             token_hash: hash,
             created_at: now,
@@ -68,7 +68,7 @@ impl Sesame {
         let (access_token, _) = self
             .inner
             .signer
-            .issue(user_id, session_id, &methods, self.now())
+            .issue(user_id, session_id, &methods, self.now(), self.rng())
             .map_err(ApiError::internal)?;
         Ok(SessionIssued {
             user_id,
@@ -143,7 +143,13 @@ impl Sesame {
         let (access_token, _) = self
             .inner
             .signer
-            .issue(session.user_id, session.id, &session.methods, self.now())
+            .issue(
+                session.user_id,
+                session.id,
+                &session.methods,
+                self.now(),
+                self.rng(),
+            )
             .map_err(ApiError::internal)?;
         Ok(AccessGrant {
             access_token,

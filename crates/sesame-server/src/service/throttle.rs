@@ -1,14 +1,16 @@
-//! Brute-force throttling: growing per-account delays and a per-address rate limit.
+//! Brute-force throttling: growing per-account delays and a per-address rate limit, both
+//! rules of the one [rate limiter](crate::limiter), timed by the service clock.
 //!
 //! **Per account.** Every login attempt (OPAQUE start, password login) is counted *before*
-//! any verification, atomically (`incr`), so parallel attempts cannot slip past the count, and
-//! a login start that never finishes counts as a failure. Only a successful login resets it.
-//! The first `free_attempts` in a window go through; after that one attempt is let through
-//! per delay period, the delay doubling from 1 s up to `max_delay` (15 min): the gate is a
-//! `set_nx` key whose lifetime is the delay, so exactly one of many parallel attempts gets
-//! it. There is no hard lockout an attacker could use to shut a victim out: the victim waits
-//! at most `max_delay` for the next try. Unknown usernames are throttled exactly like known
-//! ones (the counter is keyed by the keyed username index), so throttling reveals nothing.
+//! any verification, in one atomic limiter hit, so parallel attempts cannot slip past the
+//! count, and a login start that never finishes counts as a failure. Only a successful login
+//! resets it. The first `free_attempts` in a window go through; after that one attempt is
+//! let through per delay period, the delay doubling from 1 s up to `max_delay` (15 min): the
+//! attempt that closes the limiter's gate goes through, every other one is refused until it
+//! opens. Attempts are forgotten `window` seconds after the last one. There is no hard
+//! lockout an attacker could use to shut a victim out: the victim waits at most `max_delay`
+//! for the next try. Unknown usernames are throttled exactly like known ones (the key is the
+//! keyed username index), so throttling reveals nothing.
 //!
 //! **Per address.** A fixed-window counter per client address bounds how many login and
 //! registration requests one address may make per window.
@@ -19,6 +21,7 @@ use std::time::Duration;
 
 use super::{RequestContext, Sesame};
 use crate::error::ApiError;
+use crate::limiter::{retry_secs, Backoff, Mode, Rule, Window};
 
 /// Throttle tunables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +59,27 @@ impl ThrottleSettings {
         let exp = (n - self.free_attempts - 1).min(30);
         (1u64 << exp).min(self.max_delay)
     }
+
+    /// The per-account rule: no count limit, attempts forgotten `window` seconds after the
+    /// last one, and a gate of [`ThrottleSettings::delay_for`] seconds after each attempt.
+    pub fn account_rule(&self) -> Rule {
+        Rule {
+            limit: u64::MAX,
+            window: Duration::from_secs(self.window),
+            kind: Window::Idle,
+            backoff: Some(Backoff {
+                free: self.free_attempts,
+                first: Duration::from_secs(1),
+                doubling: true,
+                max: Duration::from_secs(self.max_delay),
+            }),
+        }
+    }
+
+    /// The per-address rule: `per_address` requests per fixed `address_window`.
+    pub fn address_rule(&self) -> Rule {
+        Rule::fixed(self.per_address, Duration::from_secs(self.address_window))
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -73,18 +97,14 @@ impl Sesame {
             return Ok(());
         }
         let key = format!("thr:addr:{addr}");
-        let window = Duration::from_secs(t.address_window);
-        let eph = &self.inner.ephemeral;
-        // Fixed window: the first request of a window sets its expiry; later ones count
-        // within it without extending it.
-        if eph.set_nx(&key, b"1", window).await? {
-            return Ok(());
-        }
-        let ttl = eph.ttl(&key).await?.unwrap_or(window);
-        let n = eph.incr(&key, ttl.max(Duration::from_millis(1))).await?;
-        if n > t.per_address {
+        let v = self
+            .inner
+            .ephemeral
+            .hit(&key, &t.address_rule(), self.now_ms(), Mode::Check)
+            .await?;
+        if !v.allowed {
             return Err(ApiError::too_many(
-                ttl.as_secs() + 1,
+                v.retry_after.as_secs() + 1,
                 "Too many requests from this address; wait before retrying.",
             ));
         }
@@ -94,20 +114,17 @@ impl Sesame {
     /// Counts one login attempt on the account with this username index; 429 while the
     /// account's delay has not passed.
     pub(crate) async fn throttle_account(&self, index: &[u8]) -> Result<(), ApiError> {
-        let t = self.inner.settings.throttle;
-        let id = hex(index);
-        let gate = format!("thr:gate:{id}");
-        let eph = &self.inner.ephemeral;
-        if let Some(left) = eph.ttl(&gate).await? {
-            return Err(too_many_for_account(left));
-        }
-        let n = eph
-            .incr(&format!("thr:acct:{id}"), Duration::from_secs(t.window))
+        let rule = self.inner.settings.throttle.account_rule();
+        let v = self
+            .inner
+            .ephemeral
+            .hit(&account_key(index), &rule, self.now_ms(), Mode::Check)
             .await?;
-        let delay = t.delay_for(n);
-        if delay > 0 && !eph.set_nx(&gate, b"1", Duration::from_secs(delay)).await? {
-            let left = eph.ttl(&gate).await?.unwrap_or(Duration::from_secs(delay));
-            return Err(too_many_for_account(left));
+        if !v.allowed {
+            return Err(ApiError::too_many(
+                retry_secs(v.retry_after),
+                "Too many login attempts for this account; wait before retrying.",
+            ));
         }
         Ok(())
     }
@@ -115,41 +132,24 @@ impl Sesame {
     /// Counts a failed attempt that did not go through [`Sesame::throttle_account`] (a wrong
     /// second-factor code): the counter grows and the next delay is armed.
     pub(crate) async fn throttle_failure(&self, index: &[u8]) -> Result<(), ApiError> {
-        let t = self.inner.settings.throttle;
-        let id = hex(index);
-        let eph = &self.inner.ephemeral;
-        let n = eph
-            .incr(&format!("thr:acct:{id}"), Duration::from_secs(t.window))
+        let rule = self.inner.settings.throttle.account_rule();
+        self.inner
+            .ephemeral
+            .hit(&account_key(index), &rule, self.now_ms(), Mode::Record)
             .await?;
-        let delay = t.delay_for(n);
-        if delay > 0 {
-            eph.set_nx(&format!("thr:gate:{id}"), b"1", Duration::from_secs(delay))
-                .await?;
-        }
         Ok(())
     }
 
     /// Forgets the account's attempts after a successful login.
     pub(crate) async fn throttle_reset(&self, index: &[u8]) -> Result<(), ApiError> {
-        let id = hex(index);
-        self.inner
-            .ephemeral
-            .delete(&format!("thr:acct:{id}"))
-            .await?;
-        self.inner
-            .ephemeral
-            .delete(&format!("thr:gate:{id}"))
-            .await?;
+        self.inner.ephemeral.delete(&account_key(index)).await?;
         Ok(())
     }
 }
 
-fn too_many_for_account(left: Duration) -> ApiError {
-    let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
-    ApiError::too_many(
-        secs,
-        "Too many login attempts for this account; wait before retrying.",
-    )
+/// The limiter key of an account's attempts.
+fn account_key(index: &[u8]) -> String {
+    format!("thr:acct:{}", hex(index))
 }
 
 #[cfg(test)]
@@ -165,5 +165,10 @@ mod tests {
             [0, 0, 0, 0, 0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900]
         );
         assert_eq!(t.delay_for(u64::MAX), 900);
+        // The limiter rule closes the same gates.
+        let backoff = t.account_rule().backoff.unwrap();
+        for n in 1..=40 {
+            assert_eq!(backoff.delay_ms(n), t.delay_for(n) * 1000, "attempt {n}");
+        }
     }
 }

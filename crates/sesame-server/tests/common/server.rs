@@ -7,9 +7,10 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use sesame_server::clock::{Clock as _, ManualClock, SystemClock};
 use sesame_server::config::Config;
+use sesame_server::rng::Rng;
 use sesame_server::secrets::MasterKey;
-use sesame_server::service::ManualClock;
 use sesame_server::Sesame;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -35,6 +36,28 @@ pub struct TestServer {
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     _data: tempfile::TempDir,
+}
+
+/// The environment variable that fixes the servers' random seeds (for reproducing a run).
+pub const SEED_ENV: &str = "SESAME_TEST_SEED";
+
+/// The seed of the next test server: `SESAME_TEST_SEED` plus a counter when set (servers of
+/// one test still differ), else fresh. Printed, so a failing run can be reproduced.
+fn test_seed() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let base = std::env::var(SEED_ENV)
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or_else(|| {
+            let mut b = [0u8; 8];
+            Rng::os().fill(&mut b);
+            u64::from_le_bytes(b)
+        });
+    let seed = base.wrapping_add(n);
+    eprintln!("test server seed {seed} ({SEED_ENV}={base})");
+    seed
 }
 
 /// The configuration tests start from: fast to reason about, generous per-address limit
@@ -65,16 +88,18 @@ impl TestServer {
         let data = tempfile::tempdir().unwrap();
         let mut config = test_config(db, data.path());
         tweak(&mut config);
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let clock = Arc::new(ManualClock::new(now));
+        // The manual clock starts at the real time, so tokens verify outside.
+        let clock = Arc::new(ManualClock::new(SystemClock.now()));
         let (store, master) = sesame_server::server::open(&config).await.expect("open");
-        let sesame =
-            sesame_server::server::build_with_clock(&config, store, &master, clock.clone())
-                .await
-                .expect("build");
+        let sesame = sesame_server::server::build_with(
+            &config,
+            store,
+            &master,
+            clock.clone(),
+            Rng::seeded(test_seed()),
+        )
+        .await
+        .expect("build");
         let http = TcpListener::bind(config.listen).await.unwrap();
         let tcp = TcpListener::bind(config.tcp_listen.unwrap()).await.unwrap();
         let base = format!("http://{}", http.local_addr().unwrap());
