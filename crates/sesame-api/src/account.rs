@@ -42,7 +42,7 @@ pub struct Profile {
         schema(
             max_length = 2048,
             format = "uri",
-            pattern = r"^(https://[^\s/?#]+|http://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]+)?)([/?#]\S*)?$"
+            pattern = r"^(https://[A-Za-z0-9._~!$&'()*+,;=:%-]+|http://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]+)?)([/?#][A-Za-z0-9._~!$&'()*+,;=:@/?#%-]*)?$"
         )
     )]
     pub picture_url: Option<String>,
@@ -75,7 +75,7 @@ pub struct ProfileUpdate {
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, max_length = 2048, format = "uri", pattern = r"^(https://[^\s/?#]+|http://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]+)?)([/?#]\S*)?$"))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, max_length = 2048, format = "uri", pattern = r"^(https://[A-Za-z0-9._~!$&'()*+,;=:%-]+|http://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]+)?)([/?#][A-Za-z0-9._~!$&'()*+,;=:@/?#%-]*)?$"))]
     pub picture_url: Option<Option<String>>,
 }
 
@@ -304,6 +304,7 @@ pub struct RecoverStart {
     pub username: String,
     /// For a client-side new record: the OPAQUE registration request (32 bytes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, pattern = r"^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"))]
     pub registration_request: Option<Bytes>,
 }
 
@@ -351,6 +352,7 @@ pub struct RecoverFinish {
     pub new_password: Option<Zeroizing<String>>,
     /// Client-side: the new OPAQUE registration record…
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, pattern = r"^[A-Za-z0-9_-]{256}$"))]
     pub registration_record: Option<Bytes>,
     /// …and the parameters it was stretched with.
     #[serde(default, skip_serializing_if = "Option::is_none")]

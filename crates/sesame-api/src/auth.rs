@@ -102,6 +102,7 @@ pub struct RegisterFinishRequest {
     )]
     pub username: String,
     /// OPAQUE `RegistrationRecord` (192 bytes, base64url).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = r"^[A-Za-z0-9_-]{256}$"))]
     pub registration_record: Bytes,
     /// The parameters the client stretched with.
     pub key_stretching: KeyStretching,

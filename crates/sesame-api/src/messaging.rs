@@ -15,14 +15,20 @@ pub const MAX_BACKUP_BYTES: usize = 4096;
 #[serde(deny_unknown_fields)]
 pub struct IdentityUpload {
     /// Ed25519 public key (32 bytes, base64url).
-    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9_-]{43}$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$")
+    )]
     pub signing_key: String,
     /// X25519 public key (32 bytes, base64url).
-    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9_-]{43}$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$")
+    )]
     pub encryption_key: String,
     /// Ed25519 signature over `b"sesame/v1/identity-encryption-key" || encryption_key`
     /// (64 bytes, base64url).
-    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9_-]{86}$"))]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9_-]{85}[AQgw]$"))]
     pub encryption_key_signature: String,
 }
 
@@ -52,7 +58,11 @@ pub struct KeyBackup {
     /// The backup, base64url without padding (opaque to the server; at most 4096 bytes).
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 2, max_length = 5462, pattern = r"^[A-Za-z0-9_-]*$")
+        schema(
+            min_length = 2,
+            max_length = 5462,
+            pattern = r"^([A-Za-z0-9_-]{4})*([A-Za-z0-9_-]{2}[AEIMQUYcgkosw048]|[A-Za-z0-9_-][AQgw])?$"
+        )
     )]
     pub blob: String,
 }
@@ -69,7 +79,10 @@ pub struct NewDevice {
     )]
     pub name: String,
     /// The Ed25519 public key (32 bytes, base64url).
-    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9_-]{43}$"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$")
+    )]
     pub public_key: String,
 }
 

@@ -15,8 +15,17 @@ use crate::suite::KeyStretching;
 #[serde(deny_unknown_fields)]
 pub struct RegistrationStart {
     /// The username as typed; the server canonicalises it.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 3,
+            max_length = 32,
+            pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+        )
+    )]
     pub username: String,
     /// OPAQUE `RegistrationRequest` (32 bytes).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = r"^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"))]
     pub registration_request: Bytes,
 }
 
@@ -39,8 +48,17 @@ pub struct RegistrationChallenge {
 #[serde(deny_unknown_fields)]
 pub struct RegistrationFinish {
     /// The username, as in [`RegistrationStart`].
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 3,
+            max_length = 32,
+            pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+        )
+    )]
     pub username: String,
     /// OPAQUE `RegistrationRecord` (192 bytes).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = r"^[A-Za-z0-9_-]{256}$"))]
     pub registration_record: Bytes,
     /// The parameters the client actually stretched with.
     pub key_stretching: KeyStretching,
@@ -52,8 +70,17 @@ pub struct RegistrationFinish {
 #[serde(deny_unknown_fields)]
 pub struct LoginStart {
     /// The username as typed; the server canonicalises it.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 3,
+            max_length = 32,
+            pattern = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+        )
+    )]
     pub username: String,
     /// OPAQUE KE1 (96 bytes: blinded element, client nonce, client ephemeral key share).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = r"^[A-Za-z0-9_-]{128}$"))]
     pub ke1: Bytes,
 }
 
@@ -81,8 +108,10 @@ pub struct LoginChallenge {
 #[serde(deny_unknown_fields)]
 pub struct LoginFinish {
     /// The login id from the challenge.
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9_-]{21}[AQgw]$"))]
     pub login_id: String,
     /// OPAQUE KE3 (64 bytes: the client MAC).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = r"^[A-Za-z0-9_-]{85}[AQgw]$"))]
     pub ke3: Bytes,
     /// The id of the registered device key that signed this login (only when the account
     /// requires a device key; see [`crate::device`]).
@@ -91,6 +120,7 @@ pub struct LoginFinish {
     /// Ed25519 signature by that device key over
     /// [`device_login_bytes`](crate::device::device_login_bytes)`(login_id, ke2)` (64 bytes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, pattern = r"^[A-Za-z0-9_-]{85}[AQgw]$"))]
     pub device_signature: Option<Bytes>,
 }
 

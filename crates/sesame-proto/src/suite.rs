@@ -27,11 +27,14 @@ impl opaque_ke::CipherSuite for Suite {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct KsfParams {
-    /// Memory in KiB (Argon2 `m_cost`).
+    /// Memory in KiB (Argon2 `m_cost`); the policy's floor and ceiling apply.
+    #[cfg_attr(feature = "openapi", schema(minimum = 7168, maximum = 2097152))]
     pub memory: u32,
-    /// Passes over memory (Argon2 `t_cost`).
+    /// Passes over memory (Argon2 `t_cost`); `memory × iterations` must reach 35840.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 64))]
     pub iterations: u32,
     /// Lanes (Argon2 `p_cost`).
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 16))]
     pub parallelism: u32,
 }
 

@@ -66,7 +66,11 @@ fn validate_profile(profile: &Profile) -> Result<(), ApiError> {
                 "picture_url must be an https URL of at most 2048 characters.",
             )
         };
-        if u.len() > MAX_PICTURE_URL {
+        // RFC 3986 characters only, brackets only around the `[::1]` host (what the schema's
+        // `uri` format admits); the URL parser would otherwise accept and re-encode anything.
+        let uri_char = |c: char| c.is_ascii_alphanumeric() || "-._~:/?#@!$&'()*+,;=%".contains(c);
+        let rest = u.strip_prefix("http://[::1]").unwrap_or(u);
+        if u.len() > MAX_PICTURE_URL || !rest.chars().all(uri_char) {
             return Err(bad());
         }
         let url = url::Url::parse(u).map_err(|_| bad())?;
