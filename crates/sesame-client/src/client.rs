@@ -4,8 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use rand_core::OsRng;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
-use reqwest::{RequestBuilder, Response, StatusCode, Url};
+use reqwest::{RequestBuilder, Url};
 use serde::de::DeserializeOwned;
 use sesame_proto::b64::Bytes;
 use sesame_proto::client::{
@@ -18,14 +17,13 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::account::{parse_login_payload, Confirmed, LoginOutcome, PasswordLogin, PendingLogin};
-use crate::api::{
-    ErrorBody, ErrorDetail, Me, Refreshed, Registered, ServerInfo, SessionInfo, SessionIssued,
-    SessionList,
-};
+use crate::api::{Me, Refreshed, Registered, ServerInfo, SessionInfo, SessionIssued, SessionList};
 use crate::error::{Error, Result};
 use sesame_api::auth::PasswordLoginRequest;
+use sesame_api::messaging::{DeviceCreated, NewDevice, RequireDevice};
 use sesame_api::sessions::{RefreshRequest, Revoked};
-use sesame_api::CredentialError;
+
+pub(crate) use crate::answer::{checked, error_from_body, from_detail, retry_after};
 
 /// How long one HTTP request, or one WebSocket step, may take by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -34,7 +32,6 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const USER_AGENT: &str = concat!("sesame-client/", env!("CARGO_PKG_VERSION"));
 
 /// Largest error body read into an [`Error::Server`] message when it is not JSON.
-const MAX_ERROR_TEXT: usize = 200;
 
 /// A client of one Sesame server.
 ///
@@ -475,8 +472,11 @@ impl Client {
         name: &str,
         public_key: &[u8; 32],
     ) -> Result<String> {
-        let body = serde_json::json!({ "name": name, "public_key": sesame_proto::b64::encode(public_key) });
-        let v: serde_json::Value = self
+        let body = NewDevice {
+            name: name.to_owned(),
+            public_key: sesame_proto::b64::encode(public_key),
+        };
+        let created: DeviceCreated = self
             .send_json(
                 self.http
                     .post(self.url("api/devices")?)
@@ -484,10 +484,7 @@ impl Client {
                     .json(&body),
             )
             .await?;
-        v["id"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| Error::UnexpectedResponse("api/devices: no id".into()))
+        Ok(created.id)
     }
 
     /// Turns the device-key requirement at login on or off. Needs a fresh authentication.
@@ -496,7 +493,7 @@ impl Client {
             .http
             .put(self.url("api/2fa/device")?)
             .bearer_auth(access_token)
-            .json(&serde_json::json!({ "required": required }));
+            .json(&RequireDevice { required });
         checked(req.send().await?).await?;
         Ok(())
     }
@@ -538,71 +535,11 @@ where
         .map_err(Error::from)
 }
 
-/// Passes a 2xx answer through and turns anything else into an error.
-async fn checked(resp: Response) -> Result<Response> {
-    let status = resp.status();
-    if status.is_success() {
-        return Ok(resp);
-    }
-    let retry_after = retry_after(resp.headers());
-    // A body that cannot be read is reported by its status alone.
-    let body = resp.bytes().await.unwrap_or_default();
-    Err(error_from_body(status, &body, retry_after))
-}
-
-/// Seconds from a `Retry-After` header given in seconds (the only form the server sends).
-pub(crate) fn retry_after(headers: &HeaderMap) -> Option<u64> {
-    headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()
-}
-
 /// The body of the server-assisted routes (`/api/register`, `/api/login`).
 fn password_body(username: &str, password: &str) -> PasswordLoginRequest {
     PasswordLoginRequest {
         username: username.to_owned(),
         password: Zeroizing::new(password.to_owned()),
-    }
-}
-
-/// The error an answer with a non-2xx `status` and `body` stands for.
-pub(crate) fn error_from_body(status: StatusCode, body: &[u8], retry_after: Option<u64>) -> Error {
-    match serde_json::from_slice::<ErrorBody>(body) {
-        Ok(parsed) => from_detail(Some(status.as_u16()), parsed.error, retry_after),
-        Err(_) => {
-            let text = String::from_utf8_lossy(body);
-            let text = text.trim();
-            let message = if text.is_empty() {
-                status.canonical_reason().unwrap_or("error").to_owned()
-            } else {
-                text.chars().take(MAX_ERROR_TEXT).collect()
-            };
-            Error::Server {
-                status: Some(status.as_u16()),
-                code: None,
-                wire_code: format!("http_{}", status.as_u16()),
-                message,
-                retry_after,
-            }
-        }
-    }
-}
-
-/// The error a server `{"code","message"}` stands for; `authentication_failed` becomes
-/// [`Error::AuthenticationFailed`], the same error a client-side failure gives.
-pub(crate) fn from_detail(
-    status: Option<u16>,
-    detail: ErrorDetail,
-    retry_after: Option<u64>,
-) -> Error {
-    let code = detail.kind(status);
-    if code == Some(CredentialError::AuthenticationFailed.into()) {
-        return Error::AuthenticationFailed;
-    }
-    Error::Server {
-        status,
-        code,
-        wire_code: detail.code,
-        message: detail.message,
-        retry_after: retry_after.or(detail.retry_after),
     }
 }
 
@@ -650,37 +587,6 @@ mod tests {
                 "{url}"
             );
         }
-    }
-
-    #[test]
-    fn error_bodies_become_server_errors() {
-        let body = br#"{"error":{"code":"too_many_attempts","message":"Slow down."}}"#;
-        let e = error_from_body(StatusCode::TOO_MANY_REQUESTS, body, Some(30));
-        match e {
-            Error::Server {
-                status,
-                code,
-                message,
-                retry_after,
-                ..
-            } => {
-                assert_eq!(status, Some(429));
-                assert_eq!(code.map(|c| c.as_str()), Some("too_many_attempts"));
-                assert_eq!(message, "Slow down.");
-                assert_eq!(retry_after, Some(30));
-            }
-            other => panic!("{other:?}"),
-        }
-        let auth = br#"{"error":{"code":"authentication_failed","message":"x"}}"#;
-        assert!(matches!(
-            error_from_body(StatusCode::UNAUTHORIZED, auth, None),
-            Error::AuthenticationFailed
-        ));
-        let html = error_from_body(StatusCode::BAD_GATEWAY, b"<html>bad</html>", None);
-        assert_eq!(html.server_code(), None);
-        assert!(matches!(&html, Error::Server { wire_code, .. } if wire_code == "http_502"));
-        let empty = error_from_body(StatusCode::BAD_GATEWAY, b"", None);
-        assert!(empty.to_string().contains("Bad Gateway"), "{empty}");
     }
 
     #[test]

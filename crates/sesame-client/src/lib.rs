@@ -36,6 +36,7 @@
 #![deny(missing_docs)]
 
 pub mod account;
+mod answer;
 pub mod api;
 mod client;
 mod error;

@@ -1,0 +1,108 @@
+//! Turning the server's answers into values or errors: the status, the `Retry-After`
+//! header and the error body (`{"error": {"code", "message"}}`) of every non-2xx answer.
+
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::{Response, StatusCode};
+use sesame_api::CredentialError;
+
+use crate::api::{ErrorBody, ErrorDetail};
+use crate::error::{Error, Result};
+
+/// The most characters of a non-API error body kept in an error message.
+const MAX_ERROR_TEXT: usize = 200;
+
+/// Passes a 2xx answer through and turns anything else into an error.
+pub(crate) async fn checked(resp: Response) -> Result<Response> {
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    let retry_after = retry_after(resp.headers());
+    // A body that cannot be read is reported by its status alone.
+    let body = resp.bytes().await.unwrap_or_default();
+    Err(error_from_body(status, &body, retry_after))
+}
+
+/// Seconds from a `Retry-After` header given in seconds (the only form the server sends).
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<u64> {
+    headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// The error an answer with a non-2xx `status` and `body` stands for.
+pub(crate) fn error_from_body(status: StatusCode, body: &[u8], retry_after: Option<u64>) -> Error {
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(parsed) => from_detail(Some(status.as_u16()), parsed.error, retry_after),
+        Err(_) => {
+            let text = String::from_utf8_lossy(body);
+            let text = text.trim();
+            let message = if text.is_empty() {
+                status.canonical_reason().unwrap_or("error").to_owned()
+            } else {
+                text.chars().take(MAX_ERROR_TEXT).collect()
+            };
+            Error::Server {
+                status: Some(status.as_u16()),
+                code: None,
+                wire_code: format!("http_{}", status.as_u16()),
+                message,
+                retry_after,
+            }
+        }
+    }
+}
+
+/// The error a server `{"code","message"}` stands for; `authentication_failed` becomes
+/// [`Error::AuthenticationFailed`], the same error a client-side failure gives.
+pub(crate) fn from_detail(
+    status: Option<u16>,
+    detail: ErrorDetail,
+    retry_after: Option<u64>,
+) -> Error {
+    let code = detail.kind(status);
+    if code == Some(CredentialError::AuthenticationFailed.into()) {
+        return Error::AuthenticationFailed;
+    }
+    Error::Server {
+        status,
+        code,
+        wire_code: detail.code,
+        message: detail.message,
+        retry_after: retry_after.or(detail.retry_after),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_become_server_errors() {
+        let body = br#"{"error":{"code":"too_many_attempts","message":"Slow down."}}"#;
+        let e = error_from_body(StatusCode::TOO_MANY_REQUESTS, body, Some(30));
+        match e {
+            Error::Server {
+                status,
+                code,
+                message,
+                retry_after,
+                ..
+            } => {
+                assert_eq!(status, Some(429));
+                assert_eq!(code.map(|c| c.as_str()), Some("too_many_attempts"));
+                assert_eq!(message, "Slow down.");
+                assert_eq!(retry_after, Some(30));
+            }
+            other => panic!("{other:?}"),
+        }
+        let auth = br#"{"error":{"code":"authentication_failed","message":"x"}}"#;
+        assert!(matches!(
+            error_from_body(StatusCode::UNAUTHORIZED, auth, None),
+            Error::AuthenticationFailed
+        ));
+        let html = error_from_body(StatusCode::BAD_GATEWAY, b"<html>bad</html>", None);
+        assert_eq!(html.server_code(), None);
+        assert!(matches!(&html, Error::Server { wire_code, .. } if wire_code == "http_502"));
+        let empty = error_from_body(StatusCode::BAD_GATEWAY, b"", None);
+        assert!(empty.to_string().contains("Bad Gateway"), "{empty}");
+    }
+}
