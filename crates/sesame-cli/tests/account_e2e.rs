@@ -6,7 +6,6 @@ mod common;
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::path::Path;
-use std::time::Duration;
 
 use common::{fails, line, ok, ok_err, spawn, text, unix_now, Server, PASSWORD};
 use sesame_client::profile::Profile;
@@ -276,9 +275,19 @@ fn two_factor_backup_codes_password_change_recovery_and_deletion() {
 
 #[test]
 fn stale_sessions_reauthenticate_then_retry_and_profile_and_questions() {
-    // Logins count as fresh for 2 seconds only on this server.
-    let server = serve(&[("SESAME_REAUTH_WINDOW", "2")]);
+    // Logins count as fresh for 2 seconds only on this server, and the test moves the
+    // server's clock forward (a debug build reads an offset from this file).
     let tmp = tempfile::tempdir().unwrap();
+    let clock = tmp.path().join("clock-offset");
+    let advance = |secs: u64| {
+        let now: u64 = std::fs::read_to_string(&clock).map_or(0, |s| s.trim().parse().unwrap());
+        std::fs::write(&clock, (now + secs).to_string()).unwrap();
+    };
+    let clock_env = clock.to_str().unwrap().to_owned();
+    let server = serve(&[
+        ("SESAME_REAUTH_WINDOW", "2"),
+        ("SESAME_DEBUG_CLOCK_FILE", clock_env.as_str()),
+    ]);
     let home = tmp.path().join("home");
     let pw = line(PASSWORD);
     ok(
@@ -312,7 +321,7 @@ fn stale_sessions_reauthenticate_then_retry_and_profile_and_questions() {
     let err = fails(&server, &home, &["profile", "--picture-url", "ftp://x"], "");
     assert!(err.contains("profile_invalid"), "{err}");
 
-    std::thread::sleep(Duration::from_secs(3));
+    advance(3);
     // Stale: the command asks for the password, re-authenticates and retries.
     let err = fails(
         &server,
@@ -334,7 +343,7 @@ fn stale_sessions_reauthenticate_then_retry_and_profile_and_questions() {
     assert_eq!(backup_codes(&out).len(), 10);
 
     // Security questions, read from standard input: two, then an empty line.
-    std::thread::sleep(Duration::from_secs(3));
+    advance(3);
     let (out, err) = ok_err(
         &server,
         &home,
@@ -362,7 +371,7 @@ fn stale_sessions_reauthenticate_then_retry_and_profile_and_questions() {
     );
     assert!(err.contains("recovery failed"), "{err}");
 
-    std::thread::sleep(Duration::from_secs(3));
+    advance(3);
     let (out, err) = ok_err(
         &server,
         &home,

@@ -59,3 +59,40 @@ impl Clock for ManualClock {
         self.0.load(Ordering::SeqCst)
     }
 }
+
+/// The environment variable a debug build of `sesame serve` reads a clock offset from.
+pub const DEBUG_CLOCK_FILE_ENV: &str = "SESAME_DEBUG_CLOCK_FILE";
+
+/// The clock `sesame serve` runs on: the system clock. In debug builds only, when
+/// [`DEBUG_CLOCK_FILE_ENV`] names a file, the system clock plus the whole seconds that file
+/// holds (re-read at every reading), so end-to-end tests of the binary move time forward by
+/// writing a number instead of sleeping. Release builds ignore the variable.
+pub fn serve_clock() -> std::sync::Arc<dyn Clock> {
+    let offset_file = if cfg!(debug_assertions) {
+        std::env::var_os(DEBUG_CLOCK_FILE_ENV)
+    } else {
+        None
+    };
+    match offset_file {
+        Some(path) => std::sync::Arc::new(OffsetFileClock { path: path.into() }),
+        None => std::sync::Arc::new(SystemClock),
+    }
+}
+
+/// The system clock moved by the seconds a file holds (see [`serve_clock`]).
+#[derive(Debug)]
+struct OffsetFileClock {
+    path: std::path::PathBuf,
+}
+
+impl Clock for OffsetFileClock {
+    fn now_ms(&self) -> u64 {
+        let offset_secs = std::fs::read_to_string(&self.path)
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        SystemClock
+            .now_ms()
+            .saturating_add(offset_secs.saturating_mul(1000))
+    }
+}

@@ -13,7 +13,7 @@ use crate::ephemeral::{Ephemeral, EphemeralError, MemoryEphemeral, RedisEphemera
 use crate::pool::HashPool;
 use crate::rng::Rng;
 use crate::secrets::{MasterKey, SecretsError, ServerSecrets};
-use crate::service::{Clock, Parts, Sesame, Settings, SystemClock, ThrottleSettings};
+use crate::service::{Clock, Parts, Sesame, Settings, ThrottleSettings};
 use crate::store::{self, ConnectOptions, Store};
 use crate::tcp::{self, TcpSettings};
 
@@ -135,7 +135,7 @@ pub async fn build(
     store: Arc<dyn Store>,
     master: &MasterKey,
 ) -> Result<Sesame, ServeError> {
-    build_with_clock(config, store, master, Arc::new(SystemClock)).await
+    build_with_clock(config, store, master, crate::clock::serve_clock()).await
 }
 
 /// Builds the service on the given clock (tests move time with a
