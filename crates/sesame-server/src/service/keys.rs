@@ -29,7 +29,7 @@ pub const KIND_IDENTITY: &str = "identity";
 /// Factor kind of a user's encrypted key backup.
 pub const KIND_KEY_BACKUP: &str = "key_backup";
 /// Largest key backup accepted, bytes (decoded).
-pub const MAX_BACKUP_BYTES: usize = 4096;
+pub use sesame_api::messaging::MAX_BACKUP_BYTES;
 
 fn invalid_identity() -> ApiError {
     ApiError::new(

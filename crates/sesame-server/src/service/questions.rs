@@ -13,6 +13,9 @@ use zeroize::Zeroizing;
 use super::{Authenticated, RequestContext, Sesame};
 use crate::error::{ApiError, InputError};
 use crate::store::FactorRecord;
+use sesame_api::account::{
+    MAX_ANSWER_CHARS, MAX_QUESTIONS, MAX_QUESTION_CHARS, MIN_ANSWER_CHARS, MIN_QUESTIONS,
+};
 
 pub use sesame_api::account::QuestionAnswer;
 
@@ -28,11 +31,6 @@ pub const CATALOG: &[&str] = &[
     "What was your childhood nickname?",
     "What was the first book you loved?",
 ];
-const MIN_QUESTIONS: usize = 2;
-const MAX_QUESTIONS: usize = 3;
-const MAX_QUESTION_CHARS: usize = 200;
-const MIN_ANSWER_CHARS: usize = 3;
-const MAX_ANSWER_CHARS: usize = 100;
 
 #[derive(Serialize, Deserialize)]
 struct Stored {
@@ -80,36 +78,7 @@ impl Sesame {
         ctx: &RequestContext,
     ) -> Result<(), ApiError> {
         self.require_fresh(who).await?;
-        let invalid = |m: String| ApiError::new(InputError::SecurityQuestionsInvalid, m);
-        if !(MIN_QUESTIONS..=MAX_QUESTIONS).contains(&questions.len()) {
-            return Err(invalid(format!(
-                "Set {MIN_QUESTIONS} to {MAX_QUESTIONS} questions."
-            )));
-        }
-        let mut seen = std::collections::HashSet::new();
-        let mut normalised = Vec::new();
-        for q in &questions {
-            let text = q.question.trim();
-            if text.is_empty()
-                || text.chars().count() > MAX_QUESTION_CHARS
-                || text.chars().any(char::is_control)
-            {
-                return Err(invalid(format!(
-                    "Questions are 1 to {MAX_QUESTION_CHARS} characters."
-                )));
-            }
-            if !seen.insert(text.to_lowercase()) {
-                return Err(invalid("Each question may appear once.".into()));
-            }
-            let answer = normalize_answer(&q.answer);
-            let n = answer.chars().count();
-            if !(MIN_ANSWER_CHARS..=MAX_ANSWER_CHARS).contains(&n) {
-                return Err(invalid(format!(
-                    "Answers are {MIN_ANSWER_CHARS} to {MAX_ANSWER_CHARS} characters."
-                )));
-            }
-            normalised.push((text.to_owned(), answer));
-        }
+        let normalised = check_questions(&questions)?;
         let rng = self.rng().clone();
         let hashes = self
             .inner
@@ -129,29 +98,11 @@ impl Sesame {
             })
             .await?
             .map_err(ApiError::internal)?;
-        let now = self.now_i64();
         let records = hashes
             .into_iter()
             .enumerate()
             .map(|(i, (question, answer_hash))| {
-                let json = serde_json::to_string(&Stored {
-                    question,
-                    answer_hash,
-                })
-                .map_err(ApiError::internal)?;
-                Ok(FactorRecord {
-                    user_id: who.user_id,
-                    kind: KIND.into(),
-                    slot: i.to_string(),
-                    value: self.inner.secrets.fields.seal(
-                        "security_question",
-                        who.user_id.as_bytes(),
-                        &json,
-                    ),
-                    counter: 0,
-                    created_at: now,
-                    used_at: None,
-                })
+                self.question_record(who.user_id, i, question, answer_hash)
             })
             .collect::<Result<Vec<_>, ApiError>>()?;
         self.inner
@@ -166,6 +117,34 @@ impl Sesame {
         )
         .await;
         Ok(())
+    }
+
+    /// The sealed factor record of question `slot`.
+    fn question_record(
+        &self,
+        user: uuid::Uuid,
+        slot: usize,
+        question: String,
+        answer_hash: String,
+    ) -> Result<FactorRecord, ApiError> {
+        let json = serde_json::to_string(&Stored {
+            question,
+            answer_hash,
+        })
+        .map_err(ApiError::internal)?;
+        Ok(FactorRecord {
+            user_id: user,
+            kind: KIND.into(),
+            slot: slot.to_string(),
+            value: self
+                .inner
+                .secrets
+                .fields
+                .seal("security_question", user.as_bytes(), &json),
+            counter: 0,
+            created_at: self.now_i64(),
+            used_at: None,
+        })
     }
 
     /// How many of `answers` (in question order) are right. Runs Argon2 on the pool.
@@ -203,6 +182,43 @@ impl Sesame {
             })
             .await?)
     }
+}
+
+/// Checks the questions and answers against the rules; returns `(question, normalised answer)`.
+fn check_questions(
+    questions: &[QuestionAnswer],
+) -> Result<Vec<(String, Zeroizing<String>)>, ApiError> {
+    let invalid = |m: String| ApiError::new(InputError::SecurityQuestionsInvalid, m);
+    if !(MIN_QUESTIONS..=MAX_QUESTIONS).contains(&questions.len()) {
+        return Err(invalid(format!(
+            "Set {MIN_QUESTIONS} to {MAX_QUESTIONS} questions."
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut normalised = Vec::new();
+    for q in questions {
+        let text = q.question.trim();
+        if text.is_empty()
+            || text.chars().count() > MAX_QUESTION_CHARS
+            || text.chars().any(char::is_control)
+        {
+            return Err(invalid(format!(
+                "Questions are 1 to {MAX_QUESTION_CHARS} characters."
+            )));
+        }
+        if !seen.insert(text.to_lowercase()) {
+            return Err(invalid("Each question may appear once.".into()));
+        }
+        let answer = normalize_answer(&q.answer);
+        let n = answer.chars().count();
+        if !(MIN_ANSWER_CHARS..=MAX_ANSWER_CHARS).contains(&n) {
+            return Err(invalid(format!(
+                "Answers are {MIN_ANSWER_CHARS} to {MAX_ANSWER_CHARS} characters."
+            )));
+        }
+        normalised.push((text.to_owned(), answer));
+    }
+    Ok(normalised)
 }
 
 #[cfg(test)]
