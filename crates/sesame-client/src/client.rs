@@ -31,8 +31,6 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The `User-Agent` this library sends.
 pub const USER_AGENT: &str = concat!("sesame-client/", env!("CARGO_PKG_VERSION"));
 
-/// Largest error body read into an [`Error::Server`] message when it is not JSON.
-
 /// A client of one Sesame server.
 ///
 /// Cheap to clone (the HTTP connection pool is shared). Every method that runs the OPAQUE
