@@ -29,6 +29,7 @@ use zeroize::Zeroizing;
 use super::questions::CATALOG;
 use super::{RequestContext, Sesame};
 use crate::error::ApiError;
+use crate::store::writes;
 
 /// Recoveries one account may start per hour.
 pub const RECOVERIES_PER_HOUR: u64 = 5;
@@ -342,22 +343,21 @@ impl Sesame {
                 self.record_for_password(&username, pw).await?
             }
         };
-        self.inner
-            .store
-            .set_credential(user, &record.to_bytes(), self.now_i64())
-            .await?;
-        let revoked = self
+        // One transaction: the new credential never exists alongside the old sessions, the
+        // old backup codes or the device-key requirement (a lost device is a common reason
+        // to recover: the proof above replaces it; registered device keys stay, to re-enable).
+        let (codes, code_records) = self.new_backup_codes(user);
+        let counts = self
             .inner
             .store
-            .delete_sessions_for_user(user, None)
+            .write_atomically(&writes::password_reset(
+                user,
+                record.to_bytes(),
+                code_records,
+                self.now_i64(),
+            ))
             .await?;
-        let codes = self.issue_backup_codes(user).await?;
-        // A lost device is a common reason to recover: the proof above replaces it, so the
-        // device-key requirement is lifted (registered device keys stay, to re-enable).
-        self.inner
-            .store
-            .delete_factors(user, "device_required", None)
-            .await?;
+        let revoked = counts.get(1).copied().unwrap_or(0);
         self.throttle_reset(&self.username_index(username.as_str()))
             .await?;
         self.audit(

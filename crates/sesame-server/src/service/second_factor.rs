@@ -353,10 +353,10 @@ impl Sesame {
             created_at: self.now_i64(),
             ..pending
         };
-        self.inner.store.put_factor(&active).await?;
+        // One transaction: the secret is active and no longer pending at the same time.
         self.inner
             .store
-            .delete_factors(user, kinds::TOTP, Some("pending"))
+            .write_atomically(&crate::store::writes::totp_activation(active))
             .await?;
         self.throttle_reset(&index).await?;
         self.audit("protected.totp_enabled", Some(user), None, ctx)
