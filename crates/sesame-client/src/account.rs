@@ -9,7 +9,7 @@
 //! * **Fresh authentication.** The sensitive routes (TOTP on and off, backup codes, password,
 //!   security questions, deleting the account) need a login or a re-authentication within
 //!   the last few minutes; otherwise they fail with `reauthentication_required`
-//!   ([`Error::is_reauthentication_required`]). Re-authenticate with OPAQUE
+//!   ([`Error::is_reauthentication_required`](crate::Error::is_reauthentication_required)). Re-authenticate with OPAQUE
 //!   ([`Client::reauth`]) and retry.
 //! * **Password change** ([`Client::change_password`]) is client-side OPAQUE: the new password
 //!   never leaves the process, and the result carries the old and the new export key so that
