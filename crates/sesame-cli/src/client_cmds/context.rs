@@ -41,9 +41,7 @@ impl Ctx {
             .join(format!("{stem}.json"))
     }
 
-    fn device_keys(
-        &self,
-    ) -> anyhow::Result<std::collections::BTreeMap<String, DeviceKey>> {
+    fn device_keys(&self) -> anyhow::Result<std::collections::BTreeMap<String, DeviceKey>> {
         match std::fs::read(self.devices_path()) {
             Ok(bytes) => Ok(serde_json::from_slice(&bytes).context("device key file is corrupt")?),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Default::default()),
