@@ -5,7 +5,7 @@ use std::io::Write as _;
 
 use clap::{Args, Subcommand};
 use sesame_client::messaging::{
-    self, ContactTrust, IdentitySource, KeyDirectory, MessagingError, MessagingStore,
+    self, ContactTrust, IdentitySource, KeyDirectory, MessagingError, MessagingStore, Messenger,
     ResolvedContact,
 };
 use sesame_client::profile::{Profile, StoredSession};
@@ -93,65 +93,78 @@ pub async fn run(server: &str, args: KeysArgs) -> anyhow::Result<()> {
             print_identity(&resolved.contact.identity);
             say!("  {}", pin_state(&resolved));
         }
-        KeysAction::Verify { user, confirm } => {
-            let resolved = resolve_loudly(&messenger, &token, &user).await?;
-            let number = messenger.safety_number(&resolved.username, &resolved.contact.identity);
+        KeysAction::Verify { user, confirm } => verify(&messenger, &token, &user, confirm).await?,
+        KeysAction::Trust { user } => trust(&messenger, &token, &user).await?,
+    }
+    Ok(())
+}
+
+/// `sesame keys verify USER [--confirm]`: shows the safety number, or marks the keys verified.
+async fn verify(
+    messenger: &Messenger,
+    token: &str,
+    user: &str,
+    confirm: bool,
+) -> anyhow::Result<()> {
+    let resolved = resolve_loudly(messenger, token, user).await?;
+    let number = messenger.safety_number(&resolved.username, &resolved.contact.identity);
+    say!(
+        "Safety number of {} and {}:",
+        messenger.username(),
+        resolved.username
+    );
+    say!("");
+    for line in safety_lines(&number) {
+        say!("    {line}");
+    }
+    say!("");
+    if confirm {
+        messenger.mark_verified(&resolved.username)?;
+        say!(
+            "Marked the keys of {} as verified (fingerprint {})",
+            resolved.username,
+            resolved.contact.identity.fingerprint()
+        );
+    } else {
+        say!(
+            "Compare it with {} in person or over a channel you trust: they see the \
+             same number with `sesame keys verify {}`.",
+            resolved.username,
+            messenger.username()
+        );
+        say!(
+            "If it matches, run `sesame keys verify {} --confirm`. If it does not, \
+             someone may be intercepting your messages.",
+            resolved.username
+        );
+        say!("  {}", pin_state(&resolved));
+    }
+    Ok(())
+}
+
+/// `sesame keys trust USER`: accepts a contact's changed keys.
+async fn trust(messenger: &Messenger, token: &str, user: &str) -> anyhow::Result<()> {
+    let before = messenger.pinned(user)?;
+    let resolved = messenger.accept_changed_keys(token, user).await?;
+    match before {
+        Some(old) if !old.identity.same_keys(&resolved.contact.identity) => {
             say!(
-                "Safety number of {} and {}:",
-                messenger.username(),
+                "Replaced the pinned keys of {}: {} -> {}",
+                resolved.username,
+                old.identity.fingerprint(),
+                resolved.contact.identity.fingerprint()
+            );
+            say!(
+                "The new keys are unverified: compare the safety number with `sesame \
+                 keys verify {}`.",
                 resolved.username
             );
-            say!("");
-            for line in safety_lines(&number) {
-                say!("    {line}");
-            }
-            say!("");
-            if confirm {
-                messenger.mark_verified(&resolved.username)?;
-                say!(
-                    "Marked the keys of {} as verified (fingerprint {})",
-                    resolved.username,
-                    resolved.contact.identity.fingerprint()
-                );
-            } else {
-                say!(
-                    "Compare it with {} in person or over a channel you trust: they see the \
-                     same number with `sesame keys verify {}`.",
-                    resolved.username,
-                    messenger.username()
-                );
-                say!(
-                    "If it matches, run `sesame keys verify {} --confirm`. If it does not, \
-                     someone may be intercepting your messages.",
-                    resolved.username
-                );
-                say!("  {}", pin_state(&resolved));
-            }
         }
-        KeysAction::Trust { user } => {
-            let before = messenger.pinned(&user)?;
-            let resolved = messenger.accept_changed_keys(&token, &user).await?;
-            match before {
-                Some(old) if !old.identity.same_keys(&resolved.contact.identity) => {
-                    say!(
-                        "Replaced the pinned keys of {}: {} -> {}",
-                        resolved.username,
-                        old.identity.fingerprint(),
-                        resolved.contact.identity.fingerprint()
-                    );
-                    say!(
-                        "The new keys are unverified: compare the safety number with `sesame \
-                         keys verify {}`.",
-                        resolved.username
-                    );
-                }
-                _ => say!(
-                    "Pinned the keys of {} ({}); unverified",
-                    resolved.username,
-                    resolved.contact.identity.fingerprint()
-                ),
-            }
-        }
+        _ => say!(
+            "Pinned the keys of {} ({}); unverified",
+            resolved.username,
+            resolved.contact.identity.fingerprint()
+        ),
     }
     Ok(())
 }
