@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use crate::cpu::CpuSnap;
 use crate::opaque::BenchClient;
-use crate::stats::{Comparison, Recorder, Scenario};
+use crate::stats::{Arm, Comparison, Recorder, Scenario};
 use crate::target::BenchServer;
 
 use super::relay::{connect_all, make_pairs, run_recipient, run_sender, Pair, SendPlan};
@@ -41,16 +41,7 @@ pub(super) async fn idle_connections(
             "idle connections capped at {n} by the open-files limit {limit}"
         ));
     }
-    let tokens: Vec<String> = (0..n)
-        .map(|i| {
-            let p = &pairs[i % pairs.len()];
-            if i % 2 == 0 {
-                p.sender_token.clone()
-            } else {
-                p.recipient_token.clone()
-            }
-        })
-        .collect();
+    let tokens = idle_tokens(pairs, n);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = server.rss_kib();
     let bench_before = crate::target::rss_kib(std::process::id());
@@ -108,19 +99,33 @@ pub(super) async fn idle_connections(
     Ok(())
 }
 
-pub(super) async fn p6(o: &Options) -> anyhow::Result<Scenario> {
-    let mut s = Scenario::new(
-        "p6",
-        "offline store: messages/s durably stored for offline recipients, backlog drain",
-    );
-    raise_nofile(&mut s);
-    let (server, bc) = start(o, &mut s).await?;
-    let n = o.pairs.max(1);
-    let pairs = make_pairs(&bc, "p6", n, o.message_bytes).await?;
+/// `n` session tokens for idle connections, alternating senders and recipients of `pairs`.
+fn idle_tokens(pairs: &[Arc<Pair>], n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let p = &pairs[i % pairs.len()];
+            if i % 2 == 0 {
+                p.sender_token.clone()
+            } else {
+                p.recipient_token.clone()
+            }
+        })
+        .collect()
+}
+
+/// P6's first arm: every sender sends to its offline recipient; the arm and the messages
+/// stored per pair.
+async fn store_offline(
+    o: &Options,
+    server: &BenchServer,
+    bc: &BenchClient,
+    pairs: &[Arc<Pair>],
+) -> anyhow::Result<(Arm, Vec<u64>)> {
+    let n = pairs.len();
     let window = o.window.max(1);
     let tag = run_tag();
     let senders = connect_all(
-        &bc,
+        bc,
         &pairs
             .iter()
             .map(|p| p.sender_token.clone())
@@ -129,7 +134,7 @@ pub(super) async fn p6(o: &Options) -> anyhow::Result<Scenario> {
     .await
     .map_err(|e| anyhow::anyhow!("connect senders: {e}"))?;
     let accepted_total = Arc::new(AtomicU64::new(0));
-    let cpu_store = CpuSnap::take(server_pid(&server));
+    let cpu_store = CpuSnap::take(server_pid(server));
     let epoch = Instant::now();
     let plan = SendPlan {
         window,
@@ -169,16 +174,29 @@ pub(super) async fn p6(o: &Options) -> anyhow::Result<Scenario> {
         n,
         store_elapsed,
     );
-    store.cpu = Some(cpu_store.until(&CpuSnap::take(server_pid(&server)), stored));
+    store.cpu = Some(cpu_store.until(&CpuSnap::take(server_pid(server)), stored));
     store.notes.push(format!(
         "sent {sent}, accepted (durably stored) {stored}; latency columns not measured for this arm"
     ));
 
+    Ok((store, per_pair))
+}
+
+/// P6's second arm: every recipient connects and reads its backlog.
+async fn drain_backlog(
+    o: &Options,
+    server: &BenchServer,
+    bc: &BenchClient,
+    pairs: &[Arc<Pair>],
+    per_pair: &[u64],
+    stored: u64,
+) -> anyhow::Result<Arm> {
+    let n = pairs.len();
     // Drain: every recipient connects and reads its backlog, acknowledging each message.
     let recipient_tokens: Vec<String> = pairs.iter().map(|p| p.recipient_token.clone()).collect();
-    let cpu_drain = CpuSnap::take(server_pid(&server));
+    let cpu_drain = CpuSnap::take(server_pid(server));
     let t0 = Instant::now();
-    let recipients = connect_all(&bc, &recipient_tokens)
+    let recipients = connect_all(bc, &recipient_tokens)
         .await
         .map_err(|e| anyhow::anyhow!("connect recipients: {e}"))?;
     let received_total = Arc::new(AtomicU64::new(0));
@@ -227,12 +245,27 @@ pub(super) async fn p6(o: &Options) -> anyhow::Result<Scenario> {
         last.saturating_duration_since(t0)
             .max(Duration::from_millis(1)),
     );
-    drain.cpu = Some(cpu_drain.until(&CpuSnap::take(server_pid(&server)), drain.ops));
+    drain.cpu = Some(cpu_drain.until(&CpuSnap::take(server_pid(server)), drain.ops));
     drain.notes.push(format!(
         "delivered {} of {stored} ({verified} sealed afresh and opened); timed from the first \
          connect; latency columns = time into the drain at which a message arrived",
         drain_rec.ok
     ));
+    Ok(drain)
+}
+
+pub(super) async fn p6(o: &Options) -> anyhow::Result<Scenario> {
+    let mut s = Scenario::new(
+        "p6",
+        "offline store: messages/s durably stored for offline recipients, backlog drain",
+    );
+    raise_nofile(&mut s);
+    let (server, bc) = start(o, &mut s).await?;
+    let n = o.pairs.max(1);
+    let pairs = make_pairs(&bc, "p6", n, o.message_bytes).await?;
+    let (store, per_pair) = store_offline(o, &server, &bc, &pairs).await?;
+    let stored: u64 = per_pair.iter().sum();
+    let drain = drain_backlog(o, &server, &bc, &pairs, &per_pair, stored).await?;
     s.comparisons.push(Comparison::at_least(
         "messages/s durably stored for offline recipients",
         store.per_second,
