@@ -93,7 +93,8 @@ fn main() -> anyhow::Result<()> {
     rt.block_on(run(args))
 }
 
-async fn run(args: Args) -> anyhow::Result<()> {
+/// The scenarios to run, lowercase (`all` expands to every one).
+fn scenario_ids(args: &Args) -> anyhow::Result<Vec<String>> {
     let ids: Vec<String> = if args.scenarios.iter().any(|s| s == "all") {
         scenarios::ALL.iter().map(|s| s.to_string()).collect()
     } else {
@@ -105,6 +106,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
             "unknown scenario {id} (p1 … p6 or all)"
         );
     }
+    Ok(ids)
+}
+
+/// The run's options from the command line (`--set` overrides the spawned server's settings).
+fn options(args: &Args) -> anyhow::Result<Options> {
     let mut settings = bench_settings();
     for kv in &args.set {
         let (k, v) = kv
@@ -113,7 +119,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         settings.retain(|(key, _)| key != k);
         settings.push((k.trim().to_owned(), v.trim().to_owned()));
     }
-    let options = Options {
+    Ok(Options {
         server: ServerOptions {
             external: args.server.clone(),
             mode: args.spawn,
@@ -134,7 +140,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         message_bytes: args.message_bytes,
         grace: args.grace,
         ack: !args.no_ack,
-    };
+    })
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let ids = scenario_ids(&args)?;
+    let options = options(&args)?;
     if let Some(url) = &options.server.external {
         sesame_bench::target::check_loopback(url)?;
     }

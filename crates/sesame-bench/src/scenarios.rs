@@ -59,12 +59,13 @@ mod login;
 mod refresh;
 mod registration;
 mod relay;
+mod throughput;
 
 use idle::p6;
 use login::{p1, p2};
 use refresh::p4;
 use registration::p3;
-use relay::p5;
+use throughput::p5;
 
 /// Known scenario ids, in order.
 pub const ALL: [&str; 6] = ["p1", "p2", "p3", "p4", "p5", "p6"];

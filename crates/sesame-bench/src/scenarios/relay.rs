@@ -1,4 +1,5 @@
-//! P5: the relay, sender/recipient pairs over WebSockets, and the machinery P6 shares.
+//! The relay machinery P5 and P6 share: sender/recipient pairs over WebSockets, senders,
+//! recipients and one measured arm.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -12,11 +13,10 @@ use tokio::time::Instant;
 
 use crate::cpu::CpuSnap;
 use crate::opaque::{BenchClient, OpError};
-use crate::stats::{Arm, Comparison, Recorder, Scenario};
+use crate::stats::{Arm, Recorder};
 use crate::target::BenchServer;
 
-use super::idle::{idle_connections, raise_nofile};
-use super::{login_all, make_users, run_tag, server_pid, start, Options};
+use super::{login_all, make_users, run_tag, server_pid, Options};
 
 /// One sender/recipient pair with what both ends need.
 pub(super) struct Pair {
@@ -137,11 +137,59 @@ pub(super) struct SendPlan {
     pub(super) give_up: Instant,
 }
 
+impl SendPlan {
+    /// The intended send time of the next message, in microseconds since `epoch`: the next
+    /// slot when paced (which moves `next_at` on), else `now`.
+    fn take_slot(&self, next_at: &mut Instant, now: Instant, epoch: Instant) -> u64 {
+        let intended = match self.interval {
+            Some(iv) => {
+                let at = *next_at;
+                *next_at += iv;
+                at
+            }
+            None => now,
+        };
+        intended.saturating_duration_since(epoch).as_micros() as u64
+    }
+}
+
 pub(super) struct SenderResult {
     pub(super) sent: u64,
     pub(super) accepted: u64,
     pub(super) rec: Recorder,
     pub(super) last_accept: Instant,
+}
+
+/// Message number `sent` of `pair`: one in `verify_every` sealed and signed afresh (`None`
+/// if sealing fails), the others a copy of the pair's template under a new id.
+fn bench_message(
+    pair: &Pair,
+    tag: &str,
+    sent: u64,
+    micros: u64,
+    verify_every: u64,
+) -> Option<SealedMessage> {
+    let real = verify_every > 0 && sent.is_multiple_of(verify_every);
+    let id = message_id(tag, pair.index, sent, micros, real);
+    if !real {
+        return Some(SealedMessage {
+            id,
+            sent_at: unix_ms(),
+            ciphertext: pair.template.ciphertext.clone(),
+            signature: pair.template.signature.clone(),
+        });
+    }
+    e2e::seal(
+        &mut OsRng,
+        &pair.sender_keys,
+        &pair.from,
+        &pair.to,
+        &pair.recipient_public,
+        &id,
+        unix_ms(),
+        &pair.plaintext,
+    )
+    .ok()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -166,41 +214,10 @@ pub(super) async fn run_sender(
         }
         let due = plan.interval.is_none() || now >= next_at;
         if sending && outstanding < plan.window && due {
-            let intended = match plan.interval {
-                Some(iv) => {
-                    let at = next_at;
-                    next_at += iv;
-                    at
-                }
-                None => now,
-            };
-            let micros = intended.saturating_duration_since(epoch).as_micros() as u64;
-            let real = verify_every > 0 && sent % verify_every == 0;
-            let id = message_id(tag, pair.index, sent, micros, real);
-            let msg = if real {
-                match e2e::seal(
-                    &mut OsRng,
-                    &pair.sender_keys,
-                    &pair.from,
-                    &pair.to,
-                    &pair.recipient_public,
-                    &id,
-                    unix_ms(),
-                    &pair.plaintext,
-                ) {
-                    Ok(m) => m,
-                    Err(_) => {
-                        rec.error("seal");
-                        continue;
-                    }
-                }
-            } else {
-                SealedMessage {
-                    id,
-                    sent_at: unix_ms(),
-                    ciphertext: pair.template.ciphertext.clone(),
-                    signature: pair.template.signature.clone(),
-                }
+            let micros = plan.take_slot(&mut next_at, now, epoch);
+            let Some(msg) = bench_message(pair, tag, sent, micros, verify_every) else {
+                rec.error("seal");
+                continue;
             };
             match relay.send(&pair.to, &msg).await {
                 Ok(()) => {
@@ -353,6 +370,88 @@ pub(super) async fn connect_all(
     Ok(out)
 }
 
+/// Which end of the pairs to connect.
+#[derive(Clone, Copy)]
+enum Side {
+    Senders,
+    Recipients,
+}
+
+/// One relay connection per pair, for its sender or its recipient.
+async fn connect_side(
+    bc: &BenchClient,
+    pairs: &[Arc<Pair>],
+    side: Side,
+) -> anyhow::Result<Vec<Relay>> {
+    let tokens: Vec<String> = pairs
+        .iter()
+        .map(|p| match side {
+            Side::Senders => p.sender_token.clone(),
+            Side::Recipients => p.recipient_token.clone(),
+        })
+        .collect();
+    let what = match side {
+        Side::Senders => "senders",
+        Side::Recipients => "recipients",
+    };
+    connect_all(bc, &tokens)
+        .await
+        .map_err(|e| anyhow::anyhow!("connect {what}: {e}"))
+}
+
+/// Waits for the recipient tasks: their records merged, how many messages they verified,
+/// and the time of the last delivery (`epoch` if none).
+async fn join_recipients(
+    mut rset: tokio::task::JoinSet<RecipientResult>,
+    epoch: Instant,
+) -> anyhow::Result<(Recorder, u64, Instant)> {
+    let mut recv = Recorder::default();
+    let mut verified = 0u64;
+    let mut last_receive = epoch;
+    while let Some(r) = rset.join_next().await {
+        let r = r.context("recipient task")?;
+        recv.merge(&r.rec);
+        verified += r.verified;
+        if let Some(t) = r.last_receive {
+            last_receive = last_receive.max(t);
+        }
+    }
+    Ok((recv, verified, last_receive))
+}
+
+/// Runs one sender task per pair and waits for them: their records merged, messages sent
+/// and accepted, and the time of the last acceptance (`epoch` if none).
+async fn run_senders(
+    pairs: &[Arc<Pair>],
+    senders: Vec<Relay>,
+    tag: &str,
+    epoch: Instant,
+    plan: SendPlan,
+    every: u64,
+    accepted_total: &Arc<AtomicU64>,
+) -> anyhow::Result<(Recorder, u64, u64, Instant)> {
+    let mut sset = tokio::task::JoinSet::new();
+    for (pair, mut relay) in pairs.iter().cloned().zip(senders) {
+        let (tag, total) = (tag.to_owned(), accepted_total.clone());
+        sset.spawn(async move {
+            let r = run_sender(&mut relay, &pair, &tag, epoch, plan, every, &total).await;
+            relay.close().await;
+            r
+        });
+    }
+    let mut send_rec = Recorder::default();
+    let (mut sent, mut accepted) = (0u64, 0u64);
+    let mut last_accept = epoch;
+    while let Some(r) = sset.join_next().await {
+        let r = r.context("sender task")?;
+        send_rec.merge(&r.rec);
+        sent += r.sent;
+        accepted += r.accepted;
+        last_accept = last_accept.max(r.last_accept);
+    }
+    Ok((send_rec, sent, accepted, last_accept))
+}
+
 /// One relay arm: every pair's sender sends by `plan` while its recipient reads; returns
 /// the arm (latency = send → receive) and the accepted count.
 pub(super) async fn relay_arm(
@@ -364,24 +463,8 @@ pub(super) async fn relay_arm(
     o: &Options,
 ) -> anyhow::Result<(Arm, u64)> {
     let tag = run_tag();
-    let senders = connect_all(
-        bc,
-        &pairs
-            .iter()
-            .map(|p| p.sender_token.clone())
-            .collect::<Vec<_>>(),
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("connect senders: {e}"))?;
-    let recipients = connect_all(
-        bc,
-        &pairs
-            .iter()
-            .map(|p| p.recipient_token.clone())
-            .collect::<Vec<_>>(),
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("connect recipients: {e}"))?;
+    let senders = connect_side(bc, pairs, Side::Senders).await?;
+    let recipients = connect_side(bc, pairs, Side::Recipients).await?;
     let accepted_total = Arc::new(AtomicU64::new(0));
     let received_total = Arc::new(AtomicU64::new(0));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -390,9 +473,8 @@ pub(super) async fn relay_arm(
     let plan = plan_of(epoch);
     let recv_give_up = plan.give_up + o.grace;
     let mut rset = tokio::task::JoinSet::new();
-    let ack = o.ack;
     for (pair, mut relay) in pairs.iter().cloned().zip(recipients) {
-        let (stop, total) = (stop_rx.clone(), received_total.clone());
+        let (stop, total, ack) = (stop_rx.clone(), received_total.clone(), o.ack);
         rset.spawn(async move {
             let r = run_recipient(
                 &mut relay,
@@ -410,42 +492,22 @@ pub(super) async fn relay_arm(
             r
         });
     }
-    let mut sset = tokio::task::JoinSet::new();
-    for (pair, mut relay) in pairs.iter().cloned().zip(senders) {
-        let (tag, total) = (tag.clone(), accepted_total.clone());
-        let every = o.verify_every;
-        sset.spawn(async move {
-            let r = run_sender(&mut relay, &pair, &tag, epoch, plan, every, &total).await;
-            relay.close().await;
-            r
-        });
-    }
-    let mut send_rec = Recorder::default();
-    let (mut sent, mut accepted) = (0u64, 0u64);
-    let mut last_accept = epoch;
-    while let Some(r) = sset.join_next().await {
-        let r = r.context("sender task")?;
-        send_rec.merge(&r.rec);
-        sent += r.sent;
-        accepted += r.accepted;
-        last_accept = last_accept.max(r.last_accept);
-    }
+    let (send_rec, sent, accepted, last_accept) = run_senders(
+        pairs,
+        senders,
+        &tag,
+        epoch,
+        plan,
+        o.verify_every,
+        &accepted_total,
+    )
+    .await?;
     // Wait (bounded) until every accepted message reached its recipient, then stop them.
     while received_total.load(Ordering::Relaxed) < accepted && Instant::now() < recv_give_up {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let _ = stop_tx.send(true);
-    let mut recv = Recorder::default();
-    let mut verified = 0u64;
-    let mut last_receive = epoch;
-    while let Some(r) = rset.join_next().await {
-        let r = r.context("recipient task")?;
-        recv.merge(&r.rec);
-        verified += r.verified;
-        if let Some(t) = r.last_receive {
-            last_receive = last_receive.max(t);
-        }
-    }
+    let (mut recv, verified, last_receive) = join_recipients(rset, epoch).await?;
     let undelivered = accepted.saturating_sub(recv.ok);
     if undelivered > 0 {
         recv.error("undelivered");
@@ -470,97 +532,4 @@ pub(super) async fn relay_arm(
         recv.ok
     ));
     Ok((arm, accepted))
-}
-
-pub(super) async fn p5(o: &Options) -> anyhow::Result<Scenario> {
-    let mut s = Scenario::new(
-        "p5",
-        "message relay: online pairs over /ws, throughput, latency at a fixed rate, idle connections",
-    );
-    raise_nofile(&mut s);
-    let (server, bc) = start(o, &mut s).await?;
-    let n = o.pairs.max(1);
-    let pairs = make_pairs(&bc, "p5", n, o.message_bytes).await?;
-    s.notes.push(format!(
-        "{n} pairs, {} B plaintext ({} B ciphertext); one message in {} sealed+signed afresh and \
-         verified+opened by the recipient, the others reuse the pair's genuine sealed template \
-         under a fresh id (the relay never decrypts or verifies)",
-        o.message_bytes,
-        pairs[0].template.ciphertext.0.len(),
-        o.verify_every
-    ));
-
-    if !o.ack {
-        s.notes
-            .push("diagnostic run: recipients did not acknowledge (--no-ack)".into());
-    }
-    // Idle connections first, on a server that has carried no message traffic yet.
-    if o.idle_connections > 0 {
-        idle_connections(o, &server, &bc, &pairs, &mut s).await?;
-    }
-
-    let window = o.window.max(1);
-    let (throughput, _) = relay_arm(
-        &format!("relay throughput (window {window})"),
-        &server,
-        &bc,
-        &pairs,
-        |epoch| SendPlan {
-            window,
-            interval: None,
-            max: o.max_requests,
-            deadline: epoch + o.duration,
-            give_up: epoch + o.duration + o.grace,
-        },
-        o,
-    )
-    .await?;
-    s.comparisons.push(Comparison::at_least(
-        "relay messages/s delivered",
-        throughput.per_second,
-        " msg/s",
-        20_000.0,
-    ));
-    s.arms.push(throughput);
-
-    let rate = o.rate.max(1);
-    let interval = Duration::from_secs_f64(n as f64 / rate as f64);
-    let per_sender = (rate * o.duration.as_secs().max(1)).div_ceil(n as u64);
-    let (paced, _) = relay_arm(
-        &format!("relay at {rate} msg/s offered"),
-        &server,
-        &bc,
-        &pairs,
-        |epoch| SendPlan {
-            window: window.saturating_mul(4),
-            interval: Some(interval),
-            max: per_sender.min(o.max_requests),
-            deadline: epoch + o.duration,
-            give_up: epoch + o.duration + o.grace,
-        },
-        o,
-    )
-    .await?;
-    s.comparisons.push(Comparison::at_least(
-        &format!("delivered share of the {rate} msg/s offered"),
-        100.0 * paced.per_second / rate as f64,
-        "%",
-        95.0,
-    ));
-    s.comparisons.push(Comparison::at_most(
-        &format!("p99 delivery latency at {rate} msg/s"),
-        paced.p99_ms,
-        " ms",
-        50.0,
-        true,
-    ));
-    s.notes.push(format!(
-        "latency arm: open loop, each sender one message every {} (latency from the intended \
-         send time), at most {} unanswered per sender",
-        humantime::format_duration(interval),
-        window.saturating_mul(4)
-    ));
-    s.arms.push(paced);
-    server.stop().await;
-    Ok(s)
 }
