@@ -93,6 +93,56 @@ fn main() -> anyhow::Result<()> {
     rt.block_on(run(args))
 }
 
+/// The scenarios to run, lowercase (`all` expands to every one).
+fn scenario_ids(args: &Args) -> anyhow::Result<Vec<String>> {
+    let ids: Vec<String> = if args.scenarios.iter().any(|s| s == "all") {
+        scenarios::ALL.iter().map(|s| s.to_string()).collect()
+    } else {
+        args.scenarios.iter().map(|s| s.to_lowercase()).collect()
+    };
+    for id in &ids {
+        anyhow::ensure!(
+            scenarios::ALL.contains(&id.as_str()),
+            "unknown scenario {id} (p1 … p6 or all)"
+        );
+    }
+    Ok(ids)
+}
+
+/// The run's options from the command line (`--set` overrides the spawned server's settings).
+fn options(args: &Args) -> anyhow::Result<Options> {
+    let mut settings = bench_settings();
+    for kv in &args.set {
+        let (k, v) = kv
+            .split_once('=')
+            .with_context(|| format!("--set {kv}: expected KEY=VALUE"))?;
+        settings.retain(|(key, _)| key != k);
+        settings.push((k.trim().to_owned(), v.trim().to_owned()));
+    }
+    Ok(Options {
+        server: ServerOptions {
+            external: args.server.clone(),
+            mode: args.spawn,
+            sesame_bin: args.sesame_bin.clone(),
+            data_root: args.data_dir.clone(),
+            cpus: args.server_cpus.clone(),
+            settings,
+        },
+        duration: args.duration,
+        concurrency: args.concurrency,
+        max_requests: args.max_requests,
+        pairs: args.pairs,
+        rate: args.rate,
+        idle_connections: args.idle_connections,
+        window: args.window,
+        verify_every: args.verify_every,
+        probe_interval: args.probe_interval,
+        message_bytes: args.message_bytes,
+        grace: args.grace,
+        ack: !args.no_ack,
+    })
+}
+
 async fn run(args: Args) -> anyhow::Result<()> {
     let ids = scenario_ids(&args)?;
     let options = options(&args)?;
@@ -164,54 +214,4 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     anyhow::ensure!(failed.is_empty(), "scenarios failed: {}", failed.join(", "));
     Ok(())
-}
-
-/// The scenarios the arguments name (`all` for every one).
-fn scenario_ids(args: &Args) -> anyhow::Result<Vec<String>> {
-    let ids: Vec<String> = if args.scenarios.iter().any(|s| s == "all") {
-        scenarios::ALL.iter().map(|s| s.to_string()).collect()
-    } else {
-        args.scenarios.iter().map(|s| s.to_lowercase()).collect()
-    };
-    for id in &ids {
-        anyhow::ensure!(
-            scenarios::ALL.contains(&id.as_str()),
-            "unknown scenario {id} (p1 … p6 or all)"
-        );
-    }
-    Ok(ids)
-}
-
-/// The scenario options the arguments set, with `--set KEY=VALUE` server settings applied.
-fn options(args: &Args) -> anyhow::Result<Options> {
-    let mut settings = bench_settings();
-    for kv in &args.set {
-        let (k, v) = kv
-            .split_once('=')
-            .with_context(|| format!("--set {kv}: expected KEY=VALUE"))?;
-        settings.retain(|(key, _)| key != k);
-        settings.push((k.trim().to_owned(), v.trim().to_owned()));
-    }
-    Ok(Options {
-        server: ServerOptions {
-            external: args.server.clone(),
-            mode: args.spawn,
-            sesame_bin: args.sesame_bin.clone(),
-            data_root: args.data_dir.clone(),
-            cpus: args.server_cpus.clone(),
-            settings,
-        },
-        duration: args.duration,
-        concurrency: args.concurrency,
-        max_requests: args.max_requests,
-        pairs: args.pairs,
-        rate: args.rate,
-        idle_connections: args.idle_connections,
-        window: args.window,
-        verify_every: args.verify_every,
-        probe_interval: args.probe_interval,
-        message_bytes: args.message_bytes,
-        grace: args.grace,
-        ack: !args.no_ack,
-    })
 }

@@ -14,7 +14,6 @@ use sesame_client::messaging::{
     ResolvedContact, ServerFrame, Verdict,
 };
 use sesame_client::profile::StoredSession;
-use sesame_proto::e2e::SealedMessage;
 
 use crate::client_cmds::Ctx;
 use crate::keys_cmds::{banner, explain};
@@ -27,6 +26,10 @@ macro_rules! say {
         let _ = out.flush();
     }};
 }
+
+mod interactive;
+
+pub use interactive::chat;
 
 /// How many history lines `sesame chat` shows when it starts.
 const HISTORY_LINES: usize = 20;
@@ -203,201 +206,6 @@ pub async fn inbox(server: &str, args: InboxArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `sesame chat USER`: a line-based interactive chat.
-pub async fn chat(server: &str, args: ChatArgs) -> anyhow::Result<()> {
-    let ctx = MsgCtx::new(server)?;
-    let mut session = ctx.stored_session()?;
-    let messenger = ctx.messenger(&session)?;
-    let (m, user) = (&messenger, &args.user);
-    let mut peer = ctx
-        .authed(&mut session, |token| async move {
-            m.resolve(&token, user).await
-        })
-        .await?;
-    let name = peer.username.clone();
-    say!(
-        "Chat with {name} on {} as {}, end-to-end encrypted.",
-        ctx.server,
-        messenger.username()
-    );
-    announce_contact(&peer);
-    say!("  {name}'s keys: {}", trust_line(&peer));
-    let history = messenger.history(&name)?;
-    if !history.is_empty() {
-        say!("--- last messages ---");
-        for e in history.iter().rev().take(HISTORY_LINES).rev() {
-            let who = match e.direction {
-                sesame_client::messaging::Direction::Incoming => name.as_str(),
-                sesame_client::messaging::Direction::Outgoing => "you",
-            };
-            say!(
-                "[{}] {who}: {}",
-                clock(e.sent_at, Clock::Time),
-                clean(&e.text)
-            );
-        }
-        say!("---");
-    }
-    say!("Type a message and press Enter to send. /verify shows the safety number, /quit leaves.");
-
-    let mut stdin = stdin_lines();
-    let mut stdin_open = true;
-    let mut outstanding: Vec<(SealedMessage, String)> = Vec::new();
-    let mut noticed: Vec<String> = Vec::new();
-    let mut first = true;
-    'connection: loop {
-        let mut relay = match ctx.relay(&mut session).await {
-            Ok(relay) => relay,
-            Err(e) if first => return Err(e),
-            Err(e) => {
-                say!("(cannot reconnect: {e:#}; retrying in 2 s)");
-                tokio::time::sleep(Duration::from_secs(2)).await;
-                continue;
-            }
-        };
-        if !first {
-            say!("(reconnected)");
-        }
-        first = false;
-        // Messages sent but not confirmed before the connection dropped: the same ids again,
-        // so the server stores each once.
-        for (msg, _) in &outstanding {
-            relay.send(&name, msg).await?;
-        }
-        let give_up = tokio::time::sleep(Duration::from_secs(30));
-        tokio::pin!(give_up);
-        loop {
-            tokio::select! {
-                line = stdin.recv(), if stdin_open => {
-                    let line = match line {
-                        Some(line) => line,
-                        None => {
-                            stdin_open = false;
-                            if outstanding.is_empty() {
-                                break 'connection;
-                            }
-                            give_up.as_mut().reset(tokio::time::Instant::now() + Duration::from_secs(30));
-                            continue;
-                        }
-                    };
-                    let text = line.trim_end_matches(['\r', '\n']);
-                    match text.trim() {
-                        "" => continue,
-                        "/quit" | "/exit" => break 'connection,
-                        "/help" => {
-                            say!("Type a message and press Enter. /verify: safety number; /quit: leave.");
-                            continue;
-                        }
-                        "/verify" => {
-                            let number = messenger.safety_number(&name, &peer.contact.identity);
-                            say!("Safety number of {} and {name}: {number}", messenger.username());
-                            say!("Compare it with {name}; if it matches run `sesame keys verify {name} --confirm`.");
-                            continue;
-                        }
-                        _ => {}
-                    }
-                    let msg = match messenger.seal_for(&peer, text) {
-                        Ok(msg) => msg,
-                        Err(e) => {
-                            say!("!! not sent: {e}");
-                            continue;
-                        }
-                    };
-                    outstanding.push((msg.clone(), text.to_owned()));
-                    if let Err(e) = relay.send(&name, &msg).await {
-                        say!("(connection lost: {e}; reconnecting)");
-                        continue 'connection;
-                    }
-                }
-                frame = relay.next() => {
-                    let frame = match frame {
-                        Ok(Some(frame)) => frame,
-                        Ok(None) | Err(_) => {
-                            say!("(connection lost; reconnecting)");
-                            tokio::time::sleep(Duration::from_secs(1)).await;
-                            continue 'connection;
-                        }
-                    };
-                    match frame {
-                        ServerFrame::Accepted { id } => {
-                            if let Some(pos) = outstanding.iter().position(|(m, _)| m.id == id) {
-                                let (msg, text) = outstanding.remove(pos);
-                                if let Err(e) = messenger.record_outgoing(&name, &msg, &text) {
-                                    say!("(not saved in the history: {e})");
-                                }
-                                say!("  (sent)");
-                            }
-                        }
-                        ServerFrame::Error { id, error } => {
-                            let text = id
-                                .and_then(|id| outstanding.iter().position(|(m, _)| m.id == id))
-                                .map(|pos| outstanding.remove(pos).1);
-                            match text {
-                                Some(text) => say!(
-                                    "!! NOT DELIVERED: \"{}\": {} ({})",
-                                    clean(&text), clean(&error.message), error.code
-                                ),
-                                None => say!("!! server error: {} ({})", clean(&error.message), error.code),
-                            }
-                        }
-                        ServerFrame::Message { from, message, .. } => {
-                            if from != name {
-                                if !noticed.contains(&message.id) {
-                                    noticed.push(message.id.clone());
-                                    say!("(a message from {} is waiting: read it with `sesame inbox`)", clean(&from));
-                                }
-                                continue;
-                            }
-                            let token = ctx.access_token(&mut session).await?;
-                            let received = messenger.receive(&token, &from, &message).await?;
-                            if let Verdict::Valid { first_use: true, .. } = received.verdict {
-                                // Re-read the pin: verification state may have changed.
-                                if let Ok(Some(c)) = messenger.pinned(&name) {
-                                    peer.contact = c;
-                                }
-                            }
-                            if let Some(line) = describe(&received, Clock::Time) {
-                                say!("{line}");
-                            }
-                            if received.should_ack() {
-                                if let Err(e) = relay.ack(&received.id).await {
-                                    say!("(connection lost: {e}; reconnecting)");
-                                    continue 'connection;
-                                }
-                            }
-                        }
-                    }
-                    if !stdin_open && outstanding.is_empty() {
-                        break 'connection;
-                    }
-                }
-                () = &mut give_up, if !stdin_open => {
-                    say!("!! {} message(s) were not confirmed by the server", outstanding.len());
-                    break 'connection;
-                }
-            }
-        }
-    }
-    say!("Bye.");
-    Ok(())
-}
-
-/// The lines of standard input, read on a thread of their own (not joined: the process may
-/// end while it waits for a line). The channel closes at end of input.
-fn stdin_lines() -> tokio::sync::mpsc::Receiver<String> {
-    let (tx, rx) = tokio::sync::mpsc::channel(64);
-    std::thread::spawn(move || {
-        use std::io::BufRead as _;
-        for line in std::io::stdin().lock().lines() {
-            let Ok(line) = line else { break };
-            if tx.blocking_send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
 /// Says that a contact was pinned just now.
 fn announce_contact(c: &ResolvedContact) {
     if c.first_use {
@@ -519,70 +327,4 @@ fn clock(ms: u64, style: Clock) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use zeroize::Zeroizing;
-
-    fn received(verdict: Verdict) -> Received {
-        Received {
-            id: "id-1".into(),
-            from: "bob".into(),
-            sent_at: 1_767_225_600_000 + 61_000,
-            verdict,
-        }
-    }
-
-    #[test]
-    fn control_characters_never_reach_the_terminal() {
-        assert_eq!(clean("hi\x1b[2Jthere"), "hi\u{FFFD}[2Jthere");
-        assert_eq!(clean("a\nb"), "a\n    b");
-        assert_eq!(clean("tab\there"), "tab here");
-        assert_eq!(clean("\u{7}bell"), "\u{FFFD}bell");
-    }
-
-    #[test]
-    fn clocks_are_utc() {
-        assert_eq!(
-            clock(1_767_225_600_000, Clock::Date),
-            "2026-01-01 00:00 UTC"
-        );
-        assert_eq!(clock(1_767_225_600_000 + 3_661_000, Clock::Time), "01:01");
-    }
-
-    #[test]
-    fn only_valid_messages_look_like_messages() {
-        let ok = describe(
-            &received(Verdict::Valid {
-                text: Zeroizing::new("hello".into()),
-                trust: ContactTrust::Unverified,
-                first_use: false,
-                duplicate: false,
-            }),
-            Clock::Time,
-        )
-        .unwrap();
-        assert_eq!(ok, "[00:01] bob (unverified): hello");
-        let dup = received(Verdict::Valid {
-            text: Zeroizing::new("hello".into()),
-            trust: ContactTrust::Verified,
-            first_use: false,
-            duplicate: true,
-        });
-        assert!(describe(&dup, Clock::Time).is_none());
-        for v in [
-            Verdict::BadSignature,
-            Verdict::DecryptFailed,
-            Verdict::UnknownSender,
-            Verdict::Invalid("x".into()),
-            Verdict::Unavailable("y".into()),
-            Verdict::KeyChanged {
-                pinned: "p".into(),
-                presented: "q".into(),
-            },
-        ] {
-            let line = describe(&received(v), Clock::Time).unwrap();
-            assert!(line.starts_with("!!"), "{line}");
-            assert!(!line.contains("hello"));
-        }
-    }
-}
+mod tests;

@@ -3,13 +3,12 @@
 //! The profile ([`sesame_client::profile`]) keeps the server keys pinned on first use and the
 //! current login of each server between runs.
 
-use std::future::Future;
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 
-use anyhow::{anyhow, bail, Context as _};
+use anyhow::{bail, Context as _};
 use clap::{Args, Subcommand};
-use sesame_client::profile::{unix_now, Profile, ProfileError, StoredSession, Trust};
-use sesame_client::{Client, ClientPolicy, Error as ClientError, LoginOutcome};
+use sesame_client::profile::{unix_now, StoredSession};
+use sesame_client::LoginOutcome;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -20,6 +19,10 @@ macro_rules! say {
         let _ = writeln!(std::io::stdout().lock(), $($arg)*);
     }};
 }
+
+mod context;
+
+pub(crate) use context::Ctx;
 
 /// The client subcommands.
 #[derive(Debug, Subcommand)]
@@ -106,204 +109,6 @@ pub async fn run(server: &str, cmd: ClientCommand) -> anyhow::Result<()> {
             None => list_sessions(&ctx).await,
             Some(SessionsAction::Revoke { id }) => revoke_session(&ctx, id).await,
         },
-    }
-}
-
-/// What every client command works with.
-pub(crate) struct Ctx {
-    pub(crate) profile: Profile,
-    /// The canonical server URL (the profile's key).
-    pub(crate) server: String,
-    pub(crate) client: Client,
-}
-
-/// This device's login key for one account on one server (`sesame 2fa device on`).
-#[derive(serde::Serialize, serde::Deserialize)]
-pub(crate) struct DeviceKey {
-    /// The id the server gave the key.
-    pub(crate) id: String,
-    /// The Ed25519 seed, base64url.
-    pub(crate) seed: String,
-}
-
-impl Ctx {
-    /// `<profile>/devices/<server>.json`: username → [`DeviceKey`] (mode 0600).
-    fn devices_path(&self) -> std::path::PathBuf {
-        let stem: String = self
-            .server
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-            .collect();
-        self.profile
-            .root()
-            .join("devices")
-            .join(format!("{stem}.json"))
-    }
-
-    fn device_keys(&self) -> anyhow::Result<std::collections::BTreeMap<String, DeviceKey>> {
-        match std::fs::read(self.devices_path()) {
-            Ok(bytes) => Ok(serde_json::from_slice(&bytes).context("device key file is corrupt")?),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Default::default()),
-            Err(e) => Err(e).context("cannot read the device key file"),
-        }
-    }
-
-    /// This device's key for `username`, if one was registered here.
-    pub(crate) fn device_key(
-        &self,
-        username: &str,
-    ) -> anyhow::Result<Option<(String, ed25519_dalek::SigningKey)>> {
-        let Some(d) = self.device_keys()?.remove(username) else {
-            return Ok(None);
-        };
-        let seed: [u8; 32] = sesame_proto::b64::decode(&d.seed)
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| anyhow!("device key file is corrupt"))?;
-        Ok(Some((d.id, ed25519_dalek::SigningKey::from_bytes(&seed))))
-    }
-
-    /// Stores this device's key for `username`.
-    pub(crate) fn save_device_key(
-        &self,
-        username: &str,
-        id: &str,
-        key: &ed25519_dalek::SigningKey,
-    ) -> anyhow::Result<()> {
-        let mut all = self.device_keys()?;
-        all.insert(
-            username.to_owned(),
-            DeviceKey {
-                id: id.to_owned(),
-                seed: sesame_proto::b64::encode(key.to_bytes()),
-            },
-        );
-        let bytes = serde_json::to_vec_pretty(&all)?;
-        sesame_client::profile::write_atomic(&self.devices_path(), &bytes)
-            .map_err(|(action, e)| anyhow!("cannot {action} the device key file: {e}"))
-    }
-
-    /// The client, signing logins with this device's key for `username` when there is one.
-    pub(crate) fn client_for(&self, username: &str) -> anyhow::Result<Client> {
-        let canonical = sesame_proto::policy::Username::parse(username)
-            .map(|u| u.as_str().to_owned())
-            .unwrap_or_else(|_| username.to_owned());
-        Ok(match self.device_key(&canonical)? {
-            Some((id, key)) => self.client.clone().with_device_key(id, key),
-            None => self.client.clone(),
-        })
-    }
-
-    pub(crate) fn new(server_url: &str) -> anyhow::Result<Ctx> {
-        let server = sesame_client::server_id(server_url)?;
-        let profile = Profile::open()?;
-        let pinned = profile.pinned_key(&server)?;
-        let policy = ClientPolicy {
-            pinned_server_key: pinned,
-            ..ClientPolicy::default()
-        };
-        let client = Client::new(&server, policy)?;
-        if client.base_url().scheme() == "http" && !is_loopback(client.base_url()) {
-            eprintln!(
-                "warning: {server} is plain HTTP: OPAQUE keeps the password safe, but session \
-                 tokens travel unencrypted; use https:// outside a test setup"
-            );
-        }
-        Ok(Ctx {
-            profile,
-            server,
-            client,
-        })
-    }
-
-    /// Pins the server key on first use and says so.
-    pub(crate) fn trust(&self, key: &[u8; 32]) -> anyhow::Result<()> {
-        match self.profile.trust_server(&self.server, key)? {
-            Trust::Pinned => say!(
-                "Trusting server key {} for {}",
-                sesame_client::fingerprint(key),
-                self.server
-            ),
-            Trust::AlreadyPinned => {}
-        }
-        Ok(())
-    }
-
-    /// Turns a library error into one that tells the user what to do.
-    pub(crate) fn explain(&self, err: ClientError) -> anyhow::Error {
-        match err {
-            ClientError::ServerKeyMismatch {
-                server,
-                pinned,
-                presented,
-            } => anyhow!(ProfileError::KeyChanged {
-                server,
-                pinned,
-                presented,
-                path: self.profile.known_servers_path(),
-            }),
-            ClientError::Server {
-                retry_after: Some(secs),
-                ..
-            } => anyhow!("{err}; try again in {secs} s"),
-            other => anyhow!(other),
-        }
-    }
-
-    pub(crate) fn stored_session(&self) -> anyhow::Result<StoredSession> {
-        self.profile
-            .load_session(&self.server)?
-            .ok_or_else(|| anyhow!("not logged in to {}; run `sesame login`", self.server))
-    }
-
-    /// A usable access token for `session`, refreshed (and saved) when it has expired.
-    pub(crate) async fn access_token(&self, session: &mut StoredSession) -> anyhow::Result<String> {
-        let now = unix_now();
-        if session.access_expired(now) {
-            self.refresh(session).await?;
-        }
-        Ok(session.access_token.clone())
-    }
-
-    /// Refreshes the access token of `session` and saves it; a dead session is forgotten.
-    pub(crate) async fn refresh(&self, session: &mut StoredSession) -> anyhow::Result<()> {
-        match self.client.refresh(&session.session_token).await {
-            Ok(refreshed) => {
-                session.apply_refresh(&refreshed, unix_now());
-                self.profile.save_session(session)?;
-                Ok(())
-            }
-            Err(e) if e.is_unauthorized() => {
-                self.profile.remove_session(&self.server)?;
-                bail!(
-                    "your session on {} has expired or was revoked; log in again with \
-                     `sesame login`",
-                    self.server
-                )
-            }
-            Err(e) => Err(self.explain(e)).context("cannot refresh the access token"),
-        }
-    }
-
-    /// Runs `call` with a fresh access token of the stored session, refreshing once more if
-    /// the server refuses the token (it may have expired early, or the clocks disagree).
-    pub(crate) async fn authed<T, F, Fut>(&self, call: F) -> anyhow::Result<(StoredSession, T)>
-    where
-        F: Fn(String) -> Fut,
-        Fut: Future<Output = Result<T, ClientError>>,
-    {
-        let mut session = self.stored_session()?;
-        let token = self.access_token(&mut session).await?;
-        match call(token).await {
-            Ok(value) => Ok((session, value)),
-            Err(e) if e.is_unauthorized() => {
-                self.refresh(&mut session).await?;
-                let value = call(session.access_token.clone())
-                    .await
-                    .map_err(|e| self.explain(e))?;
-                Ok((session, value))
-            }
-            Err(e) => Err(self.explain(e)),
-        }
     }
 }
 
@@ -395,19 +200,6 @@ async fn login(ctx: &Ctx, args: LoginArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-impl Ctx {
-    /// A usable access token for a session that is not (or no longer) the stored one, without
-    /// saving anything; `None` if the session is dead or the server unreachable.
-    async fn access_token_of(&self, session: &mut StoredSession) -> Option<String> {
-        let now = unix_now();
-        if session.access_expired(now) {
-            let refreshed = self.client.refresh(&session.session_token).await.ok()?;
-            session.apply_refresh(&refreshed, now);
-        }
-        Some(session.access_token.clone())
-    }
 }
 
 async fn logout(ctx: &Ctx, args: LogoutArgs) -> anyhow::Result<()> {
@@ -645,36 +437,4 @@ fn fmt_time(unix: i64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_print_in_utc() {
-        assert_eq!(fmt_time(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(fmt_time(1_767_225_600), "2026-01-01 00:00:00 UTC");
-        assert_eq!(fmt_time(951_825_599), "2000-02-29 11:59:59 UTC");
-        assert_eq!(fmt_time(4_102_444_800), "2100-01-01 00:00:00 UTC");
-        assert_eq!(fmt_time(-1), "1969-12-31 23:59:59 UTC");
-    }
-
-    #[test]
-    fn stdin_passwords_lose_only_the_line_ending() {
-        let p = |s: &str| password_from_line(Zeroizing::new(s.to_owned()));
-        assert_eq!(p("secret pw\n").unwrap().as_str(), "secret pw");
-        assert_eq!(p("secret pw\r\n").unwrap().as_str(), "secret pw");
-        assert_eq!(p(" spaced \n").unwrap().as_str(), " spaced ");
-        assert_eq!(p("no newline").unwrap().as_str(), "no newline");
-        assert!(p("\n").is_err());
-        assert!(p("").is_err());
-    }
-
-    #[test]
-    fn loopback_hosts_are_recognised() {
-        let url = |s: &str| sesame_client::parse_server_url(s).unwrap();
-        assert!(is_loopback(&url("http://127.0.0.1:7878")));
-        assert!(is_loopback(&url("http://localhost:7878")));
-        assert!(is_loopback(&url("http://[::1]:7878")));
-        assert!(!is_loopback(&url("http://example.com")));
-        assert!(!is_loopback(&url("http://10.0.0.1")));
-    }
-}
+mod tests;

@@ -5,7 +5,7 @@ use std::io::Write as _;
 
 use clap::{Args, Subcommand};
 use sesame_client::messaging::{
-    self, ContactTrust, IdentitySource, KeyDirectory, MessagingError, MessagingStore,
+    self, ContactTrust, IdentitySource, KeyDirectory, MessagingError, MessagingStore, Messenger,
     ResolvedContact,
 };
 use sesame_client::profile::{Profile, StoredSession};
@@ -99,9 +99,9 @@ pub async fn run(server: &str, args: KeysArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `sesame keys verify USER [--confirm]`: shows the safety number, or records that it matched.
+/// `sesame keys verify USER [--confirm]`: shows the safety number, or marks the keys verified.
 async fn verify(
-    messenger: &messaging::Messenger,
+    messenger: &Messenger,
     token: &str,
     user: &str,
     confirm: bool,
@@ -125,25 +125,25 @@ async fn verify(
             resolved.username,
             resolved.contact.identity.fingerprint()
         );
-        return Ok(());
+    } else {
+        say!(
+            "Compare it with {} in person or over a channel you trust: they see the \
+             same number with `sesame keys verify {}`.",
+            resolved.username,
+            messenger.username()
+        );
+        say!(
+            "If it matches, run `sesame keys verify {} --confirm`. If it does not, \
+             someone may be intercepting your messages.",
+            resolved.username
+        );
+        say!("  {}", pin_state(&resolved));
     }
-    say!(
-        "Compare it with {} in person or over a channel you trust: they see the same number \
-         with `sesame keys verify {}`.",
-        resolved.username,
-        messenger.username()
-    );
-    say!(
-        "If it matches, run `sesame keys verify {} --confirm`. If it does not, someone may be \
-         intercepting your messages.",
-        resolved.username
-    );
-    say!("  {}", pin_state(&resolved));
     Ok(())
 }
 
-/// `sesame keys trust USER`: pins the keys the directory presents now.
-async fn trust(messenger: &messaging::Messenger, token: &str, user: &str) -> anyhow::Result<()> {
+/// `sesame keys trust USER`: accepts a contact's changed keys.
+async fn trust(messenger: &Messenger, token: &str, user: &str) -> anyhow::Result<()> {
     let before = messenger.pinned(user)?;
     let resolved = messenger.accept_changed_keys(token, user).await?;
     match before {
@@ -155,8 +155,8 @@ async fn trust(messenger: &messaging::Messenger, token: &str, user: &str) -> any
                 resolved.contact.identity.fingerprint()
             );
             say!(
-                "The new keys are unverified: compare the safety number with `sesame keys \
-                 verify {}`.",
+                "The new keys are unverified: compare the safety number with `sesame \
+                 keys verify {}`.",
                 resolved.username
             );
         }

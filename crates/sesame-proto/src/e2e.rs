@@ -33,18 +33,23 @@
 
 use std::fmt;
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
-use hkdf::Hkdf;
 use rand_core::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256, Sha512};
+use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 use x25519_dalek::StaticSecret;
 use zeroize::{Zeroize as _, Zeroizing};
 
 use crate::b64::{self, Bytes};
+
+mod backup;
+mod frames;
+mod safety;
+
+pub use backup::{unwrap_identity, wrap_identity, WrapKey};
+pub use frames::{ClientFrame, FrameError, ServerFrame};
+pub use safety::safety_number;
 
 /// Domain separator of the signature over the encryption key in a [`PublicIdentity`].
 pub const IDENTITY_KEY_CONTEXT: &[u8] = b"sesame/v1/identity-encryption-key";
@@ -456,227 +461,6 @@ pub fn open(
 // ---------------------------------------------------------------------------------------
 // Key backup and local encryption
 // ---------------------------------------------------------------------------------------
-
-/// The 32-byte symmetric key that wraps the identity keys (at rest and in the server-side
-/// backup) and the local message history: HKDF-SHA256 with salt [`KEY_BACKUP_CONTEXT`], the
-/// 64-byte OPAQUE export key as input keying material and info [`KEY_BACKUP_INFO`].
-///
-/// A blob is `version (1 byte, `[`WRAP_VERSION`]`) || nonce (24) || XChaCha20-Poly1305(key,
-/// nonce, aad, plaintext)` with ciphertext and tag. The nonce is random, so one key safely
-/// wraps many blobs; each kind of blob has its own associated data.
-#[derive(Clone)]
-pub struct WrapKey(Zeroizing<[u8; 32]>);
-
-impl fmt::Debug for WrapKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("WrapKey(<redacted>)")
-    }
-}
-
-impl WrapKey {
-    /// Derives the key from OPAQUE's export key.
-    pub fn derive(export_key: &[u8; 64]) -> WrapKey {
-        let hk = Hkdf::<Sha256>::new(Some(KEY_BACKUP_CONTEXT), export_key);
-        let mut okm = Zeroizing::new([0u8; 32]);
-        // 32 bytes is always a valid HKDF-SHA256 output length.
-        hk.expand(KEY_BACKUP_INFO, &mut okm[..])
-            .expect("32 bytes is a valid HKDF-SHA256 length");
-        WrapKey(okm)
-    }
-
-    /// A key from its raw bytes (as kept by a client between runs).
-    pub fn from_bytes(bytes: [u8; 32]) -> WrapKey {
-        WrapKey(Zeroizing::new(bytes))
-    }
-
-    /// The raw key (secret).
-    pub fn to_bytes(&self) -> Zeroizing<[u8; 32]> {
-        self.0.clone()
-    }
-
-    /// Encrypts `plaintext` with associated data `aad` under a random nonce from `rng`.
-    pub fn seal(
-        &self,
-        rng: &mut (impl RngCore + CryptoRng),
-        aad: &[u8],
-        plaintext: &[u8],
-    ) -> Vec<u8> {
-        let mut nonce = [0u8; WRAP_NONCE_LEN];
-        rng.fill_bytes(&mut nonce);
-        let cipher = XChaCha20Poly1305::new((&*self.0).into());
-        let ct = cipher
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext,
-                    aad,
-                },
-            )
-            .expect("XChaCha20-Poly1305 encrypts any length a Vec holds");
-        let mut out = Vec::with_capacity(1 + WRAP_NONCE_LEN + ct.len());
-        out.push(WRAP_VERSION);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&ct);
-        out
-    }
-
-    /// Decrypts a blob made by [`WrapKey::seal`] with the same `aad`:
-    /// [`E2eError::UnsupportedVersion`] for an unknown version byte,
-    /// [`E2eError::InvalidMessage`]`("blob")` if too short, [`E2eError::DecryptFailed`] for a
-    /// wrong key, wrong `aad` or tampering.
-    pub fn open(&self, aad: &[u8], blob: &[u8]) -> Result<Zeroizing<Vec<u8>>, E2eError> {
-        let (&version, rest) = blob.split_first().ok_or(E2eError::InvalidMessage("blob"))?;
-        if version != WRAP_VERSION {
-            return Err(E2eError::UnsupportedVersion(version));
-        }
-        if rest.len() < WRAP_NONCE_LEN + 16 {
-            return Err(E2eError::InvalidMessage("blob"));
-        }
-        let (nonce, ct) = rest.split_at(WRAP_NONCE_LEN);
-        let cipher = XChaCha20Poly1305::new((&*self.0).into());
-        cipher
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad })
-            .map(Zeroizing::new)
-            .map_err(|_| E2eError::DecryptFailed)
-    }
-
-    /// Wraps the identity keys: [`WrapKey::seal`] of [`IdentityKeys::to_bytes`] with
-    /// associated data [`KEY_BACKUP_CONTEXT`] (`WRAP_OVERHEAD + 64` = 105 bytes).
-    pub fn wrap_identity(
-        &self,
-        rng: &mut (impl RngCore + CryptoRng),
-        keys: &IdentityKeys,
-    ) -> Vec<u8> {
-        self.seal(rng, KEY_BACKUP_CONTEXT, &keys.to_bytes()[..])
-    }
-
-    /// Unwraps identity keys wrapped by [`WrapKey::wrap_identity`].
-    pub fn unwrap_identity(&self, blob: &[u8]) -> Result<IdentityKeys, E2eError> {
-        let bytes = self.open(KEY_BACKUP_CONTEXT, blob)?;
-        IdentityKeys::from_bytes(&bytes).map_err(|_| E2eError::InvalidMessage("blob"))
-    }
-}
-
-/// Wraps `keys` under the [`WrapKey`] derived from `export_key` (the key backup format).
-pub fn wrap_identity(
-    rng: &mut (impl RngCore + CryptoRng),
-    export_key: &[u8; 64],
-    keys: &IdentityKeys,
-) -> Vec<u8> {
-    WrapKey::derive(export_key).wrap_identity(rng, keys)
-}
-
-/// Unwraps a key backup made by [`wrap_identity`] with the same export key;
-/// [`E2eError::DecryptFailed`] for another export key (another password) or a tampered blob.
-pub fn unwrap_identity(export_key: &[u8; 64], blob: &[u8]) -> Result<IdentityKeys, E2eError> {
-    WrapKey::derive(export_key).unwrap_identity(blob)
-}
-
-// ---------------------------------------------------------------------------------------
-// Safety numbers
-// ---------------------------------------------------------------------------------------
-
-/// The safety number of two users, the same on both sides: 60 decimal digits in 12 groups of
-/// 5 separated by single spaces.
-///
-/// Derivation: the two `(username, signing_key, encryption_key)` tuples are ordered by
-/// username (bytewise; then by the keys if the usernames are equal); `H` = SHA-512 of
-/// [`SAFETY_NUMBER_CONTEXT`] `|| lp(user1) || lp(sign1) || lp(enc1) || lp(user2) || lp(sign2)
-/// || lp(enc2)` with `lp` as in [`signing_bytes`]. Group `i` (0..12) is the big-endian
-/// integer of `H[5i..5i+5]` (40 bits) modulo 100000, zero-padded to 5 digits. (The first 60
-/// of the 64 bytes are used; the bias of 2^40 mod 10^5 is below 10^-7.)
-pub fn safety_number(
-    a_username: &str,
-    a: &PublicIdentity,
-    b_username: &str,
-    b: &PublicIdentity,
-) -> String {
-    let ta = (a_username.as_bytes(), &a.signing_key, &a.encryption_key);
-    let tb = (b_username.as_bytes(), &b.signing_key, &b.encryption_key);
-    let (first, second) = if ta <= tb { (ta, tb) } else { (tb, ta) };
-    let mut buf = Vec::new();
-    for (user, sign, enc) in [first, second] {
-        put_lp(&mut buf, user);
-        put_lp(&mut buf, sign);
-        put_lp(&mut buf, enc);
-    }
-    let mut h = Sha512::new();
-    h.update(SAFETY_NUMBER_CONTEXT);
-    h.update(&buf);
-    let digest = h.finalize();
-    digest[..60]
-        .chunks(5)
-        .map(|c| {
-            let n = c.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x));
-            format!("{:05}", n % 100_000)
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-// ---------------------------------------------------------------------------------------
-// Relay frames (WebSocket `/ws`)
-// ---------------------------------------------------------------------------------------
-
-/// A JSON text frame from a client to the relay, tagged by `"type"`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum ClientFrame {
-    /// `{"type":"send","to","id","sent_at","ciphertext","signature"}`: store and deliver.
-    Send {
-        /// The recipient's username.
-        to: String,
-        /// The sealed message (its fields appear at the top level of the frame).
-        #[serde(flatten)]
-        message: SealedMessage,
-    },
-    /// `{"type":"ack","id"}`: the message `id` was received; delete it.
-    Ack {
-        /// The id of a delivered message.
-        id: String,
-    },
-}
-
-/// The error object of [`ServerFrame::Error`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FrameError {
-    /// Machine-readable: `unknown_recipient`, `message_too_large`, `mailbox_full`,
-    /// `rate_limited`, `invalid_message`, `unknown_message`, …
-    pub code: String,
-    /// For people.
-    pub message: String,
-}
-
-/// A JSON text frame from the relay to a client, tagged by `"type"`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum ServerFrame {
-    /// `{"type":"accepted","id"}`: the message `id` is durably stored.
-    Accepted {
-        /// The id the client sent.
-        id: String,
-    },
-    /// `{"type":"error","id","error":{"code","message"}}`: a send or ack failed (`id` absent
-    /// when the frame itself could not be read).
-    Error {
-        /// The id of the message concerned, if known.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        id: Option<String>,
-        /// What went wrong.
-        error: FrameError,
-    },
-    /// `{"type":"message","id","from","to","sent_at","ciphertext","signature"}`: a delivery;
-    /// the backlog first, oldest first, then live messages. `from` is set by the server.
-    Message {
-        /// The sender (the authenticated account that sent it).
-        from: String,
-        /// The recipient (this client's user).
-        to: String,
-        /// The sealed message (its fields appear at the top level of the frame).
-        #[serde(flatten)]
-        message: SealedMessage,
-    },
-}
 
 /// Serde for fixed-size byte arrays as base64url without padding.
 mod fixed_b64 {

@@ -531,8 +531,9 @@ async fn logout(
     conn: &mut Conn,
     fields: &[String],
 ) -> Result<String, String> {
-    // An explicit token logs out that session and leaves this connection's own login alone.
-    let explicit = fields.len() == 2;
+    // An explicit token logs out that session and leaves this connection's own login alone;
+    // so does a malformed line.
+    let explicit = fields.len() != 1;
     let token = match (
         fields.len(),
         if explicit {

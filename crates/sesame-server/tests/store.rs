@@ -9,9 +9,10 @@ mod common;
 use std::future::Future;
 use std::sync::Arc;
 
+use sesame_server::store::writes;
 use sesame_server::store::{
     self, AccountStatus, AuditQuery, Backend, ConflictOn, ConnectOptions, FactorRecord, MessageAck,
-    MessageInsert, NewAuditEvent, NewMessage, NewSession, NewUser, Store, StoreError,
+    MessageInsert, NewAuditEvent, NewMessage, NewSession, NewUser, Store, StoreError, Write,
 };
 use uuid::Uuid;
 
@@ -92,6 +93,7 @@ on_both_backends!(
     secrets,
     secrets_concurrent_insert,
     account_creation_is_one_transaction,
+    atomic_writes_commit_together,
     login_session_is_one_transaction,
     message_batches,
     message_batches_from_many_tasks,
@@ -1067,4 +1069,112 @@ async fn account_creation_is_one_transaction(t: Ctx) {
         assert!(s.factors(dup.id, "backup_code").await.unwrap().is_empty());
         assert!(s.list_audit(&audit(dup.id)).await.unwrap().is_empty());
     }
+}
+
+async fn atomic_writes_commit_together(t: Ctx) {
+    let s = &*t.store;
+    let bob = user("bob", None, 5);
+    create(s, &bob).await;
+    let keep = session(bob.id, "keep", 5);
+    for token in ["keep", "b", "c"] {
+        let mut one = session(bob.id, token, 5);
+        if token == "keep" {
+            one = keep.clone();
+        }
+        s.create_session(&one).await.unwrap();
+    }
+    let factor = |kind: &str, slot: &str| FactorRecord {
+        user_id: bob.id,
+        kind: kind.into(),
+        slot: slot.into(),
+        value: b"v".to_vec(),
+        counter: 0,
+        created_at: 5,
+        used_at: None,
+    };
+    s.put_factor(&factor("backup_code", "old")).await.unwrap();
+    s.put_factor(&factor("device_required", "")).await.unwrap();
+
+    // A write the database refuses (a factor for nobody) rolls back the writes before it.
+    let mut failing = writes::password_reset(bob.id, b"new".to_vec(), vec![factor("x", "n1")], 6);
+    failing.insert(
+        2,
+        Write::PutFactor(FactorRecord {
+            user_id: Uuid::new_v4(),
+            ..factor("x", "")
+        }),
+    );
+    assert!(s.write_atomically(&failing).await.is_err());
+    let stored = s.user_by_id(bob.id).await.unwrap().unwrap();
+    assert_eq!(stored.credential, bob.credential);
+    assert_eq!(stored.updated_at, 5);
+    assert_eq!(s.sessions_for_user(bob.id).await.unwrap().len(), 3);
+    assert_eq!(
+        s.factors(bob.id, "backup_code").await.unwrap()[0].slot,
+        "old"
+    );
+
+    // A password change keeping one session: rows counted per write.
+    let counts = s
+        .write_atomically(&writes::password_change(
+            bob.id,
+            b"changed".to_vec(),
+            Some(keep.id),
+            7,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(counts, vec![1, 2]);
+    let left = s.sessions_for_user(bob.id).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].id, keep.id);
+
+    // The reset: new credential, no session, the new codes only, no device requirement.
+    let counts = s
+        .write_atomically(&writes::password_reset(
+            bob.id,
+            b"reset".to_vec(),
+            vec![factor("ignored", "n1"), factor("ignored", "n2")],
+            8,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(counts, vec![1, 1, 2, 1]);
+    let stored = s.user_by_id(bob.id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.credential.as_slice(), stored.updated_at),
+        (&b"reset"[..], 8)
+    );
+    assert!(s.sessions_for_user(bob.id).await.unwrap().is_empty());
+    let codes = s.factors(bob.id, "backup_code").await.unwrap();
+    assert_eq!(
+        codes.iter().map(|f| f.slot.as_str()).collect::<Vec<_>>(),
+        ["n1", "n2"]
+    );
+    assert!(s
+        .factor(bob.id, "device_required", "")
+        .await
+        .unwrap()
+        .is_none());
+
+    // A ban revokes the sessions; TOTP activation swaps pending for active.
+    s.create_session(&session(bob.id, "d", 9)).await.unwrap();
+    let counts = s
+        .write_atomically(&writes::status_change(bob.id, AccountStatus::Banned, 9))
+        .await
+        .unwrap();
+    assert_eq!(counts, vec![1, 1]);
+    assert_eq!(
+        s.user_by_id(bob.id).await.unwrap().unwrap().status,
+        AccountStatus::Banned
+    );
+    s.put_factor(&factor("totp", "pending")).await.unwrap();
+    s.write_atomically(&writes::totp_activation(factor("totp", "active")))
+        .await
+        .unwrap();
+    let totp = s.factors(bob.id, "totp").await.unwrap();
+    assert_eq!(
+        totp.iter().map(|f| f.slot.as_str()).collect::<Vec<_>>(),
+        ["active"]
+    );
 }

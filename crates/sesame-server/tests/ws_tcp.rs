@@ -895,6 +895,34 @@ async fn tcp_logout_of_another_session_keeps_this_connections_session() {
     });
 }
 
+/// A malformed `LOGOUT|a|b` is refused without touching the connection's own login: a later
+/// bare `LOGOUT` still ends the session its `AUTH` created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_malformed_logout_keeps_this_connections_session() {
+    on_every_backend!(|srv, db| {
+        let user = username("tcpbad");
+        let user_id = register_http(&srv, &user, PASSWORD).await;
+        let mut tcp = Tcp::connect(&srv).await;
+        let own = assert_auth_success(&tcp.call(&["AUTH", &user, PASSWORD]).await, user_id);
+
+        assert_failure(
+            &tcp.call(&["LOGOUT", "a", "b"]).await,
+            "LOGOUT",
+            "invalid_request",
+        );
+        assert_eq!(refresh(&srv, &own[2]).await.0, 200, "[{}]", db.name);
+        assert_eq!(
+            tcp.call(&["LOGOUT"]).await,
+            "LOGOUT|SUCCESS",
+            "[{}] a bare LOGOUT after LOGOUT|a|b",
+            db.name
+        );
+        assert_eq!(refresh(&srv, &own[2]).await.0, 401, "[{}]", db.name);
+
+        drop(tcp);
+    });
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_opaque_registration_and_login() {
     on_every_backend!(|srv, db| {

@@ -14,7 +14,11 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::*;
-use crate::profile::Profile;
+use sesame_proto::e2e::{self, PublicIdentity};
+use uuid::Uuid;
+
+use crate::profile::{Profile, StoredSession};
+use crate::Client;
 use crate::ClientPolicy;
 
 #[derive(Default)]

@@ -1,6 +1,9 @@
 use rand_chacha::rand_core::SeedableRng as _;
 use rand_chacha::ChaCha20Rng;
 
+use hkdf::Hkdf;
+use sha2::Sha512;
+
 use super::*;
 
 const T: u64 = 1_767_225_600_000;

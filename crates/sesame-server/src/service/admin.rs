@@ -87,16 +87,15 @@ impl Sesame {
         } else {
             AccountStatus::Active
         };
+        // One transaction: a ban and the revocation of the sessions commit together.
         self.inner
             .store
-            .set_user_status(user.id, status, self.now_i64())
+            .write_atomically(&crate::store::writes::status_change(
+                user.id,
+                status,
+                self.now_i64(),
+            ))
             .await?;
-        if banned {
-            self.inner
-                .store
-                .delete_sessions_for_user(user.id, None)
-                .await?;
-        }
         let ctx = RequestContext::new(None, Some("sesame-admin"));
         let event = if banned { "admin.ban" } else { "admin.unban" };
         self.audit(event, Some(user.id), None, &ctx).await;

@@ -3,10 +3,18 @@
 //! HTTP, WebSocket and TCP are thin codecs over [`Sesame`]: they decode a request, call one
 //! method here with a [`RequestContext`], and encode the answer or the [`ApiError`]. Login,
 //! throttling, sessions and auditing therefore behave identically on every transport.
+//!
+//! One file per feature: `accounts.rs` (registration), `login.rs`, `sessions.rs`,
+//! `protected.rs` (operations that need a fresh login), `recovery.rs`, `questions.rs`,
+//! `devices.rs`, `keys.rs`, `email.rs`, `admin.rs`, `audit.rs`, `throttle.rs`. Second factors:
+//! `totp.rs` (enrolment and codes), `backup_codes.rs`, and `second_factor.rs` (the login step
+//! that trades an `mfa_token` ticket and a code for a session). Operations that change several
+//! rows commit them in one transaction (`crate::store::writes`).
 
 mod accounts;
 mod admin;
 mod audit;
+mod backup_codes;
 mod devices;
 pub mod email;
 mod keys;
@@ -18,6 +26,7 @@ mod recovery;
 mod second_factor;
 mod sessions;
 mod throttle;
+mod totp;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -39,9 +48,10 @@ pub use mail::{MailError, Mailer, OutboxMailer};
 pub use protected::{Profile, ProfileUpdate};
 pub use questions::{QuestionAnswer, CATALOG as SECURITY_QUESTION_CATALOG};
 pub use recovery::{RecoverFinish, RecoverStart, RecoverStarted};
-pub use second_factor::{LoginOutcome, SecondFactorRequired, TotpEnrolment, MFA_TTL_SECS};
+pub use second_factor::{LoginOutcome, SecondFactorRequired, MFA_TTL_SECS};
 pub use sessions::{AccessGrant, Authenticated, SessionView};
 pub use throttle::ThrottleSettings;
+pub use totp::TotpEnrolment;
 
 pub use sesame_api::sessions::SessionIssued;
 

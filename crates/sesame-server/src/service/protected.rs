@@ -21,7 +21,7 @@ use zeroize::Zeroizing;
 
 use super::{Authenticated, RequestContext, Sesame};
 use crate::error::{ApiError, CredentialError, InputError};
-use crate::store::{FactorRecord, UserRecord};
+use crate::store::{writes, FactorRecord, UserRecord};
 
 pub use sesame_api::account::Profile;
 pub use sesame_api::account::ProfileUpdate;
@@ -373,18 +373,18 @@ impl Sesame {
         revoke_other_sessions: bool,
         ctx: &RequestContext,
     ) -> Result<u64, ApiError> {
-        self.inner
+        // One transaction: the new credential and the revocation commit together.
+        let counts = self
+            .inner
             .store
-            .set_credential(who.user_id, &record.to_bytes(), self.now_i64())
+            .write_atomically(&writes::password_change(
+                who.user_id,
+                record.to_bytes(),
+                revoke_other_sessions.then_some(who.session_id),
+                self.now_i64(),
+            ))
             .await?;
-        let revoked = if revoke_other_sessions {
-            self.inner
-                .store
-                .delete_sessions_for_user(who.user_id, Some(who.session_id))
-                .await?
-        } else {
-            0
-        };
+        let revoked = counts.get(1).copied().unwrap_or(0);
         self.audit(
             "protected.password_changed",
             Some(who.user_id),

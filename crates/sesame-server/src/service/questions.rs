@@ -45,6 +45,41 @@ pub(crate) fn normalize_answer(answer: &str) -> Zeroizing<String> {
     Zeroizing::new(folded.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
+/// The questions trimmed and the answers normalised, or 400 `security_questions_invalid`.
+fn validated(questions: &[QuestionAnswer]) -> Result<Vec<(String, Zeroizing<String>)>, ApiError> {
+    let invalid = |m: String| ApiError::new(InputError::SecurityQuestionsInvalid, m);
+    if !(MIN_QUESTIONS..=MAX_QUESTIONS).contains(&questions.len()) {
+        return Err(invalid(format!(
+            "Set {MIN_QUESTIONS} to {MAX_QUESTIONS} questions."
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut normalised = Vec::new();
+    for q in questions {
+        let text = q.question.trim();
+        if text.is_empty()
+            || text.chars().count() > MAX_QUESTION_CHARS
+            || text.chars().any(char::is_control)
+        {
+            return Err(invalid(format!(
+                "Questions are 1 to {MAX_QUESTION_CHARS} characters."
+            )));
+        }
+        if !seen.insert(text.to_lowercase()) {
+            return Err(invalid("Each question may appear once.".into()));
+        }
+        let answer = normalize_answer(&q.answer);
+        let n = answer.chars().count();
+        if !(MIN_ANSWER_CHARS..=MAX_ANSWER_CHARS).contains(&n) {
+            return Err(invalid(format!(
+                "Answers are {MIN_ANSWER_CHARS} to {MAX_ANSWER_CHARS} characters."
+            )));
+        }
+        normalised.push((text.to_owned(), answer));
+    }
+    Ok(normalised)
+}
+
 impl Sesame {
     /// How many questions the user has set.
     pub async fn security_question_count(&self, user: uuid::Uuid) -> Result<usize, ApiError> {
@@ -78,7 +113,7 @@ impl Sesame {
         ctx: &RequestContext,
     ) -> Result<(), ApiError> {
         self.require_fresh(who).await?;
-        let normalised = check_questions(&questions)?;
+        let normalised = validated(&questions)?;
         let rng = self.rng().clone();
         let hashes = self
             .inner
@@ -184,50 +219,5 @@ impl Sesame {
     }
 }
 
-/// Checks the questions and answers against the rules; returns `(question, normalised answer)`.
-fn check_questions(
-    questions: &[QuestionAnswer],
-) -> Result<Vec<(String, Zeroizing<String>)>, ApiError> {
-    let invalid = |m: String| ApiError::new(InputError::SecurityQuestionsInvalid, m);
-    if !(MIN_QUESTIONS..=MAX_QUESTIONS).contains(&questions.len()) {
-        return Err(invalid(format!(
-            "Set {MIN_QUESTIONS} to {MAX_QUESTIONS} questions."
-        )));
-    }
-    let mut seen = std::collections::HashSet::new();
-    let mut normalised = Vec::new();
-    for q in questions {
-        let text = q.question.trim();
-        if text.is_empty()
-            || text.chars().count() > MAX_QUESTION_CHARS
-            || text.chars().any(char::is_control)
-        {
-            return Err(invalid(format!(
-                "Questions are 1 to {MAX_QUESTION_CHARS} characters."
-            )));
-        }
-        if !seen.insert(text.to_lowercase()) {
-            return Err(invalid("Each question may appear once.".into()));
-        }
-        let answer = normalize_answer(&q.answer);
-        let n = answer.chars().count();
-        if !(MIN_ANSWER_CHARS..=MAX_ANSWER_CHARS).contains(&n) {
-            return Err(invalid(format!(
-                "Answers are {MIN_ANSWER_CHARS} to {MAX_ANSWER_CHARS} characters."
-            )));
-        }
-        normalised.push((text.to_owned(), answer));
-    }
-    Ok(normalised)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::normalize_answer;
-
-    #[test]
-    fn answers_are_normalised() {
-        assert_eq!(&*normalize_answer("  Rex   the\tDOG "), "rex the dog");
-        assert_eq!(&*normalize_answer("Ｒｅｘ"), "rex");
-    }
-}
+mod tests;

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use sesame_proto::messages::RegistrationStart;
 use sesame_proto::policy::{check_password, Username};
 use sesame_proto::server as proto;
-use sesame_proto::KsfPolicy;
+use sesame_proto::{CredentialRecord, KsfPolicy};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
@@ -28,6 +28,7 @@ use super::questions::CATALOG;
 use super::{RequestContext, Sesame};
 use crate::error::{ApiError, CredentialError, InputError};
 use crate::limiter::{Mode, Rule};
+use crate::store::{writes, UserRecord};
 
 pub use sesame_api::account::RecoverFinish;
 pub use sesame_api::account::RecoverStart;
@@ -57,6 +58,36 @@ fn failed() -> ApiError {
         CredentialError::RecoveryFailed,
         "Recovery failed: the codes or answers do not check out.",
     )
+}
+
+/// The client-side registration record of `req`, checked (`None`: the server-assisted
+/// `new_password`, checked against the password policy). Exactly one of the two is accepted.
+fn new_record(
+    req: &RecoverFinish,
+    username: &Username,
+) -> Result<Option<CredentialRecord>, ApiError> {
+    match (
+        &req.new_password,
+        &req.registration_record,
+        &req.key_stretching,
+    ) {
+        (Some(pw), None, None) => {
+            check_password(pw, username)?;
+            Ok(None)
+        }
+        (None, Some(rec), Some(ksf)) => Ok(Some(proto::registration_record(
+            &sesame_proto::messages::RegistrationFinish {
+                username: username.as_str().to_owned(),
+                registration_record: rec.clone(),
+                key_stretching: *ksf,
+            },
+            &KsfPolicy::DEFAULT,
+        )?)),
+        _ => Err(ApiError::new(
+            InputError::InvalidRequest,
+            "Send either new_password, or registration_record with key_stretching.",
+        )),
+    }
 }
 
 impl Sesame {
@@ -108,6 +139,33 @@ impl Sesame {
         Ok(())
     }
 
+    /// Mails a fresh recovery code to the account's address, if it has one, in the
+    /// background; returns the code's hash to keep with the recovery.
+    fn mail_recovery_code(&self, u: &UserRecord, username: &Username, id: &str) -> Option<Vec<u8>> {
+        let email = u
+            .email_sealed
+            .as_ref()
+            .and_then(|s| self.inner.secrets.fields.open("email", u.id.as_bytes(), s))?;
+        let code = super::email::new_code(self.rng());
+        let hash = self.email_code_hash(id, &code);
+        let body = format!(
+            "Someone asked to recover the Sesame account {}.\n\nYour recovery code: {code}\n\nIt expires in 15 minutes. If this was not you, ignore this message.\n",
+            username.as_str()
+        );
+        // Sent in the background: the answer must not take longer for accounts
+        // that have an email address.
+        let mailer = self.inner.mailer.clone();
+        tokio::spawn(async move {
+            if let Err(e) = mailer
+                .send(&email, "Your Sesame recovery code", &body)
+                .await
+            {
+                tracing::warn!(%e, "recovery mail not sent");
+            }
+        });
+        Some(hash)
+    }
+
     /// Opens a recovery. The answer does not depend on whether the account exists.
     pub async fn recover_start(
         &self,
@@ -135,32 +193,10 @@ impl Sesame {
         if questions.is_empty() {
             questions = self.standin_questions(username.as_str());
         }
-        let mut email_code = None;
-        if let Some(u) = &user {
-            if let Some(email) = u
-                .email_sealed
-                .as_ref()
-                .and_then(|s| self.inner.secrets.fields.open("email", u.id.as_bytes(), s))
-            {
-                let code = super::email::new_code(self.rng());
-                email_code = Some(self.email_code_hash(&id, &code));
-                let body = format!(
-                    "Someone asked to recover the Sesame account {}.\n\nYour recovery code: {code}\n\nIt expires in 15 minutes. If this was not you, ignore this message.\n",
-                    username.as_str()
-                );
-                // Sent in the background: the answer must not take longer for accounts
-                // that have an email address.
-                let mailer = self.inner.mailer.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = mailer
-                        .send(&email, "Your Sesame recovery code", &body)
-                        .await
-                    {
-                        tracing::warn!(%e, "recovery mail not sent");
-                    }
-                });
-            }
-        }
+        let email_code = match &user {
+            Some(u) => self.mail_recovery_code(u, &username, &id),
+            None => None,
+        };
         let state = State {
             username: username.as_str().to_owned(),
             user: user.as_ref().map(|u| u.id),
@@ -224,30 +260,7 @@ impl Sesame {
         let state: State = serde_json::from_slice(&bytes).map_err(ApiError::internal)?;
         let username = Username::parse(&state.username).map_err(ApiError::internal)?;
         // The new credential must be well-formed before any code is spent on it.
-        let record = match (
-            &req.new_password,
-            &req.registration_record,
-            &req.key_stretching,
-        ) {
-            (Some(pw), None, None) => {
-                check_password(pw, &username)?;
-                None
-            }
-            (None, Some(rec), Some(ksf)) => Some(proto::registration_record(
-                &sesame_proto::messages::RegistrationFinish {
-                    username: username.as_str().to_owned(),
-                    registration_record: rec.clone(),
-                    key_stretching: *ksf,
-                },
-                &KsfPolicy::DEFAULT,
-            )?),
-            _ => {
-                return Err(ApiError::new(
-                    InputError::InvalidRequest,
-                    "Send either new_password, or registration_record with key_stretching.",
-                ))
-            }
-        };
+        let record = new_record(&req, &username)?;
         self.throttle_account(&self.username_index(username.as_str()))
             .await?;
         // Now take the recovery so parallel attempts cannot share one try.
@@ -257,7 +270,7 @@ impl Sesame {
             .take(&k, self.now_ms())
             .await?
             .ok_or_else(expired)?;
-        let mut state: State = serde_json::from_slice(&bytes).map_err(ApiError::internal)?;
+        let state: State = serde_json::from_slice(&bytes).map_err(ApiError::internal)?;
         let verified = match state.user {
             Some(user) => {
                 self.recovery_proof(user, &username, &req.recovery_id, &state, &req)
@@ -266,19 +279,7 @@ impl Sesame {
             None => None,
         };
         let Some((user, how)) = verified else {
-            state.tries += 1;
-            self.audit("recovery.failure", state.user, None, ctx).await;
-            if state.tries < MAX_TRIES {
-                self.inner
-                    .ephemeral
-                    .put(
-                        &k,
-                        &serde_json::to_vec(&state).map_err(ApiError::internal)?,
-                        self.now_ms(),
-                        Duration::from_secs(RECOVERY_TTL_SECS),
-                    )
-                    .await?;
-            }
+            self.count_failed_try(&k, state, ctx).await?;
             return Err(failed());
         };
         let record = match record {
@@ -288,22 +289,21 @@ impl Sesame {
                 self.record_for_password(&username, pw).await?
             }
         };
-        self.inner
-            .store
-            .set_credential(user, &record.to_bytes(), self.now_i64())
-            .await?;
-        let revoked = self
+        // One transaction: the new credential never exists alongside the old sessions, the
+        // old backup codes or the device-key requirement (a lost device is a common reason
+        // to recover: the proof above replaces it; registered device keys stay, to re-enable).
+        let (codes, code_records) = self.new_backup_codes(user);
+        let counts = self
             .inner
             .store
-            .delete_sessions_for_user(user, None)
+            .write_atomically(&writes::password_reset(
+                user,
+                record.to_bytes(),
+                code_records,
+                self.now_i64(),
+            ))
             .await?;
-        let codes = self.issue_backup_codes(user).await?;
-        // A lost device is a common reason to recover: the proof above replaces it, so the
-        // device-key requirement is lifted (registered device keys stay, to re-enable).
-        self.inner
-            .store
-            .delete_factors(user, "device_required", None)
-            .await?;
+        let revoked = counts.get(1).copied().unwrap_or(0);
         self.throttle_reset(&self.username_index(username.as_str()))
             .await?;
         self.audit(
@@ -314,6 +314,30 @@ impl Sesame {
         )
         .await;
         Ok(codes)
+    }
+
+    /// A proof that did not check out: counts the try and puts the recovery back while tries
+    /// remain.
+    async fn count_failed_try(
+        &self,
+        k: &str,
+        mut state: State,
+        ctx: &RequestContext,
+    ) -> Result<(), ApiError> {
+        state.tries += 1;
+        self.audit("recovery.failure", state.user, None, ctx).await;
+        if state.tries < MAX_TRIES {
+            self.inner
+                .ephemeral
+                .put(
+                    k,
+                    &serde_json::to_vec(&state).map_err(ApiError::internal)?,
+                    self.now_ms(),
+                    Duration::from_secs(RECOVERY_TTL_SECS),
+                )
+                .await?;
+        }
+        Ok(())
     }
 
     /// Which proof checks out, if any (codes are only spent when they complete a proof).

@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::{
     count_to_u64, decode_methods, decode_status, encode_methods, AccountStatus, AuditQuery,
     AuditRecord, Backend, FactorRecord, LoginWrite, NewAuditEvent, NewSession, NewUser,
-    PostgresStore, SessionRecord, SqliteStore, Store, StoreError, UserRecord,
+    PostgresStore, SessionRecord, SqliteStore, Store, StoreError, UserRecord, Write,
 };
 
 macro_rules! user_columns {
@@ -467,6 +467,10 @@ macro_rules! sql_store {
                 .execute(self.writer())
                 .await?;
                 Ok(done.rows_affected())
+            }
+
+            async fn write_atomically(&self, writes: &[Write]) -> Result<Vec<u64>, StoreError> {
+                self.apply_writes(writes).await
             }
 
             async fn append_audit(&self, e: &NewAuditEvent) -> Result<(), StoreError> {

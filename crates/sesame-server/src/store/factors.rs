@@ -124,11 +124,12 @@ macro_rules! factor_store {
                 q.build().execute(executor).await?;
                 Ok(())
             }
-        }
 
-        #[async_trait]
-        impl FactorStore for $store {
-            async fn put_factor(&self, f: &FactorRecord) -> Result<(), StoreError> {
+            /// Inserts or replaces one factor.
+            pub(super) async fn upsert_factor<'e, E>(executor: E, f: &FactorRecord) -> Result<(), StoreError>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
                 sqlx::query(&format!(
                     "INSERT INTO user_factors ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) \
                      ON CONFLICT (user_id, kind, slot) DO UPDATE SET value = excluded.value, \
@@ -142,9 +143,44 @@ macro_rules! factor_store {
                 .bind(f.counter)
                 .bind(f.created_at)
                 .bind(f.used_at)
-                .execute(self.writer())
+                .execute(executor)
                 .await?;
                 Ok(())
+            }
+
+            /// Deletes one slot (`Some`) or the whole kind (`None`); returns how many rows.
+            pub(super) async fn remove_factors<'e, E>(
+                executor: E,
+                user: Uuid,
+                kind: &str,
+                slot: Option<&str>,
+            ) -> Result<u64, StoreError>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                let done = match slot {
+                    Some(slot) => sqlx::query(
+                        "DELETE FROM user_factors WHERE user_id = $1 AND kind = $2 AND slot = $3",
+                    )
+                    .bind($id(user))
+                    .bind(kind)
+                    .bind(slot)
+                    .execute(executor)
+                    .await?,
+                    None => sqlx::query("DELETE FROM user_factors WHERE user_id = $1 AND kind = $2")
+                        .bind($id(user))
+                        .bind(kind)
+                        .execute(executor)
+                        .await?,
+                };
+                Ok(done.rows_affected())
+            }
+        }
+
+        #[async_trait]
+        impl FactorStore for $store {
+            async fn put_factor(&self, f: &FactorRecord) -> Result<(), StoreError> {
+                Self::upsert_factor(self.writer(), f).await
             }
 
             async fn factor(&self, user: Uuid, kind: &str, slot: &str) -> Result<Option<FactorRecord>, StoreError> {
@@ -171,31 +207,12 @@ macro_rules! factor_store {
             }
 
             async fn delete_factors(&self, user: Uuid, kind: &str, slot: Option<&str>) -> Result<u64, StoreError> {
-                let done = match slot {
-                    Some(slot) => sqlx::query(
-                        "DELETE FROM user_factors WHERE user_id = $1 AND kind = $2 AND slot = $3",
-                    )
-                    .bind($id(user))
-                    .bind(kind)
-                    .bind(slot)
-                    .execute(self.writer())
-                    .await?,
-                    None => sqlx::query("DELETE FROM user_factors WHERE user_id = $1 AND kind = $2")
-                        .bind($id(user))
-                        .bind(kind)
-                        .execute(self.writer())
-                        .await?,
-                };
-                Ok(done.rows_affected())
+                Self::remove_factors(self.writer(), user, kind, slot).await
             }
 
             async fn replace_factors(&self, user: Uuid, kind: &str, new: &[FactorRecord]) -> Result<(), StoreError> {
                 let mut tx = self.begin_write().await?;
-                sqlx::query("DELETE FROM user_factors WHERE user_id = $1 AND kind = $2")
-                    .bind($id(user))
-                    .bind(kind)
-                    .execute(&mut *tx)
-                    .await?;
+                Self::remove_factors(&mut *tx, user, kind, None).await?;
                 let new: Vec<FactorRecord> = new
                     .iter()
                     .map(|f| FactorRecord {

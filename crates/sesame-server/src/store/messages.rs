@@ -13,9 +13,9 @@
 //! * **Order**: `seq` increases and is never reused, and reads return it ascending.
 //!
 //! [`MessageStore::write_messages`] applies many acknowledgements and inserts in one
-//! transaction: the relay's writer (`relay/writer.rs`) batches the writes of every
-//! connection that way, so a busy relay pays one commit per batch instead of one per
-//! message.
+//! transaction: the group-commit writer ([`GroupWriter`](super::GroupWriter),
+//! `store/group.rs`) batches the relay writes of every connection that way, so a busy relay
+//! pays one commit per batch instead of one per message.
 
 use std::collections::{BTreeMap, HashMap};
 

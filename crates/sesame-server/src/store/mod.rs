@@ -40,12 +40,14 @@ mod postgres;
 mod sqlite;
 #[cfg(test)]
 mod tests;
+pub mod writes;
 
 pub use factors::{FactorRecord, FactorStore};
 pub use group::{GroupWriter, LoginWrite, MAX_BATCH};
 pub use messages::{MessageAck, MessageInsert, MessageRecord, MessageStore, NewMessage};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+pub use writes::Write;
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -523,6 +525,11 @@ pub trait Store: FactorStore + MessageStore + Send + Sync + 'static {
     /// Deletes the sessions with `idle_expires_at <= now` or
     /// `absolute_expires_at <= now`.
     async fn delete_expired_sessions(&self, now: i64) -> Result<u64, StoreError>;
+
+    /// Runs `writes` in order in **one transaction** (one commit): all of them or, if any
+    /// fails, none. Returns the rows each write changed, in order. The lists an operation
+    /// commits are built in [`writes`].
+    async fn write_atomically(&self, writes: &[Write]) -> Result<Vec<u64>, StoreError>;
 
     /// Appends an audit event.
     async fn append_audit(&self, e: &NewAuditEvent) -> Result<(), StoreError>;

@@ -1,0 +1,387 @@
+//! Re-authentication and the operations that need a fresh one: TOTP, backup codes, password
+//! change, profile and account deletion.
+
+use std::fmt;
+
+use rand_core::OsRng;
+use serde::{Deserialize, Serialize};
+use sesame_proto::client::{self as proto, ClientRegistrationFinished};
+use sesame_proto::messages::{LoginChallenge, LoginConfirmation, RegistrationChallenge};
+use sesame_proto::policy::{check_password, Username};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::client::{blocking, Client};
+use crate::error::{Error, Result};
+
+use super::{BackupCodes, MessageBody};
+
+/// A successful re-authentication ([`Client::reauth`]).
+pub struct Reauthenticated {
+    /// Seconds the session now counts as freshly authenticated.
+    pub expires_in: u64,
+    /// OPAQUE's export key for the current password.
+    pub export_key: Zeroizing<[u8; 64]>,
+    /// The server's public key, authenticated by the password.
+    pub server_public_key: [u8; 32],
+}
+
+impl fmt::Debug for Reauthenticated {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reauthenticated")
+            .field("expires_in", &self.expires_in)
+            .field("export_key", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+/// A changed password ([`Client::change_password`], [`Client::set_password`]).
+pub struct PasswordChanged {
+    /// The server's message.
+    pub message: String,
+    /// How many other sessions were revoked.
+    pub revoked_sessions: u64,
+    /// OPAQUE's export key for the **new** password (what logins now produce).
+    pub export_key: Zeroizing<[u8; 64]>,
+    /// The export key of the **old** password, when this call re-authenticated with it
+    /// ([`Client::change_password`]): what client-side secrets were wrapped with until now.
+    pub previous_export_key: Option<Zeroizing<[u8; 64]>>,
+    /// The server's public key.
+    pub server_public_key: [u8; 32],
+}
+
+impl fmt::Debug for PasswordChanged {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PasswordChanged")
+            .field("message", &self.message)
+            .field("revoked_sessions", &self.revoked_sessions)
+            .field("export_key", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+/// `POST /api/generate-qr`: a pending TOTP secret, to confirm with
+/// [`Client::enable_authenticator`].
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TotpEnrolment {
+    /// The server's message.
+    #[serde(default)]
+    pub message: String,
+    /// The base32 secret, for typing into an authenticator app. Secret.
+    pub secret: String,
+    /// The `otpauth://totp/…` URI (what the QR code encodes). Secret.
+    pub otpauth_url: String,
+    /// The QR code as `data:image/png;base64,…`.
+    #[serde(default)]
+    pub qr_code_url: String,
+}
+
+impl fmt::Debug for TotpEnrolment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TotpEnrolment")
+            .field("message", &self.message)
+            .field("secret", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+/// The public profile fields.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    /// Display name (at most 64 characters).
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Free text (at most 500 characters).
+    #[serde(default)]
+    pub bio: Option<String>,
+    /// An `https://` picture URL.
+    #[serde(default)]
+    pub picture_url: Option<String>,
+}
+
+/// A profile change ([`Client::update_profile`]): `None` leaves a field alone, `Some(None)`
+/// clears it, `Some(Some(v))` sets it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ProfileUpdate {
+    /// New display name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<Option<String>>,
+    /// New bio.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bio: Option<Option<String>>,
+    /// New picture URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub picture_url: Option<Option<String>>,
+}
+
+impl ProfileUpdate {
+    /// Whether nothing would change.
+    pub fn is_empty(&self) -> bool {
+        self.display_name.is_none() && self.bio.is_none() && self.picture_url.is_none()
+    }
+}
+
+/// `GET /api/me` in full: the account, its profile and the state of its factors.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    /// The account's id.
+    pub user_id: Uuid,
+    /// The canonical username.
+    pub username: String,
+    /// `active`, `pending` (email not verified) or `banned`.
+    pub status: String,
+    /// When the account was created (Unix seconds).
+    pub created_at: i64,
+    /// When the account last logged in.
+    #[serde(default)]
+    pub last_login_at: Option<i64>,
+    /// The public profile.
+    #[serde(default)]
+    pub profile: Profile,
+    /// Whether logins need a TOTP code.
+    #[serde(default)]
+    pub totp_enabled: bool,
+    /// Unused backup codes left.
+    #[serde(default)]
+    pub backup_codes_left: u64,
+    /// How many security questions are set.
+    #[serde(default)]
+    pub security_questions: u64,
+    /// The email address, if any.
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ProfileBody {
+    profile: Profile,
+}
+
+#[derive(Deserialize)]
+struct PasswordChangedBody {
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    revoked_sessions: u64,
+}
+
+#[derive(Deserialize)]
+struct ReauthPayload {
+    reauthenticated: bool,
+    #[serde(default)]
+    expires_in: u64,
+}
+
+impl Client {
+    /// Re-authenticates the session of `access_token` with OPAQUE (`/api/reauth/start`,
+    /// `/api/reauth/finish`), so the sensitive operations work for the next few minutes. The
+    /// password never leaves the process; a wrong one is [`Error::AuthenticationFailed`].
+    pub async fn reauth(
+        &self,
+        access_token: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<Reauthenticated> {
+        let (state, start) = proto::start_login(&mut OsRng, username, password)?;
+        let challenge: LoginChallenge = self
+            .send_json(
+                self.post("api/reauth/start", Some(access_token))?
+                    .json(&start),
+            )
+            .await?;
+        let done = self.finish_login(state, challenge).await?;
+        let confirmation: LoginConfirmation = self
+            .send_json(
+                self.post("api/reauth/finish", Some(access_token))?
+                    .json(&done.message),
+            )
+            .await?;
+        let payload = done
+            .confirmation
+            .open(&confirmation)
+            .map_err(|_| Error::ConfirmationInvalid)?;
+        let payload: ReauthPayload = serde_json::from_slice(&payload).map_err(|e| {
+            Error::UnexpectedResponse(format!("the re-authentication answer is malformed: {e}"))
+        })?;
+        if !payload.reauthenticated {
+            return Err(Error::UnexpectedResponse(
+                "the server did not confirm the re-authentication".into(),
+            ));
+        }
+        Ok(Reauthenticated {
+            expires_in: payload.expires_in,
+            export_key: done.export_key,
+            server_public_key: done.server_public_key,
+        })
+    }
+
+    /// Re-authenticates with the password sent to the server (`POST /api/reauth`), for
+    /// clients that cannot run OPAQUE; prefer [`Client::reauth`]. Returns the seconds the
+    /// session counts as fresh.
+    pub async fn reauth_password(&self, access_token: &str, password: &str) -> Result<u64> {
+        let body: serde_json::Value = self
+            .send_json(
+                self.post("api/reauth", Some(access_token))?
+                    .json(&serde_json::json!({ "password": password })),
+            )
+            .await?;
+        Ok(body
+            .get("expires_in")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or_default())
+    }
+
+    /// Changes the password with client-side OPAQUE: re-authenticates with
+    /// `current_password` ([`Client::reauth`]), then stores a record for `new_password`
+    /// ([`Client::set_password`]). The result carries both export keys.
+    ///
+    /// The new password is checked against the policy locally first ([`Error::Password`]).
+    pub async fn change_password(
+        &self,
+        access_token: &str,
+        username: &str,
+        current_password: &str,
+        new_password: &str,
+        revoke_other_sessions: bool,
+    ) -> Result<PasswordChanged> {
+        check_password(new_password, &Username::parse(username)?)?;
+        let reauth = self
+            .reauth(access_token, username, current_password)
+            .await?;
+        let mut changed = self
+            .set_password(access_token, username, new_password, revoke_other_sessions)
+            .await?;
+        changed.previous_export_key = Some(reauth.export_key);
+        Ok(changed)
+    }
+
+    /// Stores a new client-side OPAQUE record for `new_password` (`/api/password/start`,
+    /// `/api/password/finish`) on a freshly authenticated session (otherwise
+    /// `reauthentication_required`). [`PasswordChanged::previous_export_key`] is `None`.
+    pub async fn set_password(
+        &self,
+        access_token: &str,
+        username: &str,
+        new_password: &str,
+        revoke_other_sessions: bool,
+    ) -> Result<PasswordChanged> {
+        check_password(new_password, &Username::parse(username)?)?;
+        let (state, start) = proto::start_registration(&mut OsRng, username, new_password)?;
+        let challenge: RegistrationChallenge = self
+            .send_json(
+                self.post("api/password/start", Some(access_token))?
+                    .json(&start),
+            )
+            .await?;
+        self.check_pin(&challenge.server_public_key)?;
+        let policy = *self.policy();
+        let done: ClientRegistrationFinished =
+            blocking(move || state.finish(&mut OsRng, &challenge, &policy)).await?;
+        let body = serde_json::json!({
+            "registration": done.message,
+            "revoke_other_sessions": revoke_other_sessions,
+        });
+        let answer: PasswordChangedBody = self
+            .send_json(
+                self.post("api/password/finish", Some(access_token))?
+                    .json(&body),
+            )
+            .await?;
+        Ok(PasswordChanged {
+            message: answer.message,
+            revoked_sessions: answer.revoked_sessions,
+            export_key: done.export_key,
+            previous_export_key: None,
+            server_public_key: done.server_public_key,
+        })
+    }
+
+    /// `POST /api/generate-qr`: starts TOTP enrolment (needs a fresh authentication).
+    pub async fn generate_qr(&self, access_token: &str) -> Result<TotpEnrolment> {
+        self.send_json(
+            self.post("api/generate-qr", Some(access_token))?
+                .json(&serde_json::json!({})),
+        )
+        .await
+    }
+
+    /// `POST /api/enable-authenticator`: confirms the enrolment with a code from the app;
+    /// logins need a second factor from then on. A wrong code answers `invalid_code`.
+    pub async fn enable_authenticator(&self, access_token: &str, code: &str) -> Result<String> {
+        let body: MessageBody = self
+            .send_json(
+                self.post("api/enable-authenticator", Some(access_token))?
+                    .json(&serde_json::json!({ "totpCode": code.trim() })),
+            )
+            .await?;
+        Ok(body.message)
+    }
+
+    /// `POST /api/2fa/totp/disable`: turns TOTP off; needs a valid TOTP or backup code and a
+    /// fresh authentication.
+    pub async fn disable_authenticator(&self, access_token: &str, code: &str) -> Result<String> {
+        let body: MessageBody = self
+            .send_json(
+                self.post("api/2fa/totp/disable", Some(access_token))?
+                    .json(&serde_json::json!({ "totpCode": code.trim() })),
+            )
+            .await?;
+        Ok(body.message)
+    }
+
+    /// `POST /api/backup-codes/regenerate`: a fresh set of backup codes (needs a fresh
+    /// authentication); the old set stops working.
+    pub async fn regenerate_backup_codes(&self, access_token: &str) -> Result<Vec<String>> {
+        let body: BackupCodes = self
+            .send_json(
+                self.post("api/backup-codes/regenerate", Some(access_token))?
+                    .json(&serde_json::json!({})),
+            )
+            .await?;
+        Ok(body.backup_codes)
+    }
+
+    /// `GET /api/me` in full: the account, profile and factor state.
+    pub async fn account(&self, access_token: &str) -> Result<Account> {
+        self.send_json(
+            self.http()
+                .get(self.url("api/me")?)
+                .bearer_auth(access_token),
+        )
+        .await
+    }
+
+    /// The public profile of the account (from `GET /api/me`).
+    pub async fn profile(&self, access_token: &str) -> Result<Profile> {
+        Ok(self.account(access_token).await?.profile)
+    }
+
+    /// `PUT /api/me`: changes the fields `update` names; returns the whole profile.
+    pub async fn update_profile(
+        &self,
+        access_token: &str,
+        update: &ProfileUpdate,
+    ) -> Result<Profile> {
+        let body: ProfileBody = self
+            .send_json(
+                self.http()
+                    .put(self.url("api/me")?)
+                    .bearer_auth(access_token)
+                    .json(update),
+            )
+            .await?;
+        Ok(body.profile)
+    }
+
+    /// `DELETE /api/me`: deletes the account and everything of it (needs a fresh
+    /// authentication). Every session dies with it.
+    pub async fn delete_account(&self, access_token: &str) -> Result<()> {
+        self.send_empty(
+            self.http()
+                .delete(self.url("api/me")?)
+                .bearer_auth(access_token),
+        )
+        .await
+    }
+}

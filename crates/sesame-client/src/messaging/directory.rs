@@ -1,0 +1,118 @@
+//! The key directory over HTTP: publishing and looking up public identities, and the
+//! encrypted key backup (`/api/keys`, `/api/keys/backup`).
+
+use reqwest::RequestBuilder;
+use serde::{Deserialize, Serialize};
+use sesame_proto::b64::Bytes;
+use sesame_proto::e2e::PublicIdentity;
+use uuid::Uuid;
+
+use crate::client::{error_from_body, retry_after, Client, DEFAULT_TIMEOUT, USER_AGENT};
+
+/// `GET /api/keys/{username}`: a user's published identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyDirectoryEntry {
+    /// The canonical username.
+    pub username: String,
+    /// The account id.
+    pub user_id: Uuid,
+    /// The public identity.
+    #[serde(flatten)]
+    pub identity: PublicIdentity,
+    /// When the keys were published, as the server reports it.
+    #[serde(default)]
+    pub updated_at: Option<serde_json::Value>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct BackupBody {
+    blob: Bytes,
+}
+
+/// The key routes of the server: the directory and the encrypted backup.
+#[derive(Debug, Clone)]
+pub struct KeyDirectory {
+    client: Client,
+    http: reqwest::Client,
+}
+
+impl KeyDirectory {
+    /// The key routes of `client`'s server.
+    pub fn new(client: &Client) -> crate::Result<KeyDirectory> {
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .timeout(DEFAULT_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(KeyDirectory {
+            client: client.clone(),
+            http,
+        })
+    }
+
+    /// The client this directory talks through.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// `PUT /api/keys`: publishes this user's public identity.
+    pub async fn publish(&self, token: &str, identity: &PublicIdentity) -> crate::Result<()> {
+        let req = self.http.put(self.client.url("api/keys")?).json(identity);
+        send(req.bearer_auth(token)).await.map(drop)
+    }
+
+    /// `GET /api/keys/{username}`: `None` when the user has no keys (or does not exist).
+    pub async fn lookup(
+        &self,
+        token: &str,
+        username: &str,
+    ) -> crate::Result<Option<KeyDirectoryEntry>> {
+        let mut url = self.client.url("api/keys/")?;
+        url.path_segments_mut()
+            .map_err(|()| crate::Error::Internal("the base URL cannot take a path".into()))?
+            .pop_if_empty()
+            .push(username);
+        match send(self.http.get(url).bearer_auth(token)).await {
+            Ok(body) => serde_json::from_slice(&body).map(Some).map_err(|e| {
+                crate::Error::UnexpectedResponse(format!("malformed key directory entry: {e}"))
+            }),
+            Err(e) if e.is(sesame_api::InputError::KeysNotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `PUT /api/keys/backup`: stores the encrypted backup of the private keys.
+    pub async fn upload_backup(&self, token: &str, blob: &[u8]) -> crate::Result<()> {
+        let body = BackupBody {
+            blob: Bytes(blob.to_vec()),
+        };
+        let req = self
+            .http
+            .put(self.client.url("api/keys/backup")?)
+            .json(&body);
+        send(req.bearer_auth(token)).await.map(drop)
+    }
+
+    /// `GET /api/keys/backup`: the encrypted backup, `None` if there is none.
+    pub async fn download_backup(&self, token: &str) -> crate::Result<Option<Vec<u8>>> {
+        let req = self.http.get(self.client.url("api/keys/backup")?);
+        match send(req.bearer_auth(token)).await {
+            Ok(body) => serde_json::from_slice::<BackupBody>(&body)
+                .map(|b| Some(b.blob.0))
+                .map_err(|e| crate::Error::UnexpectedResponse(format!("malformed backup: {e}"))),
+            Err(e) if e.is(sesame_api::InputError::BackupNotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+async fn send(req: RequestBuilder) -> crate::Result<Vec<u8>> {
+    let resp = req.send().await?;
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp.bytes().await?.to_vec());
+    }
+    let retry = retry_after(resp.headers());
+    let body = resp.bytes().await.unwrap_or_default();
+    Err(error_from_body(status, &body, retry))
+}
