@@ -81,6 +81,12 @@ impl IntoResponse for ApiError {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
+        if self.code == InputError::PayloadTooLarge.into() {
+            // The rest of the body is never read: the connection cannot carry another request,
+            // and saying so keeps clients from reusing it.
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         // The code, for the check of answers against the route table (`crate::metrics`).
         resp.extensions_mut().insert(self.code);
         resp
