@@ -6,12 +6,13 @@ use sesame_proto::messages::{
     AckStatus, LoginAck, LoginChallenge, LoginConfirmation, LoginFinish, LoginStart,
 };
 use sesame_proto::policy::{Username, PASSWORD_MAX_CHARS};
-use sesame_proto::server::{self as proto, AuthMethod, ExpectLoginFinish, PasswordVerified};
+use sesame_proto::server::{self as proto, ExpectLoginFinish, PasswordVerified};
 use sesame_proto::{CredentialRecord, Timestamp};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use super::second_factor::{LoginOutcome, SecondFactorVerified};
+use super::proof::LoginComplete;
+use super::second_factor::{LoginOutcome, SecondFactorVerified, SecondStep};
 use super::{RequestContext, Sesame, SessionIssued};
 use crate::error::{ApiError, CredentialError, InputError};
 use crate::store::{AccountStatus, UserRecord};
@@ -123,7 +124,7 @@ impl Sesame {
         self.check_device_login(&user, msg, &ke2, ctx)
             .await
             .inspect_err(|_| crate::metrics::login("opaque", "failure"))?;
-        let outcome = self.complete_login(&verified, &user, &index, ctx).await?;
+        let outcome = self.complete_login(verified, &user, &index, ctx).await?;
         let payload = serde_json::to_vec(&outcome.to_json()).map_err(ApiError::internal)?;
         let confirmation = sealer.seal(&mut self.rng().handle(), &payload)?;
         // Remember what this login made (a session or a second-factor ticket), for the
@@ -245,62 +246,44 @@ impl Sesame {
         self.refuse_password_if_device_required(&user, ctx)
             .await
             .inspect_err(|_| crate::metrics::login("pwd", "failure"))?;
-        self.complete_login(&verified, &user, &index, ctx).await
+        self.complete_login(verified, &user, &index, ctx).await
     }
 
     /// After a verified password: refuse banned and unverified accounts (saying so only
     /// now), reset the throttle, then either ask for a second factor or create the session.
     async fn complete_login(
         &self,
-        verified: &PasswordVerified,
+        verified: PasswordVerified,
         user: &UserRecord,
         index: &[u8],
         ctx: &RequestContext,
     ) -> Result<LoginOutcome, ApiError> {
-        match user.status {
-            AccountStatus::Banned => {
-                crate::metrics::login(verified.method().as_str(), "banned");
-                self.audit("login.banned", Some(user.id), None, ctx).await;
-                return Err(ApiError::new(
-                    CredentialError::AccountBanned,
-                    "This account is banned.",
-                ));
-            }
-            AccountStatus::Pending => {
-                return Err(ApiError::new(
-                    CredentialError::AccountPending,
-                    "Verify the email address first (POST /api/verify-email).",
-                ));
-            }
-            AccountStatus::Active => {}
-        }
         let method = verified.method();
+        refuse_inactive(self, user, method.as_str(), ctx).await?;
         let methods = [method.as_str().to_owned()];
-        let username = verified.username().as_str();
+        let username = verified.username().as_str().to_owned();
         // With a second factor pending the attempt counter is not reset: only a completed
         // login resets it, so knowing the password buys no fresh code guesses.
-        if let Some(ticket) = self
-            .second_factor_ticket(user.id, username, &methods)
+        let none = match self
+            .second_factor_ticket(user.id, &username, &methods)
             .await?
         {
-            crate::metrics::login(method.as_str(), "second_factor_required");
-            self.audit(
-                "login.second_factor_required",
-                Some(user.id),
-                Some(format!("method={}", method.as_str())),
-                ctx,
-            )
-            .await;
-            return Ok(LoginOutcome::SecondFactor(ticket));
-        }
-        self.throttle_reset(index).await?;
-        let detail = match method {
-            AuthMethod::Opaque => "method=opaque",
-            AuthMethod::Password => "method=pwd",
+            SecondStep::NotNeeded(none) => none,
+            SecondStep::Required(ticket) => {
+                crate::metrics::login(method.as_str(), "second_factor_required");
+                self.audit(
+                    "login.second_factor_required",
+                    Some(user.id),
+                    Some(format!("method={}", method.as_str())),
+                    ctx,
+                )
+                .await;
+                return Ok(LoginOutcome::SecondFactor(ticket));
+            }
         };
-        let issued = self
-            .create_session(user.id, username, &methods, detail.to_owned(), ctx)
-            .await?;
+        self.throttle_reset(index).await?;
+        let login = LoginComplete::password_only(verified, user.id, none);
+        let issued = self.create_session(login, ctx).await?;
         crate::metrics::login(method.as_str(), "success");
         Ok(LoginOutcome::Session(issued))
     }
@@ -311,35 +294,45 @@ impl Sesame {
         proof: SecondFactorVerified,
         ctx: &RequestContext,
     ) -> Result<SessionIssued, ApiError> {
+        let login = LoginComplete::after_second_factor(proof);
+        let method = login.password_method().as_str();
         let user = self
             .inner
             .store
-            .user_by_id(proof.user_id)
+            .user_by_id(login.user_id())
             .await?
             .ok_or_else(ApiError::authentication_failed)?;
         if user.status == AccountStatus::Banned {
-            crate::metrics::login(
-                proof.methods.first().map_or("pwd", String::as_str),
-                "banned",
-            );
-            return Err(ApiError::new(
-                CredentialError::AccountBanned,
-                "This account is banned.",
-            ));
+            crate::metrics::login(method, "banned");
+            return Err(banned());
         }
-        let issued = self
-            .create_session(
-                proof.user_id,
-                &proof.username,
-                &proof.methods,
-                format!("methods={}", proof.methods.join(",")),
-                ctx,
-            )
-            .await?;
-        crate::metrics::login(
-            proof.methods.first().map_or("pwd", String::as_str),
-            "success",
-        );
+        let issued = self.create_session(login, ctx).await?;
+        crate::metrics::login(method, "success");
         Ok(issued)
+    }
+}
+
+fn banned() -> ApiError {
+    ApiError::new(CredentialError::AccountBanned, "This account is banned.")
+}
+
+/// Refuses a banned or not yet verified account, after its password checked out.
+async fn refuse_inactive(
+    s: &Sesame,
+    user: &UserRecord,
+    method: &'static str,
+    ctx: &RequestContext,
+) -> Result<(), ApiError> {
+    match user.status {
+        AccountStatus::Banned => {
+            crate::metrics::login(method, "banned");
+            s.audit("login.banned", Some(user.id), None, ctx).await;
+            Err(banned())
+        }
+        AccountStatus::Pending => Err(ApiError::new(
+            CredentialError::AccountPending,
+            "Verify the email address first (POST /api/verify-email).",
+        )),
+        AccountStatus::Active => Ok(()),
     }
 }

@@ -20,6 +20,7 @@ pub mod email;
 mod keys;
 mod login;
 mod mail;
+mod proof;
 mod protected;
 mod questions;
 mod recovery;

@@ -19,6 +19,7 @@ use sesame_proto::server::{self as proto, ExpectLoginFinish};
 use sesame_proto::{CredentialRecord, KsfPolicy, Timestamp};
 use zeroize::Zeroizing;
 
+use super::proof::Fresh;
 use super::{Authenticated, RequestContext, Sesame};
 use crate::error::{ApiError, CredentialError, InputError};
 use crate::store::{writes, FactorRecord, UserRecord};
@@ -97,7 +98,8 @@ impl Sesame {
     /// Marks `session` freshly authenticated for the re-authentication window.
     /// The time is stored in the value and compared with the service clock; the entry's own
     /// lifetime only bounds how long it occupies the store.
-    pub(crate) async fn mark_fresh(&self, session: uuid::Uuid) -> Result<(), ApiError> {
+    pub(crate) async fn mark_fresh(&self, proof: Fresh) -> Result<(), ApiError> {
+        let session = proof.session_id();
         let window = Duration::from_secs(self.inner.settings.reauth_window);
         let at = self.now().to_string();
         self.inner
@@ -168,7 +170,7 @@ impl Sesame {
         if state.username() != &name {
             return Err(sesame_proto::Error::UnknownLogin.into());
         }
-        let (_, sealer) = match state.finish(msg, Timestamp(self.now())) {
+        let (verified, sealer) = match state.finish(msg, Timestamp(self.now())) {
             Ok(ok) => ok,
             Err(e) => {
                 self.audit(
@@ -183,9 +185,15 @@ impl Sesame {
         };
         self.throttle_reset(&self.username_index(name.as_str()))
             .await?;
-        self.mark_fresh(who.session_id).await?;
-        let payload = serde_json::json!({ "reauthenticated": true, "expires_in": self.inner.settings.reauth_window });
-        Ok(sealer.seal(&mut self.rng().handle(), payload.to_string().as_bytes())?)
+        let fresh = Fresh::from_reauthentication(verified, name.as_str(), who.session_id)
+            .ok_or_else(ApiError::authentication_failed)?;
+        self.mark_fresh(fresh).await?;
+        let payload = serde_json::to_vec(&sesame_api::account::Reauthenticated {
+            reauthenticated: true,
+            expires_in: self.inner.settings.reauth_window,
+        })
+        .map_err(ApiError::internal)?;
+        Ok(sealer.seal(&mut self.rng().handle(), &payload)?)
     }
 
     /// Re-authentication with the password, for password-only clients.
@@ -204,23 +212,24 @@ impl Sesame {
             .await?;
         // A wrong password is a failed re-authentication; anything else (a record the
         // server cannot use) is an error of its own, not a bad password.
-        match verdict {
-            Ok(_) => {}
-            Err(sesame_proto::Error::AuthenticationFailed) => {}
+        let verified = match verdict {
+            Ok(verified) => verified,
+            Err(sesame_proto::Error::AuthenticationFailed) => {
+                self.audit(
+                    "protected.reauth_failed",
+                    Some(user.id),
+                    Some("bad_password".into()),
+                    ctx,
+                )
+                .await;
+                return Err(ApiError::authentication_failed());
+            }
             Err(other) => return Err(other.into()),
-        }
-        if verdict.is_err() {
-            self.audit(
-                "protected.reauth_failed",
-                Some(user.id),
-                Some("bad_password".into()),
-                ctx,
-            )
-            .await;
-            return Err(ApiError::authentication_failed());
-        }
+        };
         self.throttle_reset(&index).await?;
-        self.mark_fresh(who.session_id).await
+        let fresh = Fresh::from_reauthentication(verified, name.as_str(), who.session_id)
+            .ok_or_else(ApiError::authentication_failed)?;
+        self.mark_fresh(fresh).await
     }
 
     /// The caller's account, profile and factor status.

@@ -9,6 +9,8 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use sesame_api::sessions::AuthMethod;
+use sesame_proto::server::AuthMethod as PasswordMethod;
 use uuid::Uuid;
 
 use super::{RequestContext, Sesame, SessionIssued};
@@ -49,11 +51,49 @@ struct Ticket {
     tries: u32,
 }
 
-/// Proof that a second factor was verified for a ticket. Only this module makes one.
+/// Proof that a second factor was verified for a ticket. Only this module makes one (its
+/// fields are private); a session is made from it through `LoginComplete`.
+#[derive(Debug)]
 pub(crate) struct SecondFactorVerified {
-    pub(crate) user_id: Uuid,
-    pub(crate) username: String,
-    pub(crate) methods: Vec<String>,
+    user_id: Uuid,
+    username: String,
+    password: PasswordMethod,
+    factor: AuthMethod,
+}
+
+impl SecondFactorVerified {
+    /// The account.
+    pub(crate) fn user_id(&self) -> Uuid {
+        self.user_id
+    }
+
+    /// The canonical username.
+    pub(crate) fn username(&self) -> &str {
+        &self.username
+    }
+
+    /// How the password was proven before the second factor.
+    pub(crate) fn password(&self) -> PasswordMethod {
+        self.password
+    }
+
+    /// The second factor, as an RFC 8176 `amr` value (`otp` for TOTP and backup codes).
+    pub(crate) fn factor(&self) -> AuthMethod {
+        self.factor
+    }
+}
+
+/// Witness that the account has no second factor: only [`Sesame::second_factor_ticket`]
+/// makes one, and a password-only login needs it.
+#[derive(Debug)]
+pub(crate) struct NoSecondFactor(());
+
+/// What follows a verified password.
+pub(crate) enum SecondStep {
+    /// The account has a second factor: the ticket to present with the code.
+    Required(SecondFactorRequired),
+    /// The account has none.
+    NotNeeded(NoSecondFactor),
 }
 
 pub(super) fn invalid_code() -> ApiError {
@@ -74,9 +114,9 @@ impl Sesame {
         user: Uuid,
         username: &str,
         methods: &[String],
-    ) -> Result<Option<SecondFactorRequired>, ApiError> {
+    ) -> Result<SecondStep, ApiError> {
         if !self.has_totp(user).await? {
-            return Ok(None);
+            return Ok(SecondStep::NotNeeded(NoSecondFactor(())));
         }
         let mut raw = [0u8; 32];
         self.rng().fill(&mut raw);
@@ -97,7 +137,7 @@ impl Sesame {
                 Duration::from_secs(MFA_TTL_SECS),
             )
             .await?;
-        Ok(Some(SecondFactorRequired {
+        Ok(SecondStep::Required(SecondFactorRequired {
             second_factor_required: true,
             mfa_token: token,
             methods: vec!["totp".into(), "backup_code".into()],
@@ -138,17 +178,11 @@ impl Sesame {
         let mut ticket: Ticket = serde_json::from_slice(&bytes).map_err(|_| expired())?;
         let index = self.username_index(&ticket.username);
         let code = code.trim();
-        let method = if self
+        let verified = self
             .verify_totp(ticket.user_id, &ticket.username, code)
             .await?
-        {
-            Some("otp")
-        } else if self.consume_backup_code(ticket.user_id, code).await? {
-            Some("backup_code")
-        } else {
-            None
-        };
-        let Some(method) = method else {
+            || self.consume_backup_code(ticket.user_id, code).await?;
+        if !verified {
             self.throttle_failure(&index).await?;
             ticket.tries += 1;
             self.audit(
@@ -171,14 +205,16 @@ impl Sesame {
                     .await?;
             }
             return Err(invalid_code());
+        }
+        let password = match ticket.methods.first().map(String::as_str) {
+            Some("opaque") => PasswordMethod::Opaque,
+            _ => PasswordMethod::Password,
         };
-        let mut methods = ticket.methods.clone();
-        methods.push(method.into());
-        methods.push("mfa".into());
         let proof = SecondFactorVerified {
             user_id: ticket.user_id,
             username: ticket.username,
-            methods,
+            password,
+            factor: AuthMethod::Otp,
         };
         self.throttle_reset(&index).await?;
         self.session_after_second_factor(proof, ctx).await

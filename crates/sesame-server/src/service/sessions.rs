@@ -2,6 +2,7 @@
 
 use uuid::Uuid;
 
+use super::proof::{Fresh, LoginComplete};
 use super::{RequestContext, Sesame, SessionIssued};
 use crate::error::{ApiError, CredentialError, InputError};
 use crate::store::{AccountStatus, NewSession, SessionRecord};
@@ -36,17 +37,15 @@ impl Sesame {
     /// access token.
     pub(crate) async fn create_session(
         &self,
-        user_id: Uuid,
-        username: &str,
-        methods: &[String],
-        detail: String,
+        login: LoginComplete,
         ctx: &RequestContext,
     ) -> Result<SessionIssued, ApiError> {
+        let user_id = login.user_id();
         let now = self.now_i64();
         let s = &self.inner.settings;
         let (token, hash) = new_session_token(self.rng());
         // Stored and signed as RFC 8176 `amr` values (`pwd`, `otp`, `hwk`, `mfa`).
-        let methods: Vec<String> = amr(methods).iter().map(|m| m.amr().to_owned()).collect();
+        let methods: Vec<String> = login.methods().iter().map(|m| m.amr().to_owned()).collect();
         let session = NewSession {
             id: self.rng().uuid(),
             user_id,
@@ -59,12 +58,14 @@ impl Sesame {
             user_agent: ctx.user_agent.clone(),
             methods: methods.clone(),
         };
+        let detail = login.audit_detail();
         let audit = self.audit_event("login.success", Some(user_id), Some(detail), ctx);
         let session_id = session.id;
         let absolute_expires_at = session.absolute_expires_at;
         self.writer().login(session, audit).await?;
         // A login is itself a fresh authentication for protected operations.
-        self.mark_fresh(session_id).await?;
+        self.mark_fresh(Fresh::from_login(&login, session_id))
+            .await?;
         let (access_token, _) = self
             .inner
             .signer
@@ -72,7 +73,7 @@ impl Sesame {
             .map_err(ApiError::internal)?;
         Ok(SessionIssued {
             user_id,
-            username: username.to_owned(),
+            username: login.username().to_owned(),
             session_id,
             session_token: token,
             access_token,
