@@ -19,7 +19,6 @@ pub const MAX_PICTURE_URL: usize = 2048;
 /// Public profile fields (seed 004 `name`, `bio`, `p_pic`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
 pub struct Profile {
     /// Display name, at most 64 characters, no control characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -79,6 +78,13 @@ pub struct ProfileUpdate {
     pub picture_url: Option<Option<String>>,
 }
 
+impl ProfileUpdate {
+    /// Whether nothing would change.
+    pub fn is_empty(&self) -> bool {
+        self.display_name.is_none() && self.bio.is_none() && self.picture_url.is_none()
+    }
+}
+
 /// A field that is present: `Some(None)` for `null`, `Some(Some(v))` for a value.
 fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(d).map(Some)
@@ -135,12 +141,14 @@ pub struct Me {
 #[serde(rename_all = "camelCase")]
 pub struct TotpEnrolment {
     /// Human message.
+    #[serde(default)]
     pub message: String,
     /// The base32 secret, for typing into an authenticator. Secret.
     pub secret: String,
     /// The `otpauth://totp/...` URI. Secret.
     pub otpauth_url: String,
     /// `data:image/png;base64,...` QR code of the URI. Secret.
+    #[serde(default)]
     pub qr_code_url: String,
 }
 
@@ -167,6 +175,7 @@ pub struct TotpCode {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BackupCodes {
     /// Human message.
+    #[serde(default)]
     pub message: String,
     /// The codes. Secret.
     #[serde(rename = "backupCodes")]
@@ -199,6 +208,7 @@ pub struct Reauthenticated {
     /// Always `true`.
     pub reauthenticated: bool,
     /// Seconds the fresh authentication lasts.
+    #[serde(default)]
     pub expires_in: u64,
 }
 
@@ -232,8 +242,10 @@ pub struct PasswordChangeFinish {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PasswordChanged {
     /// `Password changed.`
+    #[serde(default)]
     pub message: String,
     /// How many other sessions were revoked.
+    #[serde(default)]
     pub revoked_sessions: u64,
 }
 
@@ -315,11 +327,13 @@ pub struct RecoverStarted {
     /// Present with `recover/finish`.
     pub recovery_id: String,
     /// The account's security questions (stand-ins for accounts without any).
+    #[serde(default)]
     pub questions: Vec<String>,
     /// When a registration request was sent: the challenge for the new record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration_challenge: Option<RegistrationChallenge>,
     /// Seconds the recovery stays open.
+    #[serde(default)]
     pub expires_in: u64,
     /// Human message.
     #[serde(default)]

@@ -186,6 +186,7 @@ pub struct ResendRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Message {
     /// Human message.
+    #[serde(default)]
     pub message: String,
 }
 
@@ -200,17 +201,30 @@ impl Message {
 
 /// A password that was right, but the account needs a second factor: present the ticket with
 /// a code (`POST /api/login/second-factor`, WebSocket `second_factor`, TCP `SECOND_FACTOR`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SecondFactorRequired {
     /// Always `true`: tells this answer apart from a session.
+    #[serde(default)]
     pub second_factor_required: bool,
-    /// The ticket to present with the code.
+    /// The ticket to present with the code. Secret.
     pub mfa_token: String,
     /// Accepted kinds of code: `totp`, `backup_code`.
+    #[serde(default)]
     pub methods: Vec<String>,
     /// Seconds the ticket stays valid.
+    #[serde(default)]
     pub expires_in: u64,
+}
+
+impl std::fmt::Debug for SecondFactorRequired {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecondFactorRequired")
+            .field("mfa_token", &"<redacted>")
+            .field("methods", &self.methods)
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
 }
 
 /// `POST /api/login/second-factor`, and the WebSocket `second_factor` frame's fields.

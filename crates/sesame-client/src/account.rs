@@ -24,7 +24,6 @@
 //! and account recovery).
 
 use reqwest::RequestBuilder;
-use serde::Deserialize;
 
 use crate::client::Client;
 use crate::error::Result;
@@ -41,20 +40,6 @@ pub use protected::{
 pub use recovery::{QuestionAnswer, Recovered, RecoveryProof, RecoveryStarted};
 pub(crate) use second_factor::{parse_login_payload, Confirmed};
 pub use second_factor::{LoginOutcome, PasswordLogin, PendingLogin, SecondFactorRequired};
-
-#[derive(Deserialize)]
-struct MessageBody {
-    #[serde(default)]
-    message: String,
-}
-
-#[derive(Deserialize)]
-struct BackupCodes {
-    #[serde(rename = "backupCodes")]
-    backup_codes: Vec<String>,
-    #[serde(default)]
-    message: String,
-}
 
 impl Client {
     fn post(&self, path: &str, token: Option<&str>) -> Result<RequestBuilder> {

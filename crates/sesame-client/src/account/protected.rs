@@ -4,17 +4,16 @@
 use std::fmt;
 
 use rand_core::OsRng;
-use serde::{Deserialize, Serialize};
 use sesame_proto::client::{self as proto, ClientRegistrationFinished};
 use sesame_proto::messages::{LoginChallenge, LoginConfirmation, RegistrationChallenge};
 use sesame_proto::policy::{check_password, Username};
-use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::client::{blocking, Client};
 use crate::error::{Error, Result};
 
-use super::{BackupCodes, MessageBody};
+use sesame_api::account::BackupCodes;
+use sesame_api::auth::Message as MessageBody;
 
 /// A successful re-authentication ([`Client::reauth`]).
 pub struct Reauthenticated {
@@ -60,118 +59,14 @@ impl fmt::Debug for PasswordChanged {
     }
 }
 
-/// `POST /api/generate-qr`: a pending TOTP secret, to confirm with
-/// [`Client::enable_authenticator`].
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TotpEnrolment {
-    /// The server's message.
-    #[serde(default)]
-    pub message: String,
-    /// The base32 secret, for typing into an authenticator app. Secret.
-    pub secret: String,
-    /// The `otpauth://totp/…` URI (what the QR code encodes). Secret.
-    pub otpauth_url: String,
-    /// The QR code as `data:image/png;base64,…`.
-    #[serde(default)]
-    pub qr_code_url: String,
-}
+pub use sesame_api::account::TotpEnrolment;
 
-impl fmt::Debug for TotpEnrolment {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TotpEnrolment")
-            .field("message", &self.message)
-            .field("secret", &"<redacted>")
-            .finish_non_exhaustive()
-    }
-}
+pub use sesame_api::account::Profile;
 
-/// The public profile fields.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Profile {
-    /// Display name (at most 64 characters).
-    #[serde(default)]
-    pub display_name: Option<String>,
-    /// Free text (at most 500 characters).
-    #[serde(default)]
-    pub bio: Option<String>,
-    /// An `https://` picture URL.
-    #[serde(default)]
-    pub picture_url: Option<String>,
-}
-
-/// A profile change ([`Client::update_profile`]): `None` leaves a field alone, `Some(None)`
-/// clears it, `Some(Some(v))` sets it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct ProfileUpdate {
-    /// New display name.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<Option<String>>,
-    /// New bio.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bio: Option<Option<String>>,
-    /// New picture URL.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub picture_url: Option<Option<String>>,
-}
-
-impl ProfileUpdate {
-    /// Whether nothing would change.
-    pub fn is_empty(&self) -> bool {
-        self.display_name.is_none() && self.bio.is_none() && self.picture_url.is_none()
-    }
-}
+pub use sesame_api::account::ProfileUpdate;
 
 /// `GET /api/me` in full: the account, its profile and the state of its factors.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Account {
-    /// The account's id.
-    pub user_id: Uuid,
-    /// The canonical username.
-    pub username: String,
-    /// `active`, `pending` (email not verified) or `banned`.
-    pub status: String,
-    /// When the account was created (Unix seconds).
-    pub created_at: i64,
-    /// When the account last logged in.
-    #[serde(default)]
-    pub last_login_at: Option<i64>,
-    /// The public profile.
-    #[serde(default)]
-    pub profile: Profile,
-    /// Whether logins need a TOTP code.
-    #[serde(default)]
-    pub totp_enabled: bool,
-    /// Unused backup codes left.
-    #[serde(default)]
-    pub backup_codes_left: u64,
-    /// How many security questions are set.
-    #[serde(default)]
-    pub security_questions: u64,
-    /// The email address, if any.
-    #[serde(default)]
-    pub email: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ProfileBody {
-    profile: Profile,
-}
-
-#[derive(Deserialize)]
-struct PasswordChangedBody {
-    #[serde(default)]
-    message: String,
-    #[serde(default)]
-    revoked_sessions: u64,
-}
-
-#[derive(Deserialize)]
-struct ReauthPayload {
-    reauthenticated: bool,
-    #[serde(default)]
-    expires_in: u64,
-}
+pub type Account = sesame_api::account::Me;
 
 impl Client {
     /// Re-authenticates the session of `access_token` with OPAQUE (`/api/reauth/start`,
@@ -201,9 +96,10 @@ impl Client {
             .confirmation
             .open(&confirmation)
             .map_err(|_| Error::ConfirmationInvalid)?;
-        let payload: ReauthPayload = serde_json::from_slice(&payload).map_err(|e| {
-            Error::UnexpectedResponse(format!("the re-authentication answer is malformed: {e}"))
-        })?;
+        let payload: sesame_api::account::Reauthenticated = serde_json::from_slice(&payload)
+            .map_err(|e| {
+                Error::UnexpectedResponse(format!("the re-authentication answer is malformed: {e}"))
+            })?;
         if !payload.reauthenticated {
             return Err(Error::UnexpectedResponse(
                 "the server did not confirm the re-authentication".into(),
@@ -282,7 +178,7 @@ impl Client {
             "registration": done.message,
             "revoke_other_sessions": revoke_other_sessions,
         });
-        let answer: PasswordChangedBody = self
+        let answer: sesame_api::account::PasswordChanged = self
             .send_json(
                 self.post("api/password/finish", Some(access_token))?
                     .json(&body),
@@ -363,7 +259,7 @@ impl Client {
         access_token: &str,
         update: &ProfileUpdate,
     ) -> Result<Profile> {
-        let body: ProfileBody = self
+        let body: sesame_api::account::ProfileUpdated = self
             .send_json(
                 self.http()
                     .put(self.url("api/me")?)

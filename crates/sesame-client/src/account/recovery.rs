@@ -3,7 +3,7 @@
 use std::fmt;
 
 use rand_core::OsRng;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sesame_proto::client::{
     self as proto, ClientRegistrationFinished, ExpectRegistrationChallenge,
 };
@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 use crate::client::{blocking, Client};
 use crate::error::{Error, Result};
 
-use super::BackupCodes;
+use sesame_api::account::BackupCodes;
 
 /// One security question and its answer ([`Client::set_security_questions`]).
 #[derive(Clone)]
@@ -119,27 +119,10 @@ impl fmt::Debug for Recovered {
     }
 }
 
-#[derive(Deserialize)]
-struct Catalog {
-    questions: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct RecoverStartedBody {
-    recovery_id: String,
-    #[serde(default)]
-    questions: Vec<String>,
-    registration_challenge: Option<RegistrationChallenge>,
-    #[serde(default)]
-    expires_in: u64,
-    #[serde(default)]
-    message: String,
-}
-
 impl Client {
     /// `GET /api/security-questions/catalog`: the questions the server suggests.
     pub async fn security_questions_catalog(&self) -> Result<Vec<String>> {
-        let body: Catalog = self
+        let body: sesame_api::account::QuestionCatalog = self
             .send_json(self.http().get(self.url("api/security-questions/catalog")?))
             .await?;
         Ok(body.questions)
@@ -188,7 +171,7 @@ impl Client {
             "username": username,
             "registration_request": start.registration_request,
         });
-        let started: RecoverStartedBody = self
+        let started: sesame_api::account::RecoverStarted = self
             .send_json(self.post("api/recover/start", None)?.json(&body))
             .await?;
         let challenge = started.registration_challenge.ok_or_else(|| {

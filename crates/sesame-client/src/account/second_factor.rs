@@ -6,7 +6,6 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures_util::SinkExt as _;
-use serde::{Deserialize, Serialize};
 use tokio_tungstenite::tungstenite::Message;
 use zeroize::Zeroizing;
 
@@ -21,32 +20,7 @@ pub(crate) type WsStream =
 /// How often [`PendingLogin::keep_alive_while`] pings the server.
 const KEEPALIVE: Duration = Duration::from_secs(10);
 
-/// What the server answers instead of a session when the account has a second factor: the
-/// body of `POST /api/login`, or the sealed payload of the OPAQUE confirmation.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SecondFactorRequired {
-    /// Always `true`.
-    #[serde(default)]
-    pub second_factor_required: bool,
-    /// The ticket to present with the code. Secret.
-    pub mfa_token: String,
-    /// The kinds of code the server accepts (`totp`, `backup_code`).
-    #[serde(default)]
-    pub methods: Vec<String>,
-    /// Seconds the ticket stays valid.
-    #[serde(default)]
-    pub expires_in: u64,
-}
-
-impl fmt::Debug for SecondFactorRequired {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SecondFactorRequired")
-            .field("mfa_token", &"<redacted>")
-            .field("methods", &self.methods)
-            .field("expires_in", &self.expires_in)
-            .finish()
-    }
-}
+pub use sesame_api::auth::SecondFactorRequired;
 
 /// What a verified password leads to, as the server says it.
 pub(crate) enum Confirmed {
