@@ -3,7 +3,7 @@
 
 use reqwest::RequestBuilder;
 use serde::{Deserialize, Serialize};
-use sesame_proto::b64::Bytes;
+use sesame_api::messaging::KeyBackup;
 use sesame_proto::e2e::PublicIdentity;
 use uuid::Uuid;
 
@@ -22,11 +22,6 @@ pub struct KeyDirectoryEntry {
     /// When the keys were published, as the server reports it.
     #[serde(default)]
     pub updated_at: Option<serde_json::Value>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct BackupBody {
-    blob: Bytes,
 }
 
 /// The key routes of the server: the directory and the encrypted backup.
@@ -83,8 +78,8 @@ impl KeyDirectory {
 
     /// `PUT /api/keys/backup`: stores the encrypted backup of the private keys.
     pub async fn upload_backup(&self, token: &str, blob: &[u8]) -> crate::Result<()> {
-        let body = BackupBody {
-            blob: Bytes(blob.to_vec()),
+        let body = KeyBackup {
+            blob: sesame_proto::b64::encode(blob),
         };
         let req = self
             .http
@@ -97,9 +92,11 @@ impl KeyDirectory {
     pub async fn download_backup(&self, token: &str) -> crate::Result<Option<Vec<u8>>> {
         let req = self.http.get(self.client.url("api/keys/backup")?);
         match send(req.bearer_auth(token)).await {
-            Ok(body) => serde_json::from_slice::<BackupBody>(&body)
-                .map(|b| Some(b.blob.0))
-                .map_err(|e| crate::Error::UnexpectedResponse(format!("malformed backup: {e}"))),
+            Ok(body) => serde_json::from_slice::<KeyBackup>(&body)
+                .ok()
+                .and_then(|b| sesame_proto::b64::decode(&b.blob))
+                .map(Some)
+                .ok_or_else(|| crate::Error::UnexpectedResponse("malformed key backup".into())),
             Err(e) if e.is(sesame_api::InputError::BackupNotFound) => Ok(None),
             Err(e) => Err(e),
         }
