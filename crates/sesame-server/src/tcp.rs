@@ -208,6 +208,12 @@ async fn connection(
         if line.is_empty() {
             continue;
         }
+        if conn.relay.session_ended() {
+            // Revoked while this line was on its way: say so and close.
+            let (out, _) = conn.relay.next_line().await;
+            let _ = lines.send(out).await;
+            return;
+        }
         let answer = handle(&sesame, &ctx, settings, &mut conn, line).await;
         if lines.send(answer).await.is_err() {
             return;

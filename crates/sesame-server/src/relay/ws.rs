@@ -118,6 +118,10 @@ async fn run(s: Sesame, peer: Peer, mut socket: WebSocket) {
     let closing: Option<(u16, &'static str)> = loop {
         tokio::select! {
             incoming = socket.recv(), if pending.len() < MAX_IN_FLIGHT => {
+                // A revoked session sends nothing more, whichever branch won the race.
+                if sub.session_ended() {
+                    break Some(close_code(Closed::SessionEnded));
+                }
                 heard = Instant::now();
                 let handled = match incoming {
                     Some(Ok(Message::Text(text))) => {

@@ -96,6 +96,8 @@ impl Sesame {
                 .store
                 .delete_sessions_for_user(user.id, None)
                 .await?;
+            self.sessions_ended(user.id, crate::relay::SessionsEnded::AllBut(None))
+                .await;
         }
         let ctx = RequestContext::new(None, Some("sesame-admin"));
         let event = if banned { "admin.ban" } else { "admin.unban" };
@@ -111,6 +113,8 @@ impl Sesame {
             .store
             .delete_sessions_for_user(user.id, None)
             .await?;
+        self.sessions_ended(user.id, crate::relay::SessionsEnded::AllBut(None))
+            .await;
         let ctx = RequestContext::new(None, Some("sesame-admin"));
         self.audit(
             "session.revoked",

@@ -408,10 +408,17 @@ impl Sesame {
             .set_credential(who.user_id, &record.to_bytes(), self.now_i64())
             .await?;
         let revoked = if revoke_other_sessions {
-            self.inner
+            let revoked = self
+                .inner
                 .store
                 .delete_sessions_for_user(who.user_id, Some(who.session_id))
-                .await?
+                .await?;
+            self.sessions_ended(
+                who.user_id,
+                crate::relay::SessionsEnded::AllBut(Some(who.session_id)),
+            )
+            .await;
+            revoked
         } else {
             0
         };
@@ -433,6 +440,8 @@ impl Sesame {
     ) -> Result<(), ApiError> {
         self.require_fresh(who).await?;
         self.inner.store.delete_user(who.user_id).await?;
+        self.sessions_ended(who.user_id, crate::relay::SessionsEnded::AllBut(None))
+            .await;
         self.audit("protected.account_deleted", Some(who.user_id), None, ctx)
             .await;
         Ok(())

@@ -351,6 +351,8 @@ impl Sesame {
             .store
             .delete_sessions_for_user(user, None)
             .await?;
+        self.sessions_ended(user, crate::relay::SessionsEnded::AllBut(None))
+            .await;
         let codes = self.issue_backup_codes(user).await?;
         // A lost device is a common reason to recover: the proof above replaces it, so the
         // device-key requirement is lifted (registered device keys stay, to re-enable).
