@@ -29,7 +29,9 @@
 //! The server pings every [`PING_INTERVAL`] and closes a connection it has not heard from
 //! for [`IDLE_LIMIT`]. Frames are limited to the largest message plus overhead
 //! ([`RelaySettings::max_frame_bytes`](super::RelaySettings::max_frame_bytes)). A connection
-//! that does not read its messages fast enough is closed (1013); they stay stored.
+//! that does not read its messages fast enough is closed (1013); they stay stored. A message
+//! above the limit closes the connection with 1009 (`message_too_big`), a text frame that is
+//! not UTF-8 with 1007 (`invalid_utf8`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -132,7 +134,8 @@ async fn run(s: Sesame, peer: Peer, mut socket: WebSocket) {
                         &ApiError::bad_request("invalid_message", "Send JSON text frames."),
                     )),
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => Handled::Nothing,
-                    Some(Ok(Message::Close(_)) | Err(_)) | None => break None,
+                    Some(Err(e)) => break crate::ws::close_for(&e),
+                    Some(Ok(Message::Close(_))) | None => break None,
                 };
                 match handled {
                     Handled::Answer(frame) => {
@@ -187,6 +190,9 @@ async fn run(s: Sesame, peer: Peer, mut socket: WebSocket) {
             reason: reason.into(),
         }));
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(frame)).await;
+        if code == 1009 || code == 1007 {
+            crate::ws::linger(&mut socket).await;
+        }
     }
 }
 
