@@ -15,9 +15,11 @@ pub mod tokens;
 
 pub use error::ApiError;
 pub use service::{RequestContext, Sesame};
+pub mod accept;
 pub mod config;
 pub mod envelope;
 pub mod http;
+pub mod listen;
 pub mod metrics;
 pub mod openapi;
 pub mod server;

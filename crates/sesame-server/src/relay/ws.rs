@@ -172,10 +172,20 @@ async fn run(s: Sesame, peer: Peer, mut socket: WebSocket) {
             }
         }
     };
-    // Writes already read are completed (an acknowledgement sent just before closing still
-    // deletes its message); their answers go out while the socket still takes them. The
-    // subscription is dropped only afterwards: it is what counts this connection as open, and
-    // at shutdown the server closes the database once no relay connection is open.
+    finish(socket, pending, sub, closing).await;
+}
+
+/// Completes the writes already read (an acknowledgement sent just before closing still
+/// deletes its message), sending their answers while the socket still takes them, then the
+/// closing frame. The subscription is dropped only after the writes: it is what counts this
+/// connection as open, and at shutdown the server closes the database once no relay
+/// connection is open.
+async fn finish(
+    mut socket: WebSocket,
+    mut pending: FuturesUnordered<Pending>,
+    sub: super::Subscription,
+    closing: Option<(u16, &'static str)>,
+) {
     let deadline = Instant::now() + CLOSE_TIMEOUT;
     let mut open = true;
     while let Ok(Some(answer)) = tokio::time::timeout_at(deadline, pending.next()).await {
