@@ -265,6 +265,9 @@ error_table! {
         MailboxFull => ("mailbox_full", 409),
         /// The Argon2 pool is saturated; `Retry-After: 1`.
         Busy => ("busy", 503),
+        /// The server holds as many connections as it may (in total or from this address);
+        /// the connection is closed after this answer.
+        TooManyConnections => ("too_many_connections", 503),
     }
 
     /// The server could not do its part.
@@ -293,8 +296,10 @@ error_table! {
         UnknownVerb => ("unknown_verb", 400),
         /// A TCP line over the limit.
         LineTooLong => ("line_too_long", 413),
-        /// A TCP line that is not UTF-8.
+        /// A TCP line or WebSocket text frame that is not UTF-8 (WebSocket close 1007).
         InvalidUtf8 => ("invalid_utf8", 400),
+        /// A WebSocket message over the frame limit (WebSocket close 1009).
+        MessageTooBig => ("message_too_big", 413),
         /// The connection was idle for too long.
         IdleTimeout => ("idle_timeout", 408),
         /// The relay connection's session ended.

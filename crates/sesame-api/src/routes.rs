@@ -79,10 +79,12 @@ impl Route {
     }
 }
 
-/// The codes of the router's fallbacks: a path no route has, a method the path does not take.
+/// The codes any request may get whatever its route: a path no route has, a method the path
+/// does not take, and a connection over the server's caps (answered before any routing).
 pub const FALLBACK_ERRORS: &[ErrorCode] = &[
     ErrorCode::Input(I::NotFound),
     ErrorCode::Input(I::MethodNotAllowed),
+    ErrorCode::Limit(L::TooManyConnections),
 ];
 
 /// The route `method path`, if the table has it.

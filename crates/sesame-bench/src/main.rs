@@ -23,7 +23,8 @@ struct Args {
     #[arg(default_value = "all")]
     scenarios: Vec<String>,
     /// Drive this running server instead of starting one (loopback only, e.g.
-    /// http://127.0.0.1:7878). It must allow the load: throttle_per_address = 0 and, for
+    /// http://127.0.0.1:7878). It must allow the load: throttle_per_address = 0,
+    /// http_max_connections_per_address = 0 and, for
     /// P5/P6, send_rate_per_minute = 0 and a large mailbox_max_messages.
     #[arg(long)]
     server: Option<String>,

@@ -42,6 +42,9 @@ pub fn bench_settings() -> Vec<(String, String)> {
     [
         // Every virtual client shares 127.0.0.1: the per-address limit would refuse them.
         ("throttle_per_address", "0"),
+        // The same for the per-address connection cap; the total cap only by descriptors.
+        ("http_max_connections_per_address", "0"),
+        ("http_max_connections", "1000000"),
         // Many logins per account in a row; the counter is reset by each success anyway.
         ("throttle_free_attempts", "1000000"),
         // P5/P6 senders send far more than the default 600 messages per minute.

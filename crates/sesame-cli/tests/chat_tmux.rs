@@ -5,6 +5,9 @@
 //! Skipped (loudly) when tmux is not installed, unless `SESAME_REQUIRE_SERVICES=1`, when its
 //! absence fails the test. `apt-get install -y tmux` provides it.
 
+// Bounds on waits for sockets and processes: wall time on purpose.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -14,6 +14,9 @@
 //! prefix `sesame_t:cluster:<hex>:` (deleted at the end; every key has a TTL anyway). A failed
 //! test prints each node's log.
 
+// Bounds on waits for sockets and processes: wall time on purpose.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::collections::BTreeSet;

@@ -2,6 +2,9 @@
 //! port with a temporary SQLite database): two (or three) clients with real OPAQUE accounts,
 //! real identity keys, the real key directory and relay.
 
+// Bounds on waits for sockets and processes: wall time on purpose.
+#![allow(clippy::disallowed_methods)]
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;

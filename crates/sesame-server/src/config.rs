@@ -23,6 +23,18 @@ pub struct Config {
     pub tcp_allow_password: bool,
     /// Most simultaneous TCP connections.
     pub tcp_max_connections: usize,
+    /// Most simultaneous HTTP connections (WebSockets included); lowered to fit the
+    /// descriptor limit. Beyond it a connection is answered 503 and closed.
+    pub http_max_connections: usize,
+    /// Most simultaneous HTTP connections from one IP address (0: no per-address cap).
+    pub http_max_connections_per_address: usize,
+    /// Seconds a client has to send a complete request head, from the connection's start or
+    /// from its first byte after a previous answer.
+    pub http_header_timeout_secs: u64,
+    /// Seconds a keep-alive connection may wait, silent, for its next request.
+    pub http_idle_timeout_secs: u64,
+    /// Seconds a client has to send a whole request body, from the end of the head.
+    pub http_body_timeout_secs: u64,
     /// Data directory (SQLite database, generated master key).
     pub data_dir: PathBuf,
     /// `sqlite://…` or `postgres://…`; default: `sqlite://<data_dir>/sesame.db`.
@@ -123,6 +135,11 @@ impl Default for Config {
             tcp_listen: None,
             tcp_allow_password: false,
             tcp_max_connections: 4096,
+            http_max_connections: 8192,
+            http_max_connections_per_address: 256,
+            http_header_timeout_secs: 10,
+            http_idle_timeout_secs: 60,
+            http_body_timeout_secs: 30,
             data_dir: PathBuf::from("sesame-data"),
             database_url: None,
             database_max_connections: 10,
@@ -199,6 +216,17 @@ impl Config {
         Ok(config)
     }
 
+    /// Parses a configuration file's text over the defaults (no environment, no flags) and
+    /// validates it, as [`Config::load`] does for a file.
+    pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(text))
+            .extract()
+            .map_err(|e| ConfigError(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
     fn keys() -> Vec<String> {
         match serde_json::to_value(Config::default()) {
             Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
@@ -234,6 +262,15 @@ impl Config {
         if !matches!(self.smtp_security.as_str(), "starttls" | "tls" | "none") {
             return Err(ConfigError(
                 "smtp_security must be `starttls`, `tls` or `none`".into(),
+            ));
+        }
+        if self.http_header_timeout_secs == 0
+            || self.http_idle_timeout_secs == 0
+            || self.http_body_timeout_secs == 0
+            || self.http_max_connections == 0
+        {
+            return Err(ConfigError(
+                "http_max_connections and the http_*_timeout_secs must be positive".into(),
             ));
         }
         if self.smtp_timeout_secs == 0 {

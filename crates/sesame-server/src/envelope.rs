@@ -222,6 +222,17 @@ fn missing_client_key(message: &'static str) -> ApiError {
     ApiError::new(InputError::EnvelopeMissingClientKey, message)
 }
 
+/// Opens a request body as the middleware does, without the HTTP around it: `Ok(None)` for a
+/// body that is not an envelope (passed through unchanged), `Ok(Some((inner body, client
+/// key)))` for one that opens with `server`, the error answer otherwise. (The decoder an
+/// outsider reaches; the fuzz targets call it.)
+pub fn open_body(server: &SecretKey, body: &[u8]) -> Result<Option<(Bytes, PublicKey)>, ApiError> {
+    match envelope_of(body)? {
+        Some(sealed) => open(server, &sealed).map(Some),
+        None => Ok(None),
+    }
+}
+
 /// `Ok(Some(base64))` for an envelope, `Ok(None)` for any other body.
 fn envelope_of(body: &[u8]) -> Result<Option<String>, ApiError> {
     // Only the keys are read here: the values of a plain body (passwords) are skipped, not

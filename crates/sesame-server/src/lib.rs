@@ -18,9 +18,15 @@ pub mod tokens;
 
 pub use error::ApiError;
 pub use service::{RequestContext, Sesame};
+// Connection timers (accept back-off, header, idle and body timeouts) measure the transport
+// with the monotonic clock; no expiry of the protocol reads it.
+#[allow(clippy::disallowed_methods)]
+pub mod accept;
 pub mod config;
 pub mod envelope;
 pub mod http;
+#[allow(clippy::disallowed_methods)] // connection timers, as for `accept`
+pub mod listen;
 pub mod metrics;
 pub mod openapi;
 pub mod server;

@@ -1,7 +1,6 @@
 //! `sesame serve`: opens the database and secrets, binds the listeners, runs until SIGINT or
 //! SIGTERM, then stops accepting, lets in-flight requests finish and closes the pool.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -249,6 +248,62 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let store = sesame.store().clone();
+    announce(config, &sesame);
+    let http_addr = http.local_addr().map_err(io("local address"))?;
+    println!("sesame: listening on http://{http_addr}");
+    let budget = crate::accept::raise_descriptor_limit();
+    let (http_cap, tcp_cap) = budget.caps(config.http_max_connections, config.tcp_max_connections);
+    if (http_cap, tcp_cap) != (config.http_max_connections, config.tcp_max_connections) {
+        tracing::warn!(
+            http_max_connections = http_cap,
+            tcp_max_connections = tcp_cap,
+            soft_limit = budget.soft,
+            "connection caps lowered to fit the open-files limit"
+        );
+    }
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    if let Some(listener) = tcp {
+        let local = listener.local_addr().map_err(io("local address"))?;
+        println!("sesame: tcp listening on {local}");
+        let settings = TcpSettings {
+            allow_password: config.tcp_allow_password,
+            max_connections: tcp_cap,
+        };
+        tasks.spawn(tcp::serve(
+            listener,
+            sesame.clone(),
+            settings,
+            stop_rx.clone(),
+        ));
+    }
+    spawn_background(config, &sesame, &stop_rx, &mut tasks);
+
+    let settings = crate::listen::HttpSettings {
+        max_connections: http_cap,
+        max_per_address: config.http_max_connections_per_address,
+        header_timeout: Duration::from_secs(config.http_header_timeout_secs),
+        idle_timeout: Duration::from_secs(config.http_idle_timeout_secs),
+        body_timeout: Duration::from_secs(config.http_body_timeout_secs),
+    };
+    let app = crate::http::router(sesame.clone());
+    let server = crate::listen::serve(http, app, settings, stop_rx.clone());
+    let signal = tokio::spawn(async move {
+        shutdown.await;
+        println!("sesame: shutting down");
+        let _ = stop_tx.send(true);
+    });
+    server.await;
+    signal.abort();
+    while tasks.join_next().await.is_some() {}
+    store.close().await;
+    Ok(())
+}
+
+/// Prints what the server runs with.
+fn announce(config: &Config, sesame: &Sesame) {
+    let store = sesame.store();
     let (_, fingerprint) = sesame.server_identity();
     println!("sesame: server key fingerprint {fingerprint}");
     println!("sesame: database {}", store.backend());
@@ -262,25 +317,17 @@ pub async fn serve(
     if let Some(node) = sesame.relay().node_id() {
         println!("sesame: cluster node {node} (messages for other nodes ring through Redis)");
     }
-    let http_addr = http.local_addr().map_err(io("local address"))?;
-    println!("sesame: listening on http://{http_addr}");
+}
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut tasks = tokio::task::JoinSet::new();
-    if let Some(listener) = tcp {
-        let local = listener.local_addr().map_err(io("local address"))?;
-        println!("sesame: tcp listening on {local}");
-        let settings = TcpSettings {
-            allow_password: config.tcp_allow_password,
-            max_connections: config.tcp_max_connections,
-        };
-        tasks.spawn(tcp::serve(
-            listener,
-            sesame.clone(),
-            settings,
-            stop_rx.clone(),
-        ));
-    }
+/// The cleanup loop, and the relay's shutdown: relay connections (upgraded WebSockets)
+/// outlive the HTTP server's graceful shutdown, so they are closed when the server stops,
+/// before the database pool.
+fn spawn_background(
+    config: &Config,
+    sesame: &Sesame,
+    stop_rx: &watch::Receiver<bool>,
+    tasks: &mut tokio::task::JoinSet<()>,
+) {
     let retention = (config.audit_retention_days > 0).then(|| config.audit_retention_days * 86_400);
     let every = Duration::from_secs(config.cleanup_interval.max(1));
     tasks.spawn(cleanup_loop(
@@ -289,9 +336,6 @@ pub async fn serve(
         retention,
         stop_rx.clone(),
     ));
-
-    // Relay connections (upgraded WebSockets) outlive the HTTP server's graceful shutdown:
-    // close them when the server stops, before the database pool.
     let relay = sesame.clone();
     let mut relay_stop = stop_rx.clone();
     tasks.spawn(async move {
@@ -299,26 +343,6 @@ pub async fn serve(
         relay.relay().shutdown();
         relay.relay().wait_closed(Duration::from_secs(5)).await;
     });
-
-    let app = crate::http::router(sesame.clone());
-    let mut http_stop = stop_rx.clone();
-    let server = axum::serve(
-        http,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        let _ = http_stop.wait_for(|stop| *stop).await;
-    });
-    let signal = tokio::spawn(async move {
-        shutdown.await;
-        println!("sesame: shutting down");
-        let _ = stop_tx.send(true);
-    });
-    let served = server.await.map_err(io("http server"));
-    signal.abort();
-    while tasks.join_next().await.is_some() {}
-    store.close().await;
-    served
 }
 
 async fn cleanup_loop(

@@ -112,6 +112,7 @@ pub fn join(fields: &[&str]) -> String {
 }
 
 /// Accepts connections until `shutdown` turns true, then waits for open ones to finish.
+/// Accept errors back off ([`crate::accept::AcceptErrors`]).
 pub async fn serve(
     listener: TcpListener,
     sesame: Sesame,
@@ -120,6 +121,7 @@ pub async fn serve(
 ) {
     let limit = Arc::new(Semaphore::new(settings.max_connections.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
+    let mut errors = crate::accept::AcceptErrors::new("tcp");
     loop {
         let permit = tokio::select! {
             p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
@@ -130,9 +132,13 @@ pub async fn serve(
             _ = shutdown.changed() => break,
         };
         let (stream, peer) = match accepted {
-            Ok(ok) => ok,
+            Ok(ok) => {
+                errors.accepted();
+                ok
+            }
             Err(e) => {
-                tracing::warn!(%e, "tcp accept failed");
+                drop(permit);
+                errors.failed(&e).await;
                 continue;
             }
         };
@@ -173,33 +179,19 @@ async fn connection(
             _ = shutdown.changed() => return,
         };
         let line = match next {
+            Ok(Some(Ok(line))) => line,
+            Ok(None) => return,
             Err(_) => {
-                let _ = lines
-                    .send(join(&[
-                        "ERROR",
-                        "idle_timeout",
-                        "No message for 300 seconds.",
-                    ]))
-                    .await;
+                let _ = lines.send(error_line(ConnectionError::IdleTimeout)).await;
                 return;
             }
-            Ok(None) => return,
-            Ok(Some(Ok(line))) => line,
             Ok(Some(Err(LinesCodecError::MaxLineLengthExceeded))) => {
-                let _ = lines
-                    .send(join(&[
-                        "ERROR",
-                        "line_too_long",
-                        "Lines are limited to 8192 bytes.",
-                    ]))
-                    .await;
+                let _ = lines.send(error_line(ConnectionError::LineTooLong)).await;
                 return;
             }
             Ok(Some(Err(LinesCodecError::Io(e)))) => {
                 if e.kind() == std::io::ErrorKind::InvalidData {
-                    let _ = lines
-                        .send(join(&["ERROR", "invalid_utf8", "Lines must be UTF-8."]))
-                        .await;
+                    let _ = lines.send(error_line(ConnectionError::InvalidUtf8)).await;
                 }
                 return;
             }
@@ -207,6 +199,12 @@ async fn connection(
         let line = line.strip_suffix('\r').unwrap_or(&line);
         if line.is_empty() {
             continue;
+        }
+        if conn.relay.session_ended() {
+            // Revoked while this line was on its way: say so and close.
+            let (out, _) = conn.relay.next_line().await;
+            let _ = lines.send(out).await;
+            return;
         }
         let answer = handle(&sesame, &ctx, settings, &mut conn, line).await;
         if lines.send(answer).await.is_err() {
@@ -229,6 +227,16 @@ async fn connection(
             }
         }
     }
+}
+
+/// The `ERROR|code|message` line that ends a connection for a reading problem.
+fn error_line(code: ConnectionError) -> String {
+    let message = match code {
+        ConnectionError::IdleTimeout => "No message for 300 seconds.",
+        ConnectionError::LineTooLong => "Lines are limited to 8192 bytes.",
+        _ => "Lines must be UTF-8.",
+    };
+    join(&["ERROR", code.as_str(), message])
 }
 
 /// Per-connection state: the session a login on this connection created.

@@ -30,7 +30,7 @@ use sesame_api::login_socket::{
 };
 use sesame_proto::messages::AckStatus;
 
-use crate::error::{ApiError, ConnectionError, CredentialError, InputError};
+use crate::error::{ApiError, ConnectionError, CredentialError, ErrorCode, InputError};
 use crate::http::Ctx;
 use crate::service::{LoginOutcome, RequestContext, Sesame};
 
@@ -49,16 +49,68 @@ pub(crate) async fn login_socket(
         .on_upgrade(move |socket| async move {
             let _live = crate::metrics::Live::websocket("/auth/login");
             let mut socket = socket;
-            if let Err(e) = exchange(&s, &ctx, &mut socket).await {
+            let result = exchange(&s, &ctx, &mut socket).await;
+            if let Err(e) = &result {
                 let _ = send(&mut socket, &ServerFrame::Error { error: e.detail() }).await;
             }
-            let _ = socket
-                .send(Message::Close(Some(CloseFrame {
-                    code: 1000,
-                    reason: "".into(),
-                })))
-                .await;
+            let close = closing(result.as_ref().err());
+            let unreadable = close.code != 1000;
+            let _ = socket.send(Message::Close(Some(close))).await;
+            if unreadable {
+                linger(&mut socket).await;
+            }
         })
+}
+
+/// The close code and reason for a WebSocket read error that is the client's fault: 1009
+/// (`message_too_big`) for a message above the limit, 1007 (`invalid_utf8`) for a text
+/// frame that is not UTF-8; `None` for anything else (a broken connection).
+pub(crate) fn close_for(e: &axum::Error) -> Option<(u16, ConnectionError)> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        match err.downcast_ref::<tungstenite::Error>() {
+            Some(tungstenite::Error::Capacity(_)) => {
+                return Some((1009, ConnectionError::MessageTooBig))
+            }
+            Some(tungstenite::Error::Utf8(_)) => return Some((1007, ConnectionError::InvalidUtf8)),
+            Some(_) => return None,
+            None => source = err.source(),
+        }
+    }
+    None
+}
+
+/// After a close frame for an unreadable message: keeps the connection open (at most
+/// [`LINGER`]) so that the client reads the close frame before the connection is reset (the
+/// rest of the unreadable message is still unread in the server's buffer, and closing a
+/// socket with unread data resets it, which discards what the client has not read yet). The
+/// WebSocket stream ends at a read error, so the server cannot see the client's reply: it
+/// waits out the bound, without reading.
+pub(crate) async fn linger(socket: &mut WebSocket) {
+    #[allow(clippy::disallowed_methods)] // a bound on a socket wait, not an expiry
+    let deadline = tokio::time::Instant::now() + LINGER;
+    while let Ok(Some(Ok(msg))) = tokio::time::timeout_at(deadline, socket.recv()).await {
+        if matches!(msg, Message::Close(_)) {
+            return;
+        }
+    }
+    tokio::time::sleep_until(deadline).await;
+}
+
+/// How long [`linger`] keeps the connection.
+const LINGER: Duration = Duration::from_secs(1);
+
+/// The close frame that ends a login exchange that failed with `e`.
+fn closing(e: Option<&ApiError>) -> CloseFrame {
+    let (code, reason) = match e.map(|e| e.code) {
+        Some(ErrorCode::Connection(c @ ConnectionError::MessageTooBig)) => (1009, c.as_str()),
+        Some(ErrorCode::Connection(c @ ConnectionError::InvalidUtf8)) => (1007, c.as_str()),
+        _ => (1000, ""),
+    };
+    CloseFrame {
+        code,
+        reason: reason.into(),
+    }
 }
 
 async fn next_frame(socket: &mut WebSocket) -> Result<ClientFrame, ApiError> {
@@ -88,10 +140,13 @@ async fn next_frame(socket: &mut WebSocket) -> Result<ClientFrame, ApiError> {
                 ))
             }
             Some(Err(e)) => {
-                return Err(ApiError::new(
-                    ConnectionError::InvalidFrame,
-                    format!("WebSocket error: {e}"),
-                ))
+                return Err(match close_for(&e) {
+                    Some((_, code)) => ApiError::new(code, format!("Unreadable frame: {e}")),
+                    None => ApiError::new(
+                        ConnectionError::InvalidFrame,
+                        format!("WebSocket error: {e}"),
+                    ),
+                })
             }
         }
     }

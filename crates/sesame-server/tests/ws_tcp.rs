@@ -505,7 +505,7 @@ async fn ws_bad_input_gets_an_error_frame_and_the_server_keeps_serving() {
             let _ = ws.send(Message::text(frame)).await;
             match ws_recv(&mut ws).await {
                 Incoming::Json(v) if v["type"] == "error" => {
-                    assert_eq!(v["error"]["code"], "invalid_frame", "[{}] {v}", db.name);
+                    assert_eq!(v["error"]["code"], "message_too_big", "[{}] {v}", db.name);
                     ws_expect_closed(&mut ws).await;
                 }
                 Incoming::Closed(_) => {}

@@ -12,7 +12,7 @@
 //! its mailbox again, never loses a message.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -38,6 +38,52 @@ pub trait Doorbell: Send + Sync + 'static {
     fn ring(&self, recipient: Uuid, message: &Arc<Delivery>);
 }
 
+/// Which sessions of one user ended (revoked, logged out, the account banned or deleted):
+/// their live connections close at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionsEnded {
+    /// This one session.
+    One(Uuid),
+    /// Every session of the user but this one, if any (`AllBut(None)`: all of them).
+    AllBut(Option<Uuid>),
+}
+
+impl SessionsEnded {
+    /// Whether `session` is among the ended ones.
+    pub fn covers(&self, session: Uuid) -> bool {
+        match self {
+            SessionsEnded::One(id) => *id == session,
+            SessionsEnded::AllBut(keep) => *keep != Some(session),
+        }
+    }
+}
+
+/// Set (and signalled) when a connection's session ended.
+#[derive(Default)]
+pub(crate) struct EndSignal {
+    ended: AtomicBool,
+    notify: Notify,
+}
+
+impl EndSignal {
+    fn end(&self) {
+        self.ended.store(true, Ordering::Release);
+        self.notify.notify_one();
+    }
+
+    /// Whether the session ended.
+    pub(crate) fn is_ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
+    }
+
+    /// Resolves once the session ended. Cancel-safe.
+    pub(crate) async fn wait(&self) {
+        while !self.is_ended() {
+            self.notify.notified().await;
+        }
+    }
+}
+
 /// What a connection's queue carries.
 #[derive(Debug, Clone)]
 pub(crate) enum Notice {
@@ -49,6 +95,9 @@ pub(crate) enum Notice {
 
 struct Entry {
     id: u64,
+    /// The session the connection authenticated with.
+    session: Uuid,
+    end: Arc<EndSignal>,
     tx: mpsc::Sender<Notice>,
     kick: Arc<Notify>,
     /// When this connection was last told to read its mailbox (its start counts: it reads the
@@ -73,6 +122,8 @@ pub(crate) struct Registration {
     pub(crate) rx: mpsc::Receiver<Notice>,
     /// Signalled when the hub dropped this connection's queue (slow consumer).
     pub(crate) kick: Arc<Notify>,
+    /// Set when the connection's session ended.
+    pub(crate) end: Arc<EndSignal>,
 }
 
 impl Drop for Registration {
@@ -92,13 +143,16 @@ impl Hub {
         self.users.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers a new connection of `user`.
-    pub(crate) fn register(self: &Arc<Self>, user: Uuid) -> Registration {
+    /// Registers a new connection of `user`, authenticated with `session`.
+    pub(crate) fn register(self: &Arc<Self>, user: Uuid, session: Uuid) -> Registration {
         let (tx, rx) = mpsc::channel(CONNECTION_QUEUE);
         let kick = Arc::new(Notify::new());
+        let end = Arc::new(EndSignal::default());
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.lock().entry(user).or_default().push(Entry {
             id,
+            session,
+            end: end.clone(),
             tx,
             kick: kick.clone(),
             checked: Instant::now(),
@@ -110,7 +164,23 @@ impl Hub {
             id,
             rx,
             kick,
+            end,
         }
+    }
+
+    /// Closes the live connections of `user` on this node whose session is among `which`;
+    /// returns how many were told. (Each unregisters itself as it closes.)
+    pub fn end_sessions(&self, user: Uuid, which: SessionsEnded) -> usize {
+        let users = self.lock();
+        let Some(list) = users.get(&user) else {
+            return 0;
+        };
+        let mut told = 0;
+        for e in list.iter().filter(|e| which.covers(e.session)) {
+            e.end.end();
+            told += 1;
+        }
+        told
     }
 
     fn remove(&self, user: Uuid, id: u64) {
@@ -226,8 +296,8 @@ mod tests {
     async fn rings_reach_every_connection_and_full_queues_are_kicked() {
         let hub = Arc::new(Hub::new());
         let user = Uuid::new_v4();
-        let mut a = hub.register(user);
-        let b = hub.register(user);
+        let mut a = hub.register(user, Uuid::nil());
+        let b = hub.register(user, Uuid::nil());
         assert_eq!(hub.connections(user), 2);
         hub.ring(user, &delivery(1));
         assert!(matches!(a.rx.recv().await, Some(Notice::Message(d)) if d.seq == 1));
@@ -246,12 +316,31 @@ mod tests {
         hub.ring(user, &delivery(99)); // nobody listens: a no-op
     }
 
+    #[tokio::test]
+    async fn ending_sessions_signals_only_their_connections() {
+        let hub = Arc::new(Hub::new());
+        let (user, s1, s2) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let (a, b) = (hub.register(user, s1), hub.register(user, s2));
+        assert_eq!(hub.end_sessions(user, SessionsEnded::One(s2)), 1);
+        assert!(!a.end.is_ended());
+        assert!(b.end.is_ended());
+        b.end.wait().await;
+        assert_eq!(hub.end_sessions(user, SessionsEnded::AllBut(Some(s1))), 1);
+        assert!(!a.end.is_ended());
+        assert_eq!(hub.end_sessions(user, SessionsEnded::AllBut(None)), 2);
+        assert!(a.end.is_ended());
+        assert_eq!(
+            hub.end_sessions(Uuid::new_v4(), SessionsEnded::AllBut(None)),
+            0
+        );
+    }
+
     #[tokio::test(start_paused = true)]
     async fn idle_connections_are_told_to_check_and_checks_reset_the_clock() {
         let hub = Arc::new(Hub::new());
         let (u, v) = (Uuid::new_v4(), Uuid::new_v4());
-        let mut a = hub.register(u);
-        let mut b = hub.register(v);
+        let mut a = hub.register(u, Uuid::nil());
+        let mut b = hub.register(v, Uuid::nil());
         assert_eq!(hub.user_count(), 2);
         let age = std::time::Duration::from_secs(10);
         assert_eq!(hub.check_idle(age), 0, "both just started (backlog read)");

@@ -49,7 +49,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-pub use hub::{Doorbell, Hub, CONNECTION_QUEUE};
+pub use hub::{Doorbell, Hub, SessionsEnded, CONNECTION_QUEUE};
 pub use redis_doorbell::RedisDoorbell;
 pub(crate) use routes::routes;
 pub use subscription::{Closed, Subscription};
@@ -213,6 +213,17 @@ impl Relay {
     /// single node). Each only delays a delivery until the recipient's next poll.
     pub fn dropped_rings(&self) -> u64 {
         self.cluster.as_ref().map_or(0, |c| c.dropped_rings())
+    }
+
+    /// Closes the live relay connections of `user` whose session is among `which`, on this
+    /// node at once and, in a cluster, on every other node through Redis (awaited, at most
+    /// about [`crate::ephemeral::REDIS_TIMEOUT`]). A lost notice leaves the other nodes to
+    /// their periodic session check ([`subscription::SESSION_CHECK`]).
+    pub async fn end_sessions(&self, user: Uuid, which: SessionsEnded) {
+        self.hub.end_sessions(user, which);
+        if let Some(cluster) = &self.cluster {
+            cluster.publish_end(user, which).await;
+        }
     }
 
     /// Closes every relay connection (server shutdown); later ones close at once.

@@ -17,6 +17,11 @@
 //!   `PING` every [`SUBSCRIPTION_PING`]; when it is lost the task reconnects with backoff
 //!   (100 ms doubling to 5 s) and, once subscribed again, has every local connection re-read
 //!   its mailbox, since notices published meanwhile are gone.
+//! * **Sessions ended** ([`RedisDoorbell::publish_end`], awaited by the revoking request):
+//!   `<node id> end:<user id>:<one|all>:<session id>` on the same channel (`all` with the
+//!   session kept, nil for none); every other node closes the connections of those sessions
+//!   ([`Hub::end_sessions`]). A lost notice leaves them to the connections' periodic session
+//!   check.
 //! * **Safety poll** (one background task): a connection that has not re-read its mailbox for
 //!   [`SAFETY_POLL`] does so ([`Hub::check_idle`]). A notice lost any other way (a full queue,
 //!   a failed `PUBLISH`, a node killed between its commit and its publish) thus delays a
@@ -44,9 +49,12 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 use uuid::Uuid;
 
-use super::hub::{Doorbell, Hub};
+use super::hub::{Doorbell, Hub, SessionsEnded};
 use super::{Delivery, Relay};
 use crate::ephemeral::{EphemeralError, REDIS_TIMEOUT};
+#[cfg(test)]
+use notice::parse_end;
+use notice::{end_notice, notice, users_of};
 
 /// The pub/sub channel, after the key prefix.
 pub const DOORBELL_CHANNEL: &str = "doorbell";
@@ -80,6 +88,9 @@ pub struct RedisDoorbell {
     queue: mpsc::Sender<Uuid>,
     dropped: AtomicU64,
     running: watch::Sender<usize>,
+    /// For [`RedisDoorbell::publish_end`].
+    conn: ConnectionManager,
+    channel: String,
 }
 
 impl std::fmt::Debug for RedisDoorbell {
@@ -106,6 +117,23 @@ impl RedisDoorbell {
     pub async fn stopped(&self) {
         let mut running = self.running.subscribe();
         let _ = running.wait_for(|n| *n == 0).await;
+    }
+
+    /// Tells every other node that sessions of `user` ended (this node's own connections are
+    /// the caller's business). Waits for Redis at most [`REDIS_TIMEOUT`]; a failure is logged.
+    pub async fn publish_end(&self, user: Uuid, which: SessionsEnded) {
+        let mut cmd = ::redis::cmd("PUBLISH");
+        cmd.arg(&self.channel)
+            .arg(end_notice(self.node, user, which));
+        let mut conn = self.conn.clone();
+        if let Err(e) = bounded(cmd.query_async::<i64>(&mut conn)).await {
+            tracing::warn!(
+                cause = %e,
+                %user,
+                "doorbell: could not announce ended sessions (other nodes close them at their \
+                 next session check)"
+            );
+        }
     }
 
     fn task(&self) -> TaskGuard {
@@ -166,9 +194,11 @@ pub(super) async fn relay(url: &str, prefix: &str) -> Result<Relay, EphemeralErr
         queue,
         dropped: AtomicU64::new(0),
         running: watch::Sender::new(0),
+        conn: conn.clone(),
+        channel: format!("{prefix}{DOORBELL_CHANNEL}"),
     });
     let node = doorbell.node;
-    let channel = format!("{prefix}{DOORBELL_CHANNEL}");
+    let channel = doorbell.channel.clone();
     let hub = Arc::downgrade(&relay.hub);
     let stop = relay.stop.subscribe();
     tokio::spawn(publish_loop(
@@ -215,30 +245,6 @@ async fn bounded<T>(
 /// Resolves when `stop` turns true (or its sender is gone).
 async fn stopping(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
-}
-
-/// A notice: this node's id, then the users'.
-fn notice(node: Uuid, users: &[Uuid]) -> String {
-    let mut s = String::with_capacity(33 * (users.len() + 1));
-    s.push_str(&node.simple().to_string());
-    for u in users {
-        s.push(' ');
-        s.push_str(&u.simple().to_string());
-    }
-    s
-}
-
-/// The users a notice names, unless it came from `node` itself.
-fn users_of(payload: &[u8], node: Uuid, into: &mut HashSet<Uuid>) {
-    let Ok(text) = std::str::from_utf8(payload) else {
-        return;
-    };
-    let mut ids = text.split_ascii_whitespace();
-    match ids.next().map(Uuid::try_parse) {
-        Some(Ok(from)) if from != node => {}
-        _ => return,
-    }
-    into.extend(ids.filter_map(|id| Uuid::try_parse(id).ok()));
 }
 
 /// Drains the ring queue into `PUBLISH`es until the relay stops (then publishes what is left)
@@ -379,6 +385,7 @@ async fn listen(
     let mut ping = tokio::time::interval_at(Instant::now() + SUBSCRIPTION_PING, SUBSCRIPTION_PING);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut users = HashSet::new();
+    let mut ends = Vec::new();
     loop {
         tokio::select! {
             msg = stream.next() => {
@@ -386,12 +393,13 @@ async fn listen(
                     return Ended::Lost("the connection closed".into());
                 };
                 users.clear();
-                collect(&msg, node, &mut users);
+                ends.clear();
+                collect(&msg, node, &mut users, &mut ends);
                 // Coalesce a burst: one check per user for all the notices already here.
                 let mut closed = false;
                 for _ in 0..COALESCE {
                     match stream.next().now_or_never() {
-                        Some(Some(msg)) => collect(&msg, node, &mut users),
+                        Some(Some(msg)) => collect(&msg, node, &mut users, &mut ends),
                         Some(None) => {
                             closed = true;
                             break;
@@ -402,6 +410,9 @@ async fn listen(
                 let Some(h) = hub.upgrade() else {
                     return Ended::Stop;
                 };
+                for (user, which) in ends.drain(..) {
+                    h.end_sessions(user, which);
+                }
                 for user in users.drain() {
                     h.check(user);
                 }
@@ -422,8 +433,13 @@ async fn listen(
     }
 }
 
-fn collect(msg: &Msg, node: Uuid, users: &mut HashSet<Uuid>) {
-    users_of(msg.get_payload_bytes(), node, users);
+fn collect(
+    msg: &Msg,
+    node: Uuid,
+    users: &mut HashSet<Uuid>,
+    ends: &mut Vec<(Uuid, SessionsEnded)>,
+) {
+    users_of(msg.get_payload_bytes(), node, users, ends);
 }
 
 /// `<prefix>presence:<user>:<node>`.
@@ -536,34 +552,6 @@ async fn poll_loop(hub: Weak<Hub>, mut stop: watch::Receiver<bool>, _running: Ta
     }
 }
 
+mod notice;
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn notices_name_their_node_and_users() {
-        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
-        let (u, v) = (Uuid::new_v4(), Uuid::new_v4());
-        let text = notice(a, &[u, v]);
-        assert_eq!(text.len(), 32 * 3 + 2);
-        let mut users = HashSet::new();
-        users_of(text.as_bytes(), a, &mut users);
-        assert!(users.is_empty(), "a node ignores its own notices");
-        users_of(text.as_bytes(), b, &mut users);
-        assert_eq!(users, HashSet::from([u, v]));
-        users.clear();
-        for junk in [&b""[..], b"\xff\xfe", b"not-a-uuid 1234", b"   "] {
-            users_of(junk, b, &mut users);
-        }
-        assert!(users.is_empty());
-    }
-
-    #[test]
-    fn presence_keys_are_prefixed_and_name_user_and_node() {
-        let (u, n) = (Uuid::nil(), Uuid::max());
-        assert_eq!(
-            presence_key("sesame:", u, n),
-            format!("sesame:presence:{u}:{n}")
-        );
-    }
-}
+mod tests;

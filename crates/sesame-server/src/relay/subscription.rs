@@ -25,8 +25,11 @@ use crate::store::MessageRecord;
 
 /// Backlog page size.
 pub const PAGE: u32 = 100;
-/// How often a connection checks that its session is still live.
-pub const SESSION_CHECK: Duration = Duration::from_secs(60);
+/// How often a connection checks in the database that its session is still live: a safety
+/// net only. Revocations close connections at once through [`Hub::end_sessions`] (on every
+/// node of a cluster through the doorbell); this check catches expiry and a revocation whose
+/// notice was lost.
+pub const SESSION_CHECK: Duration = Duration::from_secs(30);
 
 /// Why a subscription ended; the transport closes the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +95,7 @@ impl Subscription {
         let relay = sesame.relay();
         let hub: &Arc<Hub> = relay.hub();
         Subscription {
-            reg: hub.register(peer.user_id),
+            reg: hub.register(peer.user_id, peer.session_id),
             stop: relay.stop.subscribe(),
             _open: OpenGuard::new(relay),
             sesame,
@@ -110,12 +113,21 @@ impl Subscription {
         &self.peer
     }
 
+    /// Whether the session of this connection was revoked (the transport then stops taking
+    /// requests on it; [`Subscription::next`] ends with [`Closed::SessionEnded`]).
+    pub fn session_ended(&self) -> bool {
+        self.reg.end.is_ended()
+    }
+
     /// The next message for this connection: the backlog in stored order, then live ones.
     /// Cancel-safe.
     pub async fn next(&mut self) -> Result<Arc<Delivery>, Closed> {
         loop {
             if *self.stop.borrow() {
                 return Err(Closed::Shutdown);
+            }
+            if self.reg.end.is_ended() {
+                return Err(Closed::SessionEnded);
             }
             if let Some(d) = self.pending.pop_front() {
                 if self.sent.insert(d.seq) {
@@ -142,6 +154,7 @@ impl Subscription {
                     None => return Err(Closed::SlowConsumer),
                 },
                 () = self.reg.kick.notified() => return Err(Closed::SlowConsumer),
+                () = self.reg.end.wait() => return Err(Closed::SessionEnded),
                 _ = self.stop.changed() => return Err(Closed::Shutdown),
                 () = tokio::time::sleep_until(self.next_session_check) => {
                     self.check_session().await?;
@@ -201,9 +214,10 @@ impl Subscription {
         })
     }
 
-    /// Ends the subscription if its session was revoked or expired.
+    /// Ends the subscription if its session was revoked or expired. The next check is
+    /// scheduled only once this one completed: cancelled halfway (the transport's `select!`
+    /// finished on another branch), it runs again at once.
     async fn check_session(&mut self) -> Result<(), Closed> {
-        self.next_session_check = Instant::now() + SESSION_CHECK;
         let now = i64::try_from(self.sesame.now()).unwrap_or(i64::MAX);
         match self
             .sesame
@@ -216,12 +230,14 @@ impl Subscription {
                     && s.idle_expires_at > now
                     && s.absolute_expires_at > now =>
             {
+                self.next_session_check = Instant::now() + SESSION_CHECK;
                 Ok(())
             }
             Ok(_) => Err(Closed::SessionEnded),
             Err(e) => {
                 // A database hiccup is not a reason to drop the client; try again later.
                 tracing::warn!(%e, "relay session check failed");
+                self.next_session_check = Instant::now() + SESSION_CHECK;
                 Ok(())
             }
         }

@@ -16,7 +16,8 @@
 //! between its answers: the backlog in stored order, then live messages. Lines may then be as
 //! long as the largest message needs. `LOGOUT` (or a revoked login) stops the deliveries. A
 //! connection that does not read fast enough gets `ERROR|slow_consumer|…` and is closed; so
-//! is one whose session ends (`ERROR|session_ended|…`, checked every minute). The idle timeout
+//! is one whose session ends (`ERROR|session_ended|…`: at once when it is revoked, logged out,
+//! or its account banned or deleted; expiry is checked every 30 seconds). The idle timeout
 //! of the line protocol still applies: a client that only listens sends `PING` now and then.
 
 use sesame_proto::b64;
@@ -124,6 +125,12 @@ impl TcpRelay {
             }
         }
         self.sub.is_some()
+    }
+
+    /// Whether the session this connection delivers for was revoked: the caller answers no
+    /// further line and closes (the next [`TcpRelay::next_line`] says why).
+    pub(crate) fn session_ended(&self) -> bool {
+        self.sub.as_ref().is_some_and(Subscription::session_ended)
     }
 
     /// The next line to write unprompted: an incoming message, or (with `true`: then close

@@ -19,7 +19,7 @@
 //!
 //! A client may send without waiting for the answers: up to [`MAX_IN_FLIGHT`] sends and
 //! acknowledgements per connection are committed concurrently (in batches with every other
-//! connection's, `relay/writer.rs`) while the connection goes on reading frames and
+//! connection's, `store/group.rs` (`GroupWriter`)) while the connection goes on reading frames and
 //! forwarding deliveries. Messages are stored in the order they were sent; answers are
 //! matched by `id` (an error found before storing, such as `unknown_recipient`, may overtake
 //! the `accepted` of an earlier send). With that many writes pending, the server reads no
@@ -29,7 +29,9 @@
 //! The server pings every [`PING_INTERVAL`] and closes a connection it has not heard from
 //! for [`IDLE_LIMIT`]. Frames are limited to the largest message plus overhead
 //! ([`RelaySettings::max_frame_bytes`](super::RelaySettings::max_frame_bytes)). A connection
-//! that does not read its messages fast enough is closed (1013); they stay stored.
+//! that does not read its messages fast enough is closed (1013); they stay stored. A message
+//! above the limit closes the connection with 1009 (`message_too_big`), a text frame that is
+//! not UTF-8 with 1007 (`invalid_utf8`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -118,6 +120,10 @@ async fn run(s: Sesame, peer: Peer, mut socket: WebSocket) {
     let closing: Option<(u16, &'static str)> = loop {
         tokio::select! {
             incoming = socket.recv(), if pending.len() < MAX_IN_FLIGHT => {
+                // A revoked session sends nothing more, whichever branch won the race.
+                if sub.session_ended() {
+                    break Some(close_code(Closed::SessionEnded));
+                }
                 heard = Instant::now();
                 let handled = match incoming {
                     Some(Ok(Message::Text(text))) => {
@@ -128,7 +134,8 @@ async fn run(s: Sesame, peer: Peer, mut socket: WebSocket) {
                         &ApiError::new(InputError::InvalidMessage, "Send JSON text frames."),
                     )),
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => Handled::Nothing,
-                    Some(Ok(Message::Close(_)) | Err(_)) | None => break None,
+                    Some(Err(e)) => break crate::ws::close_for(&e).map(|(code, c)| (code, c.as_str())),
+                    Some(Ok(Message::Close(_))) | None => break None,
                 };
                 match handled {
                     Handled::Answer(frame) => {
@@ -165,10 +172,20 @@ async fn run(s: Sesame, peer: Peer, mut socket: WebSocket) {
             }
         }
     };
-    // Writes already read are completed (an acknowledgement sent just before closing still
-    // deletes its message); their answers go out while the socket still takes them. The
-    // subscription is dropped only afterwards: it is what counts this connection as open, and
-    // at shutdown the server closes the database once no relay connection is open.
+    finish(socket, pending, sub, closing).await;
+}
+
+/// Completes the writes already read (an acknowledgement sent just before closing still
+/// deletes its message), sending their answers while the socket still takes them, then the
+/// closing frame. The subscription is dropped only after the writes: it is what counts this
+/// connection as open, and at shutdown the server closes the database once no relay
+/// connection is open.
+async fn finish(
+    mut socket: WebSocket,
+    mut pending: FuturesUnordered<Pending>,
+    sub: super::Subscription,
+    closing: Option<(u16, &'static str)>,
+) {
     let deadline = Instant::now() + CLOSE_TIMEOUT;
     let mut open = true;
     while let Ok(Some(answer)) = tokio::time::timeout_at(deadline, pending.next()).await {
@@ -183,6 +200,9 @@ async fn run(s: Sesame, peer: Peer, mut socket: WebSocket) {
             reason: reason.into(),
         }));
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(frame)).await;
+        if code == 1009 || code == 1007 {
+            crate::ws::linger(&mut socket).await;
+        }
     }
 }
 

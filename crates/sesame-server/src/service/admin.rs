@@ -96,6 +96,10 @@ impl Sesame {
                 self.now_i64(),
             ))
             .await?;
+        if banned {
+            self.sessions_ended(user.id, crate::relay::SessionsEnded::AllBut(None))
+                .await;
+        }
         let ctx = RequestContext::new(None, Some("sesame-admin"));
         let event = if banned { "admin.ban" } else { "admin.unban" };
         self.audit(event, Some(user.id), None, &ctx).await;
@@ -110,6 +114,8 @@ impl Sesame {
             .store
             .delete_sessions_for_user(user.id, None)
             .await?;
+        self.sessions_ended(user.id, crate::relay::SessionsEnded::AllBut(None))
+            .await;
         let ctx = RequestContext::new(None, Some("sesame-admin"));
         self.audit(
             "session.revoked",

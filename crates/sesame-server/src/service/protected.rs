@@ -394,6 +394,13 @@ impl Sesame {
             ))
             .await?;
         let revoked = counts.get(1).copied().unwrap_or(0);
+        if revoke_other_sessions {
+            self.sessions_ended(
+                who.user_id,
+                crate::relay::SessionsEnded::AllBut(Some(who.session_id)),
+            )
+            .await;
+        }
         self.audit(
             "protected.password_changed",
             Some(who.user_id),
@@ -412,6 +419,8 @@ impl Sesame {
     ) -> Result<(), ApiError> {
         self.require_fresh(who).await?;
         self.inner.store.delete_user(who.user_id).await?;
+        self.sessions_ended(who.user_id, crate::relay::SessionsEnded::AllBut(None))
+            .await;
         self.audit("protected.account_deleted", Some(who.user_id), None, ctx)
             .await;
         Ok(())

@@ -303,6 +303,8 @@ impl Sesame {
                 self.now_i64(),
             ))
             .await?;
+        self.sessions_ended(user, crate::relay::SessionsEnded::AllBut(None))
+            .await;
         let revoked = counts.get(1).copied().unwrap_or(0);
         self.throttle_reset(&self.username_index(username.as_str()))
             .await?;

@@ -5,6 +5,7 @@ use uuid::Uuid;
 use super::proof::{Fresh, LoginComplete};
 use super::{RequestContext, Sesame, SessionIssued};
 use crate::error::{ApiError, CredentialError, InputError};
+use crate::relay::SessionsEnded;
 use crate::store::{AccountStatus, NewSession, SessionRecord};
 use crate::tokens::{hash_session_token, new_session_token, SESSION_TOKEN_PREFIX};
 
@@ -185,6 +186,8 @@ impl Sesame {
             .store
             .delete_session(who.user_id, who.session_id)
             .await?;
+        self.sessions_ended(who.user_id, SessionsEnded::One(who.session_id))
+            .await;
         self.audit("logout", Some(who.user_id), None, ctx).await;
         Ok(())
     }
@@ -200,6 +203,8 @@ impl Sesame {
             .store
             .delete_sessions_for_user(who.user_id, None)
             .await?;
+        self.sessions_ended(who.user_id, SessionsEnded::AllBut(None))
+            .await;
         self.audit(
             "logout_all",
             Some(who.user_id),
@@ -247,6 +252,8 @@ impl Sesame {
                 "No such session.",
             ));
         }
+        self.sessions_ended(who.user_id, SessionsEnded::One(id))
+            .await;
         self.audit(
             "session.revoked",
             Some(who.user_id),
@@ -279,8 +286,16 @@ impl Sesame {
             .store
             .delete_session(found.user_id, found.id)
             .await?;
+        self.sessions_ended(found.user_id, SessionsEnded::One(found.id))
+            .await;
         self.audit("logout", Some(found.user_id), None, ctx).await;
         Ok(())
+    }
+
+    /// Closes the live relay connections (WebSocket and TCP) of sessions just deleted, on
+    /// every node: called after each revocation, logout, ban and account deletion.
+    pub(crate) async fn sessions_ended(&self, user: Uuid, which: SessionsEnded) {
+        self.relay().end_sessions(user, which).await;
     }
 }
 

@@ -2,7 +2,10 @@
 //!
 //! Every connection is opened with:
 //!
-//! * `create_if_missing`: a fresh install starts with just a path.
+//! * `create_if_missing`: a fresh install starts with just a path. The file is created
+//!   owner-only (0600) before SQLite opens it, and SQLite gives its `-wal` and `-shm` files
+//!   the database file's mode; an existing file (and journal) readable by others is
+//!   narrowed to 0600 at start ([`restrict_files`]).
 //! * `journal_mode=WAL`: readers never block the writer nor the writer the readers, so
 //!   session lookups keep flowing during writes.
 //! * `synchronous=FULL`: each commit is fsynced (WAL included) before it is
@@ -64,6 +67,42 @@ pub struct SqliteStore {
     shared: bool,
 }
 
+/// Creates the database file `db` owner-only (0600) if it is missing, and narrows it and its
+/// `-wal`, `-shm` and `-journal` files to 0600 if they exist with a wider mode. SQLite creates
+/// the `-wal` and `-shm` files with the database file's mode.
+pub fn restrict_files(db: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        if db.as_os_str().is_empty() {
+            return Ok(());
+        }
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(db)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut name = db.as_os_str().to_owned();
+            name.push(suffix);
+            let path = std::path::Path::new(&name);
+            if let Ok(meta) = std::fs::metadata(path) {
+                if meta.permissions().mode() & 0o077 != 0 {
+                    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = db;
+    Ok(())
+}
+
 impl SqliteStore {
     /// Opens (creating if missing) the database at `url` (`sqlite://path` or
     /// `sqlite::memory:`) and applies the embedded migrations.
@@ -77,6 +116,14 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT);
 
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if !in_memory {
+            restrict_files(connect_options.get_filename()).map_err(|e| {
+                StoreError::InvalidUrl(format!(
+                    "cannot create the database file {} owner-only: {e}",
+                    connect_options.get_filename().display()
+                ))
+            })?;
+        }
         let pool_options = if in_memory {
             SqlitePoolOptions::new()
                 .max_connections(1)
