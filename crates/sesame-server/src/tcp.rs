@@ -53,6 +53,10 @@ pub const MAX_LINE_BYTES: usize = 8 * 1024;
 /// A connection with no complete line for this long is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
+mod line;
+
+pub use line::{escape, join, split_fields};
+
 /// TCP listener settings.
 #[derive(Debug, Clone, Copy)]
 pub struct TcpSettings {
@@ -60,55 +64,6 @@ pub struct TcpSettings {
     pub allow_password: bool,
     /// Most simultaneous connections; further ones wait to be accepted.
     pub max_connections: usize,
-}
-
-/// Splits a line into unescaped fields.
-pub fn split_fields(line: &str) -> Vec<String> {
-    let mut fields = vec![String::new()];
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => match chars.next() {
-                Some('n') => push(&mut fields, '\n'),
-                Some('r') => push(&mut fields, '\r'),
-                Some(other) => push(&mut fields, other),
-                None => push(&mut fields, '\\'),
-            },
-            '|' => fields.push(String::new()),
-            other => push(&mut fields, other),
-        }
-    }
-    fields
-}
-
-fn push(fields: &mut [String], c: char) {
-    if let Some(last) = fields.last_mut() {
-        last.push(c);
-    }
-}
-
-/// Escapes one field for a line.
-pub fn escape(field: &str) -> String {
-    let mut out = String::with_capacity(field.len());
-    for c in field.chars() {
-        match c {
-            '|' => out.push_str("\\|"),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            other => out.push(other),
-        }
-    }
-    out
-}
-
-/// Joins fields into a line (without the line break).
-pub fn join(fields: &[&str]) -> String {
-    fields
-        .iter()
-        .map(|f| escape(f))
-        .collect::<Vec<_>>()
-        .join("|")
 }
 
 /// Accepts connections until `shutdown` turns true, then waits for open ones to finish.
@@ -453,83 +408,108 @@ async fn login(
     conn: &mut Conn,
     fields: &[String],
 ) -> Result<String, String> {
-    let fail = |e: ApiError| failure("LOGIN", &e);
     match fields[0].as_str() {
-        "LOGIN_START" => {
-            arity("LOGIN", fields, 3, "LOGIN_START|username|ke1")?;
-            let msg = LoginStart {
-                username: fields[1].clone(),
-                ke1: field_bytes(&fields[2], "ke1").map_err(fail)?,
-            };
-            let ch = s.login_start(&msg, ctx).await.map_err(fail)?;
-            let p = ch.key_stretching.params();
-            Ok(join(&[
-                "LOGIN_CHALLENGE",
-                &ch.login_id,
-                &b64::encode(&ch.ke2.0),
-                &p.memory.to_string(),
-                &p.iterations.to_string(),
-                &p.parallelism.to_string(),
-                &b64::encode(&ch.server_public_key.0),
-                &ch.expires_in.to_string(),
-            ]))
-        }
-        "LOGIN_FINISH" => {
-            // Accounts that require a device key add `|device_key_id|device_signature`.
-            if fields.len() != 5 {
-                let usage = "LOGIN_FINISH|login_id|ke3[|device_key_id|device_signature]";
-                arity("LOGIN", fields, 3, usage)?;
-            }
-            let msg = LoginFinish {
-                login_id: fields[1].clone(),
-                ke3: field_bytes(&fields[2], "ke3").map_err(fail)?,
-                device_key_id: fields.get(3).cloned(),
-                device_signature: match fields.get(4) {
-                    Some(v) => Some(field_bytes(v, "device_signature").map_err(fail)?),
-                    None => None,
-                },
-            };
-            let (confirmation, outcome) = s.login_finish(&msg, ctx).await.map_err(fail)?;
-            // With a second factor pending there is no session yet: the sealed payload
-            // carries the ticket, answered with SECOND_FACTOR.
-            if let LoginOutcome::Session(issued) = outcome {
-                conn.session_token = Some(Zeroizing::new(issued.session_token));
-            }
-            Ok(join(&[
-                "LOGIN_CONFIRMATION",
-                &confirmation.login_id,
-                &b64::encode(&confirmation.sealed.0),
-            ]))
-        }
+        "LOGIN_START" => login_start(s, ctx, fields).await,
+        "LOGIN_FINISH" => login_finish(s, ctx, conn, fields).await,
+        _ => login_ack(s, ctx, conn, fields).await,
+    }
+}
+
+/// `LOGIN_START|username|ke1` → `LOGIN_CHALLENGE|login_id|ke2|m|t|p|server_public_key|expires_in`.
+async fn login_start(
+    s: &Sesame,
+    ctx: &RequestContext,
+    fields: &[String],
+) -> Result<String, String> {
+    let fail = |e: ApiError| failure("LOGIN", &e);
+    arity("LOGIN", fields, 3, "LOGIN_START|username|ke1")?;
+    let msg = LoginStart {
+        username: fields[1].clone(),
+        ke1: field_bytes(&fields[2], "ke1").map_err(fail)?,
+    };
+    let ch = s.login_start(&msg, ctx).await.map_err(fail)?;
+    let p = ch.key_stretching.params();
+    Ok(join(&[
+        "LOGIN_CHALLENGE",
+        &ch.login_id,
+        &b64::encode(&ch.ke2.0),
+        &p.memory.to_string(),
+        &p.iterations.to_string(),
+        &p.parallelism.to_string(),
+        &b64::encode(&ch.server_public_key.0),
+        &ch.expires_in.to_string(),
+    ]))
+}
+
+/// `LOGIN_FINISH|login_id|ke3[|device_key_id|device_signature]` → `LOGIN_CONFIRMATION|…`.
+async fn login_finish(
+    s: &Sesame,
+    ctx: &RequestContext,
+    conn: &mut Conn,
+    fields: &[String],
+) -> Result<String, String> {
+    let fail = |e: ApiError| failure("LOGIN", &e);
+    // Accounts that require a device key add `|device_key_id|device_signature`.
+    if fields.len() != 5 {
+        let usage = "LOGIN_FINISH|login_id|ke3[|device_key_id|device_signature]";
+        arity("LOGIN", fields, 3, usage)?;
+    }
+    let msg = LoginFinish {
+        login_id: fields[1].clone(),
+        ke3: field_bytes(&fields[2], "ke3").map_err(fail)?,
+        device_key_id: fields.get(3).cloned(),
+        device_signature: match fields.get(4) {
+            Some(v) => Some(field_bytes(v, "device_signature").map_err(fail)?),
+            None => None,
+        },
+    };
+    let (confirmation, outcome) = s.login_finish(&msg, ctx).await.map_err(fail)?;
+    // With a second factor pending there is no session yet: the sealed payload carries the
+    // ticket, answered with SECOND_FACTOR.
+    if let LoginOutcome::Session(issued) = outcome {
+        conn.session_token = Some(Zeroizing::new(issued.session_token));
+    }
+    Ok(join(&[
+        "LOGIN_CONFIRMATION",
+        &confirmation.login_id,
+        &b64::encode(&confirmation.sealed.0),
+    ]))
+}
+
+/// `LOGIN_ACK|login_id|success` or `LOGIN_ACK|login_id|failed|reason`.
+async fn login_ack(
+    s: &Sesame,
+    ctx: &RequestContext,
+    conn: &mut Conn,
+    fields: &[String],
+) -> Result<String, String> {
+    let status = match fields.get(2).map(String::as_str) {
+        Some("success") if fields.len() == 3 => AckStatus::Success,
+        Some("failed") if fields.len() <= 4 => AckStatus::Failed,
         _ => {
-            let status =
-                match fields.get(2).map(String::as_str) {
-                    Some("success") if fields.len() == 3 => AckStatus::Success,
-                    Some("failed") if fields.len() <= 4 => AckStatus::Failed,
-                    _ => return Err(failure(
-                        "LOGIN_ACK",
-                        &ApiError::new(
-                            InputError::InvalidRequest,
-                            "Usage: LOGIN_ACK|login_id|success or LOGIN_ACK|login_id|failed|reason",
-                        ),
-                    )),
-                };
-            let ack = LoginAck {
-                login_id: fields[1].clone(),
-                status,
-                reason: fields.get(3).cloned(),
-            };
-            let revoked = s
-                .login_ack(&ack, ctx)
-                .await
-                .map_err(|e| failure("LOGIN_ACK", &e))?;
-            if revoked {
-                conn.session_token = None;
-                Ok("LOGIN_ACK|REVOKED".to_owned())
-            } else {
-                Ok("LOGIN_ACK|ACCEPTED".to_owned())
-            }
+            return Err(failure(
+                "LOGIN_ACK",
+                &ApiError::new(
+                    InputError::InvalidRequest,
+                    "Usage: LOGIN_ACK|login_id|success or LOGIN_ACK|login_id|failed|reason",
+                ),
+            ))
         }
+    };
+    let ack = LoginAck {
+        login_id: fields[1].clone(),
+        status,
+        reason: fields.get(3).cloned(),
+    };
+    let revoked = s
+        .login_ack(&ack, ctx)
+        .await
+        .map_err(|e| failure("LOGIN_ACK", &e))?;
+    if revoked {
+        conn.session_token = None;
+        Ok("LOGIN_ACK|REVOKED".to_owned())
+    } else {
+        Ok("LOGIN_ACK|ACCEPTED".to_owned())
     }
 }
 

@@ -376,39 +376,10 @@ impl Sesame {
         recipients: Option<&mut RecipientCache>,
     ) -> Result<impl Future<Output = Result<(), ApiError>> + Send + 'static, ApiError> {
         let limits = self.settings().relay;
-        validate_message_id(&msg.id)?;
-        let sent_at = i64::try_from(msg.sent_at)
-            .map_err(|_| invalid("`sent_at` is out of range (unix milliseconds)."))?;
-        if msg.ciphertext.is_empty() {
-            return Err(invalid("The ciphertext is empty."));
-        }
-        if msg.signature.is_empty() || msg.signature.len() > MAX_SIGNATURE_BYTES {
-            return Err(invalid("The signature is empty or too long."));
-        }
-        if msg.ciphertext.len() > limits.message_max_bytes {
-            return Err(ApiError::new(
-                InputError::MessageTooLarge,
-                format!(
-                    "Messages are limited to {} bytes of ciphertext.",
-                    limits.message_max_bytes
-                ),
-            ));
-        }
+        let sent_at = check_outgoing(&msg, limits.message_max_bytes)?;
         self.relay_rate(from.user_id, limits.send_rate_per_minute)
             .await?;
-        let cached = recipients.as_ref().and_then(|c| c.get(&msg.to));
-        let (recipient_id, to) = match cached {
-            Some(hit) => hit,
-            None => {
-                let Some((user, name)) = self.user_by_name(&msg.to).await? else {
-                    return Err(unknown_recipient());
-                };
-                if let Some(cache) = recipients {
-                    cache.put(&msg.to, user.id, name.as_str());
-                }
-                (user.id, name.as_str().to_owned())
-            }
-        };
+        let (recipient_id, to) = self.recipient(&msg.to, recipients).await?;
         let new = NewMessage {
             recipient_id,
             sender_id: from.user_id,
@@ -454,6 +425,24 @@ impl Sesame {
                 )),
             }
         })
+    }
+
+    /// The id and canonical name of the user `to`, from `recipients` when it remembers them.
+    async fn recipient(
+        &self,
+        to: &str,
+        recipients: Option<&mut RecipientCache>,
+    ) -> Result<(Uuid, String), ApiError> {
+        if let Some(hit) = recipients.as_ref().and_then(|c| c.get(to)) {
+            return Ok(hit);
+        }
+        let Some((user, name)) = self.user_by_name(to).await? else {
+            return Err(unknown_recipient());
+        };
+        if let Some(cache) = recipients {
+            cache.put(to, user.id, name.as_str());
+        }
+        Ok((user.id, name.as_str().to_owned()))
     }
 
     /// The recipient acknowledges message `id`: it is deleted. Acknowledging a message that
@@ -518,4 +507,24 @@ impl Sesame {
         }
         Ok(())
     }
+}
+
+/// Checks an outgoing message's id, time, sizes and signature length; returns `sent_at`.
+fn check_outgoing(msg: &Outgoing, max_bytes: usize) -> Result<i64, ApiError> {
+    validate_message_id(&msg.id)?;
+    let sent_at = i64::try_from(msg.sent_at)
+        .map_err(|_| invalid("`sent_at` is out of range (unix milliseconds)."))?;
+    if msg.ciphertext.is_empty() {
+        return Err(invalid("The ciphertext is empty."));
+    }
+    if msg.signature.is_empty() || msg.signature.len() > MAX_SIGNATURE_BYTES {
+        return Err(invalid("The signature is empty or too long."));
+    }
+    if msg.ciphertext.len() > max_bytes {
+        return Err(ApiError::new(
+            InputError::MessageTooLarge,
+            format!("Messages are limited to {max_bytes} bytes of ciphertext."),
+        ));
+    }
+    Ok(sent_at)
 }
