@@ -141,6 +141,45 @@ async fn server_assisted_registration_and_its_errors() {
     });
 }
 
+/// Only a JSON object is a body: an array whose elements would fit the fields is refused
+/// (serde alone would read `["name","password"]` as the struct), and a path parameter that is
+/// not UTF-8 gets the JSON error, not a plain-text one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arrays_as_bodies_and_undecodable_path_parameters_are_json_errors() {
+    on_every_backend!(|c, srv, db| {
+        for (path, body) in [
+            ("/api/register", json!(["arrayuser", "long password 12345"])),
+            ("/api/login", json!(["arrayuser", "long password 12345"])),
+            ("/api/session/refresh", json!(["sst_x"])),
+        ] {
+            let r = c.post(srv.url(path)).json(&body).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST, "[{}] {path}", db.name);
+            assert_eq!(err(&r.json().await.unwrap()), "invalid_request", "{path}");
+        }
+        let r = c
+            .post(srv.url("/api/register"))
+            .body("\"just a string\"")
+            .header("content-type", "application/json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(err(&r.json().await.unwrap()), "invalid_request");
+        let (s, _) = register_opaque(&c, &srv, "pathuser", PASSWORD).await;
+        assert_eq!(s, StatusCode::CREATED);
+        let session = opaque_login(&c, &srv, "pathuser", PASSWORD).await;
+        let token = session["access_token"].as_str().unwrap();
+        let r = c
+            .delete(srv.url("/api/sessions/%00%ff"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(err(&r.json().await.unwrap()), "invalid_request");
+    });
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_requests_get_clear_4xx_answers() {
     on_every_backend!(|c, srv, db| {
