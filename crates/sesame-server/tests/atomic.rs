@@ -18,6 +18,7 @@ use zeroize::Zeroizing;
 
 use common::failing::FailingStore;
 use common::TestDb;
+use sesame_server::store::FactorKind;
 
 const OLD_PASSWORD: &str = "an old passphrase that still works";
 const NEW_PASSWORD: &str = "a brand new passphrase after all";
@@ -70,7 +71,7 @@ async fn sessions(s: &dyn Store, user: Uuid) -> BTreeSet<Uuid> {
 }
 
 async fn code_slots(s: &dyn Store, user: Uuid) -> BTreeSet<String> {
-    let all = s.factors(user, "backup_code").await.unwrap();
+    let all = s.factors(user, FactorKind::BackupCode).await.unwrap();
     all.into_iter().map(|f| f.slot).collect()
 }
 
@@ -93,7 +94,7 @@ async fn password_reset_is_all_or_nothing() {
             }
             s.put_factor(&FactorRecord {
                 user_id: user,
-                kind: "device_required".into(),
+                kind: FactorKind::DeviceRequired,
                 slot: String::new(),
                 value: b"1".to_vec(),
                 counter: 0,
@@ -133,7 +134,10 @@ async fn password_reset_is_all_or_nothing() {
                 .await;
             let fired = failing.fired();
             failing.fail_write(None);
-            let device_required = s.factor(user, "device_required", "").await.unwrap();
+            let device_required = s
+                .factor(user, FactorKind::DeviceRequired, "")
+                .await
+                .unwrap();
             let codes = code_slots(&*s, user).await;
             if credential(&*s, user).await == old_credential {
                 assert!(result.is_err(), "{}: write {fail_at}", db.name);

@@ -5,6 +5,7 @@ mod common;
 use std::sync::Arc;
 
 use common::backends;
+use sesame_server::store::FactorKind;
 use sesame_server::store::{AccountStatus, FactorRecord, NewUser, Store};
 use uuid::Uuid;
 
@@ -26,10 +27,10 @@ async fn user(store: &Arc<dyn Store>) -> Uuid {
     id
 }
 
-fn factor(user: Uuid, kind: &str, slot: &str, value: &[u8]) -> FactorRecord {
+fn factor(user: Uuid, kind: FactorKind, slot: &str, value: &[u8]) -> FactorRecord {
     FactorRecord {
         user_id: user,
-        kind: kind.into(),
+        kind,
         slot: slot.into(),
         value: value.to_vec(),
         counter: 0,
@@ -44,47 +45,60 @@ async fn factors_upsert_list_and_delete() {
         let store = db.connect().await;
         let (a, b) = (user(&store).await, user(&store).await);
         store
-            .put_factor(&factor(a, "totp", "active", b"s1"))
+            .put_factor(&factor(a, FactorKind::Totp, "active", b"s1"))
             .await
             .unwrap();
         store
-            .put_factor(&factor(a, "totp", "active", b"s2"))
+            .put_factor(&factor(a, FactorKind::Totp, "active", b"s2"))
             .await
             .unwrap();
         store
-            .put_factor(&factor(a, "totp", "pending", b"p"))
+            .put_factor(&factor(a, FactorKind::Totp, "pending", b"p"))
             .await
             .unwrap();
         store
-            .put_factor(&factor(b, "totp", "active", b"other"))
+            .put_factor(&factor(b, FactorKind::Totp, "active", b"other"))
             .await
             .unwrap();
-        let got = store.factor(a, "totp", "active").await.unwrap().unwrap();
+        let got = store
+            .factor(a, FactorKind::Totp, "active")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(got.value, b"s2", "{}: upsert replaces", db.name);
         assert_eq!(got.user_id, a);
-        let all = store.factors(a, "totp").await.unwrap();
+        let all = store.factors(a, FactorKind::Totp).await.unwrap();
         assert_eq!(
             all.iter().map(|f| f.slot.as_str()).collect::<Vec<_>>(),
             ["active", "pending"]
         );
-        assert_eq!(store.factor(a, "totp", "missing").await.unwrap(), None);
+        assert_eq!(
+            store.factor(a, FactorKind::Totp, "missing").await.unwrap(),
+            None
+        );
         assert_eq!(
             store
-                .delete_factors(a, "totp", Some("pending"))
+                .delete_factors(a, FactorKind::Totp, Some("pending"))
                 .await
                 .unwrap(),
             1
         );
-        assert_eq!(store.delete_factors(a, "totp", None).await.unwrap(), 1);
-        assert!(store.factors(a, "totp").await.unwrap().is_empty());
         assert_eq!(
-            store.factors(b, "totp").await.unwrap().len(),
+            store
+                .delete_factors(a, FactorKind::Totp, None)
+                .await
+                .unwrap(),
+            1
+        );
+        assert!(store.factors(a, FactorKind::Totp).await.unwrap().is_empty());
+        assert_eq!(
+            store.factors(b, FactorKind::Totp).await.unwrap().len(),
             1,
             "other users untouched"
         );
         // Deleting the user removes its factors.
         store.delete_user(b).await.unwrap();
-        assert!(store.factors(b, "totp").await.unwrap().is_empty());
+        assert!(store.factors(b, FactorKind::Totp).await.unwrap().is_empty());
         store.close().await;
         db.cleanup().await;
     }
@@ -96,7 +110,7 @@ async fn single_use_and_counters_are_atomic() {
         let store = db.connect().await;
         let a = user(&store).await;
         store
-            .put_factor(&factor(a, "backup_code", "h1", b""))
+            .put_factor(&factor(a, FactorKind::BackupCode, "h1", b""))
             .await
             .unwrap();
         let mut tasks = Vec::new();
@@ -104,7 +118,7 @@ async fn single_use_and_counters_are_atomic() {
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
                 store
-                    .use_factor(a, "backup_code", "h1", 200 + i)
+                    .use_factor(a, FactorKind::BackupCode, "h1", 200 + i)
                     .await
                     .unwrap()
             }));
@@ -115,35 +129,41 @@ async fn single_use_and_counters_are_atomic() {
         }
         assert_eq!(winners, 1, "{}: a code is used once", db.name);
         assert!(store
-            .factor(a, "backup_code", "h1")
+            .factor(a, FactorKind::BackupCode, "h1")
             .await
             .unwrap()
             .unwrap()
             .used_at
             .is_some());
-        assert!(!store.use_factor(a, "backup_code", "nope", 1).await.unwrap());
+        assert!(!store
+            .use_factor(a, FactorKind::BackupCode, "nope", 1)
+            .await
+            .unwrap());
 
         store
-            .put_factor(&factor(a, "totp", "active", b"s"))
+            .put_factor(&factor(a, FactorKind::Totp, "active", b"s"))
             .await
             .unwrap();
         assert!(store
-            .advance_counter(a, "totp", "active", 10)
+            .advance_counter(a, FactorKind::Totp, "active", 10)
             .await
             .unwrap());
         assert!(
             !store
-                .advance_counter(a, "totp", "active", 10)
+                .advance_counter(a, FactorKind::Totp, "active", 10)
                 .await
                 .unwrap(),
             "same step twice"
         );
         assert!(
-            !store.advance_counter(a, "totp", "active", 9).await.unwrap(),
+            !store
+                .advance_counter(a, FactorKind::Totp, "active", 9)
+                .await
+                .unwrap(),
             "older step"
         );
         assert!(store
-            .advance_counter(a, "totp", "active", 11)
+            .advance_counter(a, FactorKind::Totp, "active", 11)
             .await
             .unwrap());
         let mut tasks = Vec::new();
@@ -151,7 +171,7 @@ async fn single_use_and_counters_are_atomic() {
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
                 store
-                    .advance_counter(a, "totp", "active", 12)
+                    .advance_counter(a, FactorKind::Totp, "active", 12)
                     .await
                     .unwrap()
             }));
@@ -172,19 +192,25 @@ async fn replace_swaps_a_whole_kind() {
         let store = db.connect().await;
         let a = user(&store).await;
         let old: Vec<_> = (0..3)
-            .map(|i| factor(a, "backup_code", &format!("old{i}"), b""))
+            .map(|i| factor(a, FactorKind::BackupCode, &format!("old{i}"), b""))
             .collect();
-        store.replace_factors(a, "backup_code", &old).await.unwrap();
         store
-            .put_factor(&factor(a, "profile", "", b"{}"))
+            .replace_factors(a, FactorKind::BackupCode, &old)
+            .await
+            .unwrap();
+        store
+            .put_factor(&factor(a, FactorKind::Profile, "", b"{}"))
             .await
             .unwrap();
         let new: Vec<_> = (0..2)
-            .map(|i| factor(a, "backup_code", &format!("new{i}"), b""))
+            .map(|i| factor(a, FactorKind::BackupCode, &format!("new{i}"), b""))
             .collect();
-        store.replace_factors(a, "backup_code", &new).await.unwrap();
+        store
+            .replace_factors(a, FactorKind::BackupCode, &new)
+            .await
+            .unwrap();
         let slots: Vec<_> = store
-            .factors(a, "backup_code")
+            .factors(a, FactorKind::BackupCode)
             .await
             .unwrap()
             .into_iter()
@@ -192,7 +218,11 @@ async fn replace_swaps_a_whole_kind() {
             .collect();
         assert_eq!(slots, ["new0", "new1"], "{}", db.name);
         assert!(
-            store.factor(a, "profile", "").await.unwrap().is_some(),
+            store
+                .factor(a, FactorKind::Profile, "")
+                .await
+                .unwrap()
+                .is_some(),
             "other kinds untouched"
         );
         store.close().await;

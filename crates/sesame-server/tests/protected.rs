@@ -16,6 +16,7 @@ use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use sesame_proto::client::{self, ClientPolicy};
 use sesame_proto::messages::{LoginChallenge, LoginConfirmation, RegistrationChallenge};
+use sesame_server::store::FactorKind;
 
 const NEW_PASSWORD: &str = "a brand new passphrase";
 
@@ -410,14 +411,14 @@ async fn deleting_an_account_removes_everything() {
         assert!(srv
             .sesame
             .store()
-            .factors(user.id, "backup_code")
+            .factors(user.id, FactorKind::BackupCode)
             .await
             .unwrap()
             .is_empty());
         assert!(srv
             .sesame
             .store()
-            .factors(user.id, "profile")
+            .factors(user.id, FactorKind::Profile)
             .await
             .unwrap()
             .is_empty());

@@ -17,6 +17,7 @@ use sesame_server::store::{
 use uuid::Uuid;
 
 use common::TestDb;
+use sesame_server::store::FactorKind;
 
 /// What a test body gets: an open store plus how to open the same database again.
 struct Ctx {
@@ -1027,7 +1028,7 @@ async fn account_creation_is_one_transaction(t: Ctx) {
         (0..3)
             .map(|i| FactorRecord {
                 user_id: user,
-                kind: "backup_code".into(),
+                kind: FactorKind::BackupCode,
                 slot: format!("slot{i}"),
                 value: Vec::new(),
                 counter: 0,
@@ -1045,7 +1046,13 @@ async fn account_creation_is_one_transaction(t: Ctx) {
     .await
     .unwrap();
     assert!(s.user_by_id(alice.id).await.unwrap().is_some());
-    assert_eq!(s.factors(alice.id, "backup_code").await.unwrap().len(), 3);
+    assert_eq!(
+        s.factors(alice.id, FactorKind::BackupCode)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
     let audit = |user| AuditQuery {
         user_id: Some(user),
         since: None,
@@ -1066,7 +1073,11 @@ async fn account_creation_is_one_transaction(t: Ctx) {
             other => panic!("expected a conflict, got {other:?}"),
         }
         assert!(s.user_by_id(dup.id).await.unwrap().is_none());
-        assert!(s.factors(dup.id, "backup_code").await.unwrap().is_empty());
+        assert!(s
+            .factors(dup.id, FactorKind::BackupCode)
+            .await
+            .unwrap()
+            .is_empty());
         assert!(s.list_audit(&audit(dup.id)).await.unwrap().is_empty());
     }
 }
@@ -1083,25 +1094,34 @@ async fn atomic_writes_commit_together(t: Ctx) {
         }
         s.create_session(&one).await.unwrap();
     }
-    let factor = |kind: &str, slot: &str| FactorRecord {
+    let factor = |kind: FactorKind, slot: &str| FactorRecord {
         user_id: bob.id,
-        kind: kind.into(),
+        kind,
         slot: slot.into(),
         value: b"v".to_vec(),
         counter: 0,
         created_at: 5,
         used_at: None,
     };
-    s.put_factor(&factor("backup_code", "old")).await.unwrap();
-    s.put_factor(&factor("device_required", "")).await.unwrap();
+    s.put_factor(&factor(FactorKind::BackupCode, "old"))
+        .await
+        .unwrap();
+    s.put_factor(&factor(FactorKind::DeviceRequired, ""))
+        .await
+        .unwrap();
 
     // A write the database refuses (a factor for nobody) rolls back the writes before it.
-    let mut failing = writes::password_reset(bob.id, b"new".to_vec(), vec![factor("x", "n1")], 6);
+    let mut failing = writes::password_reset(
+        bob.id,
+        b"new".to_vec(),
+        vec![factor(FactorKind::BackupCode, "n1")],
+        6,
+    );
     failing.insert(
         2,
         Write::PutFactor(FactorRecord {
             user_id: Uuid::new_v4(),
-            ..factor("x", "")
+            ..factor(FactorKind::BackupCode, "")
         }),
     );
     assert!(s.write_atomically(&failing).await.is_err());
@@ -1110,7 +1130,7 @@ async fn atomic_writes_commit_together(t: Ctx) {
     assert_eq!(stored.updated_at, 5);
     assert_eq!(s.sessions_for_user(bob.id).await.unwrap().len(), 3);
     assert_eq!(
-        s.factors(bob.id, "backup_code").await.unwrap()[0].slot,
+        s.factors(bob.id, FactorKind::BackupCode).await.unwrap()[0].slot,
         "old"
     );
 
@@ -1134,7 +1154,10 @@ async fn atomic_writes_commit_together(t: Ctx) {
         .write_atomically(&writes::password_reset(
             bob.id,
             b"reset".to_vec(),
-            vec![factor("ignored", "n1"), factor("ignored", "n2")],
+            vec![
+                factor(FactorKind::BackupCode, "n1"),
+                factor(FactorKind::BackupCode, "n2"),
+            ],
             8,
         ))
         .await
@@ -1146,13 +1169,13 @@ async fn atomic_writes_commit_together(t: Ctx) {
         (&b"reset"[..], 8)
     );
     assert!(s.sessions_for_user(bob.id).await.unwrap().is_empty());
-    let codes = s.factors(bob.id, "backup_code").await.unwrap();
+    let codes = s.factors(bob.id, FactorKind::BackupCode).await.unwrap();
     assert_eq!(
         codes.iter().map(|f| f.slot.as_str()).collect::<Vec<_>>(),
         ["n1", "n2"]
     );
     assert!(s
-        .factor(bob.id, "device_required", "")
+        .factor(bob.id, FactorKind::DeviceRequired, "")
         .await
         .unwrap()
         .is_none());
@@ -1168,11 +1191,13 @@ async fn atomic_writes_commit_together(t: Ctx) {
         s.user_by_id(bob.id).await.unwrap().unwrap().status,
         AccountStatus::Banned
     );
-    s.put_factor(&factor("totp", "pending")).await.unwrap();
-    s.write_atomically(&writes::totp_activation(factor("totp", "active")))
+    s.put_factor(&factor(FactorKind::Totp, "pending"))
         .await
         .unwrap();
-    let totp = s.factors(bob.id, "totp").await.unwrap();
+    s.write_atomically(&writes::totp_activation(factor(FactorKind::Totp, "active")))
+        .await
+        .unwrap();
+    let totp = s.factors(bob.id, FactorKind::Totp).await.unwrap();
     assert_eq!(
         totp.iter().map(|f| f.slot.as_str()).collect::<Vec<_>>(),
         ["active"]

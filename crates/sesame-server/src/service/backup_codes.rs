@@ -5,10 +5,11 @@ use uuid::Uuid;
 
 use super::Sesame;
 use crate::error::ApiError;
+use crate::store::FactorKind;
 use crate::store::FactorRecord;
 
 /// The factor kind of backup codes (one slot per code: its keyed hash).
-pub(crate) const KIND: &str = "backup_code";
+pub(crate) const KIND: FactorKind = FactorKind::BackupCode;
 const BACKUP_CODES: usize = 10;
 const BACKUP_CODE_CHARS: usize = 10;
 /// Crockford's base32 alphabet: no i, l, o, u.
@@ -80,7 +81,7 @@ impl Sesame {
                 .collect();
             records.push(FactorRecord {
                 user_id: user,
-                kind: KIND.into(),
+                kind: KIND,
                 slot: self.backup_slot(user, &code),
                 value: Vec::new(),
                 counter: 0,

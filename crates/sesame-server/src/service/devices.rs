@@ -24,15 +24,16 @@ use uuid::Uuid;
 
 use super::{Authenticated, RequestContext, Sesame};
 use crate::error::{ApiError, InputError};
+use crate::store::FactorKind;
 use crate::store::{FactorRecord, UserRecord};
 
 pub use sesame_api::messaging::DeviceList;
 pub use sesame_api::messaging::DeviceView;
 
 /// Factor kind of a registered device key (slot: the device id).
-pub const KIND_DEVICE_KEY: &str = "device_key";
+pub const KIND_DEVICE_KEY: FactorKind = FactorKind::DeviceKey;
 /// Factor kind of the "device key required at login" switch.
-pub const KIND_DEVICE_REQUIRED: &str = "device_required";
+pub const KIND_DEVICE_REQUIRED: FactorKind = FactorKind::DeviceRequired;
 /// Most devices one user may register.
 pub const MAX_DEVICES: usize = 20;
 /// Longest device name, characters.
@@ -140,7 +141,7 @@ impl Sesame {
             .store
             .put_factor(&FactorRecord {
                 user_id: who.user_id,
-                kind: KIND_DEVICE_KEY.into(),
+                kind: KIND_DEVICE_KEY,
                 slot: id.clone(),
                 value,
                 counter: 0,
@@ -237,7 +238,7 @@ impl Sesame {
             store
                 .put_factor(&FactorRecord {
                     user_id: who.user_id,
-                    kind: KIND_DEVICE_REQUIRED.into(),
+                    kind: KIND_DEVICE_REQUIRED,
                     slot: String::new(),
                     value: b"1".to_vec(),
                     counter: 0,

@@ -19,15 +19,16 @@ use uuid::Uuid;
 
 use super::{Authenticated, RequestContext, Sesame};
 use crate::error::{ApiError, InputError};
+use crate::store::FactorKind;
 use crate::store::{FactorRecord, UserRecord};
 
 pub use sesame_api::messaging::IdentityUpload;
 pub use sesame_api::messaging::PublishedIdentity;
 
 /// Factor kind of a user's public identity keys.
-pub const KIND_IDENTITY: &str = "identity";
+pub const KIND_IDENTITY: FactorKind = FactorKind::Identity;
 /// Factor kind of a user's encrypted key backup.
-pub const KIND_KEY_BACKUP: &str = "key_backup";
+pub const KIND_KEY_BACKUP: FactorKind = FactorKind::KeyBackup;
 /// Largest key backup accepted, bytes (decoded).
 pub use sesame_api::messaging::MAX_BACKUP_BYTES;
 
@@ -101,7 +102,7 @@ impl Sesame {
             .store
             .put_factor(&FactorRecord {
                 user_id: who.user_id,
-                kind: KIND_IDENTITY.into(),
+                kind: KIND_IDENTITY,
                 slot: String::new(),
                 value,
                 counter: 0,
@@ -168,7 +169,7 @@ impl Sesame {
             .store
             .put_factor(&FactorRecord {
                 user_id: who.user_id,
-                kind: KIND_KEY_BACKUP.into(),
+                kind: KIND_KEY_BACKUP,
                 slot: String::new(),
                 value: bytes,
                 counter: 0,

@@ -22,12 +22,13 @@ use zeroize::Zeroizing;
 use super::proof::Fresh;
 use super::{Authenticated, RequestContext, Sesame};
 use crate::error::{ApiError, CredentialError, InputError};
+use crate::store::FactorKind;
 use crate::store::{writes, FactorRecord, UserRecord};
 
 pub use sesame_api::account::Profile;
 pub use sesame_api::account::ProfileUpdate;
 
-const PROFILE: &str = "profile";
+const PROFILE: FactorKind = FactorKind::Profile;
 
 /// Checks a profile against the rules its fields document.
 fn validate_profile(profile: &Profile) -> Result<(), ApiError> {
@@ -285,7 +286,7 @@ impl Sesame {
             .store
             .put_factor(&FactorRecord {
                 user_id: who.user_id,
-                kind: PROFILE.into(),
+                kind: PROFILE,
                 slot: String::new(),
                 value: serde_json::to_vec(&p).map_err(ApiError::internal)?,
                 counter: 0,

@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 
 use super::{Authenticated, RequestContext, Sesame};
 use crate::error::{ApiError, InputError};
+use crate::store::FactorKind;
 use crate::store::FactorRecord;
 use sesame_api::account::{
     MAX_ANSWER_CHARS, MAX_QUESTIONS, MAX_QUESTION_CHARS, MIN_ANSWER_CHARS, MIN_QUESTIONS,
@@ -19,7 +20,7 @@ use sesame_api::account::{
 
 pub use sesame_api::account::QuestionAnswer;
 
-const KIND: &str = "security_question";
+const KIND: FactorKind = FactorKind::SecurityQuestion;
 /// Questions offered to users (they may also write their own).
 pub const CATALOG: &[&str] = &[
     "What was the name of your first pet?",
@@ -169,7 +170,7 @@ impl Sesame {
         .map_err(ApiError::internal)?;
         Ok(FactorRecord {
             user_id: user,
-            kind: KIND.into(),
+            kind: KIND,
             slot: slot.to_string(),
             value: self
                 .inner

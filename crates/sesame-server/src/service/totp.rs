@@ -13,10 +13,11 @@ use uuid::Uuid;
 use super::second_factor::invalid_code;
 use super::{RequestContext, Sesame};
 use crate::error::{ApiError, InputError};
+use crate::store::FactorKind;
 use crate::store::FactorRecord;
 
 /// The factor kind of TOTP secrets (slots `pending` and `active`).
-pub(crate) const KIND: &str = "totp";
+pub(crate) const KIND: FactorKind = FactorKind::Totp;
 const TOTP_STEP: u64 = 30;
 pub(super) const TOTP_DIGITS: usize = 6;
 const TOTP_SECRET_BYTES: usize = 20;
@@ -115,7 +116,7 @@ impl Sesame {
             .store
             .put_factor(&FactorRecord {
                 user_id: user,
-                kind: KIND.into(),
+                kind: KIND,
                 slot: "pending".into(),
                 value: sealed,
                 counter: 0,

@@ -12,13 +12,72 @@ use uuid::Uuid;
 
 use super::{PostgresStore, SqliteStore, StoreError};
 
+/// What a stored factor is. Stored as the text of [`FactorKind::as_str`]; an unknown value
+/// read back is reported as [`StoreError::Corrupt`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FactorKind {
+    /// A TOTP secret (slots `active` and `pending`).
+    Totp,
+    /// A backup code (slot: a keyed hash of the code).
+    BackupCode,
+    /// A security question with its hashed answer (slot: its position).
+    SecurityQuestion,
+    /// The public profile (one slot).
+    Profile,
+    /// The published messaging identity (one slot).
+    Identity,
+    /// The encrypted key backup (one slot).
+    KeyBackup,
+    /// A device key for login signatures (slot: the device id).
+    DeviceKey,
+    /// Whether logins need a device key (one slot).
+    DeviceRequired,
+}
+
+impl FactorKind {
+    /// Every kind.
+    pub const ALL: [FactorKind; 8] = [
+        FactorKind::Totp,
+        FactorKind::BackupCode,
+        FactorKind::SecurityQuestion,
+        FactorKind::Profile,
+        FactorKind::Identity,
+        FactorKind::KeyBackup,
+        FactorKind::DeviceKey,
+        FactorKind::DeviceRequired,
+    ];
+
+    /// The stored text.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FactorKind::Totp => "totp",
+            FactorKind::BackupCode => "backup_code",
+            FactorKind::SecurityQuestion => "security_question",
+            FactorKind::Profile => "profile",
+            FactorKind::Identity => "identity",
+            FactorKind::KeyBackup => "key_backup",
+            FactorKind::DeviceKey => "device_key",
+            FactorKind::DeviceRequired => "device_required",
+        }
+    }
+
+    /// The kind stored as `text`.
+    pub fn parse(text: &str) -> Result<FactorKind, StoreError> {
+        FactorKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == text)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown factor kind {text:?}")))
+    }
+}
+
 /// One stored factor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FactorRecord {
     /// The owner.
     pub user_id: Uuid,
-    /// What it is (`totp`, `backup_code`, `security_question`, `profile`, …).
-    pub kind: String,
+    /// What it is.
+    pub kind: FactorKind,
     /// Which one of that kind (a position, a hash, a key id, or empty).
     pub slot: String,
     /// The sealed or hashed value.
@@ -40,16 +99,16 @@ pub trait FactorStore: Send + Sync {
     async fn factor(
         &self,
         user: Uuid,
-        kind: &str,
+        kind: FactorKind,
         slot: &str,
     ) -> Result<Option<FactorRecord>, StoreError>;
     /// Every factor of a kind, by slot.
-    async fn factors(&self, user: Uuid, kind: &str) -> Result<Vec<FactorRecord>, StoreError>;
+    async fn factors(&self, user: Uuid, kind: FactorKind) -> Result<Vec<FactorRecord>, StoreError>;
     /// Removes one slot (`Some`) or the whole kind (`None`); returns how many rows.
     async fn delete_factors(
         &self,
         user: Uuid,
-        kind: &str,
+        kind: FactorKind,
         slot: Option<&str>,
     ) -> Result<u64, StoreError>;
     /// Replaces every factor of `kind` with `new`, atomically (a regenerated set of backup
@@ -57,7 +116,7 @@ pub trait FactorStore: Send + Sync {
     async fn replace_factors(
         &self,
         user: Uuid,
-        kind: &str,
+        kind: FactorKind,
         new: &[FactorRecord],
     ) -> Result<(), StoreError>;
     /// Marks an unused factor used; `false` if it does not exist or was already used. Two
@@ -65,7 +124,7 @@ pub trait FactorStore: Send + Sync {
     async fn use_factor(
         &self,
         user: Uuid,
-        kind: &str,
+        kind: FactorKind,
         slot: &str,
         now: i64,
     ) -> Result<bool, StoreError>;
@@ -73,7 +132,7 @@ pub trait FactorStore: Send + Sync {
     async fn advance_counter(
         &self,
         user: Uuid,
-        kind: &str,
+        kind: FactorKind,
         slot: &str,
         to: i64,
     ) -> Result<bool, StoreError>;
@@ -89,7 +148,7 @@ macro_rules! factor_store {
             fn factor_from_row(row: &<$db as sqlx::Database>::Row) -> Result<FactorRecord, StoreError> {
                 Ok(FactorRecord {
                     user_id: $decode(row)?,
-                    kind: row.try_get("kind")?,
+                    kind: FactorKind::parse(row.try_get::<&str, _>("kind")?)?,
                     slot: row.try_get("slot")?,
                     value: row.try_get("value")?,
                     counter: row.try_get("counter")?,
@@ -114,7 +173,7 @@ macro_rules! factor_store {
                 ));
                 q.push_values(factors, |mut row, f| {
                     row.push_bind($id(f.user_id))
-                        .push_bind(f.kind.clone())
+                        .push_bind(f.kind.as_str())
                         .push_bind(f.slot.clone())
                         .push_bind(f.value.clone())
                         .push_bind(f.counter)
@@ -137,7 +196,7 @@ macro_rules! factor_store {
                      used_at = excluded.used_at"
                 ))
                 .bind($id(f.user_id))
-                .bind(&f.kind)
+                .bind(f.kind.as_str())
                 .bind(&f.slot)
                 .bind(&f.value)
                 .bind(f.counter)
@@ -152,7 +211,7 @@ macro_rules! factor_store {
             pub(super) async fn remove_factors<'e, E>(
                 executor: E,
                 user: Uuid,
-                kind: &str,
+                kind: FactorKind,
                 slot: Option<&str>,
             ) -> Result<u64, StoreError>
             where
@@ -163,13 +222,13 @@ macro_rules! factor_store {
                         "DELETE FROM user_factors WHERE user_id = $1 AND kind = $2 AND slot = $3",
                     )
                     .bind($id(user))
-                    .bind(kind)
+                    .bind(kind.as_str())
                     .bind(slot)
                     .execute(executor)
                     .await?,
                     None => sqlx::query("DELETE FROM user_factors WHERE user_id = $1 AND kind = $2")
                         .bind($id(user))
-                        .bind(kind)
+                        .bind(kind.as_str())
                         .execute(executor)
                         .await?,
                 };
@@ -183,41 +242,41 @@ macro_rules! factor_store {
                 Self::upsert_factor(self.writer(), f).await
             }
 
-            async fn factor(&self, user: Uuid, kind: &str, slot: &str) -> Result<Option<FactorRecord>, StoreError> {
+            async fn factor(&self, user: Uuid, kind: FactorKind, slot: &str) -> Result<Option<FactorRecord>, StoreError> {
                 let row = sqlx::query(&format!(
                     "SELECT {COLUMNS} FROM user_factors WHERE user_id = $1 AND kind = $2 AND slot = $3"
                 ))
                 .bind($id(user))
-                .bind(kind)
+                .bind(kind.as_str())
                 .bind(slot)
                 .fetch_optional(self.pool())
                 .await?;
                 row.as_ref().map(Self::factor_from_row).transpose()
             }
 
-            async fn factors(&self, user: Uuid, kind: &str) -> Result<Vec<FactorRecord>, StoreError> {
+            async fn factors(&self, user: Uuid, kind: FactorKind) -> Result<Vec<FactorRecord>, StoreError> {
                 let rows = sqlx::query(&format!(
                     "SELECT {COLUMNS} FROM user_factors WHERE user_id = $1 AND kind = $2 ORDER BY slot"
                 ))
                 .bind($id(user))
-                .bind(kind)
+                .bind(kind.as_str())
                 .fetch_all(self.pool())
                 .await?;
                 rows.iter().map(Self::factor_from_row).collect()
             }
 
-            async fn delete_factors(&self, user: Uuid, kind: &str, slot: Option<&str>) -> Result<u64, StoreError> {
+            async fn delete_factors(&self, user: Uuid, kind: FactorKind, slot: Option<&str>) -> Result<u64, StoreError> {
                 Self::remove_factors(self.writer(), user, kind, slot).await
             }
 
-            async fn replace_factors(&self, user: Uuid, kind: &str, new: &[FactorRecord]) -> Result<(), StoreError> {
+            async fn replace_factors(&self, user: Uuid, kind: FactorKind, new: &[FactorRecord]) -> Result<(), StoreError> {
                 let mut tx = self.begin_write().await?;
                 Self::remove_factors(&mut *tx, user, kind, None).await?;
                 let new: Vec<FactorRecord> = new
                     .iter()
                     .map(|f| FactorRecord {
                         user_id: user,
-                        kind: kind.to_owned(),
+                        kind,
                         ..f.clone()
                     })
                     .collect();
@@ -226,13 +285,13 @@ macro_rules! factor_store {
                 Ok(())
             }
 
-            async fn use_factor(&self, user: Uuid, kind: &str, slot: &str, now: i64) -> Result<bool, StoreError> {
+            async fn use_factor(&self, user: Uuid, kind: FactorKind, slot: &str, now: i64) -> Result<bool, StoreError> {
                 let done = sqlx::query(
                     "UPDATE user_factors SET used_at = $4 \
                      WHERE user_id = $1 AND kind = $2 AND slot = $3 AND used_at IS NULL",
                 )
                 .bind($id(user))
-                .bind(kind)
+                .bind(kind.as_str())
                 .bind(slot)
                 .bind(now)
                 .execute(self.writer())
@@ -240,13 +299,13 @@ macro_rules! factor_store {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn advance_counter(&self, user: Uuid, kind: &str, slot: &str, to: i64) -> Result<bool, StoreError> {
+            async fn advance_counter(&self, user: Uuid, kind: FactorKind, slot: &str, to: i64) -> Result<bool, StoreError> {
                 let done = sqlx::query(
                     "UPDATE user_factors SET counter = $4 \
                      WHERE user_id = $1 AND kind = $2 AND slot = $3 AND counter < $4",
                 )
                 .bind($id(user))
-                .bind(kind)
+                .bind(kind.as_str())
                 .bind(slot)
                 .bind(to)
                 .execute(self.writer())

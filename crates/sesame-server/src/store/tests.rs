@@ -109,3 +109,14 @@ fn unique_violation_mapping_reads_the_constraint_or_message() {
         StoreError::Database(sqlx::Error::RowNotFound)
     ));
 }
+
+#[test]
+fn factor_kinds_round_trip_and_unknown_ones_are_corrupt() {
+    for kind in super::FactorKind::ALL {
+        assert_eq!(super::FactorKind::parse(kind.as_str()).unwrap(), kind);
+    }
+    assert!(matches!(
+        super::FactorKind::parse("poison"),
+        Err(super::StoreError::Corrupt(_))
+    ));
+}

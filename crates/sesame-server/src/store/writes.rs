@@ -20,7 +20,7 @@
 
 use uuid::Uuid;
 
-use super::{AccountStatus, FactorRecord, PostgresStore, SqliteStore, StoreError};
+use super::{AccountStatus, FactorKind, FactorRecord, PostgresStore, SqliteStore, StoreError};
 
 /// One write of a multi-write operation (see [`Store::write_atomically`](super::Store::write_atomically)).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,7 +58,7 @@ pub enum Write {
         /// The user.
         user: Uuid,
         /// The factor kind.
-        kind: String,
+        kind: FactorKind,
         /// One slot, or every slot of the kind.
         slot: Option<String>,
     },
@@ -68,7 +68,7 @@ pub enum Write {
         /// The user.
         user: Uuid,
         /// The factor kind.
-        kind: String,
+        kind: FactorKind,
         /// The new set.
         new: Vec<FactorRecord>,
     },
@@ -91,12 +91,12 @@ pub fn password_reset(
         Write::DeleteSessions { user, except: None },
         Write::ReplaceFactors {
             user,
-            kind: "backup_code".into(),
+            kind: FactorKind::BackupCode,
             new: backup_codes,
         },
         Write::DeleteFactors {
             user,
-            kind: "device_required".into(),
+            kind: FactorKind::DeviceRequired,
             slot: None,
         },
     ]
@@ -136,7 +136,7 @@ pub fn status_change(user: Uuid, status: AccountStatus, now: i64) -> Vec<Write> 
 /// TOTP confirmation: `active` (slot `active`) stored, the pending secret removed.
 pub fn totp_activation(active: FactorRecord) -> Vec<Write> {
     let user = active.user_id;
-    let kind = active.kind.clone();
+    let kind = active.kind;
     vec![
         Write::PutFactor(active),
         Write::DeleteFactors {
@@ -198,15 +198,15 @@ macro_rules! atomic_writes {
                             1
                         }
                         Write::DeleteFactors { user, kind, slot } => {
-                            Self::remove_factors(&mut *tx, *user, kind, slot.as_deref()).await?
+                            Self::remove_factors(&mut *tx, *user, *kind, slot.as_deref()).await?
                         }
                         Write::ReplaceFactors { user, kind, new } => {
-                            Self::remove_factors(&mut *tx, *user, kind, None).await?;
+                            Self::remove_factors(&mut *tx, *user, *kind, None).await?;
                             let new: Vec<FactorRecord> = new
                                 .iter()
                                 .map(|f| FactorRecord {
                                     user_id: *user,
-                                    kind: kind.clone(),
+                                    kind: *kind,
                                     ..f.clone()
                                 })
                                 .collect();

@@ -13,9 +13,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use sesame_server::store::{
-    AccountStatus, AuditQuery, AuditRecord, Backend, FactorRecord, FactorStore, LoginWrite,
-    MessageAck, MessageInsert, MessageRecord, MessageStore, NewAuditEvent, NewMessage, NewSession,
-    NewUser, SessionRecord, Store, StoreError, UserRecord, Write,
+    AccountStatus, AuditQuery, AuditRecord, Backend, FactorKind, FactorRecord, FactorStore,
+    LoginWrite, MessageAck, MessageInsert, MessageRecord, MessageStore, NewAuditEvent, NewMessage,
+    NewSession, NewUser, SessionRecord, Store, StoreError, UserRecord, Write,
 };
 use uuid::Uuid;
 
@@ -90,18 +90,18 @@ impl FactorStore for FailingStore {
     async fn factor(
         &self,
         user: Uuid,
-        kind: &str,
+        kind: FactorKind,
         slot: &str,
     ) -> Result<Option<FactorRecord>, StoreError> {
         self.inner.factor(user, kind, slot).await
     }
-    async fn factors(&self, user: Uuid, kind: &str) -> Result<Vec<FactorRecord>, StoreError> {
+    async fn factors(&self, user: Uuid, kind: FactorKind) -> Result<Vec<FactorRecord>, StoreError> {
         self.inner.factors(user, kind).await
     }
     async fn delete_factors(
         &self,
         user: Uuid,
-        kind: &str,
+        kind: FactorKind,
         slot: Option<&str>,
     ) -> Result<u64, StoreError> {
         self.write()?;
@@ -110,7 +110,7 @@ impl FactorStore for FailingStore {
     async fn replace_factors(
         &self,
         user: Uuid,
-        kind: &str,
+        kind: FactorKind,
         new: &[FactorRecord],
     ) -> Result<(), StoreError> {
         self.write()?;
@@ -119,7 +119,7 @@ impl FactorStore for FailingStore {
     async fn use_factor(
         &self,
         user: Uuid,
-        kind: &str,
+        kind: FactorKind,
         slot: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
@@ -129,7 +129,7 @@ impl FactorStore for FailingStore {
     async fn advance_counter(
         &self,
         user: Uuid,
-        kind: &str,
+        kind: FactorKind,
         slot: &str,
         to: i64,
     ) -> Result<bool, StoreError> {
@@ -312,7 +312,7 @@ impl Store for FailingStore {
         let mut poisoned = writes.to_vec();
         poisoned[at] = Write::PutFactor(FactorRecord {
             user_id: Uuid::new_v4(),
-            kind: "poison".into(),
+            kind: FactorKind::Profile,
             slot: String::new(),
             value: Vec::new(),
             counter: 0,
