@@ -104,7 +104,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let config = load_config(args.storage.config.as_deref(), &args.storage)?;
-    let (store, master) = sesame_server::server::open(&config).await?;
+    let (store, master) = sesame_server::server::open_existing(&config).await?;
     let sesame = sesame_server::server::build(&config, store.clone(), &master).await?;
     let result = command(&sesame, args.command, args.json).await;
     store.close().await;

@@ -52,6 +52,15 @@ pub enum ServeError {
          database needs the same key; `sesame admin gen-master-key` prints a fresh one)"
     )]
     NoMasterKey,
+    /// `admin` pointed at a data directory without a Sesame database: it creates nothing.
+    #[error("no Sesame data in {0}; pass --data-dir or --database-url")]
+    NoInstallation(String),
+    /// `serve` pointed at a directory that holds other files but no Sesame database.
+    #[error(
+        "{0} is not empty and holds no Sesame database: a new installation is only created in \
+         an absent or empty directory; pass --data-dir or --database-url"
+    )]
+    NotAnInstallation(String),
     /// The mail settings (`smtp_*`) are unusable.
     #[error("mail settings: {}", .0 .0)]
     Mail(#[from] crate::service::MailError),
@@ -62,10 +71,55 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServeError {
     move |source| ServeError::Io { what, source }
 }
 
+/// Opens an existing installation only (`sesame admin`): with the embedded SQLite database,
+/// a missing database file is an error instead of a new, empty installation.
+pub async fn open_existing(config: &Config) -> Result<(Arc<dyn Store>, MasterKey), ServeError> {
+    if let Some(db) = sqlite_file(config).filter(|_| config.is_sqlite()) {
+        if !db.exists() {
+            return Err(ServeError::NoInstallation(absolute(&config.data_dir)));
+        }
+    }
+    open(config).await
+}
+
+/// The absolute form of `path`, for messages.
+fn absolute(path: &std::path::Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_owned())
+        .display()
+        .to_string()
+}
+
+/// Refuses to start a new SQLite installation in a directory that holds other files, and
+/// says so in one line when a new one is created.
+fn check_new_installation(config: &Config) -> Result<(), ServeError> {
+    let Some(db) = sqlite_file(config).filter(|_| config.is_sqlite()) else {
+        return Ok(());
+    };
+    if db.exists() {
+        return Ok(());
+    }
+    let dir = &config.data_dir;
+    // A master key put there beforehand is part of a new installation, not someone else's.
+    let empty = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .flatten()
+            .all(|e| e.file_name() == std::ffi::OsStr::new("master.key")),
+        Err(_) => true,
+    };
+    if !empty {
+        return Err(ServeError::NotAnInstallation(absolute(dir)));
+    }
+    println!("sesame: creating a new installation in {}", absolute(dir));
+    Ok(())
+}
+
 /// Opens the store and the master key the configuration names (shared by `serve` and
-/// `admin`). Creates the data directory and, for the embedded default, the key file.
+/// `admin`). Creates the data directory and, for the embedded default, the key file; a new
+/// SQLite installation only in an absent or empty directory.
 pub async fn open(config: &Config) -> Result<(Arc<dyn Store>, MasterKey), ServeError> {
     let sqlite = config.is_sqlite();
+    check_new_installation(config)?;
     if sqlite || config.master_key_file.is_none() {
         create_private_dir(&config.data_dir)
             .map_err(io(format!("data directory {}", config.data_dir.display())))?;
