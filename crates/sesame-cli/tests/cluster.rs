@@ -239,11 +239,23 @@ struct Cluster {
     prefix: String,
     dir: tempfile::TempDir,
     cleaned: bool,
+    /// More `SESAME_*` settings for every node.
+    env: Vec<(String, String)>,
 }
 
 impl Cluster {
     /// Starts `n` nodes on `redis` (the shared one, or a private one).
     async fn start(services: &Services, redis: &str, n: usize) -> Cluster {
+        Cluster::start_with(services, redis, n, &[]).await
+    }
+
+    /// Starts `n` nodes on `redis` with more `SESAME_*` settings.
+    async fn start_with(
+        services: &Services,
+        redis: &str,
+        n: usize,
+        env: &[(&str, &str)],
+    ) -> Cluster {
         let hex = Uuid::new_v4().simple().to_string();
         let mut cluster = Cluster {
             nodes: Vec::new(),
@@ -253,6 +265,10 @@ impl Cluster {
             prefix: format!("sesame_t:cluster:{hex}:"),
             dir: tempfile::tempdir().unwrap(),
             cleaned: false,
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         };
         // The first node creates the schema, the tables and the server secrets; the others
         // start together once it is up.
@@ -302,6 +318,8 @@ impl Cluster {
             .env("SESAME_THROTTLE_PER_ADDRESS", "0")
             .env("SESAME_SEND_RATE_PER_MINUTE", "0")
             .env("RUST_LOG", "info,sqlx=warn")
+            // Last, so a test's own settings win over the defaults above.
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap());
@@ -1093,4 +1111,47 @@ async fn a_redis_outage_fails_fast_and_recovers() {
     eprintln!("cross-node deliveries after Redis returned: {times:?}");
     drop((alice_ws, bob_ws));
     cluster.cleanup().await;
+}
+
+/// One rate limiter for every node: 200 concurrent requests from one address, spread over
+/// three server processes sharing Redis, let exactly the per-address limit through (the
+/// limiter's check-and-count is one Lua script, so no two processes can both take the last
+/// place).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_processes_share_one_rate_limit() {
+    const LIMIT: usize = 50;
+    let Some(services) = services().await else {
+        return;
+    };
+    let limit = LIMIT.to_string();
+    let env = [
+        ("SESAME_THROTTLE_PER_ADDRESS", limit.as_str()),
+        ("SESAME_THROTTLE_ADDRESS_WINDOW", "600"),
+    ];
+    let cluster = Cluster::start_with(&services, &services.redis, 3, &env).await;
+    let http = Client::new();
+    let body = json!({"username": "nobody-here", "code": "123456"});
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let (http, body) = (http.clone(), body.clone());
+            let url = cluster.nodes[i % 3].url("/api/verify-email");
+            tokio::spawn(async move { post(&http, url, &body).await })
+        })
+        .collect();
+    let (mut through, mut limited) = (0, 0);
+    for task in tasks {
+        let (status, body) = task.await.unwrap();
+        match status {
+            StatusCode::TOO_MANY_REQUESTS => limited += 1,
+            StatusCode::BAD_REQUEST => {
+                assert_eq!(body["error"]["code"], "code_expired", "{body}");
+                through += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    if (through, limited) != (LIMIT, 200 - LIMIT) {
+        cluster.print_logs();
+    }
+    assert_eq!((through, limited), (LIMIT, 200 - LIMIT));
 }
