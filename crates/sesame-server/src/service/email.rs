@@ -252,16 +252,12 @@ impl Sesame {
              10 minutes. Enter it to activate your account.\nIf you did not register, ignore \
              this message.\n"
         );
-        let mailer = self.inner.mailer.clone();
-        let to = email.to_owned();
-        tokio::spawn(async move {
-            if let Err(e) = mailer
-                .send(&to, "Your Sesame verification code", &body)
-                .await
-            {
-                tracing::warn!(%e, "verification mail not sent");
-            }
-        });
+        self.send_mail_in_background(
+            email.to_owned(),
+            "Your Sesame verification code",
+            body,
+            "verification",
+        );
         Ok(true)
     }
 

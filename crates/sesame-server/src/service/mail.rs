@@ -75,3 +75,50 @@ impl Mailer for OutboxMailer {
         )
     }
 }
+
+/// Mail handed to the mailer in the background, counted so that a caller can wait until every
+/// one of them was delivered or failed ([`Sesame::mail_settled`]).
+#[derive(Debug, Default)]
+pub(crate) struct MailInFlight {
+    count: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+impl super::Sesame {
+    /// Sends a mail in the background (the answer must not wait for SMTP, nor take longer
+    /// for accounts that have an address); a failure is logged as `what`.
+    pub(crate) fn send_mail_in_background(
+        &self,
+        to: String,
+        subject: &'static str,
+        body: String,
+        what: &'static str,
+    ) {
+        use std::sync::atomic::Ordering;
+        let mailer = self.inner.mailer.clone();
+        let flight = self.inner.mail_in_flight.clone();
+        flight.count.fetch_add(1, Ordering::SeqCst);
+        tokio::spawn(async move {
+            if let Err(e) = mailer.send(&to, subject, &body).await {
+                tracing::warn!(%e, what, "mail not sent");
+            }
+            if flight.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+                flight.idle.notify_waiters();
+            }
+        });
+    }
+
+    /// Waits until every mail handed over in the background so far was delivered or failed.
+    pub async fn mail_settled(&self) {
+        let flight = &self.inner.mail_in_flight;
+        loop {
+            let notified = flight.idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if flight.count.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}

@@ -154,15 +154,7 @@ impl Sesame {
         );
         // Sent in the background: the answer must not take longer for accounts
         // that have an email address.
-        let mailer = self.inner.mailer.clone();
-        tokio::spawn(async move {
-            if let Err(e) = mailer
-                .send(&email, "Your Sesame recovery code", &body)
-                .await
-            {
-                tracing::warn!(%e, "recovery mail not sent");
-            }
-        });
+        self.send_mail_in_background(email, "Your Sesame recovery code", body, "recovery");
         Some(hash)
     }
 
