@@ -559,6 +559,30 @@ impl Ws {
         }
     }
 
+    /// Waits until this connection's subscription is running: a message to oneself is
+    /// accepted and comes back (from the backlog or live), so the backlog read is over.
+    async fn until_live(&mut self, me: &User) {
+        let id = format!("probe-{}", Uuid::new_v4().simple());
+        self.send(send_frame(&me.name, &id)).await;
+        let (mut accepted, mut delivered) = (false, false);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !(accepted && delivered) {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let v = self
+                .recv_within(left)
+                .await
+                .unwrap_or_else(|| panic!("the probe {id} did not come back"));
+            match v["type"].as_str() {
+                Some("accepted") if v["id"] == id.as_str() => accepted = true,
+                Some("message") if v["id"] == id.as_str() => {
+                    self.send(json!({ "type": "ack", "id": id })).await;
+                    delivered = true;
+                }
+                _ => panic!("unexpected frame while probing: {v}"),
+            }
+        }
+    }
+
     /// Sends one message and waits for `accepted`.
     async fn send_msg(&mut self, to: &User, id: &str) {
         self.send(send_frame(&to.name, id)).await;
@@ -695,8 +719,9 @@ async fn messages_ring_across_nodes_and_presence_is_recorded() {
     let bob = user(&http, b, "bob").await;
     let mut alice_ws = Ws::connect(a, &alice).await;
     let mut bob_ws = Ws::connect(b, &bob).await;
-    // Let both subscriptions read their (empty) backlogs.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Both subscriptions have read their backlogs once a message to oneself came back.
+    alice_ws.until_live(&alice).await;
+    bob_ws.until_live(&bob).await;
 
     for round in 0..3 {
         let id = format!("ab{round}");
@@ -959,7 +984,8 @@ async fn a_redis_outage_fails_fast_and_recovers() {
     let bob = user(&http, b, "bob").await;
     let mut alice_ws = Ws::connect(a, &alice).await;
     let mut bob_ws = Ws::connect(b, &bob).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    alice_ws.until_live(&alice).await;
+    bob_ws.until_live(&bob).await;
 
     for node in [a, b] {
         let resp = http.get(node.url("/readyz")).send().await.unwrap();
