@@ -344,33 +344,24 @@ pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-/// What went wrong: the inside of [`ErrorBody`], of the WebSocket `error` frames and of the
-/// relay's error frames.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct ErrorDetail {
-    /// A stable, machine-readable code from the table of [`ErrorCode`] (docs/api.md §4).
-    pub code: String,
-    /// A human-readable explanation (may change; never branch on it).
-    pub message: String,
-    /// Seconds after which retrying makes sense (WebSocket frames; HTTP sends `Retry-After`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retry_after: Option<u64>,
-}
+/// What went wrong: the inside of [`ErrorBody`], of the WebSocket login's `error` frames and of
+/// the relay's `error` frames. One type for all three: it is sesame-proto's relay
+/// [`FrameError`](sesame_proto::e2e::FrameError), which the relay frames embed.
+pub use sesame_proto::e2e::FrameError as ErrorDetail;
 
-impl ErrorDetail {
-    /// The detail of `code` with `message`.
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+impl ErrorCode {
+    /// The detail of this code with `message`.
+    pub fn detail(self, message: impl Into<String>) -> ErrorDetail {
         ErrorDetail {
-            code: code.as_str().to_owned(),
+            code: self.as_str().to_owned(),
             message: message.into(),
             retry_after: None,
         }
     }
 
-    /// The typed code, when this build knows it (see [`ErrorCode::from_wire`]).
-    pub fn kind(&self, status: Option<u16>) -> Option<ErrorCode> {
-        ErrorCode::from_wire(&self.code, status)
+    /// The typed code of `detail`, when this build knows it (see [`ErrorCode::from_wire`]).
+    pub fn of(detail: &ErrorDetail, status: Option<u16>) -> Option<ErrorCode> {
+        ErrorCode::from_wire(&detail.code, status)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{Response, StatusCode};
-use sesame_api::CredentialError;
+use sesame_api::{CredentialError, ErrorCode};
 
 use crate::api::{ErrorBody, ErrorDetail};
 use crate::error::{Error, Result};
@@ -58,7 +58,7 @@ pub(crate) fn from_detail(
     detail: ErrorDetail,
     retry_after: Option<u64>,
 ) -> Error {
-    let code = detail.kind(status);
+    let code = ErrorCode::of(&detail, status);
     if code == Some(CredentialError::AuthenticationFailed.into()) {
         return Error::AuthenticationFailed;
     }

@@ -45,7 +45,7 @@ impl ApiError {
     pub fn detail(&self) -> ErrorDetail {
         ErrorDetail {
             retry_after: self.retry_after,
-            ..ErrorDetail::new(self.code, self.message.clone())
+            ..self.code.detail(self.message.clone())
         }
     }
 

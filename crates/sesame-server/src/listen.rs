@@ -113,7 +113,7 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 fn refuse(stream: &TcpStream) {
     let code = sesame_api::ErrorCode::from(sesame_api::LimitError::TooManyConnections);
     let body = sesame_api::ErrorBody {
-        error: sesame_api::ErrorDetail::new(code, "Too many connections; try again later."),
+        error: code.detail("Too many connections; try again later."),
     };
     let body = serde_json::to_string(&body).unwrap_or_default();
     let status = axum::http::StatusCode::from_u16(code.status())

@@ -49,7 +49,7 @@ fn groups_say_who_is_at_fault() {
     assert!(ErrorCode::from(LimitError::TooManyAttempts).is_retryable());
     assert!(!ErrorCode::from(InputError::UsernameTaken).is_retryable());
     let body = ErrorBody {
-        error: ErrorDetail::new(InputError::UnknownLogin.into(), "start again"),
+        error: ErrorCode::from(InputError::UnknownLogin).detail("start again"),
     };
     assert_eq!(
         serde_json::to_string(&body).unwrap(),

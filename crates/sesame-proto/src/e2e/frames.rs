@@ -25,12 +25,17 @@ pub enum ClientFrame {
 
 /// The error object of [`ServerFrame::Error`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ErrorDetail))]
 pub struct FrameError {
-    /// Machine-readable: `unknown_recipient`, `message_too_large`, `mailbox_full`,
-    /// `rate_limited`, `invalid_message`, `unknown_message`, …
+    /// A stable, machine-readable code: `unknown_recipient`, `message_too_large`,
+    /// `mailbox_full`, `rate_limited`, `invalid_message`, … (the error table of the server's
+    /// contract; docs/api.md §4).
     pub code: String,
-    /// For people.
+    /// For people (may change; never branch on it).
     pub message: String,
+    /// Seconds after which retrying makes sense, when the transport carries no header for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
 }
 
 /// A JSON text frame from the relay to a client, tagged by `"type"`.

@@ -5,7 +5,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use sesame_api::discovery::{Health, Jwks, Ready, ServerInfo};
-use sesame_api::{ErrorDetail, ServerError};
+use sesame_api::{ErrorCode, ServerError};
 
 use crate::service::Sesame;
 
@@ -73,7 +73,7 @@ pub(super) async fn readyz(State(s): State<Sesame>) -> Response {
     let message = format!("Not ready: {} {verb} not answer.", failing.join(" and "));
     tracing::warn!(database = %body.database, redis = %body.redis, "not ready");
     body.status = "unavailable".into();
-    body.error = Some(ErrorDetail::new(ServerError::Unavailable.into(), message));
+    body.error = Some(ErrorCode::from(ServerError::Unavailable).detail(message));
     let retry = (header::RETRY_AFTER, HeaderValue::from(5));
     (
         StatusCode::SERVICE_UNAVAILABLE,

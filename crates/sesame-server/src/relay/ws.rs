@@ -47,7 +47,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use futures_util::{FutureExt as _, SinkExt as _};
 use serde::Deserialize;
 use sesame_proto::b64::Bytes;
-use sesame_proto::e2e::{ClientFrame, FrameError, SealedMessage, ServerFrame};
+use sesame_proto::e2e::{ClientFrame, SealedMessage, ServerFrame};
 use tokio::time::Instant;
 
 use super::{Closed, Delivery, Outgoing, Peer, RecipientCache};
@@ -309,10 +309,7 @@ fn unreadable(e: &serde_json::Error) -> ApiError {
 fn error_frame(id: Option<String>, e: &ApiError) -> ServerFrame {
     ServerFrame::Error {
         id,
-        error: FrameError {
-            code: e.code.as_str().to_owned(),
-            message: e.message.to_string(),
-        },
+        error: e.detail(),
     }
 }
 
