@@ -3,13 +3,14 @@
 
 use reqwest::RequestBuilder;
 use serde::{Deserialize, Serialize};
-use sesame_api::messaging::KeyBackup;
+use sesame_api::messaging::{IdentityUpload, KeyBackup, PublishedIdentity};
 use sesame_proto::e2e::PublicIdentity;
 use uuid::Uuid;
 
 use crate::client::{error_from_body, retry_after, Client, DEFAULT_TIMEOUT, USER_AGENT};
 
-/// `GET /api/keys/{username}`: a user's published identity.
+/// A user's published identity, decoded: the body of `GET /api/keys/{username}` (the
+/// contract's [`PublishedIdentity`]) with its keys as a [`PublicIdentity`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyDirectoryEntry {
     /// The canonical username.
@@ -19,9 +20,38 @@ pub struct KeyDirectoryEntry {
     /// The public identity.
     #[serde(flatten)]
     pub identity: PublicIdentity,
-    /// When the keys were published, as the server reports it.
+    /// When the keys were published (Unix seconds).
     #[serde(default)]
     pub updated_at: Option<serde_json::Value>,
+}
+
+impl KeyDirectoryEntry {
+    /// Decodes the keys of `published`; `None` when one is not canonical base64url of the
+    /// right length.
+    pub fn decode(published: PublishedIdentity) -> Option<KeyDirectoryEntry> {
+        fn fixed<const N: usize>(text: &str) -> Option<[u8; N]> {
+            sesame_proto::b64::decode(text)?.try_into().ok()
+        }
+        Some(KeyDirectoryEntry {
+            identity: PublicIdentity {
+                signing_key: fixed(&published.signing_key)?,
+                encryption_key: fixed(&published.encryption_key)?,
+                encryption_key_signature: fixed(&published.encryption_key_signature)?,
+            },
+            username: published.username,
+            user_id: published.user_id,
+            updated_at: Some(published.updated_at.into()),
+        })
+    }
+}
+
+/// The body of `PUT /api/keys` for `identity`.
+fn upload(identity: &PublicIdentity) -> IdentityUpload {
+    IdentityUpload {
+        signing_key: sesame_proto::b64::encode(identity.signing_key),
+        encryption_key: sesame_proto::b64::encode(identity.encryption_key),
+        encryption_key_signature: sesame_proto::b64::encode(identity.encryption_key_signature),
+    }
 }
 
 /// The key routes of the server: the directory and the encrypted backup.
@@ -52,7 +82,10 @@ impl KeyDirectory {
 
     /// `PUT /api/keys`: publishes this user's public identity.
     pub async fn publish(&self, token: &str, identity: &PublicIdentity) -> crate::Result<()> {
-        let req = self.http.put(self.client.url("api/keys")?).json(identity);
+        let req = self
+            .http
+            .put(self.client.url("api/keys")?)
+            .json(&upload(identity));
         send(req.bearer_auth(token)).await.map(drop)
     }
 
@@ -68,9 +101,13 @@ impl KeyDirectory {
             .pop_if_empty()
             .push(username);
         match send(self.http.get(url).bearer_auth(token)).await {
-            Ok(body) => serde_json::from_slice(&body).map(Some).map_err(|e| {
-                crate::Error::UnexpectedResponse(format!("malformed key directory entry: {e}"))
-            }),
+            Ok(body) => serde_json::from_slice::<PublishedIdentity>(&body)
+                .ok()
+                .and_then(KeyDirectoryEntry::decode)
+                .map(Some)
+                .ok_or_else(|| {
+                    crate::Error::UnexpectedResponse("malformed key directory entry".into())
+                }),
             Err(e) if e.is(sesame_api::InputError::KeysNotFound) => Ok(None),
             Err(e) => Err(e),
         }
