@@ -18,7 +18,7 @@ use zeroize::Zeroizing;
 
 use common::failing::FailingStore;
 use common::TestDb;
-use sesame_server::store::FactorKind;
+use sesame_server::store::{FactorKind, Slot};
 
 const OLD_PASSWORD: &str = "an old passphrase that still works";
 const NEW_PASSWORD: &str = "a brand new passphrase after all";
@@ -70,7 +70,7 @@ async fn sessions(s: &dyn Store, user: Uuid) -> BTreeSet<Uuid> {
     all.into_iter().map(|s| s.id).collect()
 }
 
-async fn code_slots(s: &dyn Store, user: Uuid) -> BTreeSet<String> {
+async fn code_slots(s: &dyn Store, user: Uuid) -> BTreeSet<Slot> {
     let all = s.factors(user, FactorKind::BackupCode).await.unwrap();
     all.into_iter().map(|f| f.slot).collect()
 }
@@ -95,7 +95,7 @@ async fn password_reset_is_all_or_nothing() {
             s.put_factor(&FactorRecord {
                 user_id: user,
                 kind: FactorKind::DeviceRequired,
-                slot: String::new(),
+                slot: Slot::Only,
                 value: b"1".to_vec(),
                 counter: 0,
                 created_at: 1,
@@ -135,7 +135,7 @@ async fn password_reset_is_all_or_nothing() {
             let fired = failing.fired();
             failing.fail_write(None);
             let device_required = s
-                .factor(user, FactorKind::DeviceRequired, "")
+                .factor(user, FactorKind::DeviceRequired, &Slot::Only)
                 .await
                 .unwrap();
             let codes = code_slots(&*s, user).await;

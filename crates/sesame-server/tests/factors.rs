@@ -5,8 +5,8 @@ mod common;
 use std::sync::Arc;
 
 use common::backends;
-use sesame_server::store::FactorKind;
 use sesame_server::store::{AccountStatus, FactorRecord, NewUser, Store};
+use sesame_server::store::{FactorKind, Slot};
 use uuid::Uuid;
 
 async fn user(store: &Arc<dyn Store>) -> Uuid {
@@ -27,11 +27,11 @@ async fn user(store: &Arc<dyn Store>) -> Uuid {
     id
 }
 
-fn factor(user: Uuid, kind: FactorKind, slot: &str, value: &[u8]) -> FactorRecord {
+fn factor(user: Uuid, kind: FactorKind, slot: Slot, value: &[u8]) -> FactorRecord {
     FactorRecord {
         user_id: user,
         kind,
-        slot: slot.into(),
+        slot,
         value: value.to_vec(),
         counter: 0,
         created_at: 100,
@@ -45,23 +45,23 @@ async fn factors_upsert_list_and_delete() {
         let store = db.connect().await;
         let (a, b) = (user(&store).await, user(&store).await);
         store
-            .put_factor(&factor(a, FactorKind::Totp, "active", b"s1"))
+            .put_factor(&factor(a, FactorKind::Totp, Slot::Active, b"s1"))
             .await
             .unwrap();
         store
-            .put_factor(&factor(a, FactorKind::Totp, "active", b"s2"))
+            .put_factor(&factor(a, FactorKind::Totp, Slot::Active, b"s2"))
             .await
             .unwrap();
         store
-            .put_factor(&factor(a, FactorKind::Totp, "pending", b"p"))
+            .put_factor(&factor(a, FactorKind::Totp, Slot::Pending, b"p"))
             .await
             .unwrap();
         store
-            .put_factor(&factor(b, FactorKind::Totp, "active", b"other"))
+            .put_factor(&factor(b, FactorKind::Totp, Slot::Active, b"other"))
             .await
             .unwrap();
         let got = store
-            .factor(a, FactorKind::Totp, "active")
+            .factor(a, FactorKind::Totp, &Slot::Active)
             .await
             .unwrap()
             .unwrap();
@@ -69,16 +69,19 @@ async fn factors_upsert_list_and_delete() {
         assert_eq!(got.user_id, a);
         let all = store.factors(a, FactorKind::Totp).await.unwrap();
         assert_eq!(
-            all.iter().map(|f| f.slot.as_str()).collect::<Vec<_>>(),
+            all.iter().map(|f| f.slot.stored()).collect::<Vec<_>>(),
             ["active", "pending"]
         );
         assert_eq!(
-            store.factor(a, FactorKind::Totp, "missing").await.unwrap(),
+            store
+                .factor(b, FactorKind::Totp, &Slot::Pending)
+                .await
+                .unwrap(),
             None
         );
         assert_eq!(
             store
-                .delete_factors(a, FactorKind::Totp, Some("pending"))
+                .delete_factors(a, FactorKind::Totp, Some(&Slot::Pending))
                 .await
                 .unwrap(),
             1
@@ -110,7 +113,12 @@ async fn single_use_and_counters_are_atomic() {
         let store = db.connect().await;
         let a = user(&store).await;
         store
-            .put_factor(&factor(a, FactorKind::BackupCode, "h1", b""))
+            .put_factor(&factor(
+                a,
+                FactorKind::BackupCode,
+                Slot::Key("h1".into()),
+                b"",
+            ))
             .await
             .unwrap();
         let mut tasks = Vec::new();
@@ -118,7 +126,7 @@ async fn single_use_and_counters_are_atomic() {
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
                 store
-                    .use_factor(a, FactorKind::BackupCode, "h1", 200 + i)
+                    .use_factor(a, FactorKind::BackupCode, &Slot::Key("h1".into()), 200 + i)
                     .await
                     .unwrap()
             }));
@@ -129,41 +137,41 @@ async fn single_use_and_counters_are_atomic() {
         }
         assert_eq!(winners, 1, "{}: a code is used once", db.name);
         assert!(store
-            .factor(a, FactorKind::BackupCode, "h1")
+            .factor(a, FactorKind::BackupCode, &Slot::Key("h1".into()))
             .await
             .unwrap()
             .unwrap()
             .used_at
             .is_some());
         assert!(!store
-            .use_factor(a, FactorKind::BackupCode, "nope", 1)
+            .use_factor(a, FactorKind::BackupCode, &Slot::Key("nope".into()), 1)
             .await
             .unwrap());
 
         store
-            .put_factor(&factor(a, FactorKind::Totp, "active", b"s"))
+            .put_factor(&factor(a, FactorKind::Totp, Slot::Active, b"s"))
             .await
             .unwrap();
         assert!(store
-            .advance_counter(a, FactorKind::Totp, "active", 10)
+            .advance_counter(a, FactorKind::Totp, &Slot::Active, 10)
             .await
             .unwrap());
         assert!(
             !store
-                .advance_counter(a, FactorKind::Totp, "active", 10)
+                .advance_counter(a, FactorKind::Totp, &Slot::Active, 10)
                 .await
                 .unwrap(),
             "same step twice"
         );
         assert!(
             !store
-                .advance_counter(a, FactorKind::Totp, "active", 9)
+                .advance_counter(a, FactorKind::Totp, &Slot::Active, 9)
                 .await
                 .unwrap(),
             "older step"
         );
         assert!(store
-            .advance_counter(a, FactorKind::Totp, "active", 11)
+            .advance_counter(a, FactorKind::Totp, &Slot::Active, 11)
             .await
             .unwrap());
         let mut tasks = Vec::new();
@@ -171,7 +179,7 @@ async fn single_use_and_counters_are_atomic() {
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
                 store
-                    .advance_counter(a, FactorKind::Totp, "active", 12)
+                    .advance_counter(a, FactorKind::Totp, &Slot::Active, 12)
                     .await
                     .unwrap()
             }));
@@ -192,18 +200,18 @@ async fn replace_swaps_a_whole_kind() {
         let store = db.connect().await;
         let a = user(&store).await;
         let old: Vec<_> = (0..3)
-            .map(|i| factor(a, FactorKind::BackupCode, &format!("old{i}"), b""))
+            .map(|i| factor(a, FactorKind::BackupCode, Slot::Key(format!("old{i}")), b""))
             .collect();
         store
             .replace_factors(a, FactorKind::BackupCode, &old)
             .await
             .unwrap();
         store
-            .put_factor(&factor(a, FactorKind::Profile, "", b"{}"))
+            .put_factor(&factor(a, FactorKind::Profile, Slot::Only, b"{}"))
             .await
             .unwrap();
         let new: Vec<_> = (0..2)
-            .map(|i| factor(a, FactorKind::BackupCode, &format!("new{i}"), b""))
+            .map(|i| factor(a, FactorKind::BackupCode, Slot::Key(format!("new{i}")), b""))
             .collect();
         store
             .replace_factors(a, FactorKind::BackupCode, &new)
@@ -214,12 +222,12 @@ async fn replace_swaps_a_whole_kind() {
             .await
             .unwrap()
             .into_iter()
-            .map(|f| f.slot)
+            .map(|f| f.slot.stored())
             .collect();
         assert_eq!(slots, ["new0", "new1"], "{}", db.name);
         assert!(
             store
-                .factor(a, FactorKind::Profile, "")
+                .factor(a, FactorKind::Profile, &Slot::Only)
                 .await
                 .unwrap()
                 .is_some(),

@@ -17,7 +17,7 @@ use sesame_server::store::{
 use uuid::Uuid;
 
 use common::TestDb;
-use sesame_server::store::FactorKind;
+use sesame_server::store::{FactorKind, Slot};
 
 /// What a test body gets: an open store plus how to open the same database again.
 struct Ctx {
@@ -1029,7 +1029,7 @@ async fn account_creation_is_one_transaction(t: Ctx) {
             .map(|i| FactorRecord {
                 user_id: user,
                 kind: FactorKind::BackupCode,
-                slot: format!("slot{i}"),
+                slot: Slot::Key(format!("slot{i}")),
                 value: Vec::new(),
                 counter: 0,
                 created_at: 5,
@@ -1094,19 +1094,19 @@ async fn atomic_writes_commit_together(t: Ctx) {
         }
         s.create_session(&one).await.unwrap();
     }
-    let factor = |kind: FactorKind, slot: &str| FactorRecord {
+    let factor = |kind: FactorKind, slot: Slot| FactorRecord {
         user_id: bob.id,
         kind,
-        slot: slot.into(),
+        slot,
         value: b"v".to_vec(),
         counter: 0,
         created_at: 5,
         used_at: None,
     };
-    s.put_factor(&factor(FactorKind::BackupCode, "old"))
+    s.put_factor(&factor(FactorKind::BackupCode, Slot::Key("old".into())))
         .await
         .unwrap();
-    s.put_factor(&factor(FactorKind::DeviceRequired, ""))
+    s.put_factor(&factor(FactorKind::DeviceRequired, Slot::Only))
         .await
         .unwrap();
 
@@ -1114,14 +1114,14 @@ async fn atomic_writes_commit_together(t: Ctx) {
     let mut failing = writes::password_reset(
         bob.id,
         b"new".to_vec(),
-        vec![factor(FactorKind::BackupCode, "n1")],
+        vec![factor(FactorKind::BackupCode, Slot::Key("n1".into()))],
         6,
     );
     failing.insert(
         2,
         Write::PutFactor(FactorRecord {
             user_id: Uuid::new_v4(),
-            ..factor(FactorKind::BackupCode, "")
+            ..factor(FactorKind::BackupCode, Slot::Only)
         }),
     );
     assert!(s.write_atomically(&failing).await.is_err());
@@ -1131,7 +1131,7 @@ async fn atomic_writes_commit_together(t: Ctx) {
     assert_eq!(s.sessions_for_user(bob.id).await.unwrap().len(), 3);
     assert_eq!(
         s.factors(bob.id, FactorKind::BackupCode).await.unwrap()[0].slot,
-        "old"
+        Slot::Key("old".into())
     );
 
     // A password change keeping one session: rows counted per write.
@@ -1155,8 +1155,8 @@ async fn atomic_writes_commit_together(t: Ctx) {
             bob.id,
             b"reset".to_vec(),
             vec![
-                factor(FactorKind::BackupCode, "n1"),
-                factor(FactorKind::BackupCode, "n2"),
+                factor(FactorKind::BackupCode, Slot::Key("n1".into())),
+                factor(FactorKind::BackupCode, Slot::Key("n2".into())),
             ],
             8,
         ))
@@ -1171,11 +1171,11 @@ async fn atomic_writes_commit_together(t: Ctx) {
     assert!(s.sessions_for_user(bob.id).await.unwrap().is_empty());
     let codes = s.factors(bob.id, FactorKind::BackupCode).await.unwrap();
     assert_eq!(
-        codes.iter().map(|f| f.slot.as_str()).collect::<Vec<_>>(),
+        codes.iter().map(|f| f.slot.stored()).collect::<Vec<_>>(),
         ["n1", "n2"]
     );
     assert!(s
-        .factor(bob.id, FactorKind::DeviceRequired, "")
+        .factor(bob.id, FactorKind::DeviceRequired, &Slot::Only)
         .await
         .unwrap()
         .is_none());
@@ -1191,15 +1191,18 @@ async fn atomic_writes_commit_together(t: Ctx) {
         s.user_by_id(bob.id).await.unwrap().unwrap().status,
         AccountStatus::Banned
     );
-    s.put_factor(&factor(FactorKind::Totp, "pending"))
+    s.put_factor(&factor(FactorKind::Totp, Slot::Pending))
         .await
         .unwrap();
-    s.write_atomically(&writes::totp_activation(factor(FactorKind::Totp, "active")))
-        .await
-        .unwrap();
+    s.write_atomically(&writes::totp_activation(factor(
+        FactorKind::Totp,
+        Slot::Active,
+    )))
+    .await
+    .unwrap();
     let totp = s.factors(bob.id, FactorKind::Totp).await.unwrap();
     assert_eq!(
-        totp.iter().map(|f| f.slot.as_str()).collect::<Vec<_>>(),
+        totp.iter().map(|f| f.slot.stored()).collect::<Vec<_>>(),
         ["active"]
     );
 }

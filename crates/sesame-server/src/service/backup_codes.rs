@@ -5,8 +5,8 @@ use uuid::Uuid;
 
 use super::Sesame;
 use crate::error::ApiError;
-use crate::store::FactorKind;
 use crate::store::FactorRecord;
+use crate::store::{FactorKind, Slot};
 
 /// The factor kind of backup codes (one slot per code: its keyed hash).
 pub(crate) const KIND: FactorKind = FactorKind::BackupCode;
@@ -47,13 +47,13 @@ impl Sesame {
             .await?)
     }
 
-    fn backup_slot(&self, user: Uuid, normalized: &str) -> String {
+    fn backup_slot(&self, user: Uuid, normalized: &str) -> Slot {
         let h = self
             .inner
             .secrets
             .fields
             .index("backup_code", &format!("{user}:{normalized}"));
-        h.iter().map(|b| format!("{b:02x}")).collect()
+        Slot::Key(h.iter().map(|b| format!("{b:02x}")).collect())
     }
 
     /// Replaces the user's backup codes with a fresh set and returns it (shown once).

@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use super::{Authenticated, RequestContext, Sesame};
 use crate::error::{ApiError, InputError};
-use crate::store::FactorKind;
+use crate::store::{FactorKind, Slot};
 use crate::store::{FactorRecord, UserRecord};
 
 pub use sesame_api::messaging::DeviceList;
@@ -56,13 +56,18 @@ fn row_id(user: Uuid, slot: &str) -> Vec<u8> {
 
 impl Sesame {
     fn open_device(&self, f: &FactorRecord) -> Result<(DeviceView, [u8; 32]), ApiError> {
-        let corrupt =
-            || ApiError::internal(format!("device {} of {} does not open", f.slot, f.user_id));
+        let corrupt = || {
+            ApiError::internal(format!(
+                "device {} of {} does not open",
+                f.slot.stored(),
+                f.user_id
+            ))
+        };
         let sealed: Sealed = self
             .inner
             .secrets
             .fields
-            .open(DEVICE_FIELD, &row_id(f.user_id, &f.slot), &f.value)
+            .open(DEVICE_FIELD, &row_id(f.user_id, &f.slot.stored()), &f.value)
             .and_then(|json| serde_json::from_str(&json).ok())
             .ok_or_else(corrupt)?;
         let key = b64::decode(&sealed.public_key)
@@ -70,7 +75,7 @@ impl Sesame {
             .ok_or_else(corrupt)?;
         Ok((
             DeviceView {
-                id: f.slot.clone(),
+                id: f.slot.stored(),
                 name: sealed.name,
                 public_key: sealed.public_key,
                 created_at: f.created_at,
@@ -83,7 +88,7 @@ impl Sesame {
         Ok(self
             .inner
             .store
-            .factor(user, KIND_DEVICE_REQUIRED, "")
+            .factor(user, KIND_DEVICE_REQUIRED, &Slot::Only)
             .await?
             .is_some())
     }
@@ -142,7 +147,7 @@ impl Sesame {
             .put_factor(&FactorRecord {
                 user_id: who.user_id,
                 kind: KIND_DEVICE_KEY,
-                slot: id.clone(),
+                slot: Slot::Key(id.clone()),
                 value,
                 counter: 0,
                 created_at: self.now_i64(),
@@ -187,7 +192,7 @@ impl Sesame {
         self.require_fresh(who).await?;
         let store = &self.inner.store;
         if store
-            .factor(who.user_id, KIND_DEVICE_KEY, id)
+            .factor(who.user_id, KIND_DEVICE_KEY, &Slot::Key(id.to_owned()))
             .await?
             .is_none()
         {
@@ -202,7 +207,11 @@ impl Sesame {
             ));
         }
         store
-            .delete_factors(who.user_id, KIND_DEVICE_KEY, Some(id))
+            .delete_factors(
+                who.user_id,
+                KIND_DEVICE_KEY,
+                Some(&Slot::Key(id.to_owned())),
+            )
             .await?;
         self.audit(
             "device.removed",
@@ -239,7 +248,7 @@ impl Sesame {
                 .put_factor(&FactorRecord {
                     user_id: who.user_id,
                     kind: KIND_DEVICE_REQUIRED,
-                    slot: String::new(),
+                    slot: Slot::Only,
                     value: b"1".to_vec(),
                     counter: 0,
                     created_at: self.now_i64(),
@@ -280,7 +289,7 @@ impl Sesame {
                 match self
                     .inner
                     .store
-                    .factor(user.id, KIND_DEVICE_KEY, id)
+                    .factor(user.id, KIND_DEVICE_KEY, &Slot::Key(id.to_owned()))
                     .await?
                 {
                     Some(f) => {

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use super::{Authenticated, RequestContext, Sesame};
 use crate::error::{ApiError, InputError};
-use crate::store::FactorKind;
+use crate::store::{FactorKind, Slot};
 use crate::store::{FactorRecord, UserRecord};
 
 pub use sesame_api::messaging::IdentityUpload;
@@ -103,7 +103,7 @@ impl Sesame {
             .put_factor(&FactorRecord {
                 user_id: who.user_id,
                 kind: KIND_IDENTITY,
-                slot: String::new(),
+                slot: Slot::Only,
                 value,
                 counter: 0,
                 created_at: self.now_i64(),
@@ -126,7 +126,12 @@ impl Sesame {
         let Some((user, name)) = self.user_by_name(username).await? else {
             return Err(keys_not_found());
         };
-        let Some(f) = self.inner.store.factor(user.id, KIND_IDENTITY, "").await? else {
+        let Some(f) = self
+            .inner
+            .store
+            .factor(user.id, KIND_IDENTITY, &Slot::Only)
+            .await?
+        else {
             return Err(keys_not_found());
         };
         let identity: PublicIdentity = self
@@ -170,7 +175,7 @@ impl Sesame {
             .put_factor(&FactorRecord {
                 user_id: who.user_id,
                 kind: KIND_KEY_BACKUP,
-                slot: String::new(),
+                slot: Slot::Only,
                 value: bytes,
                 counter: 0,
                 created_at: self.now_i64(),
@@ -187,7 +192,7 @@ impl Sesame {
         match self
             .inner
             .store
-            .factor(who.user_id, KIND_KEY_BACKUP, "")
+            .factor(who.user_id, KIND_KEY_BACKUP, &Slot::Only)
             .await?
         {
             Some(f) => Ok(b64::encode(f.value)),

@@ -22,8 +22,8 @@ use zeroize::Zeroizing;
 use super::proof::Fresh;
 use super::{Authenticated, RequestContext, Sesame};
 use crate::error::{ApiError, CredentialError, InputError};
-use crate::store::FactorKind;
 use crate::store::{writes, FactorRecord, UserRecord};
+use crate::store::{FactorKind, Slot};
 
 pub use sesame_api::account::Profile;
 pub use sesame_api::account::ProfileUpdate;
@@ -258,7 +258,7 @@ impl Sesame {
     }
 
     async fn profile(&self, user: uuid::Uuid) -> Result<Profile, ApiError> {
-        match self.inner.store.factor(user, PROFILE, "").await? {
+        match self.inner.store.factor(user, PROFILE, &Slot::Only).await? {
             Some(f) => serde_json::from_slice(&f.value).map_err(ApiError::internal),
             None => Ok(Profile::default()),
         }
@@ -287,7 +287,7 @@ impl Sesame {
             .put_factor(&FactorRecord {
                 user_id: who.user_id,
                 kind: PROFILE,
-                slot: String::new(),
+                slot: Slot::Only,
                 value: serde_json::to_vec(&p).map_err(ApiError::internal)?,
                 counter: 0,
                 created_at: self.now_i64(),

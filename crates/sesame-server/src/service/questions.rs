@@ -12,8 +12,8 @@ use zeroize::Zeroizing;
 
 use super::{Authenticated, RequestContext, Sesame};
 use crate::error::{ApiError, InputError};
-use crate::store::FactorKind;
 use crate::store::FactorRecord;
+use crate::store::{FactorKind, Slot};
 use sesame_api::account::{
     MAX_ANSWER_CHARS, MAX_QUESTIONS, MAX_QUESTION_CHARS, MIN_ANSWER_CHARS, MIN_QUESTIONS,
 };
@@ -171,7 +171,7 @@ impl Sesame {
         Ok(FactorRecord {
             user_id: user,
             kind: KIND,
-            slot: slot.to_string(),
+            slot: Slot::Position(u32::try_from(slot).map_err(ApiError::internal)?),
             value: self
                 .inner
                 .secrets

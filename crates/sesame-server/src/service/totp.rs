@@ -13,8 +13,8 @@ use uuid::Uuid;
 use super::second_factor::invalid_code;
 use super::{RequestContext, Sesame};
 use crate::error::{ApiError, InputError};
-use crate::store::FactorKind;
 use crate::store::FactorRecord;
+use crate::store::{FactorKind, Slot};
 
 /// The factor kind of TOTP secrets (slots `pending` and `active`).
 pub(crate) const KIND: FactorKind = FactorKind::Totp;
@@ -71,7 +71,7 @@ impl Sesame {
         Ok(self
             .inner
             .store
-            .factor(user, KIND, "active")
+            .factor(user, KIND, &Slot::Active)
             .await?
             .is_some())
     }
@@ -87,7 +87,7 @@ impl Sesame {
         if !is_totp_code(code) {
             return Ok(false);
         }
-        let Some(f) = self.inner.store.factor(user, KIND, "active").await? else {
+        let Some(f) = self.inner.store.factor(user, KIND, &Slot::Active).await? else {
             return Ok(false);
         };
         let totp = self.totp_for(&self.open_totp_secret(user, &f)?, username)?;
@@ -98,7 +98,7 @@ impl Sesame {
         Ok(self
             .inner
             .store
-            .advance_counter(user, KIND, "active", step)
+            .advance_counter(user, KIND, &Slot::Active, step)
             .await?)
     }
 
@@ -117,7 +117,7 @@ impl Sesame {
             .put_factor(&FactorRecord {
                 user_id: user,
                 kind: KIND,
-                slot: "pending".into(),
+                slot: Slot::Pending,
                 value: sealed,
                 counter: 0,
                 created_at: self.now_i64(),
@@ -144,7 +144,7 @@ impl Sesame {
         // Code guesses count toward the account's attempts, like logins.
         let index = self.username_index(username);
         self.throttle_account(&index).await?;
-        let Some(pending) = self.inner.store.factor(user, KIND, "pending").await? else {
+        let Some(pending) = self.inner.store.factor(user, KIND, &Slot::Pending).await? else {
             return Err(ApiError::new(
                 InputError::TotpNotPending,
                 "Generate a QR code first.",
@@ -168,7 +168,7 @@ impl Sesame {
             }
         };
         let active = FactorRecord {
-            slot: "active".into(),
+            slot: Slot::Active,
             counter: i64::try_from(step).map_err(ApiError::internal)?,
             created_at: self.now_i64(),
             ..pending

@@ -71,6 +71,51 @@ impl FactorKind {
     }
 }
 
+/// Which row of a kind a factor is. Stored as the text of [`Slot::stored`]; read back with
+/// [`Slot::parse`], which knows what each kind's slots look like.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Slot {
+    /// The kind's only row (profile, identity, key backup, device requirement).
+    Only,
+    /// The TOTP secret in use.
+    Active,
+    /// A TOTP secret awaiting its first code.
+    Pending,
+    /// The n-th item (security questions).
+    Position(u32),
+    /// An item named by a key: a backup code's keyed hash, a device id.
+    Key(String),
+}
+
+impl Slot {
+    /// The stored text.
+    pub fn stored(&self) -> String {
+        match self {
+            Slot::Only => String::new(),
+            Slot::Active => "active".into(),
+            Slot::Pending => "pending".into(),
+            Slot::Position(n) => n.to_string(),
+            Slot::Key(k) => k.clone(),
+        }
+    }
+
+    /// The slot of a `kind` row stored as `text`.
+    pub fn parse(kind: FactorKind, text: &str) -> Result<Slot, StoreError> {
+        let corrupt = || StoreError::Corrupt(format!("bad {} slot {text:?}", kind.as_str()));
+        match kind {
+            FactorKind::Totp => match text {
+                "active" => Ok(Slot::Active),
+                "pending" => Ok(Slot::Pending),
+                _ => Err(corrupt()),
+            },
+            FactorKind::SecurityQuestion => text.parse().map(Slot::Position).map_err(|_| corrupt()),
+            FactorKind::BackupCode | FactorKind::DeviceKey => Ok(Slot::Key(text.to_owned())),
+            _ if text.is_empty() => Ok(Slot::Only),
+            _ => Err(corrupt()),
+        }
+    }
+}
+
 /// One stored factor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FactorRecord {
@@ -79,7 +124,7 @@ pub struct FactorRecord {
     /// What it is.
     pub kind: FactorKind,
     /// Which one of that kind (a position, a hash, a key id, or empty).
-    pub slot: String,
+    pub slot: Slot,
     /// The sealed or hashed value.
     pub value: Vec<u8>,
     /// A monotonic counter (the last TOTP step accepted).
@@ -100,7 +145,7 @@ pub trait FactorStore: Send + Sync {
         &self,
         user: Uuid,
         kind: FactorKind,
-        slot: &str,
+        slot: &Slot,
     ) -> Result<Option<FactorRecord>, StoreError>;
     /// Every factor of a kind, by slot.
     async fn factors(&self, user: Uuid, kind: FactorKind) -> Result<Vec<FactorRecord>, StoreError>;
@@ -109,7 +154,7 @@ pub trait FactorStore: Send + Sync {
         &self,
         user: Uuid,
         kind: FactorKind,
-        slot: Option<&str>,
+        slot: Option<&Slot>,
     ) -> Result<u64, StoreError>;
     /// Replaces every factor of `kind` with `new`, atomically (a regenerated set of backup
     /// codes never coexists with the old one).
@@ -125,7 +170,7 @@ pub trait FactorStore: Send + Sync {
         &self,
         user: Uuid,
         kind: FactorKind,
-        slot: &str,
+        slot: &Slot,
         now: i64,
     ) -> Result<bool, StoreError>;
     /// Raises the counter to `to` if it is lower; `false` otherwise (a replayed TOTP step).
@@ -133,7 +178,7 @@ pub trait FactorStore: Send + Sync {
         &self,
         user: Uuid,
         kind: FactorKind,
-        slot: &str,
+        slot: &Slot,
         to: i64,
     ) -> Result<bool, StoreError>;
 }
@@ -146,10 +191,11 @@ macro_rules! factor_store {
     ($store:ty, $db:ty, $id:ident, $decode:ident) => {
         impl $store {
             fn factor_from_row(row: &<$db as sqlx::Database>::Row) -> Result<FactorRecord, StoreError> {
+                let kind = FactorKind::parse(row.try_get::<&str, _>("kind")?)?;
                 Ok(FactorRecord {
                     user_id: $decode(row)?,
-                    kind: FactorKind::parse(row.try_get::<&str, _>("kind")?)?,
-                    slot: row.try_get("slot")?,
+                    kind,
+                    slot: Slot::parse(kind, row.try_get::<&str, _>("slot")?)?,
                     value: row.try_get("value")?,
                     counter: row.try_get("counter")?,
                     created_at: row.try_get("created_at")?,
@@ -174,7 +220,7 @@ macro_rules! factor_store {
                 q.push_values(factors, |mut row, f| {
                     row.push_bind($id(f.user_id))
                         .push_bind(f.kind.as_str())
-                        .push_bind(f.slot.clone())
+                        .push_bind(f.slot.stored())
                         .push_bind(f.value.clone())
                         .push_bind(f.counter)
                         .push_bind(f.created_at)
@@ -197,7 +243,7 @@ macro_rules! factor_store {
                 ))
                 .bind($id(f.user_id))
                 .bind(f.kind.as_str())
-                .bind(&f.slot)
+                .bind(f.slot.stored())
                 .bind(&f.value)
                 .bind(f.counter)
                 .bind(f.created_at)
@@ -212,7 +258,7 @@ macro_rules! factor_store {
                 executor: E,
                 user: Uuid,
                 kind: FactorKind,
-                slot: Option<&str>,
+                slot: Option<&Slot>,
             ) -> Result<u64, StoreError>
             where
                 E: sqlx::Executor<'e, Database = $db>,
@@ -223,7 +269,7 @@ macro_rules! factor_store {
                     )
                     .bind($id(user))
                     .bind(kind.as_str())
-                    .bind(slot)
+                    .bind(slot.stored())
                     .execute(executor)
                     .await?,
                     None => sqlx::query("DELETE FROM user_factors WHERE user_id = $1 AND kind = $2")
@@ -242,13 +288,13 @@ macro_rules! factor_store {
                 Self::upsert_factor(self.writer(), f).await
             }
 
-            async fn factor(&self, user: Uuid, kind: FactorKind, slot: &str) -> Result<Option<FactorRecord>, StoreError> {
+            async fn factor(&self, user: Uuid, kind: FactorKind, slot: &Slot) -> Result<Option<FactorRecord>, StoreError> {
                 let row = sqlx::query(&format!(
                     "SELECT {COLUMNS} FROM user_factors WHERE user_id = $1 AND kind = $2 AND slot = $3"
                 ))
                 .bind($id(user))
                 .bind(kind.as_str())
-                .bind(slot)
+                .bind(slot.stored())
                 .fetch_optional(self.pool())
                 .await?;
                 row.as_ref().map(Self::factor_from_row).transpose()
@@ -265,7 +311,7 @@ macro_rules! factor_store {
                 rows.iter().map(Self::factor_from_row).collect()
             }
 
-            async fn delete_factors(&self, user: Uuid, kind: FactorKind, slot: Option<&str>) -> Result<u64, StoreError> {
+            async fn delete_factors(&self, user: Uuid, kind: FactorKind, slot: Option<&Slot>) -> Result<u64, StoreError> {
                 Self::remove_factors(self.writer(), user, kind, slot).await
             }
 
@@ -285,28 +331,28 @@ macro_rules! factor_store {
                 Ok(())
             }
 
-            async fn use_factor(&self, user: Uuid, kind: FactorKind, slot: &str, now: i64) -> Result<bool, StoreError> {
+            async fn use_factor(&self, user: Uuid, kind: FactorKind, slot: &Slot, now: i64) -> Result<bool, StoreError> {
                 let done = sqlx::query(
                     "UPDATE user_factors SET used_at = $4 \
                      WHERE user_id = $1 AND kind = $2 AND slot = $3 AND used_at IS NULL",
                 )
                 .bind($id(user))
                 .bind(kind.as_str())
-                .bind(slot)
+                .bind(slot.stored())
                 .bind(now)
                 .execute(self.writer())
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn advance_counter(&self, user: Uuid, kind: FactorKind, slot: &str, to: i64) -> Result<bool, StoreError> {
+            async fn advance_counter(&self, user: Uuid, kind: FactorKind, slot: &Slot, to: i64) -> Result<bool, StoreError> {
                 let done = sqlx::query(
                     "UPDATE user_factors SET counter = $4 \
                      WHERE user_id = $1 AND kind = $2 AND slot = $3 AND counter < $4",
                 )
                 .bind($id(user))
                 .bind(kind.as_str())
-                .bind(slot)
+                .bind(slot.stored())
                 .bind(to)
                 .execute(self.writer())
                 .await?;

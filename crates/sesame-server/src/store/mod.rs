@@ -42,7 +42,7 @@ mod sqlite;
 mod tests;
 pub mod writes;
 
-pub use factors::{FactorKind, FactorRecord, FactorStore};
+pub use factors::{FactorKind, FactorRecord, FactorStore, Slot};
 pub use group::{GroupWriter, LoginWrite, MAX_BATCH};
 pub use messages::{MessageAck, MessageInsert, MessageRecord, MessageStore, NewMessage};
 pub use postgres::PostgresStore;

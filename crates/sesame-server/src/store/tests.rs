@@ -120,3 +120,22 @@ fn factor_kinds_round_trip_and_unknown_ones_are_corrupt() {
         Err(super::StoreError::Corrupt(_))
     ));
 }
+
+#[test]
+fn slots_round_trip_by_kind_and_odd_ones_are_corrupt() {
+    use super::{FactorKind as K, Slot};
+    for (kind, slot) in [
+        (K::Totp, Slot::Active),
+        (K::Totp, Slot::Pending),
+        (K::SecurityQuestion, Slot::Position(2)),
+        (K::BackupCode, Slot::Key("a1b2".into())),
+        (K::DeviceKey, Slot::Key("dev_x".into())),
+        (K::Profile, Slot::Only),
+        (K::DeviceRequired, Slot::Only),
+    ] {
+        assert_eq!(Slot::parse(kind, &slot.stored()).unwrap(), slot);
+    }
+    assert!(Slot::parse(K::Totp, "other").is_err());
+    assert!(Slot::parse(K::SecurityQuestion, "x").is_err());
+    assert!(Slot::parse(K::Profile, "1").is_err());
+}

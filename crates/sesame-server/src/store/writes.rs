@@ -20,7 +20,9 @@
 
 use uuid::Uuid;
 
-use super::{AccountStatus, FactorKind, FactorRecord, PostgresStore, SqliteStore, StoreError};
+use super::{
+    AccountStatus, FactorKind, FactorRecord, PostgresStore, Slot, SqliteStore, StoreError,
+};
 
 /// One write of a multi-write operation (see [`Store::write_atomically`](super::Store::write_atomically)).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +62,7 @@ pub enum Write {
         /// The factor kind.
         kind: FactorKind,
         /// One slot, or every slot of the kind.
-        slot: Option<String>,
+        slot: Option<Slot>,
     },
     /// Replaces every factor of `kind` with `new` (their `user_id` and `kind` are set to
     /// these). Counts the factors inserted.
@@ -142,7 +144,7 @@ pub fn totp_activation(active: FactorRecord) -> Vec<Write> {
         Write::DeleteFactors {
             user,
             kind,
-            slot: Some("pending".into()),
+            slot: Some(Slot::Pending),
         },
     ]
 }
@@ -198,7 +200,7 @@ macro_rules! atomic_writes {
                             1
                         }
                         Write::DeleteFactors { user, kind, slot } => {
-                            Self::remove_factors(&mut *tx, *user, *kind, slot.as_deref()).await?
+                            Self::remove_factors(&mut *tx, *user, *kind, slot.as_ref()).await?
                         }
                         Write::ReplaceFactors { user, kind, new } => {
                             Self::remove_factors(&mut *tx, *user, *kind, None).await?;

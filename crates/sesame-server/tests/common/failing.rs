@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use sesame_server::store::{
     AccountStatus, AuditQuery, AuditRecord, Backend, FactorKind, FactorRecord, FactorStore,
     LoginWrite, MessageAck, MessageInsert, MessageRecord, MessageStore, NewAuditEvent, NewMessage,
-    NewSession, NewUser, SessionRecord, Store, StoreError, UserRecord, Write,
+    NewSession, NewUser, SessionRecord, Slot, Store, StoreError, UserRecord, Write,
 };
 use uuid::Uuid;
 
@@ -91,7 +91,7 @@ impl FactorStore for FailingStore {
         &self,
         user: Uuid,
         kind: FactorKind,
-        slot: &str,
+        slot: &Slot,
     ) -> Result<Option<FactorRecord>, StoreError> {
         self.inner.factor(user, kind, slot).await
     }
@@ -102,7 +102,7 @@ impl FactorStore for FailingStore {
         &self,
         user: Uuid,
         kind: FactorKind,
-        slot: Option<&str>,
+        slot: Option<&Slot>,
     ) -> Result<u64, StoreError> {
         self.write()?;
         self.inner.delete_factors(user, kind, slot).await
@@ -120,7 +120,7 @@ impl FactorStore for FailingStore {
         &self,
         user: Uuid,
         kind: FactorKind,
-        slot: &str,
+        slot: &Slot,
         now: i64,
     ) -> Result<bool, StoreError> {
         self.write()?;
@@ -130,7 +130,7 @@ impl FactorStore for FailingStore {
         &self,
         user: Uuid,
         kind: FactorKind,
-        slot: &str,
+        slot: &Slot,
         to: i64,
     ) -> Result<bool, StoreError> {
         self.write()?;
@@ -313,7 +313,7 @@ impl Store for FailingStore {
         poisoned[at] = Write::PutFactor(FactorRecord {
             user_id: Uuid::new_v4(),
             kind: FactorKind::Profile,
-            slot: String::new(),
+            slot: Slot::Only,
             value: Vec::new(),
             counter: 0,
             created_at: 0,
