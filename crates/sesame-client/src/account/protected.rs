@@ -116,16 +116,13 @@ impl Client {
     /// clients that cannot run OPAQUE; prefer [`Client::reauth`]. Returns the seconds the
     /// session counts as fresh.
     pub async fn reauth_password(&self, access_token: &str, password: &str) -> Result<u64> {
-        let body: serde_json::Value = self
-            .send_json(
-                self.post("api/reauth", Some(access_token))?
-                    .json(&serde_json::json!({ "password": password })),
-            )
+        let body = sesame_api::account::PasswordBody {
+            password: zeroize::Zeroizing::new(password.to_owned()),
+        };
+        let answer: sesame_api::account::Reauthenticated = self
+            .send_json(self.post("api/reauth", Some(access_token))?.json(&body))
             .await?;
-        Ok(body
-            .get("expires_in")
-            .and_then(serde_json::Value::as_u64)
-            .unwrap_or_default())
+        Ok(answer.expires_in)
     }
 
     /// Changes the password with client-side OPAQUE: re-authenticates with
@@ -174,10 +171,10 @@ impl Client {
         let policy = *self.policy();
         let done: ClientRegistrationFinished =
             blocking(move || state.finish(&mut OsRng, &challenge, &policy)).await?;
-        let body = serde_json::json!({
-            "registration": done.message,
-            "revoke_other_sessions": revoke_other_sessions,
-        });
+        let body = sesame_api::account::PasswordChangeFinish {
+            registration: done.message,
+            revoke_other_sessions,
+        };
         let answer: sesame_api::account::PasswordChanged = self
             .send_json(
                 self.post("api/password/finish", Some(access_token))?
@@ -195,11 +192,8 @@ impl Client {
 
     /// `POST /api/generate-qr`: starts TOTP enrolment (needs a fresh authentication).
     pub async fn generate_qr(&self, access_token: &str) -> Result<TotpEnrolment> {
-        self.send_json(
-            self.post("api/generate-qr", Some(access_token))?
-                .json(&serde_json::json!({})),
-        )
-        .await
+        self.send_json(self.post("api/generate-qr", Some(access_token))?)
+            .await
     }
 
     /// `POST /api/enable-authenticator`: confirms the enrolment with a code from the app;
@@ -208,7 +202,7 @@ impl Client {
         let body: MessageBody = self
             .send_json(
                 self.post("api/enable-authenticator", Some(access_token))?
-                    .json(&serde_json::json!({ "totpCode": code.trim() })),
+                    .json(&totp_code(code)),
             )
             .await?;
         Ok(body.message)
@@ -220,7 +214,7 @@ impl Client {
         let body: MessageBody = self
             .send_json(
                 self.post("api/2fa/totp/disable", Some(access_token))?
-                    .json(&serde_json::json!({ "totpCode": code.trim() })),
+                    .json(&totp_code(code)),
             )
             .await?;
         Ok(body.message)
@@ -230,10 +224,7 @@ impl Client {
     /// authentication); the old set stops working.
     pub async fn regenerate_backup_codes(&self, access_token: &str) -> Result<Vec<String>> {
         let body: BackupCodes = self
-            .send_json(
-                self.post("api/backup-codes/regenerate", Some(access_token))?
-                    .json(&serde_json::json!({})),
-            )
+            .send_json(self.post("api/backup-codes/regenerate", Some(access_token))?)
             .await?;
         Ok(body.backup_codes)
     }
@@ -279,5 +270,12 @@ impl Client {
                 .bearer_auth(access_token),
         )
         .await
+    }
+}
+
+/// The body of the routes that take an authenticator code.
+fn totp_code(code: &str) -> sesame_api::account::TotpCode {
+    sesame_api::account::TotpCode {
+        totp_code: code.trim().to_owned(),
     }
 }

@@ -9,7 +9,6 @@ use sesame_proto::client::{
 };
 use sesame_proto::messages::RegistrationChallenge;
 use sesame_proto::policy::{check_password, Username};
-use sesame_proto::KeyStretching;
 use zeroize::Zeroizing;
 
 use crate::client::{blocking, Client};
@@ -17,23 +16,7 @@ use crate::error::{Error, Result};
 
 use sesame_api::account::BackupCodes;
 
-/// One security question and its answer ([`Client::set_security_questions`]).
-#[derive(Clone)]
-pub struct QuestionAnswer {
-    /// The question (from [`Client::security_questions_catalog`] or the user's own).
-    pub question: String,
-    /// The answer; the server normalises case and whitespace.
-    pub answer: Zeroizing<String>,
-}
-
-impl fmt::Debug for QuestionAnswer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("QuestionAnswer")
-            .field("question", &self.question)
-            .field("answer", &"<redacted>")
-            .finish()
-    }
-}
+pub use sesame_api::account::QuestionAnswer;
 
 /// An open recovery ([`Client::recover_start`]): show [`RecoveryStarted::questions`] when
 /// recovering with a TOTP code and answers, then [`Client::recover_finish`].
@@ -135,23 +118,13 @@ impl Client {
         access_token: &str,
         questions: &[QuestionAnswer],
     ) -> Result<()> {
-        #[derive(Serialize)]
-        struct Item<'a> {
-            question: &'a str,
-            answer: &'a str,
-        }
-        let items: Vec<Item<'_>> = questions
-            .iter()
-            .map(|q| Item {
-                question: &q.question,
-                answer: &q.answer,
-            })
-            .collect();
         self.send_empty(
             self.http()
                 .put(self.url("api/security-questions")?)
                 .bearer_auth(access_token)
-                .json(&serde_json::json!({ "questions": items })),
+                .json(&sesame_api::account::Questions {
+                    questions: questions.to_vec(),
+                }),
         )
         .await
     }
@@ -167,10 +140,10 @@ impl Client {
         let canonical = Username::parse(username)?;
         check_password(new_password, &canonical)?;
         let (state, start) = proto::start_registration(&mut OsRng, username, new_password)?;
-        let body = serde_json::json!({
-            "username": username,
-            "registration_request": start.registration_request,
-        });
+        let body = sesame_api::account::RecoverStart {
+            username: username.to_owned(),
+            registration_request: Some(start.registration_request),
+        };
         let started: sesame_api::account::RecoverStarted = self
             .send_json(self.post("api/recover/start", None)?.json(&body))
             .await?;
@@ -208,14 +181,16 @@ impl Client {
         let done: ClientRegistrationFinished =
             blocking(move || state.finish(&mut OsRng, &challenge, &policy)).await?;
         debug_assert_eq!(done.message.username, username);
-        let mut body = serde_json::to_value(proof)
-            .map_err(|e| Error::Internal(format!("cannot encode the recovery proof: {e}")))?;
-        body["recovery_id"] = serde_json::Value::String(recovery_id);
-        body["registration_record"] = serde_json::to_value(&done.message.registration_record)
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        body["key_stretching"] =
-            serde_json::to_value::<&KeyStretching>(&done.message.key_stretching)
-                .map_err(|e| Error::Internal(e.to_string()))?;
+        let body = sesame_api::account::RecoverFinish {
+            recovery_id,
+            backup_code: proof.backup_code.clone(),
+            email_code: proof.email_code.clone(),
+            totp_code: proof.totp_code.clone(),
+            answers: proof.answers.clone(),
+            new_password: None,
+            registration_record: Some(done.message.registration_record),
+            key_stretching: Some(done.message.key_stretching),
+        };
         let answer: BackupCodes = self
             .send_json(self.post("api/recover/finish", None)?.json(&body))
             .await?;

@@ -219,7 +219,10 @@ impl Client {
     /// ([`PasswordLogin::SecondFactor`], or a REST [`PendingLogin`]) with a TOTP code or a
     /// backup code. A wrong code answers `invalid_code` and may be retried.
     pub async fn second_factor(&self, mfa_token: &str, code: &str) -> Result<SessionIssued> {
-        let body = serde_json::json!({ "mfa_token": mfa_token, "code": code.trim() });
+        let body = sesame_api::auth::SecondFactorRequest {
+            mfa_token: mfa_token.to_owned(),
+            code: code.trim().to_owned(),
+        };
         self.send_json(self.post("api/login/second-factor", None)?.json(&body))
             .await
     }
