@@ -253,6 +253,9 @@ error_table! {
         PasswordVerbsDisabled => ("password_verbs_disabled", 403),
         /// A relay command before `SESSION` on TCP.
         NotAuthenticated => ("not_authenticated", 401),
+        /// A request carrying the browser session cookie came from another origin (a
+        /// cross-site request forgery, refused whatever it asked).
+        CrossSiteRequest => ("cross_site_request", 403),
     }
 
     /// The caller ran into a limit; retrying later may work.

@@ -21,6 +21,7 @@ pub mod login_socket;
 pub mod messaging;
 pub mod routes;
 pub mod sessions;
+pub mod web;
 
 pub use error::{
     ConnectionError, CredentialError, ErrorBody, ErrorCode, ErrorDetail, InputError, LimitError,

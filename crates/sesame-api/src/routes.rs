@@ -427,6 +427,19 @@ pub const ROUTES: &[Route] = &[
         .auth()
         .body()
         .fresh(),
+    // The browser app's cookie session (docs/web.md).
+    route(
+        "POST",
+        "/web/session",
+        codes![C::SessionInvalid, C::CrossSiteRequest],
+    )
+    .body(),
+    route(
+        "POST",
+        "/web/refresh",
+        codes![C::SessionInvalid, C::CrossSiteRequest],
+    ),
+    route("POST", "/web/logout", codes![C::CrossSiteRequest]),
 ];
 
 #[cfg(test)]

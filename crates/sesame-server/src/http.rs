@@ -47,6 +47,7 @@ pub fn router(sesame: Sesame) -> Router {
         .merge(sessions::routes())
         .merge(account::routes())
         .merge(crate::relay::routes())
+        .merge(crate::web::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Sealed `{"encryptedData"}` bodies on `/api/*` (see `crate::envelope`).

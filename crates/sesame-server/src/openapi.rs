@@ -61,6 +61,7 @@ pub const ALIASES: [(&str, &str); 2] = [
         (name = "devices", description = "Device keys as a login factor."),
         (name = "discovery", description = "Server keys and identity."),
         (name = "operations", description = "Health, readiness, metrics, this document."),
+        (name = "web", description = "The browser app's cookie session (docs/web.md)."),
     )
 )]
 struct ApiDoc;
@@ -77,6 +78,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(Sections::sessions());
     doc.merge(Sections::account());
     doc.merge(Sections::relay());
+    doc.merge(crate::web::openapi());
     errors(&mut doc);
     aliases(&mut doc);
     websockets(&mut doc);

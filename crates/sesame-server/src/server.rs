@@ -262,6 +262,10 @@ pub async fn build_with(
                 message_max_age: config.message_max_age_days.saturating_mul(86_400),
                 send_rate_per_minute: config.send_rate_per_minute,
             },
+            secure_cookies: config
+                .issuer
+                .as_deref()
+                .is_some_and(|issuer| issuer.starts_with("https://")),
         },
     };
     Ok(Sesame::with_relay(parts, relay))

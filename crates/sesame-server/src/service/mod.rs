@@ -98,6 +98,9 @@ pub struct Settings {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Message relay limits.
     pub relay: crate::relay::RelaySettings,
+    /// Whether the browser app's session cookie is `Secure` (named `__Host-sesame_session`):
+    /// the server is reached over HTTPS, its own TLS or a proxy's (docs/web.md).
+    pub secure_cookies: bool,
 }
 
 impl Default for Settings {
@@ -112,6 +115,7 @@ impl Default for Settings {
             reauth_window: 300,
             trusted_proxies: Vec::new(),
             relay: crate::relay::RelaySettings::default(),
+            secure_cookies: false,
         }
     }
 }

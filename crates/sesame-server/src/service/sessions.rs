@@ -192,6 +192,35 @@ impl Sesame {
         Ok(())
     }
 
+    /// Ends the session a session token belongs to (the browser's sign-out, which holds the
+    /// token in a cookie rather than an access token). An unknown or expired token ends
+    /// nothing and is not an error: the caller is signed out either way.
+    pub async fn logout_by_token(
+        &self,
+        session_token: &str,
+        ctx: &RequestContext,
+    ) -> Result<(), ApiError> {
+        if !session_token.starts_with(SESSION_TOKEN_PREFIX) || session_token.len() > 128 {
+            return Ok(());
+        }
+        let found = self
+            .inner
+            .store
+            .session_and_owner_by_token_hash(&hash_session_token(session_token))
+            .await?;
+        let Some((session, _)) = found else {
+            return Ok(());
+        };
+        self.inner
+            .store
+            .delete_session(session.user_id, session.id)
+            .await?;
+        self.sessions_ended(session.user_id, SessionsEnded::One(session.id))
+            .await;
+        self.audit("logout", Some(session.user_id), None, ctx).await;
+        Ok(())
+    }
+
     /// Ends every session of the caller; returns how many.
     pub async fn logout_all(
         &self,

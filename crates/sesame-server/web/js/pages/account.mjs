@@ -1,0 +1,108 @@
+// The account page: profile, security (security.mjs), sessions, recent sign-ins, deletion.
+
+import { api, describe } from "../api.mjs";
+import { signOut } from "../auth.mjs";
+import { h, mount, field, form, card, notice, when } from "../ui.mjs";
+import { securitySection, fresh } from "./security.mjs";
+
+function profileCard(app) {
+  const p = app.me.profile ?? {};
+  const name = field({ label: "Display name", name: "display_name", value: p.display_name ?? "", autocomplete: "name", maxlength: 64 });
+  const bio = field({ label: "About you", name: "bio", value: p.bio ?? "", maxlength: 280 });
+  const done = h("div", { "aria-live": "polite" });
+  const { el } = form({
+    fields: [name, bio], submit: "Save profile",
+    onSubmit: async (v) => {
+      try {
+        await api("PUT", "/api/me", { display_name: v.display_name.trim() || null, bio: v.bio.trim() || null });
+      } catch (e) {
+        throw new Error(describe(e));
+      }
+      await app.loadMe();
+      done.replaceChildren(notice("success", "Saved."));
+    },
+  });
+  return card("Profile",
+    h("dl", { class: "facts" },
+      h("dt", {}, "Username"), h("dd", { "data-testid": "me-username" }, app.me.username),
+      h("dt", {}, "Member since"), h("dd", {}, when(app.me.created_at)),
+      h("dt", {}, "Email"), h("dd", {}, app.me.email ?? "none")),
+    el, done);
+}
+
+/** A short name for a browser or client from its User-Agent. */
+function device(ua) {
+  if (!ua) return "Unknown device";
+  const known = [["Edg/", "Edge"], ["Firefox/", "Firefox"], ["Chrome/", "Chrome"], ["Safari/", "Safari"], ["sesame", "Sesame CLI"]];
+  const found = known.find(([needle]) => ua.includes(needle));
+  return found ? found[1] : ua.slice(0, 40);
+}
+
+async function sessionsCard(app) {
+  const body = h("div", {});
+  const load = async () => {
+    const { sessions } = await api("GET", "/api/sessions");
+    const rows = sessions.map((s) => h("tr", { "data-session": s.id },
+      h("td", {}, device(s.user_agent), s.current ? h("span", { class: "badge" }, "this browser") : null),
+      h("td", {}, s.client_addr ?? "—"),
+      h("td", {}, when(s.last_seen_at)),
+      h("td", {}, s.current ? null : h("button", { type: "button", class: "small", onclick: async () => {
+        await api("DELETE", `/api/sessions/${encodeURIComponent(s.id)}`);
+        await load();
+      } }, "Sign out"))));
+    body.replaceChildren(
+      h("table", { class: "table" },
+        h("caption", { class: "visually-hidden" }, "Your sessions"),
+        h("thead", {}, h("tr", {}, ["Device", "Address", "Last used", ""].map((t) => h("th", { scope: "col" }, t)))),
+        h("tbody", {}, rows)),
+      h("div", { class: "actions" }, h("button", { type: "button", onclick: async () => {
+        await api("POST", "/api/logout-all");
+        await signOut().catch(() => {});
+        await app.signedOut("You were signed out everywhere.");
+      } }, "Sign out everywhere")));
+  };
+  await load();
+  return card("Where you're signed in", body);
+}
+
+async function activityCard() {
+  let events;
+  try {
+    ({ events } = await api("GET", "/api/me/activity"));
+  } catch (e) {
+    return card("Recent activity", notice("warning", describe(e)));
+  }
+  const list = events.length
+    ? h("ul", { class: "activity" }, events.map((e) => h("li", {},
+      h("strong", {}, e.summary ?? e.event), " · ", when(e.at), e.client_addr ? ` · ${e.client_addr}` : "")))
+    : h("p", {}, "Nothing yet.");
+  return card("Recent activity", list);
+}
+
+function deleteCard(app) {
+  const button = h("button", { type: "button", class: "danger", onclick: async () => {
+    if (!confirm("Delete your account? This cannot be undone.")) return;
+    try {
+      const done = await fresh(app, "Deleting your account needs your password.", async () => {
+        await api("DELETE", "/api/me");
+        return true;
+      });
+      if (!done) return;
+    } catch (e) {
+      button.after(notice("warning", describe(e)));
+      return;
+    }
+    await signOut().catch(() => {});
+    await app.signedOut("Your account was deleted.");
+  } }, "Delete my account");
+  return card("Delete account", h("p", {}, "Removes the account, its sessions, keys and messages."), button);
+}
+
+export default async function account(app) {
+  await app.loadMe();
+  const [security, sessions, activity] = await Promise.all([securitySection(app), sessionsCard(app), activityCard()]);
+  mount("Your account", h("h1", {}, "Your account"),
+    h("div", { class: "grid" }, profileCard(app), sessions),
+    h("h2", { class: "section" }, "Security"), security,
+    activity, deleteCard(app));
+}
