@@ -32,4 +32,5 @@ pub mod openapi;
 pub mod server;
 pub mod smtp;
 pub mod tcp;
+pub mod tls;
 mod ws;

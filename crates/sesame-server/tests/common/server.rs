@@ -66,7 +66,7 @@ pub fn test_config(db: &TestDb, data: &std::path::Path) -> Config {
     Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         tcp_listen: Some("127.0.0.1:0".parse().unwrap()),
-        tcp_allow_password: true,
+        tcp_allow_password: Some(true),
         data_dir: data.to_path_buf(),
         database_url: Some(db.url.clone()),
         database_schema: db.options.pg_schema.clone(),
