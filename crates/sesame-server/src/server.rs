@@ -311,15 +311,18 @@ pub async fn serve(
     announce(config, &sesame);
     let http_addr = http.local_addr().map_err(io("local address"))?;
     let tls = crate::tls::ServerTls::from_config(config, http_addr)?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    if let Some(tls) = &tls {
+        // Before the banner: SIGHUP reloads from the moment "listening" is printed.
+        tls.spawn(crate::clock::serve_clock(), stop_rx.clone(), &mut tasks);
+    }
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("sesame: listening on {scheme}://{http_addr}");
     if let Some(tls) = &tls {
         println!("sesame: {}", tls.describe());
     }
     let (settings, tcp_cap) = listener_settings(config);
-
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut tasks = tokio::task::JoinSet::new();
     if let Some(listener) = tcp {
         let local = listener.local_addr().map_err(io("local address"))?;
         let over = if tls.is_some() { " (TLS)" } else { "" };
@@ -340,9 +343,6 @@ pub async fn serve(
     if let Some(addr) = config.http_redirect_listen {
         let redirect = redirect_listener(addr, http_addr.port(), settings, stop_rx.clone());
         tasks.spawn(redirect.await?);
-    }
-    if let Some(tls) = &tls {
-        tls.spawn(crate::clock::serve_clock(), stop_rx.clone(), &mut tasks);
     }
     spawn_background(config, &sesame, &stop_rx, &mut tasks);
 

@@ -115,6 +115,22 @@ pub fn load_certified_key(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, 
     certified_key_from_pem(&cert_pem, &key_pem, cert, key)
 }
 
+/// A PEM parse error in words (the library's own shows marker lines as byte lists).
+fn pem_problem(e: &rustls_pki_types::pem::Error) -> String {
+    use rustls_pki_types::pem::Error as E;
+    match e {
+        E::MissingSectionEnd { end_marker } => format!(
+            "a section is missing its `{}` line",
+            String::from_utf8_lossy(end_marker)
+        ),
+        E::IllegalSectionStart { line } => format!(
+            "malformed section start `{}`",
+            String::from_utf8_lossy(line)
+        ),
+        other => other.to_string(),
+    }
+}
+
 /// [`load_certified_key`] on the files' contents (`cert`, `key` name them in errors).
 pub fn certified_key_from_pem(
     cert_pem: &[u8],
@@ -128,12 +144,21 @@ pub fn certified_key_from_pem(
     };
     let chain = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| pem_error(cert, format!("not a PEM certificate chain: {e}")))?;
+        .map_err(|e| {
+            pem_error(
+                cert,
+                format!("not a PEM certificate chain: {}", pem_problem(&e)),
+            )
+        })?;
     if chain.is_empty() {
         return Err(pem_error(cert, "no CERTIFICATE block".into()));
     }
-    let private = PrivateKeyDer::from_pem_slice(key_pem)
-        .map_err(|e| pem_error(key, format!("no usable PEM private key: {e}")))?;
+    let private = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| {
+        pem_error(
+            key,
+            format!("no usable PEM private key: {}", pem_problem(&e)),
+        )
+    })?;
     let certified =
         CertifiedKey::from_der(chain, private, &provider()).map_err(|source| TlsError::Key {
             cert: cert.to_owned(),

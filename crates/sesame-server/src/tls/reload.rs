@@ -23,10 +23,12 @@ pub(super) struct Reloader {
     key: PathBuf,
     every: Duration,
     seen: (Stamp, Stamp),
+    hangup: Hangup,
 }
 
 impl Reloader {
-    /// Watches `cert` and `key`, checking every `every` (zero: only on SIGHUP).
+    /// Watches `cert` and `key`, checking every `every` (zero: only on SIGHUP). The SIGHUP
+    /// handler is installed here, at once (inside a Tokio runtime).
     pub(super) fn new(
         resolver: Arc<CertResolver>,
         cert: PathBuf,
@@ -40,12 +42,13 @@ impl Reloader {
             key,
             every,
             seen,
+            hangup: hangup_signal(),
         }
     }
 
     /// Runs until `stop` turns true.
     pub(super) async fn run(mut self, mut stop: watch::Receiver<bool>) {
-        let mut hangup = hangup_signal();
+        let mut hangup = self.hangup.take();
         let poll = !self.every.is_zero();
         let mut ticks = tokio::time::interval(self.every.max(Duration::from_millis(100)));
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
