@@ -208,7 +208,7 @@ pub struct RecoverArgs {
 
 /// Runs an account subcommand against `server`.
 pub async fn run(server: &str, cmd: AccountCommand) -> anyhow::Result<()> {
-    let ctx = Ctx::new(server)?;
+    let ctx = Ctx::new(server).await?;
     match cmd {
         AccountCommand::TwoFa(args) => match args.action {
             TwoFaAction::Enable(a) => totp_enable(&ctx, a).await,

@@ -74,9 +74,9 @@ impl std::ops::Deref for MsgCtx {
 }
 
 impl MsgCtx {
-    pub(crate) fn new(server_url: &str) -> anyhow::Result<MsgCtx> {
+    pub(crate) async fn new(server_url: &str) -> anyhow::Result<MsgCtx> {
         Ok(MsgCtx {
-            base: Ctx::new(server_url)?,
+            base: Ctx::new(server_url).await?,
         })
     }
 
@@ -123,7 +123,7 @@ impl MsgCtx {
 
 /// `sesame send USER TEXT`.
 pub async fn send(server: &str, args: SendArgs) -> anyhow::Result<()> {
-    let ctx = MsgCtx::new(server)?;
+    let ctx = MsgCtx::new(server).await?;
     let mut session = ctx.stored_session()?;
     let messenger = ctx.messenger(&session)?;
     let text = args.text.join(" ");
@@ -152,7 +152,7 @@ pub async fn send(server: &str, args: SendArgs) -> anyhow::Result<()> {
 
 /// `sesame inbox`: every waiting message, verified, decrypted and acknowledged.
 pub async fn inbox(server: &str, args: InboxArgs) -> anyhow::Result<()> {
-    let ctx = MsgCtx::new(server)?;
+    let ctx = MsgCtx::new(server).await?;
     let mut session = ctx.stored_session()?;
     let messenger = ctx.messenger(&session)?;
     // The relay first: connecting refreshes a refused token, which the lookups then use.

@@ -22,7 +22,7 @@ macro_rules! say {
 
 mod context;
 
-pub(crate) use context::Ctx;
+pub(crate) use context::{set_ca_file, Ctx};
 
 /// The client subcommands.
 #[derive(Debug, Subcommand)]
@@ -99,7 +99,7 @@ pub enum SessionsAction {
 
 /// Runs a client subcommand against `server`.
 pub async fn run(server: &str, cmd: ClientCommand) -> anyhow::Result<()> {
-    let ctx = Ctx::new(server)?;
+    let ctx = Ctx::new(server).await?;
     match cmd {
         ClientCommand::Register(args) => register(&ctx, args).await,
         ClientCommand::Login(args) => login(&ctx, args).await,

@@ -55,7 +55,7 @@ pub enum KeysAction {
 
 /// Runs `sesame keys …` against `server`.
 pub async fn run(server: &str, args: KeysArgs) -> anyhow::Result<()> {
-    let ctx = MsgCtx::new(server)?;
+    let ctx = MsgCtx::new(server).await?;
     let mut session = ctx.stored_session()?;
     let messenger = ctx.messenger(&session)?;
     // A cheap authenticated call first, so that a refused token is refreshed once here.

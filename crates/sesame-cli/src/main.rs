@@ -26,6 +26,10 @@ struct Cli {
         value_name = "URL"
     )]
     server: String,
+    /// A private CA (PEM) to verify an https:// server's certificate against, instead of
+    /// the public roots and the certificate pinned on first contact.
+    #[arg(long, global = true, env = "SESAME_CA_FILE", value_name = "PEM")]
+    ca_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -66,6 +70,7 @@ async fn main() -> ExitCode {
 /// Parses the command line and runs the command.
 async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    client_cmds::set_ca_file(cli.ca_file.clone());
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::Admin(args) => admin::run(args).await,

@@ -42,11 +42,29 @@ pub struct ServeArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     tcp_listen: Option<SocketAddr>,
-    /// Accept the plaintext-password TCP verbs REGISTER and AUTH (only behind TLS or on a
-    /// trusted network).
+    /// Accept the plaintext-password TCP verbs REGISTER and AUTH even without TLS (over
+    /// TLS they are accepted unless the configuration says `tcp_allow_password = false`).
     #[arg(long)]
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     tcp_allow_password: bool,
+    /// TLS certificate chain (PEM) for the HTTP and TCP listeners; with --tls-key.
+    /// Reloaded on SIGHUP and when the file changes.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_key: Option<PathBuf>,
+    /// Development: serve a self-signed certificate kept in the data directory (created on
+    /// first start, reused after; its SHA-256 fingerprint is printed).
+    #[arg(long, conflicts_with = "tls_cert")]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    tls_self_signed: bool,
+    /// Also listen for plain HTTP here, answering every request with a redirect to HTTPS.
+    #[arg(long, value_name = "ADDR")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http_redirect_listen: Option<SocketAddr>,
     /// Log format: text or json.
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]

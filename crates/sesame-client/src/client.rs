@@ -53,6 +53,8 @@ pub struct Client {
     timeout: Duration,
     /// The device key that signs every OPAQUE login (id registered with the server, key).
     device: Option<std::sync::Arc<(String, ed25519_dalek::SigningKey)>>,
+    /// The TLS verification of [`Client::with_tls`] (HTTPS and WSS); `None`: the default.
+    pub(crate) tls: Option<crate::tls::TlsOptions>,
 }
 
 impl fmt::Debug for Client {
@@ -163,11 +165,7 @@ impl Client {
     /// A client of the server at `base_url` (e.g. `http://127.0.0.1:7878`), with
     /// [`DEFAULT_TIMEOUT`] per request and redirects disabled.
     pub fn new(base_url: &str, policy: ClientPolicy) -> Result<Client> {
-        let http = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .timeout(DEFAULT_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+        let http = crate::tls::http_builder(None).build()?;
         Client::with_http_client(base_url, policy, http)
     }
 
@@ -186,6 +184,7 @@ impl Client {
             policy,
             timeout: DEFAULT_TIMEOUT,
             device: None,
+            tls: None,
         })
     }
 

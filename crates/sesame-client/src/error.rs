@@ -91,6 +91,9 @@ pub enum Error {
         /// Why it was refused.
         reason: String,
     },
+    /// The TLS options are unusable (a CA file without certificates, …).
+    #[error("TLS: {0}")]
+    Tls(String),
     /// A background task (the Argon2 work) failed.
     #[error("internal error: {0}")]
     Internal(String),

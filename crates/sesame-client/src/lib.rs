@@ -42,6 +42,7 @@ mod client;
 mod error;
 pub mod messaging;
 pub mod profile;
+pub mod tls;
 mod ws;
 
 pub use account::{
@@ -59,3 +60,4 @@ pub use reqwest::Url;
 pub use sesame_proto::client::ClientPolicy;
 pub use sesame_proto::fingerprint;
 pub use sesame_proto::KsfPolicy;
+pub use tls::TlsOptions;

@@ -6,6 +6,9 @@
 //! - `known_servers.json`: `{"<server>": "<base64url public key>"}`, the server keys pinned on
 //!   first use, like ssh's `known_hosts`. `<server>` is the canonical server URL
 //!   ([`crate::server_id`]).
+//! - `known_tls_certs.json`: `{"<server>": "<SHA-256 of the certificate>"}`, the TLS
+//!   certificates pinned on first contact with `https://` servers whose certificate the public
+//!   roots do not vouch for (a self-signed one); see [`crate::tls::TlsOptions::pinned`].
 //! - `sessions/<host>-<port>.json`: the current login on that server ([`StoredSession`]).
 //!
 //! On Unix the directories this module creates are `0700` and every file it writes is `0600`.
@@ -28,6 +31,8 @@ use crate::api::{Refreshed, SessionIssued};
 pub const HOME_ENV: &str = "SESAME_HOME";
 /// The file of pinned server keys, inside the profile directory.
 pub const KNOWN_SERVERS_FILE: &str = "known_servers.json";
+/// The file of pinned TLS certificates, inside the profile directory.
+pub const KNOWN_TLS_FILE: &str = "known_tls_certs.json";
 /// The directory of stored logins, inside the profile directory.
 pub const SESSIONS_DIR: &str = "sessions";
 /// An access token this close to its expiry (seconds) counts as expired, so it is refreshed
@@ -90,9 +95,40 @@ pub enum ProfileError {
         /// `known_servers.json`.
         path: PathBuf,
     },
+    /// The server presented a TLS certificate other than the pinned one.
+    #[error(
+        "the server at {server} presented the TLS certificate with SHA-256 fingerprint \
+         {presented}, but the certificate pinned for it is {pinned}. Either the server's \
+         certificate was replaced (a new self-signed one), or someone is impersonating the \
+         server. If you know the certificate was changed on purpose, forget the server: remove \
+         the \"{server}\" entry from {} and try again.",
+        path.display()
+    )]
+    TlsCertificateChanged {
+        /// The server.
+        server: String,
+        /// SHA-256 fingerprint of the pinned certificate.
+        pinned: String,
+        /// SHA-256 fingerprint of the certificate the server presented.
+        presented: String,
+        /// `known_tls_certs.json`.
+        path: PathBuf,
+    },
+    /// A pinned certificate in `known_tls_certs.json` is not a SHA-256 fingerprint.
+    #[error(
+        "the TLS certificate pinned for {server} in {} is not a SHA-256 fingerprint; remove \
+         that entry",
+        path.display()
+    )]
+    BadPinnedCertificate {
+        /// The server.
+        server: String,
+        /// `known_tls_certs.json`.
+        path: PathBuf,
+    },
 }
 
-/// What [`Profile::trust_server`] did.
+/// What [`Profile::trust_server`] and [`Profile::trust_tls_certificate`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trust {
     /// The key was not known and is now pinned (first use).
@@ -422,6 +458,8 @@ fn sync_dir(dir: &Path) {
     #[cfg(not(unix))]
     let _ = dir;
 }
+
+mod tls_pins;
 
 #[cfg(test)]
 mod tests;

@@ -74,7 +74,12 @@ impl Client {
         let config = WebSocketConfig::default()
             .max_message_size(Some(MAX_MESSAGE))
             .max_frame_size(Some(MAX_MESSAGE));
-        let connect = tokio_tungstenite::connect_async_with_config(request, Some(config), true);
+        let connect = tokio_tungstenite::connect_async_tls_with_config(
+            request,
+            Some(config),
+            true,
+            self.ws_connector(),
+        );
         let (mut ws, _response) = match tokio::time::timeout(self.ws_timeout(), connect).await {
             Err(_) => return Err(Error::Timeout),
             Ok(Err(tungstenite::Error::Http(response))) => {

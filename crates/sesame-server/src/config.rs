@@ -19,8 +19,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// TCP line-protocol listen address; off when absent.
     pub tcp_listen: Option<SocketAddr>,
-    /// Accept the plaintext-password TCP verbs (`REGISTER`, `AUTH`).
-    pub tcp_allow_password: bool,
+    /// Accept the plaintext-password TCP verbs (`REGISTER`, `AUTH`). Unset: accepted only
+    /// when the TCP listener speaks TLS; `true`: always; `false`: never.
+    pub tcp_allow_password: Option<bool>,
     /// Most simultaneous TCP connections.
     pub tcp_max_connections: usize,
     /// Most simultaneous HTTP connections (WebSockets included); lowered to fit the
@@ -124,6 +125,33 @@ pub struct Config {
     pub smtp_from: String,
     /// Seconds to wait for the SMTP server (connect and each command).
     pub smtp_timeout_secs: u64,
+    /// TLS certificate chain (PEM, leaf first) for the HTTP and TCP listeners; with
+    /// `tls_key`. Reloaded on SIGHUP and when the file changes ([`crate::tls`]).
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM: PKCS#8, PKCS#1 or SEC1) matching `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Development: serve a self-signed certificate kept in `<data_dir>/tls` (created on
+    /// first start for the listen address, reused after).
+    pub tls_self_signed: bool,
+    /// Seconds between checks of the certificate files for changes (0: only on SIGHUP).
+    pub tls_reload_interval_secs: u64,
+    /// `max-age` of the `Strict-Transport-Security` header sent over TLS, seconds (0: none).
+    pub tls_hsts_max_age_secs: u64,
+    /// Plain-HTTP listener that only redirects (308) to the HTTPS listener; needs TLS.
+    pub http_redirect_listen: Option<SocketAddr>,
+    /// Domain names to obtain a certificate for from an ACME CA (TLS-ALPN-01 on `listen`,
+    /// which must be reachable on port 443 under these names). Empty: no ACME.
+    pub acme_domains: Vec<String>,
+    /// The ACME directory URL; default: Let's Encrypt's production directory.
+    pub acme_directory: String,
+    /// Contact of the ACME account (`mailto:` URL or an email address).
+    pub acme_contact: Option<String>,
+    /// Account, certificate and key cache; default: `<data_dir>/acme`. Nodes serving the
+    /// same names share one (a shared volume).
+    pub acme_cache_dir: Option<PathBuf>,
+    /// Extra root certificate (PEM) trusted for the ACME directory's own HTTPS (a private CA
+    /// such as step-ca, or a test CA); default: the system's roots.
+    pub acme_ca_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -133,7 +161,7 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 7878)),
             tcp_listen: None,
-            tcp_allow_password: false,
+            tcp_allow_password: None,
             tcp_max_connections: 4096,
             http_max_connections: 8192,
             http_max_connections_per_address: 256,
@@ -181,6 +209,17 @@ impl Default for Config {
             smtp_password: None,
             smtp_from: "Sesame <no-reply@localhost>".into(),
             smtp_timeout_secs: 10,
+            tls_cert: None,
+            tls_key: None,
+            tls_self_signed: false,
+            tls_reload_interval_secs: 10,
+            tls_hsts_max_age_secs: 31_536_000,
+            http_redirect_listen: None,
+            acme_domains: Vec::new(),
+            acme_directory: crate::tls::acme::LETS_ENCRYPT.into(),
+            acme_contact: None,
+            acme_cache_dir: None,
+            acme_ca_file: None,
         }
     }
 }
@@ -276,7 +315,37 @@ impl Config {
         if self.smtp_timeout_secs == 0 {
             return Err(ConfigError("smtp_timeout_secs must be positive".into()));
         }
+        self.validate_tls()
+    }
+
+    fn validate_tls(&self) -> Result<(), ConfigError> {
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError("tls_cert and tls_key go together".into()));
+        }
+        let sources = [
+            self.tls_cert.is_some(),
+            self.tls_self_signed,
+            !self.acme_domains.is_empty(),
+        ];
+        if sources.iter().filter(|on| **on).count() > 1 {
+            return Err(ConfigError(
+                "choose one of tls_cert/tls_key, tls_self_signed and acme_domains".into(),
+            ));
+        }
+        if self.http_redirect_listen.is_some() && !self.tls_enabled() {
+            return Err(ConfigError(
+                "http_redirect_listen needs TLS (tls_cert, tls_self_signed or acme_domains)".into(),
+            ));
+        }
+        if !self.acme_domains.is_empty() {
+            crate::tls::acme::check_settings(self).map_err(|e| ConfigError(e.to_string()))?;
+        }
         Ok(())
+    }
+
+    /// Whether the listeners speak TLS (certificate files, self-signed or ACME).
+    pub fn tls_enabled(&self) -> bool {
+        self.tls_cert.is_some() || self.tls_self_signed || !self.acme_domains.is_empty()
     }
 
     /// Argon2id parameters for new records.
@@ -300,11 +369,17 @@ impl Config {
         self.database_url().starts_with("sqlite:")
     }
 
-    /// The token issuer.
+    /// The token issuer: `issuer`, else `https://<first ACME domain>` with ACME, else
+    /// `https://<listen>` with TLS, else `http://<listen>`.
     pub fn issuer(&self) -> String {
-        self.issuer
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", self.listen))
+        if let Some(issuer) = &self.issuer {
+            return issuer.clone();
+        }
+        match (self.acme_domains.first(), self.tls_enabled()) {
+            (Some(domain), _) => format!("https://{domain}"),
+            (None, true) => format!("https://{}", self.listen),
+            (None, false) => format!("http://{}", self.listen),
+        }
     }
 }
 

@@ -32,5 +32,6 @@ pub mod openapi;
 pub mod server;
 pub mod smtp;
 pub mod tcp;
+pub mod tls;
 pub mod web;
 mod ws;

@@ -17,6 +17,11 @@
 //!
 //! A per-connection watchdog enforces the first two (it wakes at most once a second); the
 //! body carries its own deadline. Accept errors back off (`accept.rs`).
+//!
+//! **TLS** ([`crate::tls`]). With an acceptor, each connection's TLS handshake runs in its
+//! own task and must finish within the header timeout; the watchdog counts the encrypted
+//! bytes, so a trickled handshake is cut off like a trickled head. A connection over a cap
+//! is closed without an answer (a plain-text `503` would mean nothing to a TLS client).
 
 use std::collections::HashMap;
 use std::future::Future as _;
@@ -61,12 +66,13 @@ const WATCHDOG_TICK: Duration = Duration::from_secs(1);
 /// `head_started` when no head is being read.
 const NONE: u64 = u64::MAX;
 
-/// Serves `app` on `listener` until `stop` turns true, then lets open connections finish
-/// their requests (each is bounded by the timeouts) and returns.
+/// Serves `app` on `listener` (over TLS with `tls`) until `stop` turns true, then lets open
+/// connections finish their requests (each is bounded by the timeouts) and returns.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     settings: HttpSettings,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     mut stop: watch::Receiver<bool>,
 ) {
     let limits = Arc::new(Limits::new(settings));
@@ -87,7 +93,9 @@ pub async fn serve(
             () = stopped(&mut stop) => break,
         };
         let Some(slot) = limits.admit(addr.ip()) else {
-            refuse(&stream);
+            if tls.is_none() {
+                refuse(&stream);
+            }
             continue;
         };
         tasks.spawn(connection(
@@ -95,6 +103,7 @@ pub async fn serve(
             addr,
             app.clone(),
             settings,
+            tls.clone(),
             slot,
             stop.clone(),
         ));
@@ -127,21 +136,44 @@ fn refuse(stream: &TcpStream) {
     let _ = stream.try_write(answer.as_bytes());
 }
 
-/// Serves one connection until it closes, times out, or (after `stop`) finishes its request.
+/// Serves one connection (after its TLS handshake, with `tls`) until it closes, times out,
+/// or (after `stop`) finishes its request.
 async fn connection(
     stream: TcpStream,
     addr: SocketAddr,
     app: Router,
     settings: HttpSettings,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     slot: Slot,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
     let activity = Arc::new(Activity::new(slot));
-    let io = TokioIo::new(Tracked {
+    let tracked = Tracked {
         io: stream,
         activity: activity.clone(),
-    });
+    };
+    let Some(acceptor) = tls else {
+        return drive(TokioIo::new(tracked), addr, app, settings, activity, stop).await;
+    };
+    match tokio::time::timeout(settings.header_timeout, acceptor.accept(tracked)).await {
+        Ok(Ok(stream)) => drive(TokioIo::new(stream), addr, app, settings, activity, stop).await,
+        Ok(Err(e)) => tracing::debug!(%addr, %e, "TLS handshake failed"),
+        Err(_) => tracing::debug!(%addr, "TLS handshake timed out"),
+    }
+}
+
+/// Serves HTTP on one (possibly TLS) connection; see [`connection`].
+async fn drive<I>(
+    io: TokioIo<I>,
+    addr: SocketAddr,
+    app: Router,
+    settings: HttpSettings,
+    activity: Arc<Activity>,
+    mut stop: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let service = {
         let activity = activity.clone();
         hyper::service::service_fn(move |req: hyper::Request<Incoming>| {

@@ -61,6 +61,9 @@ pub enum ServeError {
          an absent or empty directory; pass --data-dir or --database-url"
     )]
     NotAnInstallation(String),
+    /// The TLS certificate or settings are unusable.
+    #[error("tls: {0}")]
+    Tls(#[from] crate::tls::TlsError),
     /// The mail settings (`smtp_*`) are unusable.
     #[error("mail settings: {}", .0 .0)]
     Mail(#[from] crate::service::MailError),
@@ -262,10 +265,12 @@ pub async fn build_with(
                 message_max_age: config.message_max_age_days.saturating_mul(86_400),
                 send_rate_per_minute: config.send_rate_per_minute,
             },
-            secure_cookies: config
-                .issuer
-                .as_deref()
-                .is_some_and(|issuer| issuer.starts_with("https://")),
+            tls: config.tls_enabled(),
+            secure_cookies: config.tls_enabled()
+                || config
+                    .issuer
+                    .as_deref()
+                    .is_some_and(|issuer| issuer.starts_with("https://")),
         },
     };
     Ok(Sesame::with_relay(parts, relay))
@@ -297,7 +302,9 @@ pub async fn run(
 /// Serves `sesame` on already-bound listeners until `shutdown` resolves, then stops accepting,
 /// lets in-flight requests and connections finish and closes the database pool.
 ///
-/// Prints the fingerprint and the bound addresses to stdout, one `sesame: …` line each.
+/// The configuration's TLS settings ([`crate::tls`]) apply to both listeners, and
+/// `http_redirect_listen` is bound here. Prints the fingerprints and the bound addresses to
+/// stdout, one `sesame: …` line each.
 pub async fn serve(
     config: &Config,
     sesame: Sesame,
@@ -308,45 +315,48 @@ pub async fn serve(
     let store = sesame.store().clone();
     announce(config, &sesame);
     let http_addr = http.local_addr().map_err(io("local address"))?;
-    println!("sesame: listening on http://{http_addr}");
-    let budget = crate::accept::raise_descriptor_limit();
-    let (http_cap, tcp_cap) = budget.caps(config.http_max_connections, config.tcp_max_connections);
-    if (http_cap, tcp_cap) != (config.http_max_connections, config.tcp_max_connections) {
-        tracing::warn!(
-            http_max_connections = http_cap,
-            tcp_max_connections = tcp_cap,
-            soft_limit = budget.soft,
-            "connection caps lowered to fit the open-files limit"
-        );
-    }
-
+    let tls = crate::tls::ServerTls::from_config(config, http_addr)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
+    if let Some(tls) = &tls {
+        // Before the banner: SIGHUP reloads from the moment "listening" is printed.
+        tls.spawn(crate::clock::serve_clock(), stop_rx.clone(), &mut tasks);
+    }
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("sesame: listening on {scheme}://{http_addr}");
+    if let Some(tls) = &tls {
+        println!("sesame: {}", tls.describe());
+    }
+    let (settings, tcp_cap) = listener_settings(config);
     if let Some(listener) = tcp {
         let local = listener.local_addr().map_err(io("local address"))?;
-        println!("sesame: tcp listening on {local}");
+        let over = if tls.is_some() { " (TLS)" } else { "" };
+        println!("sesame: tcp listening on {local}{over}");
         let settings = TcpSettings {
-            allow_password: config.tcp_allow_password,
+            allow_password: config.tcp_allow_password.unwrap_or(tls.is_some()),
             max_connections: tcp_cap,
         };
+        let acceptor = tls.as_ref().map(|t| t.tcp_acceptor());
         tasks.spawn(tcp::serve(
             listener,
             sesame.clone(),
             settings,
+            acceptor,
             stop_rx.clone(),
         ));
     }
+    if let Some(addr) = config.http_redirect_listen {
+        let redirect = redirect_listener(addr, http_addr.port(), settings, stop_rx.clone());
+        tasks.spawn(redirect.await?);
+    }
     spawn_background(config, &sesame, &stop_rx, &mut tasks);
 
-    let settings = crate::listen::HttpSettings {
-        max_connections: http_cap,
-        max_per_address: config.http_max_connections_per_address,
-        header_timeout: Duration::from_secs(config.http_header_timeout_secs),
-        idle_timeout: Duration::from_secs(config.http_idle_timeout_secs),
-        body_timeout: Duration::from_secs(config.http_body_timeout_secs),
-    };
-    let app = crate::http::router(sesame.clone());
-    let server = crate::listen::serve(http, app, settings, stop_rx.clone());
+    let mut app = crate::http::router(sesame.clone());
+    if tls.is_some() {
+        app = crate::tls::redirect::hsts(app, config.tls_hsts_max_age_secs);
+    }
+    let acceptor = tls.as_ref().map(|t| t.http_acceptor());
+    let server = crate::listen::serve(http, app, settings, acceptor, stop_rx.clone());
     let signal = tokio::spawn(async move {
         shutdown.await;
         println!("sesame: shutting down");
@@ -357,6 +367,45 @@ pub async fn serve(
     while tasks.join_next().await.is_some() {}
     store.close().await;
     Ok(())
+}
+
+/// The HTTP listener's limits and the TCP connection cap, fitted to the descriptor limit.
+fn listener_settings(config: &Config) -> (crate::listen::HttpSettings, usize) {
+    let budget = crate::accept::raise_descriptor_limit();
+    let (http_cap, tcp_cap) = budget.caps(config.http_max_connections, config.tcp_max_connections);
+    if (http_cap, tcp_cap) != (config.http_max_connections, config.tcp_max_connections) {
+        tracing::warn!(
+            http_max_connections = http_cap,
+            tcp_max_connections = tcp_cap,
+            soft_limit = budget.soft,
+            "connection caps lowered to fit the open-files limit"
+        );
+    }
+    let settings = crate::listen::HttpSettings {
+        max_connections: http_cap,
+        max_per_address: config.http_max_connections_per_address,
+        header_timeout: Duration::from_secs(config.http_header_timeout_secs),
+        idle_timeout: Duration::from_secs(config.http_idle_timeout_secs),
+        body_timeout: Duration::from_secs(config.http_body_timeout_secs),
+    };
+    (settings, tcp_cap)
+}
+
+/// Binds `http_redirect_listen` and returns its server (every request redirected to HTTPS
+/// on `https_port`).
+async fn redirect_listener(
+    addr: std::net::SocketAddr,
+    https_port: u16,
+    settings: crate::listen::HttpSettings,
+    stop: watch::Receiver<bool>,
+) -> Result<impl std::future::Future<Output = ()> + Send + 'static, ServeError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(io(format!("listen on {addr}")))?;
+    let local = listener.local_addr().map_err(io("local address"))?;
+    println!("sesame: redirecting http://{local} to https (port {https_port})");
+    let app = crate::tls::redirect::redirect_router(https_port);
+    Ok(crate::listen::serve(listener, app, settings, None, stop))
 }
 
 /// Prints what the server runs with.

@@ -26,9 +26,10 @@
 //! The messaging verbs are the relay's ([`crate::relay`]; `relay/tcp.rs` has the details).
 //! Failures answer `VERB|FAILURE|code|message` (for `REGISTER_*` the verb is `REGISTER`, for
 //! `LOGIN_START` and `LOGIN_FINISH` it is `LOGIN`, for `LOGIN_ACK` it is `LOGIN_ACK`). `REGISTER` and `AUTH` carry the password in the clear over a
-//! plain TCP stream, so they are refused with `password_verbs_disabled` unless the
-//! configuration enables them (`tcp_allow_password = true`): only do that behind TLS
-//! termination or on a trusted network. The OPAQUE verbs never carry the password.
+//! plain TCP stream, so without TLS they are refused with `password_verbs_disabled` unless the
+//! configuration enables them (`tcp_allow_password = true`: only behind TLS termination or on
+//! a trusted network). Over Sesame's own TLS ([`crate::tls`]) they are accepted unless
+//! `tcp_allow_password = false`. The OPAQUE verbs never carry the password.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,7 +41,7 @@ use sesame_proto::messages::{
     AckStatus, LoginAck, LoginFinish, LoginStart, RegistrationFinish, RegistrationStart,
 };
 use sesame_proto::KsfParams;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio_util::codec::{Framed, LinesCodec, LinesCodecError};
 use zeroize::Zeroizing;
@@ -66,12 +67,16 @@ pub struct TcpSettings {
     pub max_connections: usize,
 }
 
-/// Accepts connections until `shutdown` turns true, then waits for open ones to finish.
-/// Accept errors back off ([`crate::accept::AcceptErrors`]).
+/// How long a TLS client has to finish its handshake.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Accepts connections (over TLS with `tls`) until `shutdown` turns true, then waits for open
+/// ones to finish. Accept errors back off ([`crate::accept::AcceptErrors`]).
 pub async fn serve(
     listener: TcpListener,
     sesame: Sesame,
     settings: TcpSettings,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let limit = Arc::new(Semaphore::new(settings.max_connections.max(1)));
@@ -99,8 +104,20 @@ pub async fn serve(
         };
         let sesame = sesame.clone();
         let stop = shutdown.clone();
+        let tls = tls.clone();
         tasks.spawn(async move {
-            connection(stream, peer, sesame, settings, stop).await;
+            match tls {
+                None => connection(stream, peer, sesame, settings, stop).await,
+                Some(acceptor) => {
+                    let accepted =
+                        tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+                    match accepted.await {
+                        Ok(Ok(stream)) => connection(stream, peer, sesame, settings, stop).await,
+                        Ok(Err(e)) => tracing::debug!(%peer, %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
+            }
             drop(permit);
         });
         while tasks.try_join_next().is_some() {}
@@ -108,13 +125,15 @@ pub async fn serve(
     while tasks.join_next().await.is_some() {}
 }
 
-async fn connection(
-    stream: TcpStream,
+async fn connection<S>(
+    stream: S,
     peer: SocketAddr,
     sesame: Sesame,
     settings: TcpSettings,
     mut shutdown: watch::Receiver<bool>,
-) {
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let mut lines = Framed::new(stream, LinesCodec::new_with_max_length(MAX_LINE_BYTES));
     let ctx = RequestContext::new(Some(peer.ip()), Some("sesame-tcp"));
     let mut conn = Conn {
@@ -558,16 +577,4 @@ async fn logout(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::{join, split_fields};
-
-    #[test]
-    fn fields_round_trip_through_escaping() {
-        let fields = ["AUTH", "al|ice", "pa\\ss\nword\r", ""];
-        let line = join(&fields);
-        assert!(!line.contains('\n'));
-        assert_eq!(split_fields(&line), fields);
-        assert_eq!(split_fields("A|b||c"), ["A", "b", "", "c"]);
-        assert_eq!(split_fields("trailing\\"), ["trailing\\"]);
-    }
-}
+mod tests;

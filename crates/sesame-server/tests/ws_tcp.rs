@@ -1183,7 +1183,7 @@ async fn tcp_limits_and_malformed_lines() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_password_verbs_can_be_disabled() {
     for db in common::backends().await {
-        let srv = TestServer::start_with(&db, |c| c.tcp_allow_password = false).await;
+        let srv = TestServer::start_with(&db, |c| c.tcp_allow_password = Some(false)).await;
         let mut tcp = Tcp::connect(&srv).await;
         let user = username("tcpoff");
         assert_failure(

@@ -14,7 +14,7 @@ use super::{
 
 /// `sesame chat USER`: a line-based interactive chat.
 pub async fn chat(server: &str, args: ChatArgs) -> anyhow::Result<()> {
-    let ctx = MsgCtx::new(server)?;
+    let ctx = MsgCtx::new(server).await?;
     let mut session = ctx.stored_session()?;
     let messenger = ctx.messenger(&session)?;
     let (m, user) = (&messenger, &args.user);

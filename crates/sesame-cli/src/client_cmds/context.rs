@@ -6,9 +6,22 @@ use std::io::Write as _;
 
 use anyhow::{anyhow, bail, Context as _};
 use sesame_client::profile::{unix_now, Profile, ProfileError, StoredSession, Trust};
-use sesame_client::{Client, ClientPolicy, Error as ClientError};
+use sesame_client::tls::certificate_fingerprint;
+use sesame_client::{Client, ClientPolicy, Error as ClientError, TlsOptions};
 
 use super::is_loopback;
+
+/// `--ca-file`: the private CA the client commands trust for `https://` servers.
+static CA_FILE: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+
+/// Sets `--ca-file` (once, before any command runs).
+pub(crate) fn set_ca_file(path: Option<std::path::PathBuf>) {
+    let _ = CA_FILE.set(path);
+}
+
+fn ca_file() -> Option<&'static std::path::Path> {
+    CA_FILE.get().and_then(|p| p.as_deref())
+}
 
 /// What every client command works with.
 pub(crate) struct Ctx {
@@ -94,7 +107,10 @@ impl Ctx {
         })
     }
 
-    pub(crate) fn new(server_url: &str) -> anyhow::Result<Ctx> {
+    /// The context for `server_url`. For an `https://` server the certificate is checked
+    /// first: against `--ca-file` when given, else the public roots, else the certificate
+    /// pinned for this server (pinned now on first contact; a changed one is refused).
+    pub(crate) async fn new(server_url: &str) -> anyhow::Result<Ctx> {
         let server = sesame_client::server_id(server_url)?;
         let profile = Profile::open()?;
         let pinned = profile.pinned_key(&server)?;
@@ -102,18 +118,68 @@ impl Ctx {
             pinned_server_key: pinned,
             ..ClientPolicy::default()
         };
-        let client = Client::new(&server, policy)?;
+        let https = sesame_client::parse_server_url(&server)?.scheme() == "https";
+        let mut pin = None;
+        let client = match (https, ca_file()) {
+            (false, _) => Client::new(&server, policy)?,
+            (true, Some(ca)) => {
+                let pem = std::fs::read(ca)
+                    .with_context(|| format!("cannot read the CA file {}", ca.display()))?;
+                Client::with_tls(&server, policy, TlsOptions::with_ca_pem(&pem)?)?
+            }
+            (true, None) => {
+                let tls = TlsOptions::pinned(profile.pinned_tls_certificate(&server)?)?;
+                pin = Some(tls.clone());
+                Client::with_tls(&server, policy, tls)?
+            }
+        };
         if client.base_url().scheme() == "http" && !is_loopback(client.base_url()) {
             eprintln!(
                 "warning: {server} is plain HTTP: OPAQUE keeps the password safe, but session \
                  tokens travel unencrypted; use https:// outside a test setup"
             );
         }
-        Ok(Ctx {
+        let ctx = Ctx {
             profile,
             server,
             client,
-        })
+        };
+        if let Some(tls) = pin {
+            ctx.check_tls_pin(&tls).await?;
+        }
+        Ok(ctx)
+    }
+
+    /// One request to see the server's certificate before anything depends on it: a
+    /// certificate the public roots do not vouch for is pinned on first contact, and a
+    /// changed one is refused with both fingerprints. An unreachable server is left to the
+    /// command to report.
+    async fn check_tls_pin(&self, tls: &TlsOptions) -> anyhow::Result<()> {
+        let probe = self.client.health().await;
+        let handshake_done = match &probe {
+            Ok(()) => true,
+            Err(e) => matches!(
+                e,
+                ClientError::Server { .. } | ClientError::UnexpectedResponse(_)
+            ),
+        };
+        match (tls.presented(), tls.pinned_sha256()) {
+            (Some(seen), Some(pinned)) if seen != pinned => Err(anyhow!(self
+                .profile
+                .tls_certificate_changed(&self.server, &pinned, &seen))),
+            (Some(seen), None) if handshake_done => {
+                if self.profile.trust_tls_certificate(&self.server, &seen)? == Trust::Pinned {
+                    say!(
+                        "Trusting TLS certificate {} for {} (no public CA vouches for it; \
+                         pinned on first use)",
+                        certificate_fingerprint(&seen),
+                        self.server
+                    );
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Pins the server key on first use and says so.

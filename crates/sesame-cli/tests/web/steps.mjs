@@ -188,6 +188,38 @@ export async function run({ browser, evilUrl, cliHome }) {
     await a.screenshot({ path: join(SHOTS, "account-desktop.png"), fullPage: true });
   });
 
+  await step("keyboard only: sign in with Tab and Enter; dark mode", async () => {
+    const k = await newPage(browser, { width: 1100, height: 900 });
+    await k.emulateMedia({ colorScheme: "dark" });
+    await k.goto("/signin");
+    await heading(k, "Sign in");
+    // The username field has focus on arrival.
+    await k.keyboard.type("alice");
+    await k.keyboard.press("Tab");
+    await k.keyboard.type(PW.alice2);
+    await k.keyboard.press("Enter");
+    await k.getByLabel("Authenticator code or backup code").waitFor();
+    await k.keyboard.type(newCodes[1]);
+    await k.keyboard.press("Enter");
+    await heading(k, "Your account");
+    await k.screenshot({ path: join(SHOTS, "account-dark.png") });
+    await k.context().close();
+  });
+
+  await step("throttled sign-in reads \"try again in N s\"", async () => {
+    const t = await newPage(browser);
+    await t.goto("/signin");
+    const tooMany = t.getByText(/Too many attempts\. Try again in \d+ s\./);
+    for (let i = 0; i < 12 && !(await tooMany.isVisible()); i++) {
+      await t.getByLabel("Username").fill("mallory");
+      await t.getByLabel("Password", { exact: true }).fill(`guess number ${i} here`);
+      await t.getByRole("button", { name: "Sign in" }).click();
+      await t.getByRole("button", { name: "Sign in" }).and(t.locator(":enabled")).waitFor();
+    }
+    await tooMany.waitFor();
+    await t.context().close();
+  });
+
   await step("an admin bans a user, whose next sign-in is refused", async () => {
     execFileSync(BIN, ["admin", "--data-dir", DATA_DIR, "user", "grant-admin", "alice"], { encoding: "utf8" });
     await a.reload();

@@ -7,7 +7,7 @@ use sesame_api::messaging::{IdentityUpload, KeyBackup, PublishedIdentity};
 use sesame_proto::e2e::PublicIdentity;
 use uuid::Uuid;
 
-use crate::client::{error_from_body, retry_after, Client, DEFAULT_TIMEOUT, USER_AGENT};
+use crate::client::{error_from_body, retry_after, Client};
 
 /// A user's published identity, decoded: the body of `GET /api/keys/{username}` (the
 /// contract's [`PublishedIdentity`]) with its keys as a [`PublicIdentity`].
@@ -64,11 +64,7 @@ pub struct KeyDirectory {
 impl KeyDirectory {
     /// The key routes of `client`'s server.
     pub fn new(client: &Client) -> crate::Result<KeyDirectory> {
-        let http = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .timeout(DEFAULT_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+        let http = crate::tls::http_builder(client.tls()).build()?;
         Ok(KeyDirectory {
             client: client.clone(),
             http,

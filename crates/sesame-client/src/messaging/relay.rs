@@ -78,7 +78,12 @@ impl Relay {
             .max_message_size(Some(MAX_RELAY_FRAME))
             .max_frame_size(Some(MAX_RELAY_FRAME));
         let timeout = client.ws_timeout();
-        let connect = tokio_tungstenite::connect_async_with_config(request, Some(config), true);
+        let connect = tokio_tungstenite::connect_async_tls_with_config(
+            request,
+            Some(config),
+            true,
+            client.ws_connector(),
+        );
         let ws = match tokio::time::timeout(timeout, connect).await {
             Err(_) => return Err(Error::Timeout.into()),
             Ok(Err(tungstenite::Error::Http(response))) => {

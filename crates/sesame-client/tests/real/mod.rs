@@ -59,7 +59,12 @@ impl Server {
                 .await
                 .expect("build");
         let http = tokio::net::TcpListener::bind(config.listen).await.unwrap();
-        let base = format!("http://{}", http.local_addr().unwrap());
+        let scheme = if config.tls_enabled() {
+            "https"
+        } else {
+            "http"
+        };
+        let base = format!("{scheme}://{}", http.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
         let svc = sesame.clone();
         let task = tokio::spawn(async move {

@@ -98,6 +98,8 @@ pub struct Settings {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Message relay limits.
     pub relay: crate::relay::RelaySettings,
+    /// Whether the listeners speak TLS ([`Sesame::served_over_tls`]).
+    pub tls: bool,
     /// Whether the browser app's session cookie is `Secure` (named `__Host-sesame_session`):
     /// the server is reached over HTTPS, its own TLS or a proxy's (docs/web.md).
     pub secure_cookies: bool,
@@ -115,6 +117,7 @@ impl Default for Settings {
             reauth_window: 300,
             trusted_proxies: Vec::new(),
             relay: crate::relay::RelaySettings::default(),
+            tls: false,
             secure_cookies: false,
         }
     }
@@ -243,6 +246,14 @@ impl Sesame {
     /// Proxies whose `X-Forwarded-For` is believed.
     pub fn trusted_proxies(&self) -> &[std::net::IpAddr] {
         &self.inner.settings.trusted_proxies
+    }
+
+    /// Whether this server's listeners speak TLS (`tls_cert`, `tls_self_signed` or
+    /// `acme_domains`): browsers reach it over `https://`, so cookies it sets must carry
+    /// `Secure`, and links it builds use `https://`. `false` behind a TLS-terminating proxy,
+    /// which Sesame cannot see (set `issuer` to the public `https://` URL there).
+    pub fn served_over_tls(&self) -> bool {
+        self.inner.settings.tls
     }
 
     /// Seconds a login or re-authentication stays fresh for protected operations.

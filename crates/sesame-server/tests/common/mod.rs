@@ -32,6 +32,7 @@ pub mod api;
 pub mod failing;
 pub mod python;
 pub mod server;
+pub mod tls;
 
 use std::io::Write as _;
 use std::sync::{Arc, OnceLock};

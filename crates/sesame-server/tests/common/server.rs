@@ -23,7 +23,7 @@ pub const TEST_MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
 
 /// A running server.
 pub struct TestServer {
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` when the configuration turns TLS on).
     pub base: String,
     /// The TCP line-protocol address.
     pub tcp: SocketAddr,
@@ -66,7 +66,7 @@ pub fn test_config(db: &TestDb, data: &std::path::Path) -> Config {
     Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         tcp_listen: Some("127.0.0.1:0".parse().unwrap()),
-        tcp_allow_password: true,
+        tcp_allow_password: Some(true),
         data_dir: data.to_path_buf(),
         database_url: Some(db.url.clone()),
         database_schema: db.options.pg_schema.clone(),
@@ -102,7 +102,12 @@ impl TestServer {
         .expect("build");
         let http = TcpListener::bind(config.listen).await.unwrap();
         let tcp = TcpListener::bind(config.tcp_listen.unwrap()).await.unwrap();
-        let base = format!("http://{}", http.local_addr().unwrap());
+        let scheme = if config.tls_enabled() {
+            "https"
+        } else {
+            "http"
+        };
+        let base = format!("{scheme}://{}", http.local_addr().unwrap());
         let tcp_addr = tcp.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let cfg = config.clone();
