@@ -145,6 +145,7 @@ impl Sesame {
                 user_id,
                 since,
                 limit,
+                ..AuditQuery::default()
             })
             .await?)
     }
