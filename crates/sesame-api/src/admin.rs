@@ -22,6 +22,9 @@ pub const MAX_SEARCH_CHARS: usize = 32;
 /// users one by one in creation order; it stops after this many and says so
 /// ([`UserPage::truncated`]). An exact username is always found, wherever it is.
 pub const SEARCH_SCAN_LIMIT: u32 = 10_000;
+/// The largest `offset` of `GET /api/admin/users` (the largest 32-bit signed integer, what the
+/// OpenAPI `int32` format admits).
+pub const MAX_OFFSET: u32 = 2_147_483_647;
 /// The most entries one page of `GET /api/admin/audit` holds.
 pub const MAX_AUDIT_PAGE: u32 = 500;
 /// The page size of `GET /api/admin/audit` when `limit` is absent.
@@ -107,8 +110,9 @@ pub struct UserQuery {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 100))]
     pub limit: Option<u32>,
-    /// Users to skip (of the matches, in creation order).
+    /// Users to skip (of the matches, in creation order), 0–2147483647.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", param(minimum = 0, maximum = 2_147_483_647))]
     pub offset: Option<u32>,
 }
 

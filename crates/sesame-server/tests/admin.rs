@@ -187,6 +187,7 @@ async fn admins_list_search_and_show_users() {
             "limit=101",
             "limit=ten",
             "offset=-1",
+            "offset=2147483648",
             "colour=blue",
             &format!("q={long}"),
         ] {

@@ -16,7 +16,8 @@
 
 use sesame_api::admin::{
     AuditEntry, AuditPage, AuditQuery as AuditFilter, UserPage, UserQuery, DEFAULT_AUDIT_PAGE,
-    DEFAULT_USER_PAGE, MAX_AUDIT_PAGE, MAX_EVENT_CHARS, MAX_SEARCH_CHARS, MAX_USER_PAGE,
+    DEFAULT_USER_PAGE, MAX_AUDIT_PAGE, MAX_EVENT_CHARS, MAX_OFFSET, MAX_SEARCH_CHARS,
+    MAX_USER_PAGE,
 };
 use sesame_proto::policy::Username;
 use uuid::Uuid;
@@ -148,6 +149,9 @@ impl Sesame {
         let admin = self.require_admin(who).await?;
         let limit = page_limit(query.limit, DEFAULT_USER_PAGE, MAX_USER_PAGE)?;
         let offset = query.offset.unwrap_or(0);
+        if offset > MAX_OFFSET {
+            return Err(bad_request(format!("offset is at most {MAX_OFFSET}.")));
+        }
         let text = query.q.as_deref().filter(|q| !q.is_empty());
         if text.is_some_and(|q| q.chars().count() > MAX_SEARCH_CHARS) {
             return Err(bad_request(format!(
