@@ -71,6 +71,13 @@ pub struct Server {
     _data: tempfile::TempDir,
 }
 
+impl Server {
+    /// The server's data directory (for `sesame admin --data-dir`).
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self._data.path().join("data")
+    }
+}
+
 /// Starts `sesame serve` on an ephemeral port with a fresh data directory.
 pub fn serve() -> Server {
     serve_with(&[])
