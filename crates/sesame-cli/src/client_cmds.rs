@@ -265,6 +265,7 @@ async fn whoami(ctx: &Ctx) -> anyhow::Result<()> {
     say!("Logged in to {} as {}", ctx.server, me.username);
     say!("  user id:      {}", me.user_id);
     say!("  status:       {}", me.status);
+    say!("  role:         {}", me.role);
     say!("  created:      {}", fmt_time(me.created_at));
     if let Some(last) = me.last_login_at {
         say!("  last login:   {}", fmt_time(last));

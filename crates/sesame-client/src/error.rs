@@ -131,6 +131,12 @@ impl Error {
     pub fn is_reauthentication_required(&self) -> bool {
         self.is(CredentialError::ReauthenticationRequired)
     }
+
+    /// Whether the account may not do this (403 `forbidden`: the admin API without the admin
+    /// role).
+    pub fn is_forbidden(&self) -> bool {
+        self.is(CredentialError::Forbidden)
+    }
 }
 
 impl From<UsernameError> for Error {
