@@ -114,7 +114,13 @@ pub async fn run(server: &str, cmd: ClientCommand) -> anyhow::Result<()> {
 
 async fn register(ctx: &Ctx, args: RegisterArgs) -> anyhow::Result<()> {
     let username = username_arg(args.username)?;
-    let password = read_password(args.password_stdin, true)?;
+    // The name first: nobody types a password twice for a name that cannot be had.
+    ctx.client
+        .check_username(&username)
+        .await
+        .map_err(|e| ctx.explain(e))
+        .context("cannot register this name")?;
+    let password = read_new_password(args.password_stdin, &username)?;
     if args.server_assisted {
         let registered = ctx
             .client
@@ -392,6 +398,53 @@ fn read_password(from_stdin: bool, confirm: bool) -> anyhow::Result<Zeroizing<St
         }
     }
     Ok(password)
+}
+
+/// The password rules, shown before a new password is asked for.
+fn password_rules() -> String {
+    use sesame_proto::policy::{PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS};
+    format!(
+        "Choose a password of {PASSWORD_MIN_CHARS} to {PASSWORD_MAX_CHARS} characters (a few \
+         words are easiest to remember), not containing your username, and not one of the \
+         30,000 most common passwords."
+    )
+}
+
+/// A new password for `username`: the rules shown first, and checked before it is repeated.
+fn read_new_password(from_stdin: bool, username: &str) -> anyhow::Result<Zeroizing<String>> {
+    let canonical = sesame_proto::policy::Username::parse(username)?;
+    if from_stdin {
+        let password = read_password(true, false)?;
+        check_password(&password, &canonical)?;
+        return Ok(password);
+    }
+    eprintln!("{}", password_rules());
+    loop {
+        let password = read_password(false, false)?;
+        match check_password(&password, &canonical) {
+            Ok(()) => {}
+            Err(e) => {
+                eprintln!("{e}; try another.");
+                continue;
+            }
+        }
+        let again = rpassword::prompt_password("Repeat the password: ")
+            .map(Zeroizing::new)
+            .context("cannot ask for the password")?;
+        if *again == *password {
+            return Ok(password);
+        }
+        eprintln!("The two entries differ; once more.");
+    }
+}
+
+/// The policy's verdict on a new password, as the error the CLI prints.
+fn check_password(
+    password: &str,
+    canonical: &sesame_proto::policy::Username,
+) -> anyhow::Result<()> {
+    sesame_proto::policy::check_password(password, canonical)
+        .map_err(|e| anyhow::anyhow!("password refused: {e}"))
 }
 
 /// Strips the line ending of a password read from standard input (nothing else: spaces are
