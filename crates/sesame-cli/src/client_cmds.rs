@@ -190,9 +190,9 @@ async fn login(ctx: &Ctx, args: LoginArgs) -> anyhow::Result<()> {
         login.session.user_id
     );
     say!(
-        "Session {} is valid until {}",
+        "Session {} {}",
         session.session_id,
-        fmt_time(i64::try_from(session.session_expires_at).unwrap_or(i64::MAX))
+        session_lifetime(&session)
     );
     crate::keys_cmds::after_login(&ctx.profile, &ctx.client, &session, &login.export_key).await;
     // The replaced login is revoked rather than left alive on the server, unreachable.
@@ -277,9 +277,9 @@ async fn whoami(ctx: &Ctx) -> anyhow::Result<()> {
         say!("  last login:   {}", fmt_time(last));
     }
     say!(
-        "  session:      {} (valid until {})",
+        "  session:      {} ({})",
         session.session_id,
-        fmt_time(i64::try_from(session.session_expires_at).unwrap_or(i64::MAX))
+        session_lifetime(&session)
     );
     if let Some(key) = ctx.client.policy().pinned_server_key {
         say!("  server key:   {}", sesame_client::fingerprint(&key));
@@ -469,6 +469,19 @@ fn is_loopback(url: &sesame_client::Url) -> bool {
 }
 
 /// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC`.
+/// Both ends of a session: the absolute expiry, and the idle timeout that ends it sooner
+/// when it goes unused (each command that refreshes it restarts the idle clock).
+fn session_lifetime(session: &StoredSession) -> String {
+    let until = fmt_time(i64::try_from(session.session_expires_at).unwrap_or(i64::MAX));
+    match session.session_idle_timeout {
+        0 => format!("is valid until {until}"),
+        idle => format!(
+            "ends after {} without use, and on {until} at the latest",
+            humantime::format_duration(std::time::Duration::from_secs(idle))
+        ),
+    }
+}
+
 fn fmt_time(unix: i64) -> String {
     let days = unix.div_euclid(86_400);
     let secs = unix.rem_euclid(86_400);
