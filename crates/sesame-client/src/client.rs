@@ -129,7 +129,15 @@ pub fn parse_server_url(url: &str) -> Result<Url> {
         url: url.to_owned(),
         reason: reason.to_owned(),
     };
-    let mut base = Url::parse(url.trim()).map_err(|e| invalid(&e.to_string()))?;
+    let url_text = url.trim();
+    // `127.0.0.1:7878` or `example.com`: plain HTTP is meant (a scheme is added, as a browser
+    // would). Anything with `://` keeps its scheme.
+    let with_scheme = if url_text.contains("://") {
+        url_text.to_owned()
+    } else {
+        format!("http://{url_text}")
+    };
+    let mut base = Url::parse(&with_scheme).map_err(|e| invalid(&e.to_string()))?;
     if !matches!(base.scheme(), "http" | "https") {
         return Err(invalid("the scheme must be http or https"));
     }
