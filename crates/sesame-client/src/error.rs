@@ -171,56 +171,6 @@ impl From<sesame_proto::Error> for Error {
 /// Result alias of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn server_error_display_names_code_and_status() {
-        let e = Error::Server {
-            status: Some(409),
-            code: ErrorCode::from_wire("username_taken", Some(409)),
-            wire_code: "username_taken".into(),
-            message: "That username is taken.".into(),
-            retry_after: None,
-        };
-        assert_eq!(
-            e.to_string(),
-            "That username is taken. (server error `username_taken`, HTTP 409)"
-        );
-        assert!(e.is(sesame_api::InputError::UsernameTaken));
-        assert!(!e.is_unauthorized());
-    }
-
-    #[test]
-    fn proto_errors_map_to_the_variants_callers_act_on() {
-        assert!(matches!(
-            Error::from(sesame_proto::Error::AuthenticationFailed),
-            Error::AuthenticationFailed
-        ));
-        assert!(matches!(
-            Error::from(sesame_proto::Error::ConfirmationInvalid),
-            Error::ConfirmationInvalid
-        ));
-        assert!(matches!(
-            Error::from(sesame_proto::Error::KsfRejected("x")),
-            Error::Protocol(sesame_proto::Error::KsfRejected("x"))
-        ));
-    }
-
-    #[test]
-    fn key_mismatch_names_both_fingerprints() {
-        let e = Error::ServerKeyMismatch {
-            server: "http://127.0.0.1:7878".into(),
-            pinned: "SHA256:aaa".into(),
-            presented: "SHA256:bbb".into(),
-        };
-        let text = e.to_string();
-        assert!(text.contains("SHA256:aaa") && text.contains("SHA256:bbb"));
-        assert!(text.contains("http://127.0.0.1:7878"));
-    }
-}
-
 /// What a failed HTTP request means to a person: the server is not there, does not speak
 /// TLS, or took too long; the library's own words otherwise.
 fn describe_http(e: &reqwest::Error) -> String {
@@ -283,5 +233,55 @@ impl From<reqwest::Error> for Error {
         // Not a `source`: `describe_http` already says what matters, with the cause chain
         // only when it has nothing better.
         Error::Http(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_error_display_names_code_and_status() {
+        let e = Error::Server {
+            status: Some(409),
+            code: ErrorCode::from_wire("username_taken", Some(409)),
+            wire_code: "username_taken".into(),
+            message: "That username is taken.".into(),
+            retry_after: None,
+        };
+        assert_eq!(
+            e.to_string(),
+            "That username is taken. (server error `username_taken`, HTTP 409)"
+        );
+        assert!(e.is(sesame_api::InputError::UsernameTaken));
+        assert!(!e.is_unauthorized());
+    }
+
+    #[test]
+    fn proto_errors_map_to_the_variants_callers_act_on() {
+        assert!(matches!(
+            Error::from(sesame_proto::Error::AuthenticationFailed),
+            Error::AuthenticationFailed
+        ));
+        assert!(matches!(
+            Error::from(sesame_proto::Error::ConfirmationInvalid),
+            Error::ConfirmationInvalid
+        ));
+        assert!(matches!(
+            Error::from(sesame_proto::Error::KsfRejected("x")),
+            Error::Protocol(sesame_proto::Error::KsfRejected("x"))
+        ));
+    }
+
+    #[test]
+    fn key_mismatch_names_both_fingerprints() {
+        let e = Error::ServerKeyMismatch {
+            server: "http://127.0.0.1:7878".into(),
+            pinned: "SHA256:aaa".into(),
+            presented: "SHA256:bbb".into(),
+        };
+        let text = e.to_string();
+        assert!(text.contains("SHA256:aaa") && text.contains("SHA256:bbb"));
+        assert!(text.contains("http://127.0.0.1:7878"));
     }
 }
