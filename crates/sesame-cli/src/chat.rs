@@ -54,6 +54,11 @@ pub struct InboxArgs {
 
 /// Flags of `sesame chat`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "In the chat: type a message and press Enter to send it. /verify shows \
+    the safety number, /help the commands, /quit (or Ctrl-D) leaves; start a message with // \
+    to send a leading /.\n\nExample:\n  sesame chat bob"
+)]
 pub struct ChatArgs {
     /// Who to chat with.
     pub user: String,
