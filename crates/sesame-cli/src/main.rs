@@ -8,6 +8,7 @@ mod chat;
 mod client_cmds;
 mod keys_cmds;
 mod serve;
+mod server_cmds;
 
 use std::process::ExitCode;
 
@@ -71,6 +72,9 @@ enum Command {
     Inbox(chat::InboxArgs),
     /// Chat with one user interactively (end-to-end encrypted).
     Chat(chat::ChatArgs),
+    /// The keys this profile pinned for a server; forget them when they were replaced on
+    /// purpose.
+    Server(server_cmds::ServerArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -102,6 +106,7 @@ async fn run() -> anyhow::Result<()> {
         Command::Send(args) => chat::send(&cli.server, args).await,
         Command::Inbox(args) => chat::inbox(&cli.server, args).await,
         Command::Chat(args) => chat::chat(&cli.server, args).await,
+        Command::Server(args) => server_cmds::run(&cli.server, args),
         Command::Completions { shell } => {
             use clap::CommandFactory as _;
             let mut script = Vec::new();

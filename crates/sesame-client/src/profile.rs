@@ -81,8 +81,8 @@ pub enum ProfileError {
     #[error(
         "the server at {server} presented the key {presented}, but the key pinned for it is \
          {pinned}. Either the server's key was replaced, or someone is impersonating the \
-         server. If you know the key was changed on purpose, remove the \"{server}\" entry \
-         from {} and try again.",
+         server. If you know the key was changed on purpose, run `sesame server forget \
+         {server}` (it edits {}) and try again.",
         path.display()
     )]
     KeyChanged {
@@ -100,8 +100,8 @@ pub enum ProfileError {
         "the server at {server} presented the TLS certificate with SHA-256 fingerprint \
          {presented}, but the certificate pinned for it is {pinned}. Either the server's \
          certificate was replaced (a new self-signed one), or someone is impersonating the \
-         server. If you know the certificate was changed on purpose, forget the server: remove \
-         the \"{server}\" entry from {} and try again.",
+         server. If you know the certificate was changed on purpose, run `sesame server \
+         forget {server}` (it edits {}) and try again.",
         path.display()
     )]
     TlsCertificateChanged {
