@@ -44,9 +44,21 @@ pub fn create_identity(
     export_key: &[u8; 64],
 ) -> Result<PublicIdentity, MessagingError> {
     let keys = IdentityKeys::generate(&mut OsRng);
+    keep_identity(store, server, username, export_key, &keys)
+}
+
+/// Stores `keys` on this device for `username` on `server`, wrapped under `export_key` (after
+/// a registration that already published them, `Client::register_with_identity`).
+pub fn keep_identity(
+    store: &MessagingStore,
+    server: &str,
+    username: &str,
+    export_key: &[u8; 64],
+    keys: &IdentityKeys,
+) -> Result<PublicIdentity, MessagingError> {
     let wrap = WrapKey::derive(export_key);
     Ok(store
-        .save_identity(server, username, &keys, &wrap, unix_now())?
+        .save_identity(server, username, keys, &wrap, unix_now())?
         .public)
 }
 
