@@ -52,7 +52,7 @@ impl Client {
         let body = RegisterFinishRequest {
             username: done.message.username.clone(),
             registration_record: done.message.registration_record.clone(),
-            key_stretching: done.message.key_stretching.clone(),
+            key_stretching: done.message.key_stretching,
             email: None,
             identity: identity.map(|keys| upload(&keys.public())),
             key_backup: identity.map(|keys| KeyBackup {
