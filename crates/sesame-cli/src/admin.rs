@@ -21,17 +21,17 @@ pub struct AdminArgs {
 
 #[derive(Debug, clap::Subcommand)]
 enum AdminCommand {
-    /// Users.
+    /// List the accounts (newest last), with status, role, second factor and sessions.
     Users {
         #[command(subcommand)]
         command: UsersCommand,
     },
-    /// One user.
+    /// Act on one account: show, ban, unban, grant or revoke the admin role.
     User {
         #[command(subcommand)]
         command: UserCommand,
     },
-    /// Sessions.
+    /// Sessions of an account: end them all.
     Sessions {
         #[command(subcommand)]
         command: SessionsCommand,

@@ -70,7 +70,10 @@ fn first_use_pins_the_key_and_a_changed_key_is_refused() {
         "{text}"
     );
     assert!(text.contains(KNOWN_SERVERS_FILE), "{text}");
-    assert!(text.contains("\"http://127.0.0.1:7878\""), "{text}");
+    assert!(
+        text.contains("sesame server forget http://127.0.0.1:7878"),
+        "{text}"
+    );
     // The stale key is still the pinned one.
     assert_eq!(p.pinned_key(SERVER).unwrap(), Some([7; 32]));
     // Other servers are independent.
