@@ -51,6 +51,16 @@ enum AdminCommand {
     },
     /// Print a fresh random master key (for SESAME_MASTER_KEY or a key file).
     GenMasterKey,
+    /// The OpenID Connect provider: clients and signing keys (docs/oidc.md).
+    Oidc {
+        #[command(subcommand)]
+        command: crate::admin_oidc::OidcCommand,
+    },
+    /// Groups, for the OpenID Connect `groups` claim.
+    Group {
+        #[command(subcommand)]
+        command: crate::admin_oidc::GroupCommand,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -158,6 +168,8 @@ async fn command(s: &sesame_server::Sesame, cmd: AdminCommand, json: bool) -> an
             }
         }
         AdminCommand::GenMasterKey => {}
+        AdminCommand::Oidc { command } => crate::admin_oidc::oidc(s, command, json).await?,
+        AdminCommand::Group { command } => crate::admin_oidc::group(s, command, json).await?,
     }
     Ok(())
 }

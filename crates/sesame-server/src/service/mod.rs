@@ -297,6 +297,11 @@ impl Sesame {
         (keys.public_key(), keys.fingerprint())
     }
 
+    /// Keyed indexes and field encryption (the identifying fields, sealed signing keys).
+    pub(crate) fn fields(&self) -> &crate::secrets::FieldCrypto {
+        &self.inner.secrets.fields
+    }
+
     /// The X25519 secret key that opens sealed request envelopes ([`crate::envelope`]).
     pub fn envelope_key(&self) -> &crypto_box::SecretKey {
         &self.inner.secrets.envelope
