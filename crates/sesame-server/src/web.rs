@@ -24,8 +24,8 @@ pub use assets::{asset_set, Asset, ASSETS};
 pub(crate) use session::{clear_cookie, cookie_token};
 
 /// The paths the shell is served at: one per view of the app.
-pub const PAGES: [&str; 8] = [
-    "/", "/signup", "/signin", "/recover", "/account", "/chat", "/admin", "/verify",
+pub const PAGES: [&str; 9] = [
+    "/", "/signup", "/signin", "/recover", "/account", "/chat", "/admin", "/verify", "/consent",
 ];
 
 /// The content security policy of every page and asset.
