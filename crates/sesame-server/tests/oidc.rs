@@ -27,6 +27,7 @@ fn browser() -> Client {
 /// A signed-in user: id and the cookie header of its browser session.
 struct User {
     id: String,
+    name: String,
     cookie: String,
 }
 
@@ -36,6 +37,7 @@ async fn user(c: &Client, srv: &TestServer, prefix: &str) -> User {
     let (_, session) = tokens(c, srv, &name, PASSWORD).await;
     User {
         id: reg["user_id"].as_str().unwrap().to_owned(),
+        name: name.clone(),
         cookie: format!("sesame_session={session}"),
     }
 }
@@ -412,3 +414,6 @@ async fn confidential_client_consent_basic_and_post_auth_eddsa_introspection_rev
 
 #[path = "oidc/negative.rs"]
 mod negative;
+
+#[path = "oidc/admin.rs"]
+mod admin;

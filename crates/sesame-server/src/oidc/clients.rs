@@ -217,6 +217,34 @@ impl Sesame {
         Ok(self.oidc_store()?.delete_client(id).await?)
     }
 
+    /// Registers the clients of the configuration file (source `config`) and removes the
+    /// ones it declared before and no longer does. A confidential client declared there must
+    /// carry its `secret`.
+    pub async fn oidc_sync_config_clients(&self, specs: &[ClientSpec]) -> Result<(), ApiError> {
+        if specs.is_empty() && self.store().oidc().is_none() {
+            return Ok(());
+        }
+        let store = self.oidc_store()?;
+        for spec in specs {
+            let Some(id) = spec.id.clone() else {
+                return Err(bad(format!("client {:?} needs an id", spec.name)));
+            };
+            if !spec.public && spec.secret.is_none() {
+                return Err(bad(format!("confidential client {id} needs a secret")));
+            }
+            self.oidc_register_client(spec.clone(), "config").await?;
+        }
+        for old in store.clients().await? {
+            let declared = specs
+                .iter()
+                .any(|s| s.id.as_deref() == Some(old.id.as_str()));
+            if old.source == "config" && !declared {
+                store.delete_client(&old.id).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Draws a new secret for a confidential client (the old one stops working at once).
     pub async fn oidc_rotate_secret(&self, id: &str) -> Result<RegisteredClient, ApiError> {
         let store = self.oidc_store()?;
