@@ -6,10 +6,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{command, sesame_command, stdout_lines, Process, LISTENING, SESAME};
+use common::oidc::{run_node, serve_with_issuer};
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -27,42 +26,6 @@ fn missing() -> Option<&'static str> {
     None
 }
 
-/// `sesame serve` on a port chosen here, so its issuer is the URL the relying party uses.
-fn serve(data: &Path) -> (Process, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("http://127.0.0.1:{port}");
-    let mut child = sesame_command()
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(data)
-        .env("SESAME_ISSUER", &url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let lines = stdout_lines(&mut child);
-    let process = Process(Some(child));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = lines
-            .recv_timeout(left)
-            .expect("sesame serve reports its address");
-        if line.starts_with(LISTENING) {
-            return (process, url);
-        }
-    }
-}
-
 #[test]
 fn openid_client_signs_in_through_sesame_in_chromium() {
     if let Some(what) = missing() {
@@ -73,34 +36,10 @@ fn openid_client_signs_in_through_sesame_in_chromium() {
     }
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let (_server, url) = serve(&data);
-    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/web-screenshots");
-    let child = command("node")
-        .arg(web_dir().join("oidc.mjs"))
-        .env("SESAME_URL", &url)
-        .env("SESAME_BIN", SESAME)
-        .env("SESAME_DATA_DIR", &data)
-        .env("SESAME_SCREENSHOTS", &shots)
-        .stdout(Stdio::inherit())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("node starts");
-    let mut node = Process(Some(child));
-    let deadline = Instant::now() + RUN_TIMEOUT;
-    let status = loop {
-        if let Some(status) = node.0.as_mut().unwrap().try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the run took over {RUN_TIMEOUT:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    node.0 = None;
+    let (_server, url) = serve_with_issuer(&data);
+    let ok = run_node(&web_dir().join("oidc.mjs"), &url, &data, &[], RUN_TIMEOUT);
     assert!(
-        status.success(),
-        "an OpenID Connect flow failed (output above; screenshots in {})",
-        shots.display()
+        ok,
+        "an OpenID Connect flow failed (output above; screenshots in target/web-screenshots)"
     );
 }
