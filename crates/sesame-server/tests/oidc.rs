@@ -360,56 +360,62 @@ async fn confidential_client_consent_basic_and_post_auth_eddsa_introspection_rev
         let (status, t2) = form(&srv, "/oauth2/token", &post, None).await;
         // The wrong secret was refused before the code was looked at: it still works.
         assert_eq!(status, StatusCode::OK, "{t2}");
-        // Introspection and revocation.
-        let at = t["access_token"].as_str().unwrap();
-        let (_, i) = form(
-            &srv,
-            "/oauth2/introspect",
-            &[("token", at)],
-            Some((&id, &secret)),
-        )
-        .await;
-        assert_eq!(i["active"], true);
-        assert_eq!(i["sub"], u.id.as_str());
-        let rt = t["refresh_token"].as_str().unwrap();
-        let (status, _) = form(
-            &srv,
-            "/oauth2/revoke",
-            &[("token", rt)],
-            Some((&id, &secret)),
-        )
-        .await;
-        assert_eq!(status, StatusCode::OK);
-        let (_, i) = form(
-            &srv,
-            "/oauth2/introspect",
-            &[("token", at)],
-            Some((&id, &secret)),
-        )
-        .await;
-        assert_eq!(
-            i["active"], false,
-            "revoking the refresh token revokes its access token"
-        );
-        let (_, i) = form(
-            &srv,
-            "/oauth2/introspect",
-            &[("token", t2["access_token"].as_str().unwrap())],
-            Some((&id, &secret)),
-        )
-        .await;
-        assert_eq!(i["active"], true, "another grant lives on");
-        // End-session with the ID token: the browser session ends, back to the client.
-        let q = format!(
-            "/oauth2/logout?id_token_hint={}&post_logout_redirect_uri={}&state=bye",
-            t2["id_token"].as_str().unwrap(),
-            "http%3A%2F%2F127.0.0.1%3A9%2Fbye"
-        );
-        let resp = browser().get(srv.url(&q)).send().await.unwrap();
-        assert_eq!(location(&resp), "http://127.0.0.1:9/bye?state=bye");
-        let (status, _) = common::api::refresh(&c, &srv, &session).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "the session ended");
+        revocation_and_logout(&c, &srv, (&id, &secret), &t, &t2, (&session, &u.id)).await;
     });
+}
+
+/// Introspection before and after revoking one grant's refresh token, then end-session.
+async fn revocation_and_logout(
+    c: &Client,
+    srv: &TestServer,
+    (id, secret): (&str, &str),
+    t: &Value,
+    t2: &Value,
+    (session, user): (&str, &str),
+) {
+    // Introspection and revocation.
+    let at = t["access_token"].as_str().unwrap();
+    let (_, i) = form(
+        srv,
+        "/oauth2/introspect",
+        &[("token", at)],
+        Some((id, secret)),
+    )
+    .await;
+    assert_eq!(i["active"], true);
+    assert_eq!(i["sub"], user);
+    let rt = t["refresh_token"].as_str().unwrap();
+    let (status, _) = form(srv, "/oauth2/revoke", &[("token", rt)], Some((id, secret))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, i) = form(
+        srv,
+        "/oauth2/introspect",
+        &[("token", at)],
+        Some((id, secret)),
+    )
+    .await;
+    assert_eq!(
+        i["active"], false,
+        "revoking the refresh token revokes its access token"
+    );
+    let (_, i) = form(
+        srv,
+        "/oauth2/introspect",
+        &[("token", t2["access_token"].as_str().unwrap())],
+        Some((id, secret)),
+    )
+    .await;
+    assert_eq!(i["active"], true, "another grant lives on");
+    // End-session with the ID token: the browser session ends, back to the client.
+    let q = format!(
+        "/oauth2/logout?id_token_hint={}&post_logout_redirect_uri={}&state=bye",
+        t2["id_token"].as_str().unwrap(),
+        "http%3A%2F%2F127.0.0.1%3A9%2Fbye"
+    );
+    let resp = browser().get(srv.url(&q)).send().await.unwrap();
+    assert_eq!(location(&resp), "http://127.0.0.1:9/bye?state=bye");
+    let (status, _) = common::api::refresh(c, srv, &session).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the session ended");
 }
 
 #[path = "oidc/negative.rs"]
