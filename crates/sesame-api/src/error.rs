@@ -199,7 +199,7 @@ error_table! {
         EnvelopeMissingClientKey => ("envelope_missing_client_key", 400),
         /// Not one of the caller's live sessions.
         SessionNotFound => ("session_not_found", 404),
-        /// No such user (operator commands only; no network route answers it).
+        /// No such user (the admin API and the operator commands).
         UserNotFound => ("user_not_found", 404),
         /// There is no user with that name to send to.
         UnknownRecipient => ("unknown_recipient", 404),
@@ -227,6 +227,8 @@ error_table! {
         DeviceRequired => ("device_required", 409),
         /// A device key cannot be required before one is registered.
         NoDeviceKey => ("no_device_key", 400),
+        /// An admin may not ban or delete their own account through the admin API.
+        CannotTargetSelf => ("cannot_target_self", 400),
     }
 
     /// The caller's credentials or standing do not allow what it asked.
@@ -256,6 +258,8 @@ error_table! {
         /// A request carrying the browser session cookie came from another origin (a
         /// cross-site request forgery, refused whatever it asked).
         CrossSiteRequest => ("cross_site_request", 403),
+        /// A valid session whose account may not do this (the admin API for a non-admin).
+        Forbidden => ("forbidden", 403),
     }
 
     /// The caller ran into a limit; retrying later may work.

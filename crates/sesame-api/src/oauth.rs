@@ -5,7 +5,7 @@
 //! §5.2), and `error=…&error_description=…&state=…` on the redirect back from the
 //! authorization endpoint (§4.1.2.1). Those are not Sesame's `{"error": {"code", "message"}}`
 //! envelope, so they are a separate enum, [`OAuthErrorCode`], with each RFC string and status
-//! written once here (docs/api.md §18).
+//! written once here (docs/api.md §19).
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

@@ -18,12 +18,13 @@ use crate::error::{ApiError, InputError, ServerError};
 use crate::service::{Authenticated, RequestContext, Sesame};
 
 mod account;
+mod admin;
 mod auth;
 mod discovery;
 mod extract;
 mod sessions;
 
-pub use extract::{ApiJson, ApiPath};
+pub use extract::{ApiJson, ApiPath, ApiQuery};
 
 /// The largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = sesame_api::MAX_BODY_BYTES;
@@ -46,6 +47,7 @@ pub fn router(sesame: Sesame) -> Router {
         .merge(auth::routes())
         .merge(sessions::routes())
         .merge(account::routes())
+        .merge(admin::routes())
         .merge(crate::relay::routes())
         .merge(crate::web::routes())
         .merge(crate::oidc::routes())

@@ -84,7 +84,7 @@ impl Sesame {
         ))
     }
 
-    async fn device_required(&self, user: Uuid) -> Result<bool, ApiError> {
+    pub(super) async fn device_required(&self, user: Uuid) -> Result<bool, ApiError> {
         Ok(self
             .inner
             .store
