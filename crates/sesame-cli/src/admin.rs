@@ -51,10 +51,15 @@ enum AdminCommand {
     },
     /// Print a fresh random master key (for SESAME_MASTER_KEY or a key file).
     GenMasterKey,
-    /// The OpenID Connect provider: clients and signing keys (docs/oidc.md).
+    /// The OpenID Connect provider's clients (docs/oidc.md).
     Oidc {
         #[command(subcommand)]
         command: crate::admin_oidc::OidcCommand,
+    },
+    /// The OpenID Connect ID-token signing keys: rotation (docs/oidc.md).
+    Keys {
+        #[command(subcommand)]
+        command: crate::admin_oidc::KeysCommand,
     },
     /// Groups, for the OpenID Connect `groups` claim.
     Group {
@@ -181,6 +186,7 @@ async fn command(s: &sesame_server::Sesame, cmd: AdminCommand, json: bool) -> an
         }
         AdminCommand::GenMasterKey => {}
         AdminCommand::Oidc { command } => crate::admin_oidc::oidc(s, command, json).await?,
+        AdminCommand::Keys { command } => crate::admin_oidc::keys(s, command, json).await?,
         AdminCommand::Group { command } => crate::admin_oidc::group(s, command, json).await?,
     }
     Ok(())

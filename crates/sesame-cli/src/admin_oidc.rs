@@ -1,5 +1,5 @@
-//! `sesame admin oidc …` and `sesame admin group …`: the OpenID Connect provider's clients,
-//! signing keys and groups (docs/oidc.md).
+//! `sesame admin oidc …`, `sesame admin keys …` and `sesame admin group …`: the OpenID
+//! Connect provider's clients, ID-token signing keys and groups (docs/oidc.md).
 
 use sesame_server::oidc::{ClientSpec, IdTokenAlg, RegisteredClient};
 use sesame_server::Sesame;
@@ -11,11 +11,6 @@ pub enum OidcCommand {
     Client {
         #[command(subcommand)]
         command: ClientCommand,
-    },
-    /// ID-token signing keys.
-    Keys {
-        #[command(subcommand)]
-        command: KeysCommand,
     },
 }
 
@@ -67,7 +62,7 @@ pub enum ClientCommand {
     },
 }
 
-/// `sesame admin oidc keys …`.
+/// `sesame admin keys …`: the OpenID Connect ID-token signing keys.
 #[derive(Debug, clap::Subcommand)]
 pub enum KeysCommand {
     /// Add new RS256 and EdDSA keys: published now, signing after `--activate-in`; the old
@@ -146,34 +141,46 @@ fn print_client(c: &RegisteredClient, json: bool) -> anyhow::Result<()> {
 pub async fn oidc(s: &Sesame, cmd: OidcCommand, json: bool) -> anyhow::Result<()> {
     match cmd {
         OidcCommand::Client { command } => client(s, command, json).await,
-        OidcCommand::Keys {
-            command: KeysCommand::Rotate { activate_in },
-        } => {
+    }
+}
+
+/// Runs `sesame admin keys …`.
+pub async fn keys(s: &Sesame, cmd: KeysCommand, json: bool) -> anyhow::Result<()> {
+    match cmd {
+        KeysCommand::Rotate { activate_in } => {
             let delay = i64::try_from(activate_in.as_secs())?;
-            for kid in s.oidc_rotate_keys(delay).await? {
-                println!("published {kid}, signing in {activate_in}");
-            }
-            Ok(())
-        }
-        OidcCommand::Keys {
-            command: KeysCommand::List,
-        } => {
-            for (k, _, signing) in s.oidc_key_states().await? {
-                let state = if signing {
-                    "signing"
-                } else if k.active_from > s.now().try_into()? {
-                    "next"
-                } else {
-                    "retiring"
-                };
+            let kids = s.oidc_rotate_keys(delay).await?;
+            if json {
                 println!(
-                    "{:<18} {:<6} {state:<8} active from {}",
-                    k.kid, k.alg, k.active_from
+                    "{}",
+                    serde_json::json!({ "published": kids, "activate_in_secs": delay })
                 );
             }
-            Ok(())
+            for kid in kids.iter().filter(|_| !json) {
+                println!("published {kid}, signing in {activate_in}");
+            }
+        }
+        KeysCommand::List => {
+            let now = i64::try_from(s.now())?;
+            for (k, _, signing) in s.oidc_key_states().await? {
+                let state = match (signing, k.active_from > now) {
+                    (true, _) => "signing",
+                    (false, true) => "next",
+                    (false, false) => "retiring",
+                };
+                if json {
+                    let v = serde_json::json!({ "kid": k.kid, "alg": k.alg, "state": state, "active_from": k.active_from });
+                    println!("{v}");
+                } else {
+                    println!(
+                        "{:<18} {:<6} {state:<8} active from {}",
+                        k.kid, k.alg, k.active_from
+                    );
+                }
+            }
         }
     }
+    Ok(())
 }
 
 async fn client(s: &Sesame, cmd: ClientCommand, json: bool) -> anyhow::Result<()> {

@@ -1,7 +1,7 @@
 //! ID-token signing keys: one RS256 (RSA 2048) and one EdDSA (Ed25519) key at a time, sealed
 //! in the database, drawn on first use from the service's RNG.
 //!
-//! Rotation (`sesame admin oidc keys rotate`) adds a key that is published at once and signs
+//! Rotation (`sesame admin keys rotate`) adds a key that is published at once and signs
 //! only from `active_from`, later; a key stops signing when a newer key of its algorithm is
 //! active and stays published [`super::ID_TOKEN_TTL_SECS`] (plus a margin) after that, so a
 //! token it signed verifies until it expires. Every node reads the same table, so they all

@@ -377,6 +377,10 @@ impl Sesame {
     pub async fn cleanup(&self, audit_retention: Option<u64>) -> Result<(u64, u64), ApiError> {
         let now = self.now_i64();
         let sessions = self.inner.store.delete_expired_sessions(now).await?;
+        // Expired OpenID Connect tokens, and grants revoked or spent a day ago.
+        if let Some(oidc) = self.inner.store.oidc() {
+            oidc.delete_expired_oidc_tokens(now).await?;
+        }
         let audit = match audit_retention {
             Some(keep) => {
                 self.inner

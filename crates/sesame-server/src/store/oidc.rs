@@ -151,6 +151,9 @@ pub trait OidcStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Revokes a grant: marks it and deletes its tokens; `false` if it was already revoked.
     async fn revoke_grant(&self, id: &str, now: i64) -> Result<bool, StoreError>;
+    /// Deletes the tokens that expired before `now`, then the grants revoked a day before
+    /// `now` or left without tokens for a day; returns how many tokens.
+    async fn delete_expired_oidc_tokens(&self, now: i64) -> Result<u64, StoreError>;
     /// Deletes one token; `false` if none.
     async fn delete_token(&self, hash: &[u8]) -> Result<bool, StoreError>;
     /// Every signing key, oldest first.

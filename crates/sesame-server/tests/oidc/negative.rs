@@ -122,6 +122,17 @@ async fn codes_are_single_use_short_lived_and_bound_to_pkce() {
         parts[1] = sesame_proto::b64::encode(serde_json::to_vec(&claims).unwrap());
         assert!(verify(&srv, &parts.join("."), &id).await.is_err());
         assert!(verify(&srv, idt, &id).await.is_ok());
+        // The cleanup deletes expired tokens and spent grants on both backends.
+        srv.clock.advance(31 * 86_400);
+        srv.sesame.cleanup(None).await.unwrap();
+        let rt = t["refresh_token"].as_str().unwrap();
+        let refresh = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt),
+            ("client_id", &id),
+        ];
+        let (_, e) = super::form(&srv, "/oauth2/token", &refresh, None).await;
+        assert_eq!(err(&e), "invalid_grant");
         // Bad token requests.
         let (status, e) = super::form(
             &srv,

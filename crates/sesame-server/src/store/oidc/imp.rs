@@ -156,6 +156,23 @@ macro_rules! oidc_store {
                 Ok(done.rows_affected() == 1)
             }
 
+            async fn delete_expired_oidc_tokens(&self, now: i64) -> Result<u64, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let done = sqlx::query("DELETE FROM oidc_tokens WHERE expires_at < $1")
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "DELETE FROM oidc_grants WHERE revoked_at < $1 OR (created_at < $1 AND \
+                     NOT EXISTS (SELECT 1 FROM oidc_tokens t WHERE t.grant_id = oidc_grants.id))",
+                )
+                .bind(now - 86_400)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(done.rows_affected())
+            }
+
             async fn delete_token(&self, hash: &[u8]) -> Result<bool, StoreError> {
                 let done = sqlx::query("DELETE FROM oidc_tokens WHERE hash = $1")
                     .bind(hash)
