@@ -204,6 +204,10 @@ pub struct RecoverArgs {
     /// security questions from the following lines) instead of prompting.
     #[arg(long)]
     pub password_stdin: bool,
+    /// Recover even when this device cannot keep the messaging identity (new keys are then
+    /// made at the next login, and contacts see a key change); asked otherwise.
+    #[arg(long)]
+    pub yes: bool,
 }
 
 /// Runs an account subcommand against `server`.

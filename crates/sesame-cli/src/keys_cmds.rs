@@ -238,12 +238,13 @@ pub(crate) fn after_register(
     server: &str,
     username: &str,
     export_key: &[u8; 64],
+    keys: &sesame_proto::e2e::IdentityKeys,
 ) {
     let store = MessagingStore::new(profile);
-    match messaging::create_identity(&store, server, username, export_key) {
+    match messaging::keep_identity(&store, server, username, export_key, keys) {
         Ok(public) => say!(
-            "Created your identity keys for end-to-end messaging ({}); they are published \
-             when you log in",
+            "Created and published your identity keys for end-to-end messaging ({}): others \
+             can write to you now",
             public.fingerprint()
         ),
         Err(e) => eprintln!(

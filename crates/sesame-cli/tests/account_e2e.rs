@@ -231,6 +231,7 @@ fn two_factor_backup_codes_password_change_recovery_and_deletion() {
             "--backup-code",
             &codes[1],
             "--password-stdin",
+            "--yes",
         ],
         &line(RECOVERED_PASSWORD),
     );
@@ -244,6 +245,7 @@ fn two_factor_backup_codes_password_change_recovery_and_deletion() {
             "--backup-code",
             &codes[2],
             "--password-stdin",
+            "--yes",
         ],
         &line(RECOVERED_PASSWORD),
     );
@@ -369,6 +371,7 @@ fn stale_sessions_reauthenticate_then_retry_and_profile_and_questions() {
             "--totp-code",
             "123456",
             "--password-stdin",
+            "--yes",
         ],
         &format!("{NEW_PASSWORD}\nrex the dog\na nokia 3310\n"),
     );

@@ -47,7 +47,7 @@ use crate::tokens::TokenSigner;
 pub use admin::UserSummary;
 pub use admin_api::{Admin, AdminAction};
 pub use devices::{DeviceList, DeviceView};
-pub use keys::{IdentityUpload, PublishedIdentity};
+pub use keys::{IdentityUpload, PublishedIdentity, RegistrationKeys};
 pub use mail::{MailError, Mailer, OutboxMailer};
 pub use protected::{Profile, ProfileUpdate};
 pub use questions::{QuestionAnswer, CATALOG as SECURITY_QUESTION_CATALOG};
