@@ -111,8 +111,18 @@ fn two_factor_backup_codes_password_change_recovery_and_deletion() {
 
     // Log in and turn TOTP on: the QR code, the URI, then a code from the app.
     ok(&server, &home, &["login", "alice", "--password-stdin"], &pw);
+    let out = ok(&server, &home, &["2fa", "status"], "");
+    assert!(
+        out.contains("Authenticator app:  off") && out.contains("Backup codes left:  10"),
+        "{out}"
+    );
     let (totp, out) = enable_2fa(&server, &home);
     assert!(out.contains("Two-factor authentication is on"), "{out}");
+    let out = ok(&server, &home, &["2fa", "status"], "");
+    assert!(out.contains("Authenticator app:  on"), "{out}");
+    // Enabling again does not silently start a new enrolment.
+    let err = fails(&server, &home, &["2fa", "enable", "--password-stdin"], &pw);
+    assert!(err.contains("already on"), "{err}");
     let out = ok(&server, &home, &["profile"], "");
     assert!(out.contains("two-factor (TOTP):   on"), "{out}");
     assert!(out.contains("backup codes left:   10"), "{out}");

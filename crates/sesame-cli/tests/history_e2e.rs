@@ -154,7 +154,12 @@ fn history_survives_passwd_and_recover_sets_it_aside_without_blocking() {
     );
     assert_eq!(unreadable(&history), 1);
     // New keys: bob accepts them (after checking with alice) before reading.
-    ok(&server, &bob, &["keys", "trust", "alice"], "");
+    let err = common::fails(&server, &bob, &["keys", "trust", "alice"], "");
+    assert!(
+        err.contains("pass --yes") && err.contains("replace the pinned keys"),
+        "{err}"
+    );
+    ok(&server, &bob, &["keys", "trust", "alice", "--yes"], "");
     let inbox = ok(&server, &bob, &["inbox", "--wait", "1"], "");
     assert!(inbox.contains("after the phone"), "{inbox}");
 }
