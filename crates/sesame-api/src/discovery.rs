@@ -45,22 +45,30 @@ pub struct ServerInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Jwk {
-    /// Key type: `OKP`.
+    /// Key type: `OKP` (Ed25519) or `RSA`.
     pub kty: String,
-    /// Curve: `Ed25519`.
-    pub crv: String,
-    /// Algorithm: `EdDSA`.
+    /// Curve of an `OKP` key: `Ed25519`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crv: Option<String>,
+    /// Algorithm: `EdDSA` or `RS256`.
     pub alg: String,
     /// Use: `sig`.
     #[serde(rename = "use")]
     pub use_: String,
-    /// Key id (the access tokens' `kid`).
+    /// Key id (the tokens' `kid`).
     pub kid: String,
-    /// The public key (base64url).
-    pub x: String,
+    /// The public key of an `OKP` key (base64url).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x: Option<String>,
+    /// The modulus of an `RSA` key (base64url, big-endian).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<String>,
+    /// The public exponent of an `RSA` key (base64url, big-endian).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e: Option<String>,
 }
 
-/// `200` of `GET /.well-known/jwks.json`: the keys that sign access tokens.
+/// `200` of `GET /.well-known/jwks.json`: the keys that sign access tokens and ID tokens.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Jwks {

@@ -20,6 +20,7 @@ pub mod discovery;
 pub mod error;
 pub mod login_socket;
 pub mod messaging;
+pub mod oauth;
 pub mod routes;
 pub mod sessions;
 pub mod web;

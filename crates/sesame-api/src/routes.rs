@@ -274,6 +274,21 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/readyz", codes![S::Unavailable]),
     route("GET", "/.well-known/jwks.json", &[]),
     route("GET", "/.well-known/sesame", &[]),
+    // The OpenID Connect provider (docs/oidc.md). Its protocol errors are OAuth's own
+    // (`crate::oauth::OAuthErrorCode`, RFC 6749 §5.2), not codes of this table; only a server
+    // failure answers the Sesame envelope.
+    route("GET", "/.well-known/openid-configuration", &[]),
+    route("GET", "/oauth2/authorize", &[]),
+    route("POST", "/oauth2/token", &[]),
+    route("GET", "/oauth2/userinfo", &[]),
+    route("POST", "/oauth2/userinfo", &[]),
+    route("POST", "/oauth2/revoke", &[]),
+    route("POST", "/oauth2/introspect", &[]),
+    route("GET", "/oauth2/logout", &[]),
+    route("GET", "/api/oauth2/consent/{ticket}", codes![I::NotFound]).auth(),
+    route("POST", "/api/oauth2/consent/{ticket}", codes![I::NotFound])
+        .auth()
+        .body(),
     route("GET", "/openapi.json", &[]),
     route("GET", "/metrics", &[]),
     route("GET", "/api/server-key", &[]),

@@ -51,6 +51,21 @@ enum AdminCommand {
     },
     /// Print a fresh random master key (for SESAME_MASTER_KEY or a key file).
     GenMasterKey,
+    /// The OpenID Connect provider's clients (docs/oidc.md).
+    Oidc {
+        #[command(subcommand)]
+        command: crate::admin_oidc::OidcCommand,
+    },
+    /// The OpenID Connect ID-token signing keys: rotation (docs/oidc.md).
+    Keys {
+        #[command(subcommand)]
+        command: crate::admin_oidc::KeysCommand,
+    },
+    /// Groups, for the OpenID Connect `groups` claim.
+    Group {
+        #[command(subcommand)]
+        command: crate::admin_oidc::GroupCommand,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -173,6 +188,9 @@ async fn command(s: &sesame_server::Sesame, cmd: AdminCommand, json: bool) -> an
             }
         }
         AdminCommand::GenMasterKey => {}
+        AdminCommand::Oidc { command } => crate::admin_oidc::oidc(s, command, json).await?,
+        AdminCommand::Keys { command } => crate::admin_oidc::keys(s, command, json).await?,
+        AdminCommand::Group { command } => crate::admin_oidc::group(s, command, json).await?,
     }
     Ok(())
 }

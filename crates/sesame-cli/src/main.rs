@@ -4,6 +4,7 @@
 
 mod account_cmds;
 mod admin;
+mod admin_oidc;
 mod chat;
 mod client_cmds;
 mod keys_cmds;

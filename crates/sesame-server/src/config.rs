@@ -152,6 +152,10 @@ pub struct Config {
     /// Extra root certificate (PEM) trusted for the ACME directory's own HTTPS (a private CA
     /// such as step-ca, or a test CA); default: the system's roots.
     pub acme_ca_file: Option<PathBuf>,
+    /// OpenID Connect clients declared here (`[[oidc_clients]]`, docs/oidc.md): registered at
+    /// start, replacing their earlier version; clients once declared here and no longer are
+    /// removed. Clients registered with `sesame admin oidc client add` are left alone.
+    pub oidc_clients: Vec<crate::oidc::ClientSpec>,
 }
 
 impl Default for Config {
@@ -216,6 +220,7 @@ impl Default for Config {
             tls_hsts_max_age_secs: 31_536_000,
             http_redirect_listen: None,
             acme_domains: Vec::new(),
+            oidc_clients: Vec::new(),
             acme_directory: crate::tls::acme::LETS_ENCRYPT.into(),
             acme_contact: None,
             acme_cache_dir: None,

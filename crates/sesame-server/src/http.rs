@@ -50,6 +50,7 @@ pub fn router(sesame: Sesame) -> Router {
         .merge(admin::routes())
         .merge(crate::relay::routes())
         .merge(crate::web::routes())
+        .merge(crate::oidc::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Sealed `{"encryptedData"}` bodies on `/api/*` (see `crate::envelope`).

@@ -28,6 +28,7 @@ pub mod http;
 #[allow(clippy::disallowed_methods)] // connection timers, as for `accept`
 pub mod listen;
 pub mod metrics;
+pub mod oidc;
 pub mod openapi;
 pub mod server;
 pub mod smtp;

@@ -63,6 +63,7 @@ pub const ALIASES: [(&str, &str); 2] = [
         (name = "discovery", description = "Server keys and identity."),
         (name = "operations", description = "Health, readiness, metrics, this document."),
         (name = "web", description = "The browser app's cookie session (docs/web.md)."),
+        (name = "oidc", description = "The OpenID Connect provider (docs/oidc.md). Its errors are OAuth 2.0's own `{\"error\", \"error_description\"}`."),
     )
 )]
 struct ApiDoc;
@@ -81,6 +82,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(Sections::admin());
     doc.merge(Sections::relay());
     doc.merge(crate::web::openapi());
+    doc.merge(crate::oidc::openapi());
     errors(&mut doc);
     aliases(&mut doc);
     websockets(&mut doc);

@@ -23,6 +23,9 @@ pub enum ServeError {
     /// Bad configuration.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    /// An `[[oidc_clients]]` entry of the configuration is invalid.
+    #[error("oidc_clients: {0}")]
+    OidcClients(String),
     /// The master key or the secrets failed.
     #[error(transparent)]
     Secrets(#[from] SecretsError),
@@ -273,7 +276,12 @@ pub async fn build_with(
                     .is_some_and(|issuer| issuer.starts_with("https://")),
         },
     };
-    Ok(Sesame::with_relay(parts, relay))
+    let sesame = Sesame::with_relay(parts, relay);
+    sesame
+        .oidc_sync_config_clients(&config.oidc_clients)
+        .await
+        .map_err(|e| ServeError::OidcClients(e.message.into_owned()))?;
+    Ok(sesame)
 }
 
 /// Opens everything the configuration names, binds the listeners and serves until `shutdown`

@@ -158,11 +158,13 @@ impl TokenSigner {
         sesame_api::discovery::Jwks {
             keys: vec![sesame_api::discovery::Jwk {
                 kty: "OKP".into(),
-                crv: "Ed25519".into(),
+                crv: Some("Ed25519".into()),
                 alg: "EdDSA".into(),
                 use_: "sig".into(),
                 kid: self.kid.clone(),
-                x: b64::encode(self.public),
+                x: Some(b64::encode(self.public)),
+                n: None,
+                e: None,
             }],
         }
     }

@@ -21,10 +21,11 @@ mod assets;
 mod session;
 
 pub use assets::{asset_set, Asset, ASSETS};
+pub(crate) use session::{clear_cookie, cookie_token};
 
 /// The paths the shell is served at: one per view of the app.
-pub const PAGES: [&str; 8] = [
-    "/", "/signup", "/signin", "/recover", "/account", "/chat", "/admin", "/verify",
+pub const PAGES: [&str; 9] = [
+    "/", "/signup", "/signin", "/recover", "/account", "/chat", "/admin", "/verify", "/consent",
 ];
 
 /// The content security policy of every page and asset.
@@ -50,7 +51,7 @@ pub(crate) fn routes() -> Router<Sesame> {
 pub(crate) use session::openapi;
 
 /// Adds the headers every answer of the app carries.
-async fn security_headers(mut resp: Response) -> Response {
+pub(crate) async fn security_headers(mut resp: Response) -> Response {
     let h = resp.headers_mut();
     let set = |h: &mut axum::http::HeaderMap, name: HeaderName, value: &'static str| {
         h.insert(name, HeaderValue::from_static(value));

@@ -2,6 +2,8 @@
 //! port, and `sesame` client commands run against it with a profile directory.
 #![allow(dead_code)]
 
+pub mod oidc;
+
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};

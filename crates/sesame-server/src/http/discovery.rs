@@ -87,7 +87,7 @@ pub(super) async fn readyz(State(s): State<Sesame>) -> Response {
     get,
     path = "/.well-known/jwks.json",
     tag = "discovery",
-    summary = "The key that signs access tokens (JWKS)",
+    summary = "The keys that sign access tokens and ID tokens (JWKS)",
     responses((status = 200, description = "The JWKS.", body = Jwks))
 )]
 pub(super) async fn jwks(State(s): State<Sesame>) -> Response {
@@ -95,7 +95,15 @@ pub(super) async fn jwks(State(s): State<Sesame>) -> Response {
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=300"),
     );
-    ([cache], Json(s.jwks())).into_response()
+    let mut set = s.jwks();
+    // The ID-token keys of the OpenID Connect provider (drawn on first use).
+    if s.store().oidc().is_some() {
+        match s.oidc_jwks().await {
+            Ok(keys) => set.keys.extend(keys),
+            Err(e) => return e.into_response(),
+        }
+    }
+    ([cache], Json(set)).into_response()
 }
 
 #[utoipa::path(

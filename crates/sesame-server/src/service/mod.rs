@@ -300,6 +300,11 @@ impl Sesame {
         (keys.public_key(), keys.fingerprint())
     }
 
+    /// Keyed indexes and field encryption (the identifying fields, sealed signing keys).
+    pub(crate) fn fields(&self) -> &crate::secrets::FieldCrypto {
+        &self.inner.secrets.fields
+    }
+
     /// The X25519 secret key that opens sealed request envelopes ([`crate::envelope`]).
     pub fn envelope_key(&self) -> &crypto_box::SecretKey {
         &self.inner.secrets.envelope
@@ -372,6 +377,10 @@ impl Sesame {
     pub async fn cleanup(&self, audit_retention: Option<u64>) -> Result<(u64, u64), ApiError> {
         let now = self.now_i64();
         let sessions = self.inner.store.delete_expired_sessions(now).await?;
+        // Expired OpenID Connect tokens, and grants revoked or spent a day ago.
+        if let Some(oidc) = self.inner.store.oidc() {
+            oidc.delete_expired_oidc_tokens(now).await?;
+        }
         let audit = match audit_retention {
             Some(keep) => {
                 self.inner

@@ -166,6 +166,10 @@ macro_rules! sql_store {
                 self.pool_sizes()
             }
 
+            fn oidc(&self) -> Option<&dyn super::OidcStore> {
+                Some(self)
+            }
+
             async fn ping(&self) -> Result<(), StoreError> {
                 sqlx::query("SELECT 1").execute(self.pool()).await?;
                 Ok(())

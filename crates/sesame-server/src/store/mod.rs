@@ -36,6 +36,7 @@ mod common;
 mod factors;
 pub mod group;
 mod messages;
+pub mod oidc;
 mod postgres;
 mod sqlite;
 #[cfg(test)]
@@ -45,6 +46,7 @@ pub mod writes;
 pub use factors::{FactorKind, FactorRecord, FactorStore, Slot};
 pub use group::{GroupWriter, LoginWrite, MAX_BATCH};
 pub use messages::{MessageAck, MessageInsert, MessageRecord, MessageStore, NewMessage};
+pub use oidc::{GrantRecord, KeyRecord, OidcClientRecord, OidcStore, TokenKind, TokenRecord};
 pub use postgres::PostgresStore;
 /// An account's role, stored as the text of [`Role::as_str`] (the contract's type: the wire
 /// and the stored text are the same). An unknown value read back is
@@ -411,6 +413,11 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Arc<dyn Stor
 /// returning `u64` report how many rows they removed.
 #[async_trait]
 pub trait Store: FactorStore + MessageStore + Send + Sync + 'static {
+    /// The OpenID Connect provider's tables; `None` for a store without them (test doubles).
+    fn oidc(&self) -> Option<&dyn OidcStore> {
+        None
+    }
+
     /// Which database this is.
     fn backend(&self) -> Backend;
 

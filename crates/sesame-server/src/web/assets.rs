@@ -48,6 +48,7 @@ pub const ASSETS: &[Asset] = &[
     web_file!("js/pages/security.mjs", JS),
     web_file!("js/pages/chat.mjs", JS),
     web_file!("js/pages/admin.mjs", JS),
+    web_file!("js/pages/consent.mjs", JS),
     web_file!("vendor/opaque.mjs", JS),
     web_file!("vendor/libsodium.js", JS),
     web_file!("vendor/libsodium-wrappers.js", JS),

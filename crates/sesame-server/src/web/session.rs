@@ -91,7 +91,7 @@ fn set_cookie(s: &Sesame, value: &str, max_age: u64) -> HeaderValue {
 }
 
 /// The session token in the request's cookie, if any.
-fn cookie_token(s: &Sesame, headers: &HeaderMap) -> Option<String> {
+pub(crate) fn cookie_token(s: &Sesame, headers: &HeaderMap) -> Option<String> {
     let name = cookie_name(s);
     headers
         .get_all(header::COOKIE)
@@ -101,6 +101,11 @@ fn cookie_token(s: &Sesame, headers: &HeaderMap) -> Option<String> {
         .filter_map(Result::ok)
         .find(|c| c.name() == name)
         .map(|c| c.value().to_owned())
+}
+
+/// `Set-Cookie` that deletes the session cookie.
+pub(crate) fn clear_cookie(s: &Sesame) -> HeaderValue {
+    set_cookie(s, "", 0)
 }
 
 /// The grant with the cookie that keeps the session.

@@ -4,7 +4,8 @@ import { api, signedIn, describe, onSessionEnded } from "./api.mjs";
 import { signOut } from "./auth.mjs";
 import { h, mount, notice } from "./ui.mjs";
 import signup from "./pages/signup.mjs";
-import signin from "./pages/signin.mjs";
+import signin, { oauthNext, signInAgain } from "./pages/signin.mjs";
+import consent from "./pages/consent.mjs";
 import recover from "./pages/recover.mjs";
 import account from "./pages/account.mjs";
 import chat from "./pages/chat.mjs";
@@ -44,6 +45,7 @@ const views = {
   "/account": { auth: true, view: account },
   "/chat": { auth: true, view: chat },
   "/admin": { auth: true, view: admin },
+  "/consent": { auth: true, view: consent },
 };
 
 function home() {
@@ -80,9 +82,15 @@ async function render() {
       return;
     }
     if (route.auth === true && !app.me) {
-      return app.go(`/signin?next=${encodeURIComponent(location.pathname)}`, { replace: true });
+      const back = location.pathname === "/consent" ? location.pathname + location.search : location.pathname;
+      return app.go(`/signin?next=${encodeURIComponent(back)}`, { replace: true });
     }
-    if (route.auth === false && app.me) return app.go("/account", { replace: true });
+    // Signed in and sent here by an application: back to it, unless it asked for a new sign-in.
+    if (location.pathname === "/signin" && app.me && oauthNext() && !signInAgain()) {
+      return location.replace(oauthNext());
+    }
+    const again = location.pathname === "/signin" && signInAgain() && oauthNext();
+    if (route.auth === false && app.me && !again) return app.go("/account", { replace: true });
     await route.view(app);
   } catch (e) {
     mount("Error", h("h1", {}, "Something went wrong"), notice("warning", describe(e)),

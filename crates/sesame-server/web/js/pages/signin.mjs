@@ -6,16 +6,50 @@ import { signIn, secondFactor } from "../auth.mjs";
 import { E } from "../contract.mjs";
 import { h, mount, field, form, notice, FieldError } from "../ui.mjs";
 
+/** An OpenID Connect authorization request of this server to come back to (`?next=`), as
+ * a same-origin path, or null. Anything else — another origin, another path — is ignored. */
+export function oauthNext() {
+  const target = new URLSearchParams(location.search).get("next");
+  if (!target || !target.startsWith("/oauth2/authorize?")) return null;
+  let url;
+  try {
+    url = new URL(target, location.origin);
+  } catch {
+    return null;
+  }
+  if (url.origin !== location.origin || url.pathname !== "/oauth2/authorize") return null;
+  return url.pathname + url.search;
+}
+
+/** Whether the authorization request asked for a new sign-in (`prompt=login`, `max_age`). */
+export function signInAgain() {
+  return new URLSearchParams(location.search).get("login") === "1";
+}
+
 /** Where to go after signing in: `?next=` when it is a path of this app. */
 function next() {
   const target = new URLSearchParams(location.search).get("next") ?? "/account";
-  return /^\/[a-z]*$/.test(target) ? target : "/account";
+  const page = /^\/[a-z]*$/.test(target) || /^\/consent\?ticket=oct_[A-Za-z0-9_-]+$/.test(target);
+  return page ? target : "/account";
+}
+
+/** Goes on after signing in: back to the authorization request (a full navigation: the
+ * server answers it), or to a page of the app. */
+async function proceed(app) {
+  const oauth = oauthNext();
+  if (oauth) {
+    location.assign(oauth);
+    return;
+  }
+  await app.loadMe();
+  await app.go(next(), { replace: true });
 }
 
 export default function signin(app) {
   const ended = new URLSearchParams(location.search).get("ended");
   const username = field({ label: "Username", name: "username", autocomplete: "username",
-    autofocus: true, required: true, autocapitalize: "none", spellcheck: "false" });
+    autofocus: true, required: true, autocapitalize: "none", spellcheck: "false",
+    value: new URLSearchParams(location.search).get("login_hint") ?? null });
   const password = field({ label: "Password", name: "password", type: "password",
     autocomplete: "current-password", required: true });
   const f = form({
@@ -35,12 +69,12 @@ export default function signin(app) {
       }
       app.exportKey = r.exportKey;
       if (r.secondFactor) return secondStep(app, r.secondFactor);
-      await app.loadMe();
-      await app.go(next(), { replace: true });
+      await proceed(app);
     },
   });
   mount("Sign in", h("h1", {}, "Sign in"),
     ended ? notice("info", ended) : null,
+    oauthNext() ? notice("info", "An application asked you to sign in with Sesame.") : null,
     f.el,
     h("p", { class: "aside" }, h("a", { href: "/recover", "data-nav": true }, "Forgot your password?"),
       " · ", h("a", { href: "/signup", "data-nav": true }, "Create an account")));
@@ -66,8 +100,7 @@ function secondStep(app, ticket) {
         }
         throw new Error(describe(e));
       }
-      await app.loadMe();
-      await app.go(next(), { replace: true });
+      await proceed(app);
     },
   });
   mount("Second step", h("h1", {}, "One more step"),
