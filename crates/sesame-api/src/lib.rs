@@ -19,6 +19,7 @@ pub mod discovery;
 pub mod error;
 pub mod login_socket;
 pub mod messaging;
+pub mod passkeys;
 pub mod routes;
 pub mod sessions;
 pub mod web;
