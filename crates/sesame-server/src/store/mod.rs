@@ -36,6 +36,7 @@ mod common;
 mod factors;
 pub mod group;
 mod messages;
+mod passkeys;
 mod postgres;
 mod sqlite;
 #[cfg(test)]
@@ -45,6 +46,7 @@ pub mod writes;
 pub use factors::{FactorKind, FactorRecord, FactorStore, Slot};
 pub use group::{GroupWriter, LoginWrite, MAX_BATCH};
 pub use messages::{MessageAck, MessageInsert, MessageRecord, MessageStore, NewMessage};
+pub use passkeys::{PasskeyRecord, PasskeyStore, PasskeyUse};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use writes::Write;
@@ -396,7 +398,7 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Arc<dyn Stor
 /// Methods returning `bool` report whether a row was found (and changed); methods
 /// returning `u64` report how many rows they removed.
 #[async_trait]
-pub trait Store: FactorStore + MessageStore + Send + Sync + 'static {
+pub trait Store: FactorStore + MessageStore + PasskeyStore + Send + Sync + 'static {
     /// Which database this is.
     fn backend(&self) -> Backend;
 
