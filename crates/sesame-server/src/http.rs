@@ -21,6 +21,7 @@ mod account;
 mod auth;
 mod discovery;
 mod extract;
+mod passkeys;
 mod sessions;
 
 pub use extract::{ApiJson, ApiPath};
@@ -46,6 +47,7 @@ pub fn router(sesame: Sesame) -> Router {
         .merge(auth::routes())
         .merge(sessions::routes())
         .merge(account::routes())
+        .merge(passkeys::routes())
         .merge(crate::relay::routes())
         .merge(crate::web::routes())
         .fallback(not_found)
