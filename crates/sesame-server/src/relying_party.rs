@@ -9,7 +9,9 @@
 //!
 //! Every origin must be `https://` (or `http://` on `localhost`, which browsers treat as
 //! secure) with a host equal to the id or under it; the server refuses to start otherwise,
-//! since no browser would ever produce a credential the server accepts.
+//! since no browser would ever produce a credential the server accepts. Port 0 in an origin
+//! means any port: that is what the default gives when `listen` has port 0 (the port is only
+//! known once bound, as in tests).
 
 use std::sync::Arc;
 
@@ -50,9 +52,11 @@ impl RelyingParty {
         let first = urls
             .first()
             .ok_or_else(|| err("webauthn_origins must name at least one origin".into()))?;
+        let any_port = urls.iter().any(|u| u.port() == Some(0));
         let mut builder = WebauthnBuilder::new(&id, first)
             .map_err(|e| err(format!("relying party {id:?}: {e}")))?
-            .rp_name("Sesame");
+            .rp_name("Sesame")
+            .allow_any_port(any_port);
         for url in &urls[1..] {
             builder = builder.append_allowed_origin(url);
         }
