@@ -1,6 +1,7 @@
 // Passkeys in the browser, with Chromium's virtual authenticator (CDP `WebAuthn` domain): a
-// passkey registered on the account page, a passwordless sign-in, a password sign-in with the
-// passkey as the second step, and deletion (the passkey then signs in no more).
+// passkey registered on the account page, passwordless sign-ins (the username field's autofill
+// and the "Use a passkey" button), a password sign-in with the passkey as the second step, and
+// deletion (the passkey then signs in no more).
 //
 // The server's relying party is `localhost` (its default for a loopback address), so these
 // pages are opened at http://localhost:PORT in a context of their own; cookies are per host,
@@ -35,16 +36,31 @@ export async function passkeys({ browser }) {
     assert(held.length === 1 && held[0].isResidentCredential, `authenticator holds ${JSON.stringify(held)}`);
   });
 
-  await step("signed out, the passkey alone signs in", async () => {
+  // The virtual authenticator answers the username field's autofill at once, which signs the
+  // page in as soon as it shows; steps that need the sign-in form turn autofill off first.
+  const noAutofill = () => page.evaluate(() => {
+    PublicKeyCredential.isConditionalMediationAvailable = async () => false;
+  });
+
+  await step("signed out, the username field's autofill signs in with the passkey", async () => {
+    await noAutofill();
     await signOut(page);
     const autocomplete = await page.getByLabel("Username").getAttribute("autocomplete");
     assert(autocomplete === "username webauthn", `username autocomplete ${autocomplete}`);
-    await page.getByRole("button", { name: "Use a passkey" }).click();
+    await page.reload();
     await heading(page, "Your account");
     assert((await page.getByTestId("me-username").textContent()) === "dave", "signed in as dave");
   });
 
+  await step("the passkey button signs in without a password", async () => {
+    await noAutofill();
+    await signOut(page);
+    await page.getByRole("button", { name: "Use a passkey" }).click();
+    await heading(page, "Your account");
+  });
+
   await step("with the password, the passkey is the second step", async () => {
+    await noAutofill();
     await signOut(page);
     await page.getByLabel("Username").fill("dave");
     await page.getByLabel("Password", { exact: true }).fill(PW.dave);
@@ -59,6 +75,7 @@ export async function passkeys({ browser }) {
     await card.getByRole("button", { name: "Delete" }).click();
     await confirmIfAsked(page, PW.dave);
     await card.getByText("None yet.", { exact: false }).waitFor();
+    await noAutofill();
     await signOut(page);
     await page.getByRole("button", { name: "Use a passkey" }).click();
     await page.getByText("That passkey is not accepted here.").waitFor();
