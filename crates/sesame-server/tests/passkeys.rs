@@ -425,3 +425,42 @@ async fn operator(
         "{log:?}"
     );
 }
+
+#[tokio::test]
+async fn an_account_that_requires_a_passkey_recovers_only_with_a_backup_code() {
+    for db in backends().await {
+        let srv = start(&db).await;
+        let c = Client::new();
+        let name = api::username("pkrec");
+        let (token, _, backup) = account(&c, &srv, &name).await;
+        let uri = enrol_totp(&c, &srv, &token).await;
+        let questions = json!({"questions": [
+            {"question": "What was the name of your first pet?", "answer": "Rex"},
+            {"question": "In which city did your parents meet?", "answer": "Lyon"},
+        ]});
+        let (s, b) = put_auth(&c, &srv, "/api/security-questions", &token, questions).await;
+        assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+        let mut auth = SoftAuthenticator::new(ORIGIN, 6);
+        add_passkey(&c, &srv, &token, &mut auth, "Key").await;
+        let policy = json!({"required": true});
+        let (s, _) = put_auth(&c, &srv, "/api/2fa/phishing-resistant", &token, policy).await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+
+        // A TOTP code with the right answers recovers other accounts, not this one.
+        let code = totp_rs::TOTP::from_url_unchecked(&uri)
+            .unwrap()
+            .generate(srv.sesame.now());
+        let (_, started) = post(&c, &srv, "/api/recover/start", json!({"username": name})).await;
+        let body = json!({"recovery_id": started["recovery_id"], "totp_code": code,
+            "answers": ["Rex", "Lyon"], "new_password": "a brand new passphrase 9"});
+        let (s, b) = post(&c, &srv, "/api/recover/finish", body).await;
+        assert_eq!((s, err(&b)), (StatusCode::UNAUTHORIZED, "recovery_failed"));
+        let (_, started) = post(&c, &srv, "/api/recover/start", json!({"username": name})).await;
+        let body = json!({"recovery_id": started["recovery_id"], "backup_code": backup[0],
+            "new_password": "a brand new passphrase 9"});
+        let (s, b) = post(&c, &srv, "/api/recover/finish", body).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        srv.stop().await;
+        db.cleanup().await;
+    }
+}
