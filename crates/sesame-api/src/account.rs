@@ -7,6 +7,7 @@ use sesame_proto::KeyStretching;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use crate::admin::Role;
 use crate::auth::AccountStatus;
 
 /// The most characters of a display name.
@@ -133,6 +134,12 @@ pub struct Me {
     /// The account's email address, if any.
     #[serde(default)]
     pub email: Option<String>,
+    /// The account's role (`user` or `admin`).
+    #[serde(default)]
+    pub role: Role,
+    /// Whether the role is `admin`: the account may use the admin API (`/api/admin/…`).
+    #[serde(default)]
+    pub is_admin: bool,
 }
 
 /// `200` of `POST /api/generate-qr`: a pending authenticator secret.

@@ -199,7 +199,7 @@ error_table! {
         EnvelopeMissingClientKey => ("envelope_missing_client_key", 400),
         /// Not one of the caller's live sessions.
         SessionNotFound => ("session_not_found", 404),
-        /// No such user (operator commands only; no network route answers it).
+        /// No such user (the admin API and the operator commands).
         UserNotFound => ("user_not_found", 404),
         /// There is no user with that name to send to.
         UnknownRecipient => ("unknown_recipient", 404),
@@ -242,6 +242,8 @@ error_table! {
         PasskeyRequired => ("passkey_required", 409),
         /// The account has no passkey (to sign in with, or to require).
         NoPasskey => ("no_passkey", 400),
+        /// An admin may not ban or delete their own account through the admin API.
+        CannotTargetSelf => ("cannot_target_self", 400),
     }
 
     /// The caller's credentials or standing do not allow what it asked.
@@ -277,6 +279,8 @@ error_table! {
         /// The account accepts only a phishing-resistant second factor: a passkey (or a backup
         /// code), not an authenticator code.
         PhishingResistantRequired => ("phishing_resistant_required", 403),
+        /// A valid session whose account may not do this (the admin API for a non-admin).
+        Forbidden => ("forbidden", 403),
     }
 
     /// The caller ran into a limit; retrying later may work.

@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod account;
+pub mod admin;
 pub mod auth;
 pub mod discovery;
 pub mod error;

@@ -255,6 +255,15 @@ const RECOVER_FINISH: [ErrorCode; 9] = join(
     ],
 );
 
+/// An admin route about one user (or, for the audit log, filtered by one).
+const ADMIN_ONE: [ErrorCode; 3] = [
+    ErrorCode::Credentials(C::Forbidden),
+    ErrorCode::Input(I::UserNotFound),
+    ErrorCode::Input(I::InvalidRequest),
+];
+/// An admin action the admin may not take on their own account.
+const ADMIN_NOT_SELF: [ErrorCode; 4] = join(ADMIN_ONE, [ErrorCode::Input(I::CannotTargetSelf)]);
+
 /// Every HTTP route (the two WebSocket upgrades and the `/register`, `/api/getkey` aliases
 /// excepted), with its errors.
 pub const ROUTES: &[Route] = &[
@@ -514,6 +523,32 @@ pub const ROUTES: &[Route] = &[
         codes![C::SessionInvalid, C::CrossSiteRequest],
     ),
     route("POST", "/web/logout", codes![C::CrossSiteRequest]),
+    route("GET", "/api/me/activity", codes![I::InvalidRequest]).auth(),
+    route(
+        "GET",
+        "/api/admin/users",
+        codes![C::Forbidden, I::InvalidRequest],
+    )
+    .auth(),
+    route("GET", "/api/admin/users/{name}", &ADMIN_ONE).auth(),
+    route("DELETE", "/api/admin/users/{name}", &ADMIN_NOT_SELF)
+        .auth()
+        .fresh(),
+    route("POST", "/api/admin/users/{name}/ban", &ADMIN_NOT_SELF)
+        .auth()
+        .fresh(),
+    route("POST", "/api/admin/users/{name}/unban", &ADMIN_ONE).auth(),
+    route(
+        "POST",
+        "/api/admin/users/{name}/revoke-sessions",
+        &ADMIN_ONE,
+    )
+    .auth()
+    .fresh(),
+    route("POST", "/api/admin/users/{name}/reset-2fa", &ADMIN_ONE)
+        .auth()
+        .fresh(),
+    route("GET", "/api/admin/audit", &ADMIN_ONE).auth(),
 ];
 
 #[cfg(test)]

@@ -71,6 +71,9 @@ pub struct SessionIssued {
     pub expires_in: u64,
     /// When the session ends at the latest (Unix seconds).
     pub session_expires_at: i64,
+    /// Seconds without use after which the session ends earlier (each refresh restarts it).
+    #[serde(default)]
+    pub session_idle_timeout: u64,
 }
 
 impl fmt::Debug for SessionIssued {
@@ -84,6 +87,7 @@ impl fmt::Debug for SessionIssued {
             .field("token_type", &self.token_type)
             .field("expires_in", &self.expires_in)
             .field("session_expires_at", &self.session_expires_at)
+            .field("session_idle_timeout", &self.session_idle_timeout)
             .finish()
     }
 }

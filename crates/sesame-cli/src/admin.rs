@@ -3,7 +3,7 @@
 
 use anyhow::Context as _;
 use sesame_server::service::UserSummary;
-use sesame_server::store::AuditRecord;
+use sesame_server::store::{AuditRecord, Role};
 
 use crate::serve::{load_config, StorageArgs};
 
@@ -80,6 +80,16 @@ enum UserCommand {
     },
     /// Lift a ban.
     Unban {
+        /// Username.
+        name: String,
+    },
+    /// Give a user the admin role: the admin API (`/api/admin/…`) and the web admin page.
+    GrantAdmin {
+        /// Username.
+        name: String,
+    },
+    /// Take the admin role back (effective at the user's next admin request).
+    RevokeAdmin {
         /// Username.
         name: String,
     },
@@ -174,6 +184,8 @@ async fn user_command(
         UserCommand::Show { name } => s.admin_user(&name).await?,
         UserCommand::Ban { name } => s.admin_set_banned(&name, true).await?,
         UserCommand::Unban { name } => s.admin_set_banned(&name, false).await?,
+        UserCommand::GrantAdmin { name } => s.admin_set_role(&name, Role::Admin).await?,
+        UserCommand::RevokeAdmin { name } => s.admin_set_role(&name, Role::User).await?,
         UserCommand::Passkeys { name } => return passkeys(s, &name, json).await,
         UserCommand::RemovePasskey { name, id } => {
             s.admin_remove_passkey(&name, &id).await?;
@@ -222,13 +234,15 @@ fn time(secs: i64) -> String {
 
 fn user_line(u: &UserSummary) -> String {
     format!(
-        "{:<32} {}  {:<7}  created {}  last login {}  sessions {}",
+        "{:<32} {}  {:<7}  {:<5}  created {}  last login {}  sessions {}  totp {}",
         u.username,
         u.id,
-        u.status,
+        u.status.as_str(),
+        u.role.as_str(),
         time(u.created_at),
         u.last_login_at.map(time).unwrap_or_else(|| "never".into()),
-        u.sessions
+        u.sessions,
+        if u.totp_enabled { "on" } else { "off" },
     )
 }
 

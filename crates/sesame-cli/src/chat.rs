@@ -39,7 +39,7 @@ const HISTORY_LINES: usize = 20;
 pub struct SendArgs {
     /// The recipient.
     pub user: String,
-    /// The message (several words are joined with spaces).
+    /// The message (several words are joined with spaces; `-` reads it from standard input).
     #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
     pub text: Vec<String>,
 }
@@ -54,6 +54,11 @@ pub struct InboxArgs {
 
 /// Flags of `sesame chat`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "In the chat: type a message and press Enter to send it. /verify shows \
+    the safety number, /help the commands, /quit (or Ctrl-D) leaves; start a message with // \
+    to send a leading /.\n\nExample:\n  sesame chat bob"
+)]
 pub struct ChatArgs {
     /// Who to chat with.
     pub user: String,
@@ -126,7 +131,7 @@ pub async fn send(server: &str, args: SendArgs) -> anyhow::Result<()> {
     let ctx = MsgCtx::new(server).await?;
     let mut session = ctx.stored_session()?;
     let messenger = ctx.messenger(&session)?;
-    let text = args.text.join(" ");
+    let text = message_text(&args.text)?;
     let (m, user) = (&messenger, &args.user);
     let contact = ctx
         .authed(&mut session, |token| async move {
@@ -140,14 +145,48 @@ pub async fn send(server: &str, args: SendArgs) -> anyhow::Result<()> {
     relay.close().await;
     sent.map_err(|e| anyhow!(e))
         .with_context(|| format!("the message to {} was not sent", contact.username))?;
-    messenger.record_outgoing(&contact.username, &msg, &text)?;
     say!(
         "Sent to {} (message {}); the server keeps it until {} reads it",
         contact.username,
         msg.id,
         contact.username
     );
+    // The server has it: whatever happens to this device's copy, the send succeeded (a
+    // failure here must not make a person or a script send it twice).
+    if let Err(e) = messenger.record_outgoing(&contact.username, &msg, &text) {
+        eprintln!("warning: the message was delivered, but this device's copy of the conversation could not be saved: {e}");
+    }
+    warn_set_aside(messenger.store());
     Ok(())
+}
+
+/// The text of `sesame send`: the words joined, or standard input for `-`; never empty.
+fn message_text(words: &[String]) -> anyhow::Result<String> {
+    let text = if words == ["-"] {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .context("cannot read the message from standard input")?;
+        text.trim_end_matches(['\n', '\r']).to_owned()
+    } else {
+        words.join(" ")
+    };
+    if text.trim().is_empty() {
+        anyhow::bail!("the message is empty: nothing was sent");
+    }
+    Ok(text)
+}
+
+/// Tells the person about conversation histories that could not be decrypted and were moved
+/// aside (written under an earlier password, e.g. before a recovery).
+pub(crate) fn warn_set_aside(store: &sesame_client::messaging::MessagingStore) {
+    for moved in store.take_set_aside() {
+        eprintln!(
+            "warning: {} could not be decrypted (it was written under an earlier password); it \
+             was moved to {} and the conversation starts afresh",
+            moved.from.display(),
+            moved.to.display()
+        );
+    }
 }
 
 /// `sesame inbox`: every waiting message, verified, decrypted and acknowledged.
@@ -194,6 +233,7 @@ pub async fn inbox(server: &str, args: InboxArgs) -> anyhow::Result<()> {
         }
     }
     relay.close().await;
+    warn_set_aside(messenger.store());
     let plural = |n: u32| if n == 1 { "" } else { "s" };
     if shown + refused + kept == 0 {
         say!("No new messages");

@@ -114,7 +114,13 @@ pub async fn run(server: &str, cmd: ClientCommand) -> anyhow::Result<()> {
 
 async fn register(ctx: &Ctx, args: RegisterArgs) -> anyhow::Result<()> {
     let username = username_arg(args.username)?;
-    let password = read_password(args.password_stdin, true)?;
+    // The name first: nobody types a password twice for a name that cannot be had.
+    ctx.client
+        .check_username(&username)
+        .await
+        .map_err(|e| ctx.explain(e))
+        .context("cannot register this name")?;
+    let password = read_new_password(args.password_stdin, &username)?;
     if args.server_assisted {
         let registered = ctx
             .client
@@ -184,9 +190,9 @@ async fn login(ctx: &Ctx, args: LoginArgs) -> anyhow::Result<()> {
         login.session.user_id
     );
     say!(
-        "Session {} is valid until {}",
+        "Session {} {}",
         session.session_id,
-        fmt_time(i64::try_from(session.session_expires_at).unwrap_or(i64::MAX))
+        session_lifetime(&session)
     );
     crate::keys_cmds::after_login(&ctx.profile, &ctx.client, &session, &login.export_key).await;
     // The replaced login is revoked rather than left alive on the server, unreachable.
@@ -265,14 +271,15 @@ async fn whoami(ctx: &Ctx) -> anyhow::Result<()> {
     say!("Logged in to {} as {}", ctx.server, me.username);
     say!("  user id:      {}", me.user_id);
     say!("  status:       {}", me.status);
+    say!("  role:         {}", me.role);
     say!("  created:      {}", fmt_time(me.created_at));
     if let Some(last) = me.last_login_at {
         say!("  last login:   {}", fmt_time(last));
     }
     say!(
-        "  session:      {} (valid until {})",
+        "  session:      {} ({})",
         session.session_id,
-        fmt_time(i64::try_from(session.session_expires_at).unwrap_or(i64::MAX))
+        session_lifetime(&session)
     );
     if let Some(key) = ctx.client.policy().pinned_server_key {
         say!("  server key:   {}", sesame_client::fingerprint(&key));
@@ -393,6 +400,53 @@ fn read_password(from_stdin: bool, confirm: bool) -> anyhow::Result<Zeroizing<St
     Ok(password)
 }
 
+/// The password rules, shown before a new password is asked for.
+fn password_rules() -> String {
+    use sesame_proto::policy::{PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS};
+    format!(
+        "Choose a password of {PASSWORD_MIN_CHARS} to {PASSWORD_MAX_CHARS} characters (a few \
+         words are easiest to remember), not containing your username, and not one of the \
+         30,000 most common passwords."
+    )
+}
+
+/// A new password for `username`: the rules shown first, and checked before it is repeated.
+fn read_new_password(from_stdin: bool, username: &str) -> anyhow::Result<Zeroizing<String>> {
+    let canonical = sesame_proto::policy::Username::parse(username)?;
+    if from_stdin {
+        let password = read_password(true, false)?;
+        check_password(&password, &canonical)?;
+        return Ok(password);
+    }
+    eprintln!("{}", password_rules());
+    loop {
+        let password = read_password(false, false)?;
+        match check_password(&password, &canonical) {
+            Ok(()) => {}
+            Err(e) => {
+                eprintln!("{e}; try another.");
+                continue;
+            }
+        }
+        let again = rpassword::prompt_password("Repeat the password: ")
+            .map(Zeroizing::new)
+            .context("cannot ask for the password")?;
+        if *again == *password {
+            return Ok(password);
+        }
+        eprintln!("The two entries differ; once more.");
+    }
+}
+
+/// The policy's verdict on a new password, as the error the CLI prints.
+fn check_password(
+    password: &str,
+    canonical: &sesame_proto::policy::Username,
+) -> anyhow::Result<()> {
+    sesame_proto::policy::check_password(password, canonical)
+        .map_err(|e| anyhow::anyhow!("password refused: {e}"))
+}
+
 /// Strips the line ending of a password read from standard input (nothing else: spaces are
 /// part of the password).
 fn password_from_line(mut line: Zeroizing<String>) -> anyhow::Result<Zeroizing<String>> {
@@ -415,6 +469,19 @@ fn is_loopback(url: &sesame_client::Url) -> bool {
 }
 
 /// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC`.
+/// Both ends of a session: the absolute expiry, and the idle timeout that ends it sooner
+/// when it goes unused (each command that refreshes it restarts the idle clock).
+fn session_lifetime(session: &StoredSession) -> String {
+    let until = fmt_time(i64::try_from(session.session_expires_at).unwrap_or(i64::MAX));
+    match session.session_idle_timeout {
+        0 => format!("is valid until {until}"),
+        idle => format!(
+            "ends after {} without use, and on {until} at the latest",
+            humantime::format_duration(std::time::Duration::from_secs(idle))
+        ),
+    }
+}
+
 fn fmt_time(unix: i64) -> String {
     let days = unix.div_euclid(86_400);
     let secs = unix.rem_euclid(86_400);

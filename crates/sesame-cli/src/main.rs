@@ -8,6 +8,7 @@ mod chat;
 mod client_cmds;
 mod keys_cmds;
 mod serve;
+mod server_cmds;
 
 use std::process::ExitCode;
 
@@ -15,7 +16,7 @@ use clap::{Parser, Subcommand};
 
 /// Sesame: a login server built on OPAQUE, and its command-line client.
 #[derive(Debug, Parser)]
-#[command(name = "sesame", version, about, long_about = None)]
+#[command(name = "sesame", version, about, long_about = None, after_help = EXAMPLES)]
 struct Cli {
     /// The Sesame server the client commands talk to.
     #[arg(
@@ -33,6 +34,23 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
 }
+
+/// Shown after `sesame --help`.
+const EXAMPLES: &str = "\
+Examples:
+  sesame serve                              run the server (data in ./sesame-data)
+  sesame register alice                     create an account (the password never leaves here)
+  sesame login alice                        sign in; the session is kept in the profile
+  sesame send bob \"see you at 8\"            an end-to-end encrypted message
+  sesame chat bob                           chat interactively (/quit or Ctrl-D to leave)
+  sesame admin user grant-admin alice       operator commands, on the server's machine
+  sesame completions bash > ~/.local/share/bash-completion/completions/sesame
+
+Environment:
+  SESAME_SERVER   the server the client commands talk to (default http://127.0.0.1:7878)
+  SESAME_HOME     the client profile: sessions, pinned keys, messaging keys and history
+                  (default ~/.config/sesame)
+  SESAME_CA_FILE  a private CA for an https:// server";
 
 /// Every subcommand: the server's own, then the client's.
 #[derive(Debug, Subcommand)]
@@ -54,6 +72,14 @@ enum Command {
     Inbox(chat::InboxArgs),
     /// Chat with one user interactively (end-to-end encrypted).
     Chat(chat::ChatArgs),
+    /// The keys this profile pinned for a server; forget them when they were replaced on
+    /// purpose.
+    Server(server_cmds::ServerArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[tokio::main]
@@ -80,6 +106,18 @@ async fn run() -> anyhow::Result<()> {
         Command::Send(args) => chat::send(&cli.server, args).await,
         Command::Inbox(args) => chat::inbox(&cli.server, args).await,
         Command::Chat(args) => chat::chat(&cli.server, args).await,
+        Command::Server(args) => server_cmds::run(&cli.server, args),
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "sesame", &mut script);
+            std::io::Write::write_all(&mut std::io::stdout(), &script)
+                .or_else(|e| match e.kind() {
+                    std::io::ErrorKind::BrokenPipe => Ok(()),
+                    _ => Err(e),
+                })
+                .map_err(Into::into)
+        }
     }
 }
 

@@ -195,7 +195,10 @@ fn two_factor_backup_codes_password_change_recovery_and_deletion() {
     assert!(out.contains("Password changed for alice"), "{out}");
     assert!(out.contains("Signed out 0 other sessions"), "{out}");
     // The messaging identity keys follow the password (they are wrapped under its export key).
-    assert!(out.contains("identity keys re-wrapped"), "{out}");
+    assert!(
+        out.contains("identity keys and conversations re-wrapped"),
+        "{out}"
+    );
     ok(&server, &home, &["whoami"], "");
     ok(&server, &home, &["logout"], "");
     let err = fails(

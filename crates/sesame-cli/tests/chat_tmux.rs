@@ -168,6 +168,14 @@ fn two_people_chat_in_real_terminals() {
     let screen = tmux.screen("bob");
     assert!(screen.contains("great, the relay works"), "{screen}");
 
+    // A mistyped command is never sent; `//` sends a leading slash.
+    tmux.type_line("alice", "/frobnicate now");
+    tmux.wait_for("alice", &["unknown command /frobnicate: nothing was sent"]);
+    tmux.type_line("alice", "//shrug");
+    tmux.wait_for("bob", &["alice (verified)", "/shrug"]);
+    let screen = tmux.screen("bob");
+    assert!(!screen.contains("frobnicate"), "{screen}");
+
     tmux.type_line("alice", "/quit");
     tmux.wait_for("alice", &["[chat exited]"]);
     tmux.type_line("bob", "/quit");

@@ -61,6 +61,11 @@ fn register_login_whoami_sessions_and_logout() {
     let out = ok(&server, &home, &["login", "alice", "--password-stdin"], &pw);
     assert!(out.contains("Logged in as alice"), "{out}");
     assert!(!out.contains("Trusting"), "{out}");
+    // Both ends of the session: the idle timeout (7 days by default) and the absolute expiry.
+    assert!(
+        out.contains("ends after 7days without use, and on ") && out.contains("at the latest"),
+        "{out}"
+    );
     let first = profile.load_session(&id).unwrap().expect("session stored");
     #[cfg(unix)]
     assert_eq!(mode(&profile.session_path(&id)), 0o600);

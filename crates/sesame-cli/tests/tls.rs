@@ -138,7 +138,10 @@ fn the_client_pins_the_self_signed_certificate_and_refuses_a_changed_one() {
     let err = text(&out.stderr);
     assert!(err.contains(&first) && err.contains(&second), "{err}");
     assert!(err.contains("known_tls_certs.json"), "{err}");
-    assert!(err.contains(&format!("\"{url}\" entry")), "{err}");
+    assert!(
+        err.contains(&format!("sesame server forget {url}")),
+        "{err}"
+    );
 
     // `--ca-file` with the new certificate: normal verification against it, no pin needed.
     let cert = tmp.path().join("two/tls/self-signed.crt");
@@ -151,10 +154,15 @@ fn the_client_pins_the_self_signed_certificate_and_refuses_a_changed_one() {
     let err = text(&out.stderr);
     assert!(!err.contains("TLS certificate"), "{err}");
 
-    // Forgetting the server (its entries; this one is a new installation, so its OPAQUE key
+    // Forgetting the server (both pins; this one is a new installation, so its OPAQUE key
     // changed too) pins the new certificate.
-    std::fs::write(home.join("known_tls_certs.json"), "{}").unwrap();
-    std::fs::write(home.join("known_servers.json"), "{}").unwrap();
+    let out = run(&url, &home, &["server", "forget"], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("the server key and the TLS certificate"),
+        "{}",
+        text(&out.stdout)
+    );
     let out = run(
         &url,
         &home,

@@ -30,6 +30,7 @@ use crate::error::Result;
 
 mod protected;
 mod recovery;
+mod registration;
 mod second_factor;
 #[cfg(test)]
 mod tests;

@@ -37,6 +37,14 @@ pub(crate) fn error_from_body(status: StatusCode, body: &[u8], retry_after: Opti
             let text = text.trim();
             let message = if text.is_empty() {
                 status.canonical_reason().unwrap_or("error").to_owned()
+            } else if text.starts_with('<') {
+                // An HTML page: not an answer of a Sesame server (a proxy's error page, or
+                // another program on that port). Never dumped on the person.
+                format!(
+                    "the server answered HTTP {} with a web page instead of a Sesame answer: is \
+                     this address a Sesame server (and its path right)?",
+                    status.as_u16()
+                )
             } else {
                 text.chars().take(MAX_ERROR_TEXT).collect()
             };

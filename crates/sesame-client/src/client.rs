@@ -8,11 +8,9 @@ use reqwest::{RequestBuilder, Url};
 use serde::de::DeserializeOwned;
 use sesame_proto::b64::Bytes;
 use sesame_proto::client::{
-    self as proto, ClientLoginFinished, ClientPolicy, ClientRegistrationFinished,
-    ExpectLoginChallenge, ExpectLoginConfirmation,
+    self as proto, ClientLoginFinished, ClientPolicy, ExpectLoginChallenge, ExpectLoginConfirmation,
 };
-use sesame_proto::messages::{LoginChallenge, LoginConfirmation, RegistrationChallenge};
-use sesame_proto::policy::{check_password, Username};
+use sesame_proto::messages::{LoginChallenge, LoginConfirmation};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -131,7 +129,15 @@ pub fn parse_server_url(url: &str) -> Result<Url> {
         url: url.to_owned(),
         reason: reason.to_owned(),
     };
-    let mut base = Url::parse(url.trim()).map_err(|e| invalid(&e.to_string()))?;
+    let url_text = url.trim();
+    // `127.0.0.1:7878` or `example.com`: plain HTTP is meant (a scheme is added, as a browser
+    // would). Anything with `://` keeps its scheme.
+    let with_scheme = if url_text.contains("://") {
+        url_text.to_owned()
+    } else {
+        format!("http://{url_text}")
+    };
+    let mut base = Url::parse(&with_scheme).map_err(|e| invalid(&e.to_string()))?;
     if !matches!(base.scheme(), "http" | "https") {
         return Err(invalid("the scheme must be http or https"));
     }
@@ -237,55 +243,6 @@ impl Client {
                 "healthz answered {body}"
             ))),
         }
-    }
-
-    /// Registers `username` with client-side OPAQUE: the password never leaves this process.
-    ///
-    /// Checks the username and the password policy locally first and returns
-    /// [`Error::Username`] or [`Error::Password`] without contacting the server. Refuses a
-    /// server whose key differs from the pinned one, and key-stretching parameters outside the
-    /// policy's bounds.
-    pub async fn register(&self, username: &str, password: &str) -> Result<Registration> {
-        let canonical = Username::parse(username)?;
-        check_password(password, &canonical)?;
-        let (state, start) = proto::start_registration(&mut OsRng, username, password)?;
-        let challenge: RegistrationChallenge = self
-            .send_json(self.http.post(self.url("api/register/start")?).json(&start))
-            .await?;
-        self.check_pin(&challenge.server_public_key)?;
-        let policy = self.policy;
-        let done: ClientRegistrationFinished =
-            blocking(move || state.finish(&mut OsRng, &challenge, &policy)).await?;
-        let registered: Registered = self
-            .send_json(
-                self.http
-                    .post(self.url("api/register/finish")?)
-                    .json(&done.message),
-            )
-            .await?;
-        Ok(Registration {
-            registered,
-            export_key: done.export_key,
-            server_public_key: done.server_public_key,
-        })
-    }
-
-    /// Registers with the server-assisted path (`POST /api/register`): the password is sent
-    /// to the server, which runs OPAQUE on the client's behalf. For clients that cannot run
-    /// OPAQUE; prefer [`Client::register`]. The policy is checked locally first, as there.
-    pub async fn register_with_password(
-        &self,
-        username: &str,
-        password: &str,
-    ) -> Result<Registered> {
-        let canonical = Username::parse(username)?;
-        check_password(password, &canonical)?;
-        self.send_json(
-            self.http
-                .post(self.url("api/register")?)
-                .json(&password_body(username, password)),
-        )
-        .await
     }
 
     /// Logs in with OPAQUE over REST (`/api/login/start`, `/api/login/finish`) and opens the
@@ -533,7 +490,7 @@ where
 }
 
 /// The body of the server-assisted routes (`/api/register`, `/api/login`).
-fn password_body(username: &str, password: &str) -> PasswordLoginRequest {
+pub(crate) fn password_body(username: &str, password: &str) -> PasswordLoginRequest {
     PasswordLoginRequest {
         username: username.to_owned(),
         password: Zeroizing::new(password.to_owned()),

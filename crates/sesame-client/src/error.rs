@@ -71,8 +71,8 @@ pub enum Error {
     #[error("protocol error: {0}")]
     Protocol(sesame_proto::Error),
     /// The HTTP request could not be made or its answer could not be read.
-    #[error("the HTTP request failed")]
-    Http(#[from] reqwest::Error),
+    #[error("{}", describe_http(.0))]
+    Http(reqwest::Error),
     /// The WebSocket connection failed.
     #[error("the WebSocket connection failed: {0}")]
     WebSocket(Box<tokio_tungstenite::tungstenite::Error>),
@@ -131,6 +131,12 @@ impl Error {
     pub fn is_reauthentication_required(&self) -> bool {
         self.is(CredentialError::ReauthenticationRequired)
     }
+
+    /// Whether the account may not do this (403 `forbidden`: the admin API without the admin
+    /// role).
+    pub fn is_forbidden(&self) -> bool {
+        self.is(CredentialError::Forbidden)
+    }
 }
 
 impl From<UsernameError> for Error {
@@ -164,6 +170,71 @@ impl From<sesame_proto::Error> for Error {
 
 /// Result alias of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What a failed HTTP request means to a person: the server is not there, does not speak
+/// TLS, or took too long; the library's own words otherwise.
+fn describe_http(e: &reqwest::Error) -> String {
+    let url = e
+        .url()
+        .map(|u| format!("{}://{}", u.scheme(), u.authority()))
+        .unwrap_or_else(|| "the server".to_owned());
+    if is_tls_on_plain_http(e) {
+        return format!(
+            "{url} does not speak TLS (nothing answered the TLS handshake): use http:// for a \
+             server without TLS"
+        );
+    }
+    if e.is_connect() {
+        return format!("cannot reach {url}: is `sesame serve` running there?");
+    }
+    if e.is_timeout() {
+        return format!("{url} did not answer in time");
+    }
+    let mut text = format!("the HTTP request to {url} failed");
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
+}
+
+/// Whether the TLS handshake failed because the peer answered in plain text (an `https://`
+/// URL for a plain HTTP server): rustls then reports an invalid content type.
+fn is_tls_on_plain_http(e: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if invalid_content_type(s) {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// Whether `e` is (or wraps, as an I/O error or a boxed error) rustls' invalid content type.
+fn invalid_content_type(e: &(dyn std::error::Error + 'static)) -> bool {
+    if let Some(rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)) =
+        e.downcast_ref::<rustls::Error>()
+    {
+        return true;
+    }
+    if let Some(inner) = e
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+    {
+        return invalid_content_type(inner);
+    }
+    false
+}
+
+impl From<reqwest::Error> for Error {
+    fn from(e: reqwest::Error) -> Self {
+        // Not a `source`: `describe_http` already says what matters, with the cause chain
+        // only when it has nothing better.
+        Error::Http(e)
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -5,7 +5,8 @@
 //! ([`Client::login`]) or the WebSocket ([`Client::login_ws`]) with its second factor
 //! ([`LoginOutcome`]), the server-assisted password routes, the session routes, and the
 //! account routes ([`account`]: TOTP, backup codes, re-authentication, password change,
-//! profile, security questions, recovery). The password never leaves the process on the OPAQUE paths,
+//! profile, security questions, recovery), the account's activity and the admin API
+//! ([`admin`]). The password never leaves the process on the OPAQUE paths,
 //! and the Argon2id key stretching runs on Tokio's blocking pool.
 //!
 //! [`profile::Profile`] keeps what a command-line client remembers between runs: the server
@@ -36,6 +37,7 @@
 #![deny(missing_docs)]
 
 pub mod account;
+pub mod admin;
 mod answer;
 pub mod api;
 mod client;

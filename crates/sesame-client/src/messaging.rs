@@ -55,8 +55,8 @@ pub use messenger::{Messenger, Received, ResolvedContact, Verdict};
 pub use relay::{Relay, MAX_RELAY_FRAME, RELAY_PATH};
 pub use sesame_proto::e2e::{ClientFrame, FrameError, ServerFrame};
 pub use store::{
-    Contact, ContactTrust, Direction, HistoryEntry, MessagingStore, StoredIdentity, CONTACTS_DIR,
-    HISTORY_CONTEXT, HISTORY_DIR, HISTORY_MAX_ENTRIES, IDENTITY_DIR,
+    Contact, ContactTrust, Direction, HistoryEntry, MessagingStore, RekeyReport, SetAside,
+    StoredIdentity, CONTACTS_DIR, HISTORY_CONTEXT, HISTORY_DIR, HISTORY_MAX_ENTRIES, IDENTITY_DIR,
 };
 
 /// Everything that can go wrong with messaging.

@@ -81,8 +81,8 @@ pub enum ProfileError {
     #[error(
         "the server at {server} presented the key {presented}, but the key pinned for it is \
          {pinned}. Either the server's key was replaced, or someone is impersonating the \
-         server. If you know the key was changed on purpose, remove the \"{server}\" entry \
-         from {} and try again.",
+         server. If you know the key was changed on purpose, run `sesame server forget \
+         {server}` (it edits {}) and try again.",
         path.display()
     )]
     KeyChanged {
@@ -100,8 +100,8 @@ pub enum ProfileError {
         "the server at {server} presented the TLS certificate with SHA-256 fingerprint \
          {presented}, but the certificate pinned for it is {pinned}. Either the server's \
          certificate was replaced (a new self-signed one), or someone is impersonating the \
-         server. If you know the certificate was changed on purpose, forget the server: remove \
-         the \"{server}\" entry from {} and try again.",
+         server. If you know the certificate was changed on purpose, run `sesame server \
+         forget {server}` (it edits {}) and try again.",
         path.display()
     )]
     TlsCertificateChanged {
@@ -154,8 +154,11 @@ pub struct StoredSession {
     pub access_token: String,
     /// When the access token expires, in Unix seconds.
     pub access_expires_at: u64,
-    /// When the session expires, in Unix seconds.
+    /// When the session expires at the latest, in Unix seconds.
     pub session_expires_at: u64,
+    /// Seconds without use after which the server ends the session earlier (0: unknown).
+    #[serde(default)]
+    pub session_idle_timeout: u64,
 }
 
 impl fmt::Debug for StoredSession {
@@ -169,6 +172,7 @@ impl fmt::Debug for StoredSession {
             .field("access_token", &"<redacted>")
             .field("access_expires_at", &self.access_expires_at)
             .field("session_expires_at", &self.session_expires_at)
+            .field("session_idle_timeout", &self.session_idle_timeout)
             .finish()
     }
 }
@@ -185,6 +189,7 @@ impl StoredSession {
             access_token: issued.access_token.clone(),
             access_expires_at: now.saturating_add(issued.expires_in),
             session_expires_at: u64::try_from(issued.session_expires_at).unwrap_or(0),
+            session_idle_timeout: issued.session_idle_timeout,
         }
     }
 

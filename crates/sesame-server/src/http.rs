@@ -18,13 +18,14 @@ use crate::error::{ApiError, InputError, ServerError};
 use crate::service::{Authenticated, RequestContext, Sesame};
 
 mod account;
+mod admin;
 mod auth;
 mod discovery;
 mod extract;
 mod passkeys;
 mod sessions;
 
-pub use extract::{ApiJson, ApiPath};
+pub use extract::{ApiJson, ApiPath, ApiQuery};
 
 /// The largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = sesame_api::MAX_BODY_BYTES;
@@ -48,6 +49,7 @@ pub fn router(sesame: Sesame) -> Router {
         .merge(sessions::routes())
         .merge(account::routes())
         .merge(passkeys::routes())
+        .merge(admin::routes())
         .merge(crate::relay::routes())
         .merge(crate::web::routes())
         .fallback(not_found)

@@ -220,6 +220,7 @@ async fn device_key_as_a_login_factor() {
                 user_id: None,
                 since: None,
                 limit: 100,
+                ..AuditQuery::default()
             })
             .await
             .unwrap()

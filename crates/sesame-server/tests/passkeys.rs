@@ -123,6 +123,25 @@ fn events(audit: &[sesame_server::store::AuditRecord]) -> Vec<String> {
         .collect()
 }
 
+/// The next registration excludes the registered credential, and asks for a discoverable one.
+async fn next_registration_excludes(
+    c: &Client,
+    srv: &TestServer,
+    token: &str,
+    auth: &SoftAuthenticator,
+) {
+    let (_, next) = register_options(c, srv, token).await;
+    let pk = &next["options"]["publicKey"];
+    assert_eq!(pk["rp"]["id"], "localhost");
+    assert_eq!(pk["authenticatorSelection"]["residentKey"], "required");
+    let excluded = pk["excludeCredentials"].as_array().unwrap();
+    assert_eq!(excluded.len(), 1);
+    assert_eq!(
+        excluded[0]["id"],
+        URL_SAFE_NO_PAD.encode(&auth.credentials[0].id)
+    );
+}
+
 #[tokio::test]
 async fn register_rename_and_sign_in_with_a_password_and_without() {
     for db in backends().await {
@@ -135,17 +154,7 @@ async fn register_rename_and_sign_in_with_a_password_and_without() {
         let (s, view) = add_passkey(&c, &srv, &token, &mut auth, "  Laptop ").await;
         assert_eq!(s, StatusCode::CREATED, "{view}");
         assert_eq!(view["name"], "Laptop");
-        // The next registration excludes it, and asks for a discoverable credential.
-        let (_, next) = register_options(&c, &srv, &token).await;
-        let pk = &next["options"]["publicKey"];
-        assert_eq!(pk["rp"]["id"], "localhost");
-        assert_eq!(pk["authenticatorSelection"]["residentKey"], "required");
-        let excluded = pk["excludeCredentials"].as_array().unwrap();
-        assert_eq!(excluded.len(), 1);
-        assert_eq!(
-            excluded[0]["id"],
-            URL_SAFE_NO_PAD.encode(&auth.credentials[0].id)
-        );
+        next_registration_excludes(&c, &srv, &token, &auth).await;
 
         // Rename; bad names and unknown ids are refused.
         let id = view["id"].as_str().unwrap();
@@ -193,6 +202,14 @@ async fn register_rename_and_sign_in_with_a_password_and_without() {
             log.iter().any(|e| e == "login.success methods=pwd,hwk,mfa"),
             "{log:?}"
         );
+
+        // An admin's reset of the second factors takes the passkeys too: the password alone
+        // signs in again.
+        let reset = sesame_server::store::writes::second_factor_reset(user);
+        srv.sesame.store().write_atomically(&reset).await.unwrap();
+        let (s, b) = login(&c, &srv, &name, PASSWORD).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert!(b["access_token"].is_string(), "{b}");
         srv.stop().await;
         db.cleanup().await;
     }

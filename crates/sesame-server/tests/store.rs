@@ -375,6 +375,7 @@ async fn delete_user_cascades_sessions_not_audit(t: Ctx) {
             user_id: Some(alice.id),
             since: None,
             limit: 10,
+            ..AuditQuery::default()
         })
         .await
         .unwrap();
@@ -586,6 +587,7 @@ async fn audit_log(t: Ctx) {
         user_id: None,
         since: None,
         limit: 100,
+        ..AuditQuery::default()
     };
     assert!(s.list_audit(&everything).await.unwrap().is_empty());
 
@@ -640,6 +642,7 @@ async fn audit_log(t: Ctx) {
             user_id: Some(alice),
             since: None,
             limit: 100,
+            ..AuditQuery::default()
         })
         .await
         .unwrap();
@@ -651,6 +654,7 @@ async fn audit_log(t: Ctx) {
             user_id: None,
             since: Some(200),
             limit: 100,
+            ..AuditQuery::default()
         })
         .await
         .unwrap();
@@ -661,6 +665,7 @@ async fn audit_log(t: Ctx) {
             user_id: Some(alice),
             since: Some(150),
             limit: 1,
+            ..AuditQuery::default()
         })
         .await
         .unwrap();
@@ -688,6 +693,7 @@ async fn audit_log(t: Ctx) {
             user_id: Some(Uuid::new_v4()),
             since: None,
             limit: 10,
+            ..AuditQuery::default()
         })
         .await
         .unwrap()
@@ -801,6 +807,7 @@ async fn login_session_is_one_transaction(t: Ctx) {
         user_id: Some(user),
         since: None,
         limit: 10,
+        ..AuditQuery::default()
     };
     assert_eq!(s.list_audit(&audit(alice.id)).await.unwrap().len(), 1);
 
@@ -1057,6 +1064,7 @@ async fn account_creation_is_one_transaction(t: Ctx) {
         user_id: Some(user),
         since: None,
         limit: 10,
+        ..AuditQuery::default()
     };
     assert_eq!(s.list_audit(&audit(alice.id)).await.unwrap().len(), 1);
 

@@ -78,6 +78,25 @@ async fn https_answers_with_hsts_and_https_discovery_and_plain_http_is_redirecte
     let info: Value = answer.json().await.unwrap();
     assert_eq!(info["issuer"], format!("https://{}", srv.config.listen));
 
+    // Over TLS the browser app's cookie is Secure, with the __Host- prefix (docs/web.md §3).
+    let name = username("tlsweb");
+    common::api::register(&c, &srv, &name).await;
+    let (_, session) = common::api::tokens(&c, &srv, &name, PASSWORD).await;
+    let answer = c
+        .post(srv.url("/web/session"))
+        .header("sec-fetch-site", "same-origin")
+        .json(&json!({ "session_token": session }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let cookie = answer.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.starts_with("__Host-sesame_session="), "{cookie}");
+    assert!(
+        cookie.contains("; Secure") && cookie.contains("; HttpOnly"),
+        "{cookie}"
+    );
+
     // Plain HTTP on the TLS port is not served.
     let plain = reqwest::Client::new()
         .get(format!("http://{}/healthz", http_addr(&srv)))

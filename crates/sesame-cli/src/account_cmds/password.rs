@@ -108,9 +108,9 @@ pub(super) async fn passwd(ctx: &Ctx, args: PasswdArgs) -> anyhow::Result<()> {
 /// The messaging identity keys are wrapped under the password's export key: re-wraps them
 /// (and their server backup) under the new one. Never fails the password change.
 async fn rewrap_messaging_keys(ctx: &Ctx, session: &StoredSession, changed: &PasswordChanged) {
+    let store = MessagingStore::new(&ctx.profile);
     let result = async {
         let directory = KeyDirectory::new(&ctx.client)?;
-        let store = MessagingStore::new(&ctx.profile);
         messaging::rewrap_for_new_password(
             &store,
             &directory,
@@ -122,7 +122,10 @@ async fn rewrap_messaging_keys(ctx: &Ctx, session: &StoredSession, changed: &Pas
     }
     .await;
     match result {
-        Ok(true) => say!("Messaging: identity keys re-wrapped for the new password."),
+        Ok(true) => {
+            say!("Messaging: identity keys and conversations re-wrapped for the new password.");
+            crate::chat::warn_set_aside(&store);
+        }
         Ok(false) => {}
         Err(e) => eprintln!(
             "warning: could not re-wrap the messaging identity keys for the new password: {e}; \

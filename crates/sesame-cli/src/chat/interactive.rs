@@ -189,6 +189,16 @@ impl Chat<'_> {
             }
             _ => {}
         }
+        // Any other `/word` is a mistyped command, never a message; `//` sends a leading `/`.
+        let text = match text.trim_start().strip_prefix('/') {
+            Some(rest) if rest.starts_with('/') => rest,
+            Some(rest) => {
+                let word = rest.split_whitespace().next().unwrap_or("");
+                say!("!! unknown command /{word}: nothing was sent (type /help; start a message with // to send a leading /)");
+                return Next::Go;
+            }
+            None => text,
+        };
         let msg = match self.messenger.seal_for(&self.peer, text) {
             Ok(msg) => msg,
             Err(e) => {

@@ -240,6 +240,9 @@ impl Ctx {
                 Ok(())
             }
             Err(e) if e.is_unauthorized() => {
+                // Only the server the session was made with may end it: another program or
+                // another server at this address must not make us forget a live session.
+                self.same_server().await?;
                 self.profile.remove_session(&self.server)?;
                 bail!(
                     "your session on {} has expired or was revoked; log in again with \
@@ -275,6 +278,34 @@ impl Ctx {
 }
 
 impl Ctx {
+    /// Checks that the server answering now has the OPAQUE key pinned for this address (from
+    /// `/.well-known/sesame`); a mismatch is the pin error, and nothing is forgotten.
+    async fn same_server(&self) -> anyhow::Result<()> {
+        let Some(pinned) = self.profile.pinned_key(&self.server)? else {
+            return Ok(());
+        };
+        let info = self.client.server_info().await.map_err(|e| {
+            self.explain(e).context(format!(
+                "the server at {} refused the session and cannot show it is the server you \
+                 logged in to; the session was kept",
+                self.server
+            ))
+        })?;
+        let presented = sesame_proto::b64::decode(&info.opaque_public_key)
+            .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok());
+        match presented {
+            Some(key) if key == pinned => Ok(()),
+            Some(key) => Err(
+                anyhow!(self.profile.key_changed(&self.server, &pinned, &key))
+                    .context("the session was kept"),
+            ),
+            None => bail!(
+                "the server at {} does not publish a valid server key; the session was kept",
+                self.server
+            ),
+        }
+    }
+
     /// A usable access token for a session that is not (or no longer) the stored one, without
     /// saving anything; `None` if the session is dead or the server unreachable.
     pub(super) async fn access_token_of(&self, session: &mut StoredSession) -> Option<String> {

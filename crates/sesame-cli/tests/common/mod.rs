@@ -72,6 +72,15 @@ pub struct Server {
 }
 
 impl Server {
+    /// A server this helper did not start (at `url`), for the client helpers.
+    pub fn external(url: &str) -> Server {
+        Server {
+            _process: Process(None),
+            url: url.to_owned(),
+            _data: tempfile::tempdir().unwrap(),
+        }
+    }
+
     /// The server's data directory (for `sesame admin --data-dir`).
     pub fn data_dir(&self) -> std::path::PathBuf {
         self._data.path().join("data")

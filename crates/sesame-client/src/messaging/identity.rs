@@ -178,8 +178,9 @@ fn backup_identity(
 /// (unlocked by the current login on this device, else with `previous_export_key` from this
 /// device or the server backup), re-wraps them under `new_export_key`, uploads the new backup
 /// and keeps the new [`WrapKey`] for `session` (the session that changed the password; pass
-/// the new one if the change issued one). Returns `false` when no identity could be found
-/// (the next login makes or restores one).
+/// the new one if the change issued one), and re-encrypts this device's conversation histories
+/// under the new key. Returns `false` when no identity could be found (the next login makes or
+/// restores one).
 pub async fn rewrap_for_new_password(
     store: &MessagingStore,
     directory: &KeyDirectory,
@@ -190,11 +191,14 @@ pub async fn rewrap_for_new_password(
     let (server, username) = (&session.server, &session.username);
     let stored = store.load_identity(server, username)?;
     let mut keys = None;
+    // The key the device's files are wrapped under now (the histories are re-keyed from it).
+    let mut old_wrap = None;
     if let (Some(stored), Some(wrap)) = (
         &stored,
         store.load_unlock(server, username, session.session_id)?,
     ) {
         keys = wrap.unwrap_identity(stored.wrapped.as_slice()).ok();
+        old_wrap = keys.is_some().then_some(wrap);
     }
     if let Some(old) = previous_export_key {
         let old = WrapKey::derive(old);
@@ -208,11 +212,16 @@ pub async fn rewrap_for_new_password(
                 keys = old.unwrap_identity(&blob).ok();
             }
         }
+        old_wrap = old_wrap.or(Some(old));
     }
     let Some(keys) = keys else {
         return Ok(false);
     };
     let wrap = WrapKey::derive(new_export_key);
+    if let Some(old_wrap) = &old_wrap {
+        // Histories that do not open under the old key are set aside (`take_set_aside`).
+        store.rekey_history(old_wrap, &wrap, server, username)?;
+    }
     directory
         .upload_backup(
             &session.access_token,

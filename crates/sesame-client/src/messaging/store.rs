@@ -136,6 +136,8 @@ impl Drop for HistoryEntry {
 pub struct MessagingStore {
     profile: Profile,
     history_limit: usize,
+    /// Histories that did not decrypt and were moved aside (see [`MessagingStore::history`]).
+    set_aside: std::sync::Arc<std::sync::Mutex<Vec<SetAside>>>,
 }
 
 impl MessagingStore {
@@ -144,6 +146,7 @@ impl MessagingStore {
         MessagingStore {
             profile: profile.clone(),
             history_limit: HISTORY_MAX_ENTRIES,
+            set_aside: Default::default(),
         }
     }
 
@@ -319,16 +322,19 @@ impl MessagingStore {
                 })
             }
         };
-        let plain = key
+        let opened = key
             .open(&history_aad(server, username, peer), &blob)
-            .map_err(|e| MessagingError::Corrupt {
-                path: path.clone(),
-                reason: format!("the history does not decrypt ({e})"),
-            })?;
-        serde_json::from_slice(&plain).map_err(|e| MessagingError::Corrupt {
-            path,
-            reason: e.to_string(),
-        })
+            .ok()
+            .and_then(|plain| serde_json::from_slice(&plain).ok());
+        match opened {
+            Some(entries) => Ok(entries),
+            // Written under a key this login does not have (an earlier password, after a
+            // recovery) or damaged: moved aside, never in the way of sending or receiving.
+            None => {
+                self.set_aside_history(&path)?;
+                Ok(Vec::new())
+            }
+        }
     }
 
     /// Appends `entry` to the history unless an entry with the same id and direction is
@@ -464,6 +470,10 @@ fn remove_file(path: &Path) -> Result<bool, MessagingError> {
         }),
     }
 }
+
+mod rekey;
+
+pub use rekey::{RekeyReport, SetAside};
 
 #[cfg(test)]
 mod tests;

@@ -135,6 +135,7 @@ fn device(client: &Client, username: &str, session: u128) -> Device {
             access_token: username.into(),
             access_expires_at: u64::MAX,
             session_expires_at: u64::MAX,
+            session_idle_timeout: 0,
         },
     }
 }

@@ -19,6 +19,7 @@ fn session(server: &str) -> StoredSession {
         access_token: "at-secret".into(),
         access_expires_at: 1_000,
         session_expires_at: 100_000,
+        session_idle_timeout: 900,
     }
 }
 
@@ -178,9 +179,11 @@ fn stored_sessions_track_expiry_and_refresh_and_hide_tokens() {
         token_type: "Bearer".into(),
         expires_in: 900,
         session_expires_at: 50_000,
+        session_idle_timeout: 600,
     };
     let mut s = StoredSession::from_issued(SERVER, &issued, 10_000);
     assert_eq!(s.access_expires_at, 10_900);
+    assert_eq!(s.session_idle_timeout, 600);
     assert!(!s.access_expired(10_000));
     assert!(s.access_expired(10_900 - EXPIRY_MARGIN_SECS));
     assert!(!s.session_expired(49_999));

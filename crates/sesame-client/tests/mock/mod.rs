@@ -209,6 +209,7 @@ fn issue(m: &Mock, user_id: Uuid, username: &str) -> SessionIssued {
         token_type: "Bearer".into(),
         expires_in: 900,
         session_expires_at: i64::try_from(unix_now()).unwrap() + 86_400,
+        session_idle_timeout: 3_600,
     };
     m.sessions.lock().unwrap().push(Sess {
         id: issued.session_id,

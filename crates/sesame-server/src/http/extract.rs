@@ -1,7 +1,7 @@
 //! Request extractors whose every rejection is a documented JSON error.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::{header, request::Parts, StatusCode};
 use serde::de::DeserializeOwned;
 
@@ -93,6 +93,24 @@ impl<S: Send + Sync> FromRequestParts<S> for ApiPath {
             Err(e) => Err(ApiError::new(
                 InputError::InvalidRequest,
                 format!("Bad path parameter: {}", e.body_text()),
+            )),
+        }
+    }
+}
+
+/// A query string parsed into `T`; anything it does not parse (an unknown parameter, a number
+/// that is not one, a parameter twice) is answered `400 invalid_request` as JSON.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(v)) => Ok(ApiQuery(v)),
+            Err(e) => Err(ApiError::new(
+                InputError::InvalidRequest,
+                format!("Bad query string: {}", e.body_text()),
             )),
         }
     }

@@ -1,36 +1,27 @@
 //! Operator commands (`sesame admin`): they work on the database directly and need the master
-//! key, so only an operator can run them.
+//! key, so only an operator can run them. The admin API (`admin_api.rs`) shares their
+//! building blocks: the user summary, bans, session revocation and the role.
 
-use serde::Serialize;
 use uuid::Uuid;
 
 use super::{RequestContext, Sesame};
 use crate::error::{ApiError, InputError};
-use crate::store::{AccountStatus, AuditQuery, AuditRecord, UserRecord};
+use crate::store::{writes, AccountStatus, AuditQuery, AuditRecord, Role, UserRecord};
 
-/// A user as the operator sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct UserSummary {
-    /// User id.
-    pub id: Uuid,
-    /// Canonical username (decrypted).
-    pub username: String,
-    /// `active`, `pending` or `banned`.
-    pub status: String,
-    /// Created (unix seconds).
-    pub created_at: i64,
-    /// Last successful login (unix seconds).
-    pub last_login_at: Option<i64>,
-    /// Live sessions.
-    pub sessions: usize,
-}
+pub use sesame_api::admin::UserSummary;
 
-fn no_such_user() -> ApiError {
+pub(super) fn no_such_user() -> ApiError {
     ApiError::new(InputError::UserNotFound, "No such user.")
 }
 
+/// The context of the operator's commands in the audit log.
+fn operator() -> RequestContext {
+    RequestContext::new(None, Some("sesame-admin"))
+}
+
 impl Sesame {
-    async fn summary(&self, user: UserRecord) -> Result<UserSummary, ApiError> {
+    /// The summary of a stored user: its live sessions and second factors read now.
+    pub(super) async fn summary(&self, user: UserRecord) -> Result<UserSummary, ApiError> {
         let now = self.now_i64();
         let sessions = self
             .inner
@@ -43,10 +34,14 @@ impl Sesame {
         Ok(UserSummary {
             username: self.username_of(&user)?,
             id: user.id,
-            status: user.status.as_str().to_owned(),
+            status: user.status.wire(),
+            role: user.role,
+            is_admin: user.role == Role::Admin,
             created_at: user.created_at,
             last_login_at: user.last_login_at,
-            sessions,
+            sessions: sessions as u64,
+            totp_enabled: self.has_totp(user.id).await?,
+            device_required: self.device_required(user.id).await?,
         })
     }
 
@@ -82,49 +77,81 @@ impl Sesame {
         banned: bool,
     ) -> Result<UserSummary, ApiError> {
         let user = self.admin_find(name).await?;
+        self.set_banned(user.id, banned).await?;
+        let event = if banned { "admin.ban" } else { "admin.unban" };
+        self.audit(event, Some(user.id), None, &operator()).await;
+        self.admin_user(name).await
+    }
+
+    /// Bans a user (and ends every session of it, in the same transaction) or lifts a ban.
+    pub(super) async fn set_banned(&self, user: Uuid, banned: bool) -> Result<(), ApiError> {
         let status = if banned {
             AccountStatus::Banned
         } else {
             AccountStatus::Active
         };
-        // One transaction: a ban and the revocation of the sessions commit together.
         self.inner
             .store
-            .write_atomically(&crate::store::writes::status_change(
-                user.id,
-                status,
-                self.now_i64(),
-            ))
+            .write_atomically(&writes::status_change(user, status, self.now_i64()))
             .await?;
         if banned {
-            self.sessions_ended(user.id, crate::relay::SessionsEnded::AllBut(None))
+            self.sessions_ended(user, crate::relay::SessionsEnded::AllBut(None))
                 .await;
         }
-        let ctx = RequestContext::new(None, Some("sesame-admin"));
-        let event = if banned { "admin.ban" } else { "admin.unban" };
-        self.audit(event, Some(user.id), None, &ctx).await;
-        self.admin_user(name).await
+        Ok(())
     }
 
     /// Revokes every session of a user; returns how many.
     pub async fn admin_revoke_sessions(&self, name: &str) -> Result<u64, ApiError> {
         let user = self.admin_find(name).await?;
-        let n = self
-            .inner
-            .store
-            .delete_sessions_for_user(user.id, None)
-            .await?;
-        self.sessions_ended(user.id, crate::relay::SessionsEnded::AllBut(None))
-            .await;
-        let ctx = RequestContext::new(None, Some("sesame-admin"));
+        let n = self.revoke_all_sessions(user.id).await?;
         self.audit(
             "session.revoked",
             Some(user.id),
             Some(format!("admin revoked={n}")),
-            &ctx,
+            &operator(),
         )
         .await;
         Ok(n)
+    }
+
+    /// Ends every session of a user (and its relay connections); returns how many.
+    pub(super) async fn revoke_all_sessions(&self, user: Uuid) -> Result<u64, ApiError> {
+        let n = self
+            .inner
+            .store
+            .delete_sessions_for_user(user, None)
+            .await?;
+        self.sessions_ended(user, crate::relay::SessionsEnded::AllBut(None))
+            .await;
+        Ok(n)
+    }
+
+    /// Grants (`Role::Admin`) or takes back (`Role::User`) the admin role; audited
+    /// `admin.grant_admin` / `admin.revoke_admin`. The admin API reads the role on every call,
+    /// so a revocation takes effect at once.
+    pub async fn admin_set_role(&self, name: &str, role: Role) -> Result<UserSummary, ApiError> {
+        let user = self.admin_find(name).await?;
+        self.set_role(user.id, role).await?;
+        let event = match role {
+            Role::Admin => "admin.grant_admin",
+            _ => "admin.revoke_admin",
+        };
+        self.audit(event, Some(user.id), None, &operator()).await;
+        self.admin_user(name).await
+    }
+
+    /// Stores a user's role.
+    pub(super) async fn set_role(&self, user: Uuid, role: Role) -> Result<(), ApiError> {
+        let changed = self
+            .inner
+            .store
+            .write_atomically(&[writes::Write::SetRole { user, role }])
+            .await?;
+        if changed.first() == Some(&0) {
+            return Err(no_such_user());
+        }
+        Ok(())
     }
 
     /// Audit entries, newest first.
@@ -145,6 +172,7 @@ impl Sesame {
                 user_id,
                 since,
                 limit,
+                ..AuditQuery::default()
             })
             .await?)
     }

@@ -7,10 +7,12 @@
 //! time, the user (when known), the client address and user agent; never a password, token
 //! or username in clear.
 
+use sesame_api::admin::{Activity, ActivityEntry, ActivityQuery, MAX_ACTIVITY};
 use uuid::Uuid;
 
-use super::{RequestContext, Sesame};
-use crate::store::NewAuditEvent;
+use super::{Authenticated, RequestContext, Sesame};
+use crate::error::ApiError;
+use crate::store::{AuditQuery, NewAuditEvent};
 
 impl Sesame {
     /// Appends one audit event; a failure to write is logged, never returned to the client.
@@ -45,5 +47,36 @@ impl Sesame {
             client_addr: ctx.client_addr.map(|a| a.to_string()),
             user_agent: ctx.user_agent.clone(),
         }
+    }
+
+    /// `GET /api/me/activity`: the caller's own sign-ins and security events, newest first.
+    /// The `admin.*` rows about the account are left out: they carry the admin's address.
+    pub async fn my_activity(
+        &self,
+        who: &Authenticated,
+        query: &ActivityQuery,
+    ) -> Result<Activity, ApiError> {
+        let limit = super::admin_api::page_limit(query.limit, MAX_ACTIVITY, MAX_ACTIVITY)?;
+        let rows = self
+            .inner
+            .store
+            .list_audit(&AuditQuery {
+                user_id: Some(who.user_id),
+                exclude_prefix: Some("admin.".into()),
+                limit,
+                ..AuditQuery::default()
+            })
+            .await?;
+        Ok(Activity {
+            events: rows
+                .into_iter()
+                .map(|r| ActivityEntry {
+                    at: r.at,
+                    event: r.event,
+                    client_addr: r.client_addr,
+                    user_agent: r.user_agent,
+                })
+                .collect(),
+        })
     }
 }

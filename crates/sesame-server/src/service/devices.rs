@@ -84,7 +84,7 @@ impl Sesame {
         ))
     }
 
-    pub(super) async fn device_key_required(&self, user: Uuid) -> Result<bool, ApiError> {
+    pub(super) async fn device_required(&self, user: Uuid) -> Result<bool, ApiError> {
         Ok(self
             .inner
             .store
@@ -177,7 +177,7 @@ impl Sesame {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(DeviceList {
             devices,
-            required: self.device_key_required(who.user_id).await?,
+            required: self.device_required(who.user_id).await?,
         })
     }
 
@@ -198,7 +198,7 @@ impl Sesame {
         {
             return Err(ApiError::new(InputError::DeviceNotFound, "No such device."));
         }
-        if self.device_key_required(who.user_id).await?
+        if self.device_required(who.user_id).await?
             && store.factors(who.user_id, KIND_DEVICE_KEY).await?.len() <= 1
         {
             return Err(ApiError::new(
@@ -281,7 +281,7 @@ impl Sesame {
         ke2: &[u8],
         ctx: &RequestContext,
     ) -> Result<(), ApiError> {
-        if !self.device_key_required(user.id).await? {
+        if !self.device_required(user.id).await? {
             return Ok(());
         }
         let ok = match (&msg.device_key_id, &msg.device_signature) {
@@ -321,7 +321,7 @@ impl Sesame {
         user: &UserRecord,
         ctx: &RequestContext,
     ) -> Result<(), ApiError> {
-        if !self.device_key_required(user.id).await? {
+        if !self.device_required(user.id).await? {
             return Ok(());
         }
         self.audit(

@@ -6,13 +6,16 @@
 //!
 //! One file per feature: `accounts.rs` (registration), `login.rs`, `sessions.rs`,
 //! `protected.rs` (operations that need a fresh login), `recovery.rs`, `questions.rs`,
-//! `devices.rs`, `passkeys.rs` and `passkey_login.rs` (WebAuthn), `keys.rs`, `email.rs`, `admin.rs`, `audit.rs`, `throttle.rs`. Second factors:
+//! `devices.rs`, `passkeys.rs` and `passkey_login.rs` (WebAuthn), `keys.rs`, `email.rs`,
+//! `admin.rs` (operator commands), `admin_api.rs` (the admin API), `audit.rs`, `throttle.rs`.
+//! Second factors:
 //! `totp.rs` (enrolment and codes), `backup_codes.rs`, and `second_factor.rs` (the login step
 //! that trades an `mfa_token` ticket and a code for a session). Operations that change several
 //! rows commit them in one transaction (`crate::store::writes`).
 
 mod accounts;
 mod admin;
+mod admin_api;
 mod audit;
 mod backup_codes;
 mod devices;
@@ -45,6 +48,7 @@ use crate::store::{Store, UserRecord};
 use crate::tokens::TokenSigner;
 
 pub use admin::UserSummary;
+pub use admin_api::{Admin, AdminAction};
 pub use devices::{DeviceList, DeviceView};
 pub use keys::{IdentityUpload, PublishedIdentity};
 pub use mail::{MailError, Mailer, OutboxMailer};

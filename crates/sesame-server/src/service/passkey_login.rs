@@ -123,7 +123,7 @@ impl Sesame {
         // Only now, with the passkey proven, may the answer say the account is banned or
         // pending (as after a password).
         refuse_inactive(self, &user, "passkey", ctx).await?;
-        if self.device_key_required(user.id).await? {
+        if self.device_required(user.id).await? {
             return Ok(Err((Some(user.id), "passkey device_key")));
         }
         Ok(Ok(PasskeyVerified {

@@ -254,6 +254,8 @@ impl Sesame {
             backup_codes_left: self.backup_codes_left(user.id).await? as u64,
             security_questions: self.security_question_count(user.id).await? as u64,
             email,
+            role: user.role,
+            is_admin: user.role == crate::store::Role::Admin,
         })
     }
 

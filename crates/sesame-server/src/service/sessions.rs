@@ -81,6 +81,7 @@ impl Sesame {
             token_type: "Bearer".into(),
             expires_in: self.inner.signer.ttl(),
             session_expires_at: absolute_expires_at,
+            session_idle_timeout: s.session_idle.min(s.session_absolute),
         })
     }
 

@@ -16,15 +16,15 @@ use sqlx::{QueryBuilder, Row};
 use uuid::Uuid;
 
 use super::{
-    count_to_u64, decode_methods, decode_status, encode_methods, AccountStatus, AuditQuery,
-    AuditRecord, Backend, FactorRecord, LoginWrite, NewAuditEvent, NewSession, NewUser,
+    count_to_u64, decode_methods, decode_role, decode_status, encode_methods, AccountStatus,
+    AuditQuery, AuditRecord, Backend, FactorRecord, LoginWrite, NewAuditEvent, NewSession, NewUser,
     PostgresStore, SessionRecord, SqliteStore, Store, StoreError, UserRecord, Write,
 };
 
 macro_rules! user_columns {
     () => {
         "id, username_index, username_sealed, email_index, email_sealed, credential, \
-         status, created_at, updated_at, last_login_at"
+         status, created_at, updated_at, last_login_at, role"
     };
 }
 
@@ -49,7 +49,7 @@ macro_rules! sql_store {
                 sqlx::query(concat!(
                     "INSERT INTO users (",
                     user_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)"
+                    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, 'user')"
                 ))
                 .bind($id(user.id))
                 .bind(&user.username_index)
@@ -120,6 +120,7 @@ macro_rules! sql_store {
                     created_at: row.try_get("created_at")?,
                     updated_at: row.try_get("updated_at")?,
                     last_login_at: row.try_get("last_login_at")?,
+                    role: decode_role(row.try_get("role")?)?,
                 })
             }
 
@@ -488,6 +489,27 @@ macro_rules! sql_store {
                 if let Some(since) = q.since {
                     query.push(" AND at >= ").push_bind(since);
                 }
+                if let Some(until) = q.until {
+                    query.push(" AND at < ").push_bind(until);
+                }
+                if let Some(event) = &q.event {
+                    query.push(" AND event = ").push_bind(event.clone());
+                }
+                // `substr` rather than `LIKE`: no wildcard in the text needs escaping.
+                if let Some(prefix) = &q.event_prefix {
+                    query
+                        .push(" AND substr(event, 1, ")
+                        .push_bind(prefix_len(prefix))
+                        .push(") = ")
+                        .push_bind(prefix.clone());
+                }
+                if let Some(prefix) = &q.exclude_prefix {
+                    query
+                        .push(" AND substr(event, 1, ")
+                        .push_bind(prefix_len(prefix))
+                        .push(") <> ")
+                        .push_bind(prefix.clone());
+                }
                 query
                     .push(" ORDER BY at DESC, id DESC LIMIT ")
                     .push_bind(i64::from(q.limit));
@@ -504,6 +526,12 @@ macro_rules! sql_store {
             }
         }
     };
+}
+
+/// The length of an event-name prefix for `substr` (characters; an `INTEGER` bind, which
+/// PostgreSQL's `substr(text, int, int)` needs).
+fn prefix_len(prefix: &str) -> i32 {
+    i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX)
 }
 
 sql_store!(

@@ -14,8 +14,8 @@
 //! * A session's authentication `methods` are stored in one `TEXT` column as a JSON
 //!   array of strings (for example `["opaque","totp"]`), so a method name may contain
 //!   any character.
-//! * [`AccountStatus`] is stored as the text of [`AccountStatus::as_str`]. There is no
-//!   `CHECK` constraint on it, so a later status needs no table rebuild in SQLite; an
+//! * [`AccountStatus`] and [`Role`] are stored as the text of their `as_str`. There is no
+//!   `CHECK` constraint on them, so a later status needs no table rebuild in SQLite; an
 //!   unknown value read back is reported as [`StoreError::Corrupt`].
 //! * The schema lives in `migrations/sqlite` and `migrations/postgres`, embedded in the
 //!   binary and applied by [`connect`]. Later features add files numbered after
@@ -48,6 +48,10 @@ pub use group::{GroupWriter, LoginWrite, MAX_BATCH};
 pub use messages::{MessageAck, MessageInsert, MessageRecord, MessageStore, NewMessage};
 pub use passkeys::{PasskeyRecord, PasskeyStore, PasskeyUse};
 pub use postgres::PostgresStore;
+/// An account's role, stored as the text of [`Role::as_str`] (the contract's type: the wire
+/// and the stored text are the same). An unknown value read back is
+/// [`StoreError::Corrupt`].
+pub use sesame_api::admin::Role;
 pub use sqlite::SqliteStore;
 pub use writes::Write;
 
@@ -175,6 +179,8 @@ pub struct UserRecord {
     pub updated_at: i64,
     /// Time of the last successful login, if any.
     pub last_login_at: Option<i64>,
+    /// The account's role (new accounts are [`Role::User`]).
+    pub role: Role,
 }
 
 /// A session to create.
@@ -263,13 +269,21 @@ pub struct AuditRecord {
     pub user_agent: Option<String>,
 }
 
-/// Which audit events [`Store::list_audit`] returns.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which audit events [`Store::list_audit`] returns (every filter that is set applies).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditQuery {
     /// Only events about this user.
     pub user_id: Option<Uuid>,
     /// Only events at or after this time (`at >= since`).
     pub since: Option<i64>,
+    /// Only events before this time (`at < until`).
+    pub until: Option<i64>,
+    /// Only events with exactly this name.
+    pub event: Option<String>,
+    /// Only events whose name starts with this text.
+    pub event_prefix: Option<String>,
+    /// No events whose name starts with this text.
+    pub exclude_prefix: Option<String>,
     /// At most this many events (`0` returns none).
     pub limit: u32,
 }
@@ -559,6 +573,14 @@ pub(crate) fn decode_methods(text: &str) -> Result<Vec<String>, StoreError> {
 pub(crate) fn decode_status(text: &str) -> Result<AccountStatus, StoreError> {
     text.parse()
         .map_err(|e: UnknownStatus| StoreError::Corrupt(e.to_string()))
+}
+
+/// Decodes the `role` column.
+pub(crate) fn decode_role(text: &str) -> Result<Role, StoreError> {
+    [Role::User, Role::Admin]
+        .into_iter()
+        .find(|r| r.as_str() == text)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown role {text:?}")))
 }
 
 /// Converts a row count from the database.

@@ -10,6 +10,8 @@
 //! * [`password_change`]: the new credential and, if asked, the other sessions revoked.
 //! * [`status_change`]: a ban (which also revokes every session) or an unban.
 //! * [`totp_activation`]: the confirmed TOTP secret becomes active, the pending one goes.
+//! * [`second_factor_reset`]: an admin removes the TOTP secret and the device-key
+//!   requirement.
 //!
 //! Account deletion (one `DELETE`, the rest follows through foreign keys), TOTP removal
 //! (one `DELETE` of the kind) and backup-code regeneration ([`FactorStore::replace_factors`])
@@ -21,7 +23,7 @@
 use uuid::Uuid;
 
 use super::{
-    AccountStatus, FactorKind, FactorRecord, PostgresStore, Slot, SqliteStore, StoreError,
+    AccountStatus, FactorKind, FactorRecord, PostgresStore, Role, Slot, SqliteStore, StoreError,
 };
 
 /// One write of a multi-write operation (see [`Store::write_atomically`](super::Store::write_atomically)).
@@ -46,6 +48,13 @@ pub enum Write {
         /// The time of the change.
         now: i64,
     },
+    /// Sets a user's role. Counts 1 if the user exists.
+    SetRole {
+        /// The user.
+        user: Uuid,
+        /// The new role.
+        role: Role,
+    },
     /// Deletes a user's sessions except `except`, if given. Counts the sessions deleted.
     DeleteSessions {
         /// The user.
@@ -63,6 +72,11 @@ pub enum Write {
         kind: FactorKind,
         /// One slot, or every slot of the kind.
         slot: Option<Slot>,
+    },
+    /// Deletes every passkey of a user. Counts the passkeys deleted.
+    DeletePasskeys {
+        /// The user.
+        user: Uuid,
     },
     /// Replaces every factor of `kind` with `new` (their `user_id` and `kind` are set to
     /// these). Counts the factors inserted.
@@ -135,6 +149,32 @@ pub fn status_change(user: Uuid, status: AccountStatus, now: i64) -> Vec<Write> 
     writes
 }
 
+/// An admin's reset of a user's second factors: the TOTP secrets (active and pending), the
+/// device-key requirement, the passkeys and the passkey requirement removed, so that the
+/// password alone logs in. The backup codes and device keys stay (they are only asked for
+/// with a second factor or the requirement). Counts the TOTP rows (index 0), the device
+/// requirement (1), the passkeys (2) and the passkey requirement (3) removed.
+pub fn second_factor_reset(user: Uuid) -> Vec<Write> {
+    vec![
+        Write::DeleteFactors {
+            user,
+            kind: FactorKind::Totp,
+            slot: None,
+        },
+        Write::DeleteFactors {
+            user,
+            kind: FactorKind::DeviceRequired,
+            slot: None,
+        },
+        Write::DeletePasskeys { user },
+        Write::DeleteFactors {
+            user,
+            kind: FactorKind::PhishingResistantRequired,
+            slot: None,
+        },
+    ]
+}
+
 /// TOTP confirmation: `active` (slot `active`) stored, the pending secret removed.
 pub fn totp_activation(active: FactorRecord) -> Vec<Write> {
     let user = active.user_id;
@@ -186,11 +226,26 @@ macro_rules! atomic_writes {
                         .execute(&mut *tx)
                         .await?
                         .rows_affected(),
+                        Write::SetRole { user, role } => {
+                            sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
+                                .bind(role.as_str())
+                                .bind($id(*user))
+                                .execute(&mut *tx)
+                                .await?
+                                .rows_affected()
+                        }
                         Write::DeleteSessions { user, except } => {
                             // A nil id matches no session, so one statement serves both cases.
                             sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
                                 .bind($id(*user))
                                 .bind($id(except.unwrap_or(Uuid::nil())))
+                                .execute(&mut *tx)
+                                .await?
+                                .rows_affected()
+                        }
+                        Write::DeletePasskeys { user } => {
+                            sqlx::query("DELETE FROM passkeys WHERE user_id = $1")
+                                .bind($id(*user))
                                 .execute(&mut *tx)
                                 .await?
                                 .rows_affected()

@@ -112,6 +112,7 @@ fn with_cookie(s: &Sesame, grant: AccessGrant, token: &str) -> Response {
 #[utoipa::path(
     post,
     path = "/web/session",
+    operation_id = "web_session",
     tag = "web",
     summary = "Keep a session in the browser's HttpOnly cookie",
     description = "Checks the session token, sets the `HttpOnly`, `SameSite=Strict` session \
@@ -133,6 +134,7 @@ async fn start(
 #[utoipa::path(
     post,
     path = "/web/refresh",
+    operation_id = "web_refresh",
     tag = "web",
     summary = "An access token for the browser's cookie session",
     description = "Same-origin requests only. Without a live session the cookie is cleared and \
@@ -160,6 +162,7 @@ async fn refresh(
 #[utoipa::path(
     post,
     path = "/web/logout",
+    operation_id = "web_logout",
     tag = "web",
     summary = "Sign the browser out: end the cookie's session and clear the cookie",
     description = "Same-origin requests only. Succeeds whether or not a session was live.",

@@ -188,6 +188,7 @@ pub async fn audit_of(srv: &TestServer, user: Uuid) -> Vec<AuditRecord> {
             user_id: Some(user),
             since: None,
             limit: 1000,
+            ..AuditQuery::default()
         })
         .await
         .expect("list_audit")

@@ -114,17 +114,43 @@ fn history_is_encrypted_deduplicated_and_bounded() {
     assert_eq!(h.len(), 1);
     assert_eq!(h[0].text, "secret words");
     assert!(s.has_incoming(&wrap, SERVER, "alice", "bob", "1").unwrap());
-    // Another key, or the file moved to another conversation, does not open.
-    assert!(matches!(
-        s.history(&WrapKey::derive(&[1; 64]), SERVER, "alice", "bob"),
-        Err(MessagingError::Corrupt { .. })
-    ));
+    // A file moved to another conversation does not open: it is set aside (never in the way),
+    // and said so once.
     std::fs::copy(
         s.history_path(SERVER, "alice", "bob"),
         s.history_path(SERVER, "alice", "carol"),
     )
     .unwrap();
-    assert!(s.history(&wrap, SERVER, "alice", "carol").is_err());
+    assert!(s
+        .history(&wrap, SERVER, "alice", "carol")
+        .unwrap()
+        .is_empty());
+    let moved = s.take_set_aside();
+    assert_eq!(moved.len(), 1);
+    assert!(moved[0]
+        .to
+        .to_string_lossy()
+        .ends_with("carol.bin.unreadable"));
+    assert!(moved[0].to.exists() && !moved[0].from.exists());
+    assert!(s.take_set_aside().is_empty());
+    // Another key does not open it either: re-keying from the right key keeps it readable.
+    let other = WrapKey::derive(&[1; 64]);
+    let bob = Contact {
+        identity: keys(2).public(),
+        trust: ContactTrust::Unverified,
+        pinned_at: 7,
+        changed_to: None,
+    };
+    s.save_contact(SERVER, "bob", &bob).unwrap();
+    let report = s.rekey_history(&wrap, &other, SERVER, "alice").unwrap();
+    assert_eq!((report.rekeyed, report.set_aside.len()), (1, 0));
+    assert_eq!(s.history(&other, SERVER, "alice", "bob").unwrap().len(), 1);
+    assert!(s.history(&wrap, SERVER, "alice", "bob").unwrap().is_empty());
+    assert_eq!(
+        s.take_set_aside().len(),
+        1,
+        "the old key no longer opens it"
+    );
     let s = s.with_history_limit(10);
     for i in 0..15 {
         s.append_history(&wrap, SERVER, "alice", "dave", entry(&i.to_string(), "x"))

@@ -65,6 +65,31 @@ async function sessionsCard(app) {
   return card("Where you're signed in", body);
 }
 
+/** What an audit event means to the person it is about (the name itself otherwise). */
+const EVENTS = {
+  "register": "Account created",
+  "login.success": "Signed in",
+  "login.failure": "Failed sign-in",
+  "login.banned": "Sign-in refused: account banned",
+  "login.second_factor_required": "Password accepted, second step asked",
+  "logout": "Signed out",
+  "logout_all": "Signed out everywhere",
+  "session.revoked": "A session was signed out",
+  "recovery.start": "Account recovery started",
+  "recovery.success": "Password reset by recovery",
+  "recovery.failure": "Failed recovery attempt",
+  "protected.password_changed": "Password changed",
+  "protected.profile_updated": "Profile updated",
+  "protected.reauth_failed": "Wrong password when confirming an action",
+  "protected.security_questions_set": "Recovery questions changed",
+  "protected.totp_code_failed": "Wrong authenticator code",
+  "protected.totp_enabled": "Authenticator turned on",
+  "protected.totp_disabled": "Authenticator turned off",
+  "protected.backup_codes_regenerated": "New backup codes made",
+  "keys.updated": "Message keys published",
+  "keys.backup_updated": "Message-key backup saved",
+};
+
 async function activityCard() {
   let events;
   try {
@@ -74,7 +99,7 @@ async function activityCard() {
   }
   const list = events.length
     ? h("ul", { class: "activity" }, events.map((e) => h("li", {},
-      h("strong", {}, e.summary ?? e.event), " · ", when(e.at), e.client_addr ? ` · ${e.client_addr}` : "")))
+      h("strong", { title: e.event }, EVENTS[e.event] ?? e.event), " · ", when(e.at), e.client_addr ? ` · ${e.client_addr}` : "")))
     : h("p", {}, "Nothing yet.");
   return card("Recent activity", list);
 }

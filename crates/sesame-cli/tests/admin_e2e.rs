@@ -1,0 +1,66 @@
+//! `sesame admin user grant-admin` / `revoke-admin` on a running server's data directory: the
+//! role shows in the operator's listing, in `whoami`, and is audited.
+
+mod common;
+
+use common::{line, ok, serve, sesame_command, text, PASSWORD};
+
+/// `sesame admin --data-dir DIR ARGS`: its stdout, or its stderr as the error.
+fn admin(dir: &std::path::Path, args: &[&str]) -> Result<String, String> {
+    let out = sesame_command()
+        .arg("admin")
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(text(&out.stdout))
+    } else {
+        Err(text(&out.stderr))
+    }
+}
+
+#[test]
+fn the_operator_grants_and_revokes_the_admin_role() {
+    let server = serve();
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("laptop");
+    let pw = line(PASSWORD);
+    ok(
+        &server,
+        &home,
+        &["register", "alice", "--password-stdin"],
+        &pw,
+    );
+    let dir = server.data_dir();
+
+    let granted = admin(&dir, &["user", "grant-admin", "Alice"]).unwrap();
+    assert!(
+        granted.starts_with("alice ") && granted.contains("  admin  "),
+        "{granted}"
+    );
+    let shown = admin(&dir, &["--json", "user", "show", "alice"]).unwrap();
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(
+        (shown["role"].as_str(), shown["is_admin"].as_bool()),
+        (Some("admin"), Some(true))
+    );
+
+    ok(&server, &home, &["login", "alice", "--password-stdin"], &pw);
+    let who = ok(&server, &home, &["whoami"], "");
+    assert!(who.contains("role:         admin"), "{who}");
+
+    let revoked = admin(&dir, &["user", "revoke-admin", "alice"]).unwrap();
+    assert!(revoked.contains("  user  "), "{revoked}");
+    let who = ok(&server, &home, &["whoami"], "");
+    assert!(who.contains("role:         user"), "{who}");
+
+    let err = admin(&dir, &["user", "grant-admin", "zed"]).unwrap_err();
+    assert!(err.contains("user_not_found"), "{err}");
+    let audit = admin(&dir, &["audit", "--limit", "5"]).unwrap();
+    assert!(
+        audit.contains("admin.grant_admin") && audit.contains("admin.revoke_admin"),
+        "{audit}"
+    );
+}

@@ -1,0 +1,60 @@
+//! The command line explains itself: examples and the environment in `--help`, how to leave
+//! the chat, and shell completions generated from the same definition.
+
+mod common;
+
+use common::sesame_command;
+
+fn run(args: &[&str]) -> String {
+    let out = sesame_command().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn help_has_examples_and_the_environment() {
+    let help = run(&["--help"]);
+    for needle in [
+        "Examples:",
+        "sesame register alice",
+        "SESAME_HOME",
+        "SESAME_SERVER",
+    ] {
+        assert!(help.contains(needle), "{needle} missing from:\n{help}");
+    }
+    let chat = run(&["chat", "--help"]);
+    assert!(chat.contains("/quit (or Ctrl-D) leaves"), "{chat}");
+}
+
+#[test]
+fn completions_cover_every_command() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let script = run(&["completions", shell]);
+        for command in [
+            "register",
+            "login",
+            "send",
+            "chat",
+            "serve",
+            "admin",
+            "completions",
+        ] {
+            assert!(script.contains(command), "{shell}: {command} missing");
+        }
+    }
+    // bash accepts what it generates.
+    let script = run(&["completions", "bash"]);
+    let check = std::process::Command::new("bash")
+        .args(["-n", "-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+}

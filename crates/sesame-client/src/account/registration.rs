@@ -1,0 +1,86 @@
+//! Registration: client-side OPAQUE, the server-assisted path, and the name check that comes
+//! before any password is typed.
+
+use rand_core::OsRng;
+use sesame_proto::client::{self as proto, ClientRegistrationFinished};
+use sesame_proto::messages::RegistrationChallenge;
+use sesame_proto::policy::{check_password, Username};
+
+use crate::api::Registered;
+use crate::client::{blocking, password_body, Client, Registration};
+use crate::error::Result;
+
+impl Client {
+    /// Registers `username` with client-side OPAQUE: the password never leaves this process.
+    ///
+    /// Checks the username and the password policy locally first and returns
+    /// [`Error::Username`] or [`Error::Password`] without contacting the server. Refuses a
+    /// server whose key differs from the pinned one, and key-stretching parameters outside the
+    /// policy's bounds.
+    pub async fn register(&self, username: &str, password: &str) -> Result<Registration> {
+        let canonical = Username::parse(username)?;
+        check_password(password, &canonical)?;
+        let (state, start) = proto::start_registration(&mut OsRng, username, password)?;
+        let challenge: RegistrationChallenge = self
+            .send_json(
+                self.http()
+                    .post(self.url("api/register/start")?)
+                    .json(&start),
+            )
+            .await?;
+        self.check_pin(&challenge.server_public_key)?;
+        let policy = *self.policy();
+        let done: ClientRegistrationFinished =
+            blocking(move || state.finish(&mut OsRng, &challenge, &policy)).await?;
+        let registered: Registered = self
+            .send_json(
+                self.http()
+                    .post(self.url("api/register/finish")?)
+                    .json(&done.message),
+            )
+            .await?;
+        Ok(Registration {
+            registered,
+            export_key: done.export_key,
+            server_public_key: done.server_public_key,
+        })
+    }
+
+    /// Whether `username` can be registered, asked before any password is typed: the name's
+    /// rules locally, then `POST /api/register/start` with a throwaway blinded element (the
+    /// server keeps no state between the two registration steps). `Ok` when it is free; the
+    /// server's `username_taken` (or a rule's code) otherwise.
+    pub async fn check_username(&self, username: &str) -> Result<()> {
+        Username::parse(username)?;
+        let mut throwaway = [0u8; 32];
+        rand_core::RngCore::fill_bytes(&mut OsRng, &mut throwaway);
+        let throwaway: String = throwaway.iter().map(|b| format!("{b:02x}")).collect();
+        let (_state, start) = proto::start_registration(&mut OsRng, username, &throwaway)?;
+        let _: RegistrationChallenge = self
+            .send_json(
+                self.http()
+                    .post(self.url("api/register/start")?)
+                    .json(&start),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Registers with the server-assisted path (`POST /api/register`): the password is sent
+    /// to the server, which runs OPAQUE on the client's behalf. For clients that cannot run
+    /// OPAQUE; prefer [`Client::register`]. The policy is checked locally first, as there.
+    pub async fn register_with_password(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Registered> {
+        let canonical = Username::parse(username)?;
+        check_password(password, &canonical)?;
+        self.send_json(
+            self.http()
+                .post(self.url("api/register")?)
+                .json(&password_body(username, password)),
+        )
+        .await
+    }
+}
