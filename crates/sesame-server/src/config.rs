@@ -355,6 +355,9 @@ impl Config {
     /// to the issuer's ([`crate::relying_party`]). Refused when an origin cannot match the id.
     pub fn relying_party(&self) -> Result<crate::relying_party::RelyingParty, ConfigError> {
         use crate::relying_party::RelyingParty;
+        if self.webauthn_rp_id.is_none() && self.webauthn_origins.is_empty() {
+            return RelyingParty::derived(&self.issuer()).map_err(|e| ConfigError(e.to_string()));
+        }
         let (default_id, default_origins) = RelyingParty::defaults_for(&self.issuer());
         let id = self.webauthn_rp_id.clone().unwrap_or(default_id);
         let origins = if self.webauthn_origins.is_empty() {

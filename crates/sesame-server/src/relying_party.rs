@@ -9,7 +9,9 @@
 //!
 //! Every origin must be `https://` (or `http://` on `localhost`, which browsers treat as
 //! secure) with a host equal to the id or under it; the server refuses to start otherwise,
-//! since no browser would ever produce a credential the server accepts. Port 0 in an origin
+//! since no browser would ever produce a credential the server accepts. The default derived
+//! from an `http://` issuer on a domain is not refused (that would stop servers that never
+//! asked for passkeys from starting); browsers offer no WebAuthn on such a page anyway. Port 0 in an origin
 //! means any port: that is what the default gives when `listen` has port 0 (the port is only
 //! known once bound, as in tests).
 
@@ -35,6 +37,21 @@ impl RelyingParty {
     /// A relying party `id` for `origins` (absolute URLs, no path); refused when an origin
     /// cannot match the id.
     pub fn new(id: &str, origins: &[String]) -> Result<RelyingParty, RelyingPartyError> {
+        RelyingParty::build(id, origins, false)
+    }
+
+    /// The relying party [`RelyingParty::defaults_for`] `issuer` gives, which may be on plain
+    /// `http://` (passkeys then simply do not work there).
+    pub fn derived(issuer: &str) -> Result<RelyingParty, RelyingPartyError> {
+        let (id, origins) = RelyingParty::defaults_for(issuer);
+        RelyingParty::build(&id, &origins, true)
+    }
+
+    fn build(
+        id: &str,
+        origins: &[String],
+        any_scheme: bool,
+    ) -> Result<RelyingParty, RelyingPartyError> {
         let err = |m: String| RelyingPartyError(m);
         let id = id.trim().to_ascii_lowercase();
         if id.is_empty() || id.parse::<std::net::IpAddr>().is_ok() || id.contains('/') {
@@ -46,7 +63,8 @@ impl RelyingParty {
         let mut urls = Vec::with_capacity(origins.len());
         for origin in origins {
             let url = Url::parse(origin).map_err(|e| err(format!("origin {origin:?}: {e}")))?;
-            check_origin(&id, &url).map_err(|m| err(format!("origin {origin:?}: {m}")))?;
+            check_origin(&id, &url, any_scheme)
+                .map_err(|m| err(format!("origin {origin:?}: {m}")))?;
             urls.push(url);
         }
         let first = urls
@@ -112,7 +130,7 @@ impl RelyingParty {
 }
 
 /// Whether `url` is an origin a browser could create credentials from for `id`.
-fn check_origin(id: &str, url: &Url) -> Result<(), String> {
+fn check_origin(id: &str, url: &Url, any_scheme: bool) -> Result<(), String> {
     if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
         return Err("an origin is a scheme, a host and a port, nothing more".into());
     }
@@ -125,7 +143,7 @@ fn check_origin(id: &str, url: &Url) -> Result<(), String> {
     }
     match url.scheme() {
         "https" => Ok(()),
-        "http" if host == "localhost" => Ok(()),
+        "http" if host == "localhost" || any_scheme => Ok(()),
         _ => Err("must be https:// (http:// only on localhost)".into()),
     }
 }
@@ -159,5 +177,7 @@ mod tests {
         assert!(!ok("localhost", "http://127.0.0.1:7878"));
         assert!(!ok("example.com", "https://example.com/path"));
         assert!(RelyingParty::new("example.com", &[]).is_err());
+        // Derived from a plain-HTTP issuer on a domain: accepted, so such a server still starts.
+        assert!(RelyingParty::derived("http://chat.internal:7878").is_ok());
     }
 }
