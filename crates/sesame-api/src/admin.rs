@@ -164,7 +164,8 @@ pub struct AuditQuery {
     pub limit: Option<u32>,
 }
 
-/// One audit log entry. Never holds a password, code, token or username.
+/// One audit log entry. The stored row never holds a password, code, token or username; the
+/// name here is the account's current one, looked up when the log is read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEntry {
@@ -177,6 +178,9 @@ pub struct AuditEntry {
     /// The user concerned, if any (kept after the account is deleted).
     #[serde(default)]
     pub user_id: Option<Uuid>,
+    /// That user's current name (absent once the account is deleted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
     /// Why, or who did it (`by=<admin id>`), if recorded.
     #[serde(default)]
     pub reason: Option<String>,

@@ -110,6 +110,14 @@ pub struct RegisterFinishRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(max_length = 254, format = "email"))]
     pub email: Option<String>,
+    /// The new account's messaging identity, published with the account so that others can
+    /// write to it before its first login (as `PUT /api/keys`; checked before the account is
+    /// created: `400 invalid_identity`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<crate::messaging::IdentityUpload>,
+    /// The identity's backup, wrapped under the export key (as `PUT /api/keys/backup`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_backup: Option<crate::messaging::KeyBackup>,
 }
 
 /// `201` of every registration route.

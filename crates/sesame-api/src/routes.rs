@@ -199,7 +199,7 @@ const REGISTER_START: [ErrorCode; 7] = join(
         ErrorCode::Input(I::InvalidMessage),
     ],
 );
-const REGISTER_FINISH: [ErrorCode; 10] = join(
+const REGISTER_FINISH: [ErrorCode; 13] = join(
     USERNAME,
     [
         ErrorCode::Input(I::UsernameTaken),
@@ -207,6 +207,9 @@ const REGISTER_FINISH: [ErrorCode; 10] = join(
         ErrorCode::Input(I::KeyStretchingRejected),
         ErrorCode::Input(I::EmailInvalid),
         ErrorCode::Input(I::EmailTaken),
+        ErrorCode::Input(I::InvalidIdentity),
+        ErrorCode::Input(I::InvalidBackup),
+        ErrorCode::Input(I::BackupTooLarge),
     ],
 );
 const VERIFY_EMAIL: [ErrorCode; 8] = join(

@@ -82,6 +82,9 @@ pub struct TwoFaArgs {
 /// Actions of `sesame 2fa`.
 #[derive(Debug, Subcommand)]
 pub enum TwoFaAction {
+    /// Show what protects the account: the authenticator app, backup codes left, security
+    /// questions.
+    Status,
     /// Turn it on: shows a QR code for the app, then asks for a code from it.
     Enable(TwoFaEnableArgs),
     /// Turn it off (needs a code from the app, or a backup code).
@@ -204,6 +207,10 @@ pub struct RecoverArgs {
     /// security questions from the following lines) instead of prompting.
     #[arg(long)]
     pub password_stdin: bool,
+    /// Recover even when this device cannot keep the messaging identity (new keys are then
+    /// made at the next login, and contacts see a key change); asked otherwise.
+    #[arg(long)]
+    pub yes: bool,
 }
 
 /// Runs an account subcommand against `server`.
@@ -214,6 +221,7 @@ pub async fn run(server: &str, cmd: AccountCommand) -> anyhow::Result<()> {
             TwoFaAction::Enable(a) => totp_enable(&ctx, a).await,
             TwoFaAction::Disable(a) => totp_disable(&ctx, a).await,
             TwoFaAction::Device(a) => device_factor(&ctx, a).await,
+            TwoFaAction::Status => two_factor::status(&ctx).await,
         },
         AccountCommand::BackupCodes(args) => match args.action {
             BackupCodesAction::Regenerate(reauth) => regenerate_backup_codes(&ctx, reauth).await,

@@ -160,12 +160,15 @@ async fn command(s: &sesame_server::Sesame, cmd: AdminCommand, json: bool) -> an
         AdminCommand::Audit { user, since, limit } => {
             let since = since.map(|t| parse_since(&t, s.now())).transpose()?;
             let entries = s.admin_audit(user.as_deref(), since, limit).await?;
+            let ids: Vec<_> = entries.iter().filter_map(|e| e.user_id).collect();
+            let names = s.usernames_of(ids).await?;
+            let name = |e: &AuditRecord| e.user_id.and_then(|id| names.get(&id).cloned());
             if json {
-                let v: Vec<_> = entries.iter().map(audit_json).collect();
+                let v: Vec<_> = entries.iter().map(|e| audit_json(e, name(e))).collect();
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 for e in &entries {
-                    println!("{}", audit_line(e));
+                    println!("{}", audit_line(e, name(e)));
                 }
             }
         }
@@ -246,23 +249,28 @@ fn user_line(u: &UserSummary) -> String {
     )
 }
 
-fn audit_line(e: &AuditRecord) -> String {
+/// One audit row for the operator: the user by name (and id), `(deleted)` when the account
+/// is gone.
+fn audit_line(e: &AuditRecord, name: Option<String>) -> String {
+    let user = match (e.user_id, name) {
+        (Some(id), Some(name)) => format!("{name} ({id})"),
+        (Some(id), None) => format!("(deleted) ({id})"),
+        (None, _) => "-".into(),
+    };
     format!(
         "{}  {:<26} user={} reason={} addr={} agent={}",
         time(e.at),
         e.event,
-        e.user_id
-            .map(|u| u.to_string())
-            .unwrap_or_else(|| "-".into()),
+        user,
         e.reason.as_deref().unwrap_or("-"),
         e.client_addr.as_deref().unwrap_or("-"),
         e.user_agent.as_deref().unwrap_or("-"),
     )
 }
 
-fn audit_json(e: &AuditRecord) -> serde_json::Value {
+fn audit_json(e: &AuditRecord, name: Option<String>) -> serde_json::Value {
     serde_json::json!({
-        "id": e.id, "at": time(e.at), "event": e.event, "user_id": e.user_id,
+        "id": e.id, "at": time(e.at), "event": e.event, "user_id": e.user_id, "username": name,
         "reason": e.reason, "client_addr": e.client_addr, "user_agent": e.user_agent,
     })
 }

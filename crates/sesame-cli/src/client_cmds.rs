@@ -137,9 +137,12 @@ async fn register(ctx: &Ctx, args: RegisterArgs) -> anyhow::Result<()> {
         say!("Next: sesame login {}", registered.username);
         return Ok(());
     }
+    // The messaging identity is made here and published with the account (public half, and
+    // the private half wrapped under the new export key), so others can write at once.
+    let identity = sesame_proto::e2e::IdentityKeys::generate(&mut rand_core::OsRng);
     let registration = ctx
         .client
-        .register(&username, &password)
+        .register_with_identity(&username, &password, Some(&identity))
         .await
         .map_err(|e| ctx.explain(e))
         .context("registration failed")?;
@@ -156,6 +159,7 @@ async fn register(ctx: &Ctx, args: RegisterArgs) -> anyhow::Result<()> {
         &ctx.server,
         &registered.username,
         &registration.export_key,
+        &identity,
     );
     say!("Next: sesame login {}", registered.username);
     Ok(())

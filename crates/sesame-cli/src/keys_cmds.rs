@@ -50,6 +50,9 @@ pub enum KeysAction {
     Trust {
         /// The user whose keys changed.
         user: String,
+        /// Do not ask for confirmation (for scripts).
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -94,7 +97,10 @@ pub async fn run(server: &str, args: KeysArgs) -> anyhow::Result<()> {
             say!("  {}", pin_state(&resolved));
         }
         KeysAction::Verify { user, confirm } => verify(&messenger, &token, &user, confirm).await?,
-        KeysAction::Trust { user } => trust(&messenger, &token, &user).await?,
+        KeysAction::Trust { user, yes } => {
+            confirm_trust(&messenger, &user, yes)?;
+            trust(&messenger, &token, &user).await?
+        }
     }
     Ok(())
 }
@@ -143,6 +149,39 @@ async fn verify(
 }
 
 /// `sesame keys trust USER`: accepts a contact's changed keys.
+/// Asks before new keys replace pinned ones (unless `yes`): accepting keys that an attacker
+/// substituted is exactly what pinning guards against.
+fn confirm_trust(messenger: &Messenger, user: &str, yes: bool) -> anyhow::Result<()> {
+    let Some(pinned) = messenger.pinned(user)? else {
+        return Ok(()); // nothing pinned: this is a first use, not a replacement
+    };
+    eprintln!(
+        "You are about to replace the pinned keys of {user} ({}){}. Do it only after {user} \
+         told you, in person or on a channel you trust, that their keys changed.",
+        pinned.identity.fingerprint(),
+        pinned
+            .changed_to
+            .as_ref()
+            .map(|new| format!(" with {}", new.fingerprint()))
+            .unwrap_or_default()
+    );
+    if yes {
+        return Ok(());
+    }
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        anyhow::bail!("not replacing the keys without confirmation: pass --yes");
+    }
+    eprint!("Accept the new keys of {user}? [y/N] ");
+    std::io::Write::flush(&mut std::io::stderr()).ok();
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(())
+    } else {
+        anyhow::bail!("the pinned keys of {user} were kept")
+    }
+}
+
 async fn trust(messenger: &Messenger, token: &str, user: &str) -> anyhow::Result<()> {
     let before = messenger.pinned(user)?;
     let resolved = messenger.accept_changed_keys(token, user).await?;
@@ -238,12 +277,13 @@ pub(crate) fn after_register(
     server: &str,
     username: &str,
     export_key: &[u8; 64],
+    keys: &sesame_proto::e2e::IdentityKeys,
 ) {
     let store = MessagingStore::new(profile);
-    match messaging::create_identity(&store, server, username, export_key) {
+    match messaging::keep_identity(&store, server, username, export_key, keys) {
         Ok(public) => say!(
-            "Created your identity keys for end-to-end messaging ({}); they are published \
-             when you log in",
+            "Created and published your identity keys for end-to-end messaging ({}): others \
+             can write to you now",
             public.fingerprint()
         ),
         Err(e) => eprintln!(

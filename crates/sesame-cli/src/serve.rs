@@ -82,6 +82,10 @@ pub fn load_config(
 /// Runs the server until SIGINT/SIGTERM.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = load_config(args.storage.config.as_deref(), &args)?;
+    if let Some(file) = &args.storage.config {
+        let shown = std::fs::canonicalize(file).unwrap_or_else(|_| file.clone());
+        println!("sesame: configuration {}", shown.display());
+    }
     init_logging(&config.log_format);
     sesame_server::server::run(config, shutdown_signal())
         .await

@@ -111,8 +111,18 @@ fn two_factor_backup_codes_password_change_recovery_and_deletion() {
 
     // Log in and turn TOTP on: the QR code, the URI, then a code from the app.
     ok(&server, &home, &["login", "alice", "--password-stdin"], &pw);
+    let out = ok(&server, &home, &["2fa", "status"], "");
+    assert!(
+        out.contains("Authenticator app:  off") && out.contains("Backup codes left:  10"),
+        "{out}"
+    );
     let (totp, out) = enable_2fa(&server, &home);
     assert!(out.contains("Two-factor authentication is on"), "{out}");
+    let out = ok(&server, &home, &["2fa", "status"], "");
+    assert!(out.contains("Authenticator app:  on"), "{out}");
+    // Enabling again does not silently start a new enrolment.
+    let err = fails(&server, &home, &["2fa", "enable", "--password-stdin"], &pw);
+    assert!(err.contains("already on"), "{err}");
     let out = ok(&server, &home, &["profile"], "");
     assert!(out.contains("two-factor (TOTP):   on"), "{out}");
     assert!(out.contains("backup codes left:   10"), "{out}");
@@ -231,6 +241,7 @@ fn two_factor_backup_codes_password_change_recovery_and_deletion() {
             "--backup-code",
             &codes[1],
             "--password-stdin",
+            "--yes",
         ],
         &line(RECOVERED_PASSWORD),
     );
@@ -244,6 +255,7 @@ fn two_factor_backup_codes_password_change_recovery_and_deletion() {
             "--backup-code",
             &codes[2],
             "--password-stdin",
+            "--yes",
         ],
         &line(RECOVERED_PASSWORD),
     );
@@ -369,6 +381,7 @@ fn stale_sessions_reauthenticate_then_retry_and_profile_and_questions() {
             "--totp-code",
             "123456",
             "--password-stdin",
+            "--yes",
         ],
         &format!("{NEW_PASSWORD}\nrex the dog\na nokia 3310\n"),
     );

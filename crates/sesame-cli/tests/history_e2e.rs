@@ -77,9 +77,9 @@ fn history_survives_passwd_and_recover_sets_it_aside_without_blocking() {
     let inbox = ok(&server, &bob, &["inbox", "--wait", "1"], "");
     assert!(inbox.contains("before the change") && inbox.contains("after the change"));
 
-    // A recovery cannot re-key (the old password is gone): the next send sets the history
-    // aside, says so, and still sends (exit 0).
-    ok(
+    // A recovery on the device that is logged in keeps the identity and the conversations
+    // (the current login's wrap key opens them): contacts see no change.
+    let out = ok(
         &server,
         &alice,
         &[
@@ -91,24 +91,77 @@ fn history_survives_passwd_and_recover_sets_it_aside_without_blocking() {
         ],
         &line(RECOVERED),
     );
+    assert!(
+        out.contains("identity keys and conversations were kept"),
+        "{out}"
+    );
+    let fresh = backup_codes(&out);
     ok(
         &server,
         &alice,
-        &["login", "alice", "--password-stdin", "--code", &codes[1]],
+        &["login", "alice", "--password-stdin", "--code", &fresh[0]],
         &line(RECOVERED),
     );
     let (out, err) = ok_err(&server, &alice, &["send", "bob", "after", "recovery"], "");
+    assert!(out.contains("Sent to bob"), "{out}");
+    assert!(!err.contains("could not be decrypted"), "{err}");
+    assert_eq!(unreadable(&history), 0);
+    let inbox = ok(&server, &bob, &["inbox", "--wait", "1"], "");
+    assert!(
+        inbox.contains("after recovery") && !inbox.contains("CHANGED"),
+        "{inbox}"
+    );
+
+    // From another device, which cannot keep the identity: said first, refused without
+    // --yes, done with it. The first device's history then no longer opens: it is set
+    // aside on the next send, which still goes out (exit 0).
+    let phone = tmp.path().join("phone");
+    let args = [
+        "recover",
+        "alice",
+        "--backup-code",
+        &fresh[1],
+        "--password-stdin",
+    ];
+    let err = fails(&server, &phone, &args, &line(NEW_PASSWORD));
+    assert!(
+        err.contains("cannot unlock the messaging identity") && err.contains("--yes"),
+        "{err}"
+    );
+    let out = ok(
+        &server,
+        &phone,
+        &[&args[..], &["--yes"]].concat(),
+        &line(NEW_PASSWORD),
+    );
+    let last = backup_codes(&out);
+    ok(
+        &server,
+        &alice,
+        &["login", "alice", "--password-stdin", "--code", &last[0]],
+        &line(NEW_PASSWORD),
+    );
+    let (out, err) = ok_err(
+        &server,
+        &alice,
+        &["send", "bob", "after", "the", "phone"],
+        "",
+    );
     assert!(out.contains("Sent to bob"), "{out}");
     assert!(
         err.contains("could not be decrypted") && err.contains(".unreadable"),
         "{err}"
     );
     assert_eq!(unreadable(&history), 1);
-    // The recovered account has new identity keys (a recovery does not restore them yet),
-    // so bob accepts them before reading.
-    ok(&server, &bob, &["keys", "trust", "alice"], "");
+    // New keys: bob accepts them (after checking with alice) before reading.
+    let err = common::fails(&server, &bob, &["keys", "trust", "alice"], "");
+    assert!(
+        err.contains("pass --yes") && err.contains("replace the pinned keys"),
+        "{err}"
+    );
+    ok(&server, &bob, &["keys", "trust", "alice", "--yes"], "");
     let inbox = ok(&server, &bob, &["inbox", "--wait", "1"], "");
-    assert!(inbox.contains("after recovery"), "{inbox}");
+    assert!(inbox.contains("after the phone"), "{inbox}");
 }
 
 #[test]

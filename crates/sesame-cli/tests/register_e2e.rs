@@ -144,3 +144,45 @@ fn network_errors_say_what_is_wrong() {
     assert!(err.contains("web page instead of a Sesame answer"), "{err}");
     assert!(!err.contains("<html") && !err.contains("DOCTYPE"), "{err}");
 }
+
+#[test]
+fn a_new_account_can_be_written_to_before_its_first_login() {
+    let server = serve();
+    let tmp = tempfile::tempdir().unwrap();
+    let (alice, bob) = (tmp.path().join("alice"), tmp.path().join("bob"));
+    let out = ok(
+        &server,
+        &bob,
+        &["register", "bob", "--password-stdin"],
+        &line(PASSWORD),
+    );
+    assert!(out.contains("others can write to you now"), "{out}");
+    ok(
+        &server,
+        &alice,
+        &["register", "alice", "--password-stdin"],
+        &line(PASSWORD),
+    );
+    ok(
+        &server,
+        &alice,
+        &["login", "alice", "--password-stdin"],
+        &line(PASSWORD),
+    );
+    // bob has never logged in: his keys were published with the account.
+    let out = ok(&server, &alice, &["send", "bob", "welcome aboard"], "");
+    assert!(out.contains("Sent to bob"), "{out}");
+    // His first login finds the same keys (no replacement, no warning) and the message.
+    let (out, err) = common::ok_err(
+        &server,
+        &bob,
+        &["login", "bob", "--password-stdin"],
+        &line(PASSWORD),
+    );
+    assert!(
+        !err.contains("WARNING") && !out.contains("replac"),
+        "{out}{err}"
+    );
+    let inbox = ok(&server, &bob, &["inbox", "--wait", "1"], "");
+    assert!(inbox.contains("welcome aboard"), "{inbox}");
+}

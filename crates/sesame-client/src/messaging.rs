@@ -49,7 +49,8 @@ use sesame_proto::policy::Username;
 
 pub use directory::{KeyDirectory, KeyDirectoryEntry};
 pub use identity::{
-    create_identity, ensure_identity, rewrap_for_new_password, IdentityReport, IdentitySource,
+    create_identity, ensure_identity, keep_identity, keep_through_recovery,
+    rewrap_for_new_password, unlockable_identity, IdentityReport, IdentitySource,
 };
 pub use messenger::{Messenger, Received, ResolvedContact, Verdict};
 pub use relay::{Relay, MAX_RELAY_FRAME, RELAY_PATH};

@@ -32,8 +32,8 @@ pub enum ServeError {
     /// The short-lived state store (`redis_url`) is unreachable or unusable.
     #[error(transparent)]
     Ephemeral(#[from] EphemeralError),
-    /// A listener or the data directory failed.
-    #[error("{what}: {source}")]
+    /// A listener or the data directory failed (the cause follows in the error chain).
+    #[error("{what}")]
     Io {
         /// What was being done.
         what: String,
@@ -414,7 +414,10 @@ fn announce(config: &Config, sesame: &Sesame) {
     let store = sesame.store();
     let (_, fingerprint) = sesame.server_identity();
     println!("sesame: server key fingerprint {fingerprint}");
-    println!("sesame: database {}", store.backend());
+    match sqlite_file(config).filter(|_| config.is_sqlite()) {
+        Some(db) => println!("sesame: database {} {}", store.backend(), absolute(&db)),
+        None => println!("sesame: database {}", store.backend()),
+    }
     println!("sesame: mail: {}", sesame.mail_description());
     if store.backend() == store::Backend::Postgres && config.redis_url.is_none() {
         eprintln!(

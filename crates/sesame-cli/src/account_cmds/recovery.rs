@@ -4,6 +4,8 @@ use std::io::{IsTerminal as _, Write as _};
 
 use anyhow::{bail, Context as _};
 use sesame_client::account::{QuestionAnswer, RecoveryProof};
+use sesame_client::messaging::{self, MessagingStore};
+use sesame_proto::e2e::{IdentityKeys, WrapKey};
 use sesame_proto::policy::Username;
 
 use crate::client_cmds::Ctx;
@@ -91,6 +93,7 @@ pub(super) async fn recover(ctx: &Ctx, args: RecoverArgs) -> anyhow::Result<()> 
         proof.backup_code = Some(code.trim().to_owned());
     }
     let with_questions = proof.totp_code.is_some() && proof.email_code.is_none();
+    let kept = identity_to_keep(ctx, &username, args.yes, args.password_stdin)?;
     let password = new_password(&username, args.password_stdin)?;
     let started = ctx
         .client
@@ -124,7 +127,66 @@ pub(super) async fn recover(ctx: &Ctx, args: RecoverArgs) -> anyhow::Result<()> 
         ctx.profile.remove_session(&ctx.server)?;
     }
     say!("Password reset for {username}; every session of the account was signed out.");
+    if let Some((keys, old)) = kept {
+        let store = MessagingStore::new(&ctx.profile);
+        let canonical = Username::parse(&username)?;
+        match messaging::keep_through_recovery(
+            &store,
+            &ctx.server,
+            canonical.as_str(),
+            &old,
+            &keys,
+            &recovered.export_key,
+        ) {
+            Ok(_) => say!(
+                "Messaging: your identity keys and conversations were kept (re-wrapped for the \
+                 new password); contacts see no change."
+            ),
+            Err(e) => eprintln!("warning: could not keep the messaging identity: {e}"),
+        }
+        crate::chat::warn_set_aside(&store);
+    }
     show_backup_codes(&recovered.backup_codes);
     say!("Next: sesame login {username}");
     Ok(())
+}
+
+/// The messaging identity this device can keep through the recovery (unlocked by its current
+/// login on this server), or, when it cannot, the person's consent to new keys: said before
+/// anything changes, asked unless `--yes`.
+fn identity_to_keep(
+    ctx: &Ctx,
+    username: &str,
+    yes: bool,
+    password_stdin: bool,
+) -> anyhow::Result<Option<(IdentityKeys, WrapKey)>> {
+    let canonical = Username::parse(username)?;
+    let session = ctx
+        .profile
+        .load_session(&ctx.server)?
+        .filter(|s| s.username == canonical.as_str());
+    if let Some(session) = session {
+        let store = MessagingStore::new(&ctx.profile);
+        if let Some(kept) = messaging::unlockable_identity(&store, &session)? {
+            return Ok(Some(kept));
+        }
+    }
+    eprintln!(
+        "This device cannot unlock the messaging identity of {canonical} (it is encrypted \
+         under the forgotten password, and this device is not logged in as {canonical}). \
+         After the recovery, new identity keys are made at the next login: contacts will see \
+         that your keys changed, and messages waiting for the old keys cannot be read."
+    );
+    if yes {
+        return Ok(None);
+    }
+    if password_stdin || !std::io::stdin().is_terminal() {
+        bail!("not recovering without confirmation: pass --yes to recover with new messaging keys");
+    }
+    let answer = prompt_line("Recover anyway, with new messaging keys? [y/N] ")?;
+    if matches!(answer.trim(), "y" | "Y" | "yes") {
+        Ok(None)
+    } else {
+        bail!("recovery cancelled; nothing was changed")
+    }
 }

@@ -13,8 +13,40 @@ use super::{
 };
 use sesame_client::api::CredentialError;
 
+/// `sesame 2fa status`.
+pub(super) async fn status(ctx: &Ctx) -> anyhow::Result<()> {
+    let client = &ctx.client;
+    let (_, me) = ctx
+        .authed(move |token| async move { client.me(&token).await })
+        .await?;
+    say!(
+        "Authenticator app:  {}",
+        if me.totp_enabled {
+            "on (every login asks for a code)"
+        } else {
+            "off"
+        }
+    );
+    say!("Backup codes left:  {}", me.backup_codes_left);
+    say!("Security questions: {}", me.security_questions);
+    if !me.totp_enabled {
+        say!("Turn the authenticator on with `sesame 2fa enable`.");
+    }
+    Ok(())
+}
+
 pub(super) async fn totp_enable(ctx: &Ctx, args: TwoFaEnableArgs) -> anyhow::Result<()> {
     let client = &ctx.client;
+    // Already on: a new enrolment would silently replace it only once confirmed; say so.
+    let (_, me) = ctx
+        .authed(move |token| async move { client.me(&token).await })
+        .await?;
+    if me.totp_enabled {
+        anyhow::bail!(
+            "the authenticator app is already on; to move it to another app, turn it off \
+             first (`sesame 2fa disable`), then enable it again"
+        );
+    }
     let (_, enrolment) = protected(ctx, args.reauth, move |token| async move {
         client.generate_qr(&token).await
     })

@@ -6,6 +6,11 @@ use sesame_proto::client::{self as proto, ClientRegistrationFinished};
 use sesame_proto::messages::RegistrationChallenge;
 use sesame_proto::policy::{check_password, Username};
 
+use sesame_api::auth::RegisterFinishRequest;
+use sesame_api::messaging::{IdentityUpload, KeyBackup};
+use sesame_proto::b64;
+use sesame_proto::e2e::{IdentityKeys, PublicIdentity, WrapKey};
+
 use crate::api::Registered;
 use crate::client::{blocking, password_body, Client, Registration};
 use crate::error::Result;
@@ -18,6 +23,18 @@ impl Client {
     /// server whose key differs from the pinned one, and key-stretching parameters outside the
     /// policy's bounds.
     pub async fn register(&self, username: &str, password: &str) -> Result<Registration> {
+        self.register_with_identity(username, password, None).await
+    }
+
+    /// [`Client::register`], publishing `identity` (its public half, and its private half
+    /// wrapped under the new export key as the key backup) with the account, so that others
+    /// can write to it before its first login.
+    pub async fn register_with_identity(
+        &self,
+        username: &str,
+        password: &str,
+        identity: Option<&IdentityKeys>,
+    ) -> Result<Registration> {
         let canonical = Username::parse(username)?;
         check_password(password, &canonical)?;
         let (state, start) = proto::start_registration(&mut OsRng, username, password)?;
@@ -32,11 +49,23 @@ impl Client {
         let policy = *self.policy();
         let done: ClientRegistrationFinished =
             blocking(move || state.finish(&mut OsRng, &challenge, &policy)).await?;
+        let body = RegisterFinishRequest {
+            username: done.message.username.clone(),
+            registration_record: done.message.registration_record.clone(),
+            key_stretching: done.message.key_stretching,
+            email: None,
+            identity: identity.map(|keys| upload(&keys.public())),
+            key_backup: identity.map(|keys| KeyBackup {
+                blob: b64::encode(
+                    WrapKey::derive(&done.export_key).wrap_identity(&mut OsRng, keys),
+                ),
+            }),
+        };
         let registered: Registered = self
             .send_json(
                 self.http()
                     .post(self.url("api/register/finish")?)
-                    .json(&done.message),
+                    .json(&body),
             )
             .await?;
         Ok(Registration {
@@ -82,5 +111,14 @@ impl Client {
                 .json(&password_body(username, password)),
         )
         .await
+    }
+}
+
+/// The directory's upload form of a public identity.
+fn upload(public: &PublicIdentity) -> IdentityUpload {
+    IdentityUpload {
+        signing_key: b64::encode(public.signing_key),
+        encryption_key: b64::encode(public.encryption_key),
+        encryption_key_signature: b64::encode(public.encryption_key_signature),
     }
 }

@@ -44,9 +44,21 @@ pub fn create_identity(
     export_key: &[u8; 64],
 ) -> Result<PublicIdentity, MessagingError> {
     let keys = IdentityKeys::generate(&mut OsRng);
+    keep_identity(store, server, username, export_key, &keys)
+}
+
+/// Stores `keys` on this device for `username` on `server`, wrapped under `export_key` (after
+/// a registration that already published them, `Client::register_with_identity`).
+pub fn keep_identity(
+    store: &MessagingStore,
+    server: &str,
+    username: &str,
+    export_key: &[u8; 64],
+    keys: &IdentityKeys,
+) -> Result<PublicIdentity, MessagingError> {
     let wrap = WrapKey::derive(export_key);
     Ok(store
-        .save_identity(server, username, &keys, &wrap, unix_now())?
+        .save_identity(server, username, keys, &wrap, unix_now())?
         .public)
 }
 
@@ -231,4 +243,41 @@ pub async fn rewrap_for_new_password(
     store.save_identity(server, username, &keys, &wrap, unix_now())?;
     store.save_unlock(server, username, session.session_id, &wrap)?;
     Ok(true)
+}
+
+/// The identity keys this device can unlock for `session`'s account without the password:
+/// the stored identity, opened with the wrap key the current login keeps (see
+/// [`MessagingStore::load_unlock`]). With them, a recovery (which forgets the old password)
+/// keeps the identity ([`keep_through_recovery`]). `None` when this device cannot.
+pub fn unlockable_identity(
+    store: &MessagingStore,
+    session: &StoredSession,
+) -> Result<Option<(IdentityKeys, WrapKey)>, MessagingError> {
+    let (server, username) = (&session.server, &session.username);
+    let Some(stored) = store.load_identity(server, username)? else {
+        return Ok(None);
+    };
+    let Some(wrap) = store.load_unlock(server, username, session.session_id)? else {
+        return Ok(None);
+    };
+    Ok(wrap
+        .unwrap_identity(stored.wrapped.as_slice())
+        .ok()
+        .map(|keys| (keys, wrap)))
+}
+
+/// After a recovery on a device that could unlock the identity ([`unlockable_identity`]):
+/// stores the same keys under the new password's wrap key and re-keys the conversations, so
+/// the next login keeps them (and uploads a backup the new password opens).
+pub fn keep_through_recovery(
+    store: &MessagingStore,
+    server: &str,
+    username: &str,
+    old: &WrapKey,
+    keys: &IdentityKeys,
+    new_export_key: &[u8; 64],
+) -> Result<super::RekeyReport, MessagingError> {
+    let new = WrapKey::derive(new_export_key);
+    store.save_identity(server, username, keys, &new, unix_now())?;
+    store.rekey_history(old, &new, server, username)
 }

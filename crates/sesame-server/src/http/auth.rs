@@ -125,15 +125,22 @@ async fn register_finish(
     Ctx(ctx): Ctx,
     ApiJson(req): ApiJson<RegisterFinishRequest>,
 ) -> Result<(StatusCode, Json<Registered>), ApiError> {
+    // The messaging keys are checked before the account exists, published after.
+    let keys = Sesame::check_registration_keys(req.identity.as_ref(), req.key_backup.as_ref())?;
     let msg = RegistrationFinish {
         username: req.username,
         registration_record: req.registration_record,
         key_stretching: req.key_stretching,
     };
     let email = req.email.as_deref();
-    Ok(registered(
-        s.register_finish_with_email(&msg, email, &ctx).await?,
-    ))
+    let done = s.register_finish_with_email(&msg, email, &ctx).await?;
+    if let Err(e) = s
+        .publish_registration_keys(done.0.user_id, keys, &ctx)
+        .await
+    {
+        tracing::warn!(error = %e.message, "keys of a new account not published");
+    }
+    Ok(registered(done))
 }
 
 /// `POST /api/verify-email` (see [`crate::service::email`]).

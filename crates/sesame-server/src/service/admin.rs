@@ -176,4 +176,22 @@ impl Sesame {
             })
             .await?)
     }
+
+    /// The current names of the accounts `ids` (for an operator reading the audit log, whose
+    /// rows hold ids only); a deleted account has none.
+    pub async fn usernames_of(
+        &self,
+        ids: impl IntoIterator<Item = Uuid>,
+    ) -> Result<std::collections::HashMap<Uuid, String>, ApiError> {
+        let mut names = std::collections::HashMap::new();
+        for id in ids {
+            if names.contains_key(&id) {
+                continue;
+            }
+            if let Some(user) = self.inner.store.user_by_id(id).await? {
+                names.insert(id, self.username_of(&user)?);
+            }
+        }
+        Ok(names)
+    }
 }

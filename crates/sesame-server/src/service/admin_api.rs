@@ -284,8 +284,16 @@ impl Sesame {
         }
         self.audit_admin(&admin, "admin.audit.read", None, Some(detail), ctx)
             .await;
+        let ids: Vec<Uuid> = entries.iter().filter_map(|e| e.user_id).collect();
+        let names = self.usernames_of(ids).await?;
         Ok(AuditPage {
-            entries: entries.into_iter().map(audit_entry).collect(),
+            entries: entries
+                .into_iter()
+                .map(|r| {
+                    let username = r.user_id.and_then(|id| names.get(&id).cloned());
+                    audit_entry(r, username)
+                })
+                .collect(),
         })
     }
 }
@@ -331,12 +339,13 @@ fn audit_query(filter: &AuditFilter) -> Result<AuditQuery, ApiError> {
 }
 
 /// The wire form of an audit row.
-pub(super) fn audit_entry(r: AuditRecord) -> AuditEntry {
+pub(super) fn audit_entry(r: AuditRecord, username: Option<String>) -> AuditEntry {
     AuditEntry {
         id: r.id,
         at: r.at,
         event: r.event,
         user_id: r.user_id,
+        username,
         reason: r.reason,
         client_addr: r.client_addr,
         user_agent: r.user_agent,

@@ -86,22 +86,28 @@ impl Sesame {
         req: &IdentityUpload,
         ctx: &RequestContext,
     ) -> Result<(), ApiError> {
-        let identity = PublicIdentity {
-            signing_key: fixed::<32>(&req.signing_key)?,
-            encryption_key: fixed::<32>(&req.encryption_key)?,
-            encryption_key_signature: fixed::<64>(&req.encryption_key_signature)?,
-        };
-        identity.verify().map_err(|_| invalid_identity())?;
+        let identity = checked_identity(req)?;
+        self.publish_identity(who.user_id, &identity, ctx).await
+    }
+
+    /// Publishes `identity` (already checked) for the account `user_id`.
+    pub(crate) async fn publish_identity(
+        &self,
+        user_id: Uuid,
+        identity: &PublicIdentity,
+        ctx: &RequestContext,
+    ) -> Result<(), ApiError> {
+        let who = user_id;
         let json = serde_json::to_string(&identity).map_err(ApiError::internal)?;
         let value = self
             .inner
             .secrets
             .fields
-            .seal(IDENTITY_FIELD, who.user_id.as_bytes(), &json);
+            .seal(IDENTITY_FIELD, who.as_bytes(), &json);
         self.inner
             .store
             .put_factor(&FactorRecord {
-                user_id: who.user_id,
+                user_id: who,
                 kind: KIND_IDENTITY,
                 slot: Slot::Only,
                 value,
@@ -112,7 +118,7 @@ impl Sesame {
             .await?;
         self.audit(
             "keys.updated",
-            Some(who.user_id),
+            Some(who),
             Some(format!("fingerprint={}", identity.fingerprint())),
             ctx,
         )
@@ -158,22 +164,21 @@ impl Sesame {
         blob: &str,
         ctx: &RequestContext,
     ) -> Result<(), ApiError> {
-        let Some(bytes) = b64::decode(blob).filter(|b| !b.is_empty()) else {
-            return Err(ApiError::new(
-                InputError::InvalidBackup,
-                "The backup must be non-empty base64url.",
-            ));
-        };
-        if bytes.len() > MAX_BACKUP_BYTES {
-            return Err(ApiError::new(
-                InputError::BackupTooLarge,
-                format!("Key backups are limited to {MAX_BACKUP_BYTES} bytes."),
-            ));
-        }
+        let bytes = checked_backup(blob)?;
+        self.store_key_backup(who.user_id, bytes, ctx).await
+    }
+
+    /// Stores `bytes` (already checked) as the key backup of the account `user_id`.
+    pub(crate) async fn store_key_backup(
+        &self,
+        user_id: Uuid,
+        bytes: Vec<u8>,
+        ctx: &RequestContext,
+    ) -> Result<(), ApiError> {
         self.inner
             .store
             .put_factor(&FactorRecord {
-                user_id: who.user_id,
+                user_id,
                 kind: KIND_KEY_BACKUP,
                 slot: Slot::Only,
                 value: bytes,
@@ -182,7 +187,7 @@ impl Sesame {
                 used_at: None,
             })
             .await?;
-        self.audit("keys.backup_updated", Some(who.user_id), None, ctx)
+        self.audit("keys.backup_updated", Some(user_id), None, ctx)
             .await;
         Ok(())
     }
@@ -201,5 +206,72 @@ impl Sesame {
                 "No key backup stored.",
             )),
         }
+    }
+}
+
+/// A published identity from its upload, with the signature checked (`invalid_identity`).
+pub(crate) fn checked_identity(req: &IdentityUpload) -> Result<PublicIdentity, ApiError> {
+    let identity = PublicIdentity {
+        signing_key: fixed::<32>(&req.signing_key)?,
+        encryption_key: fixed::<32>(&req.encryption_key)?,
+        encryption_key_signature: fixed::<64>(&req.encryption_key_signature)?,
+    };
+    identity.verify().map_err(|_| invalid_identity())?;
+    Ok(identity)
+}
+
+/// A key backup's bytes: non-empty base64url of at most [`MAX_BACKUP_BYTES`].
+pub(crate) fn checked_backup(blob: &str) -> Result<Vec<u8>, ApiError> {
+    let Some(bytes) = b64::decode(blob).filter(|b| !b.is_empty()) else {
+        return Err(ApiError::new(
+            InputError::InvalidBackup,
+            "The backup must be non-empty base64url.",
+        ));
+    };
+    if bytes.len() > MAX_BACKUP_BYTES {
+        return Err(ApiError::new(
+            InputError::BackupTooLarge,
+            format!("Key backups are limited to {MAX_BACKUP_BYTES} bytes."),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// The messaging keys a registration carried, checked before the account is created
+/// ([`Sesame::check_registration_keys`]) and published once it exists.
+#[derive(Debug, Default)]
+pub struct RegistrationKeys {
+    identity: Option<PublicIdentity>,
+    backup: Option<Vec<u8>>,
+}
+
+impl Sesame {
+    /// Checks the identity and backup of a registration (`invalid_identity`,
+    /// `invalid_backup`, `backup_too_large`) before anything is stored.
+    pub fn check_registration_keys(
+        identity: Option<&IdentityUpload>,
+        backup: Option<&sesame_api::messaging::KeyBackup>,
+    ) -> Result<RegistrationKeys, ApiError> {
+        Ok(RegistrationKeys {
+            identity: identity.map(checked_identity).transpose()?,
+            backup: backup.map(|b| checked_backup(&b.blob)).transpose()?,
+        })
+    }
+
+    /// Publishes the checked keys of a registration for the new account `user_id`. A failure
+    /// here does not undo the registration: the client publishes them at its first login.
+    pub async fn publish_registration_keys(
+        &self,
+        user_id: Uuid,
+        keys: RegistrationKeys,
+        ctx: &RequestContext,
+    ) -> Result<(), ApiError> {
+        if let Some(identity) = &keys.identity {
+            self.publish_identity(user_id, identity, ctx).await?;
+        }
+        if let Some(backup) = keys.backup {
+            self.store_key_backup(user_id, backup, ctx).await?;
+        }
+        Ok(())
     }
 }

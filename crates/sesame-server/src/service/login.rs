@@ -57,7 +57,7 @@ impl Sesame {
             .inspect_err(|e| crate::metrics::login_throttled("opaque", e))?;
         let username = Username::parse(&msg.username)?;
         let index = self.username_index(username.as_str());
-        self.throttle_account(&index)
+        self.throttle_login(&index, ctx)
             .await
             .inspect_err(|e| crate::metrics::login_throttled("opaque", e))?;
         let found = self.user_and_record(&index).await?;
@@ -213,7 +213,7 @@ impl Sesame {
             ));
         }
         let index = self.username_index(username.as_str());
-        self.throttle_account(&index)
+        self.throttle_login(&index, ctx)
             .await
             .inspect_err(|e| crate::metrics::login_throttled("pwd", e))?;
         let found = self.user_and_record(&index).await?;

@@ -50,7 +50,7 @@ use crate::tokens::TokenSigner;
 pub use admin::UserSummary;
 pub use admin_api::{Admin, AdminAction};
 pub use devices::{DeviceList, DeviceView};
-pub use keys::{IdentityUpload, PublishedIdentity};
+pub use keys::{IdentityUpload, PublishedIdentity, RegistrationKeys};
 pub use mail::{MailError, Mailer, OutboxMailer};
 pub use passkeys::{CEREMONY_TTL_SECS, MAX_PASSKEYS};
 pub use protected::{Profile, ProfileUpdate};

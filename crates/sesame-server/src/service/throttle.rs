@@ -129,6 +129,38 @@ impl Sesame {
         Ok(())
     }
 
+    /// [`Sesame::throttle_account`] for a login, auditing a refusal as `login.throttled` on the
+    /// account (for unknown names, on no account), at most once a minute per account so that
+    /// an attacker cannot flood the log. The audit costs the refused request one user lookup,
+    /// known name or not.
+    pub(crate) async fn throttle_login(
+        &self,
+        index: &[u8],
+        ctx: &RequestContext,
+    ) -> Result<(), ApiError> {
+        let Err(refused) = self.throttle_account(index).await else {
+            return Ok(());
+        };
+        let once_a_minute = Rule::fixed(1, Duration::from_secs(60));
+        let key = format!("audit:thr:{}", hex(index));
+        let due = self
+            .inner
+            .ephemeral
+            .hit(&key, &once_a_minute, self.now_ms(), Mode::Check)
+            .await
+            .is_ok_and(|v| v.allowed);
+        if due {
+            let user = self.inner.store.user_by_index(index).await.ok().flatten();
+            let reason = match &user {
+                Some(_) => format!("retry_after={}", refused.retry_after.unwrap_or(0)),
+                None => "unknown_user".to_owned(),
+            };
+            self.audit("login.throttled", user.map(|u| u.id), Some(reason), ctx)
+                .await;
+        }
+        Err(refused)
+    }
+
     /// Counts a failed attempt that did not go through [`Sesame::throttle_account`] (a wrong
     /// second-factor code): the counter grows and the next delay is armed.
     pub(crate) async fn throttle_failure(&self, index: &[u8]) -> Result<(), ApiError> {

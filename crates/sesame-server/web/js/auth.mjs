@@ -133,8 +133,9 @@ export async function reauthenticate(username, password, onStretch) {
   return exportKey;
 }
 
-/** The OPAQUE registration messages for `password` (routes `start` and `finish` given). */
-async function registration(username, password, start, finish, extra, onStretch) {
+/** The OPAQUE registration messages for `password` (routes `start` and `finish` given).
+ * `keysFor(exportKey)`, if given, adds fields to the finish body (the messaging identity). */
+async function registration(username, password, start, finish, keysFor, onStretch) {
   await opaque.ready;
   const pw = password.normalize("NFKC");
   const { clientRegistrationState, registrationRequest } = opaque.client.startRegistration({ password: pw });
@@ -150,7 +151,8 @@ async function registration(username, password, start, finish, extra, onStretch)
     throw fail(null, "The server's key does not match its answer. Registration was stopped.");
   }
   const record = { username, registration_record: r.registrationRecord, key_stretching: ch.key_stretching };
-  return { answer: await finish(record, extra), exportKey: r.exportKey };
+  const keys = keysFor ? await keysFor(r.exportKey) : {};
+  return { answer: await finish({ ...record, ...keys }), exportKey: r.exportKey };
 }
 
 /** Whether `username` can be registered: asks `/api/register/start` with a throwaway blinded
@@ -161,12 +163,12 @@ export async function checkAvailable(username) {
   await pub("POST", "/api/register/start", { username, registration_request: registrationRequest });
 }
 
-/** Registers with client-side OPAQUE. */
-export function signUp(username, password, email, onStretch) {
+/** Registers with client-side OPAQUE; `keysFor(exportKey)` adds the messaging identity. */
+export function signUp(username, password, email, keysFor, onStretch) {
   return registration(username, password,
     (body) => pub("POST", "/api/register/start", body),
     (record) => pub("POST", "/api/register/finish", email ? { ...record, email } : record),
-    null, onStretch);
+    keysFor, onStretch);
 }
 
 /** Changes the password with client-side OPAQUE (after `reauthenticate`). */

@@ -78,6 +78,24 @@ export async function ensureIdentity(me, exportKey) {
   return { keys, wrapKey: key, replaced: fresh && published !== null };
 }
 
+/** A new identity for a registration: `{ identity, key_backup }` for the finish body, so the
+ * account is published with its keys (others can write to it at once). */
+export async function registrationKeys(exportKey) {
+  const na = await sodium();
+  const secret = na.randombytes_buf(64);
+  const key = await wrapKey(exportKey);
+  try {
+    const keys = await keysFrom(secret);
+    return {
+      identity: await publicForm(keys),
+      key_backup: { blob: await b64(await wrap(key, BACKUP_AAD, secret)) },
+    };
+  } finally {
+    na.memzero(secret);
+    na.memzero(key);
+  }
+}
+
 /** The signing bytes of a message (§3.1). */
 function signingBytes(from, to, id, sentAt, ciphertext) {
   const ts = new Uint8Array(8);

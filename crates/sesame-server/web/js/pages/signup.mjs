@@ -5,6 +5,7 @@
 import { pub, describe, ApiError } from "../api.mjs";
 import { checkAvailable, signUp, signIn } from "../auth.mjs";
 import { E } from "../contract.mjs";
+import { registrationKeys } from "../messaging.mjs";
 import { checkUsername, checkPassword, PASSWORD_RULES } from "../policy.mjs";
 import { h, mount, field, form, notice, backupCodes, FieldError } from "../ui.mjs";
 
@@ -61,7 +62,7 @@ function passwordStep(app, username, email) {
       if (v.password !== v.confirm) throw new FieldError("confirm", "The two passwords differ.");
       let answer;
       try {
-        ({ answer } = await signUp(username, v.password, email || null));
+        ({ answer } = await signUp(username, v.password, email || null, registrationKeys));
       } catch (e) {
         throw new Error(describe(e));
       }
