@@ -408,6 +408,30 @@ impl Config {
     }
 }
 
+/// A configuration error in words: an unknown key names the nearest known one (a typo is the
+/// usual cause) instead of listing every key.
+fn config_error(e: figment::Error) -> ConfigError {
+    if let figment::error::Kind::UnknownField(field, _) = &e.kind {
+        let keys = Config::keys();
+        let nearest = keys
+            .iter()
+            .min_by_key(|k| strsim::levenshtein(field, k))
+            .filter(|k| strsim::levenshtein(field, k) <= 3);
+        let place = e
+            .metadata
+            .as_ref()
+            .and_then(|m| m.source.as_ref())
+            .map(|s| format!(" in {s}"))
+            .unwrap_or_default();
+        let hint = match nearest {
+            Some(k) => format!("; did you mean `{k}`?"),
+            None => "; the keys are listed in sesame.example.toml".to_owned(),
+        };
+        return ConfigError(format!("unknown key `{field}`{place}{hint}"));
+    }
+    ConfigError(e.to_string())
+}
+
 #[cfg(test)]
 #[allow(clippy::result_large_err)] // figment::Jail closures return figment::Error
 mod tests {
@@ -454,28 +478,4 @@ mod tests {
             Ok(())
         });
     }
-}
-
-/// A configuration error in words: an unknown key names the nearest known one (a typo is the
-/// usual cause) instead of listing every key.
-fn config_error(e: figment::Error) -> ConfigError {
-    if let figment::error::Kind::UnknownField(field, _) = &e.kind {
-        let keys = Config::keys();
-        let nearest = keys
-            .iter()
-            .min_by_key(|k| strsim::levenshtein(field, k))
-            .filter(|k| strsim::levenshtein(field, k) <= 3);
-        let place = e
-            .metadata
-            .as_ref()
-            .and_then(|m| m.source.as_ref())
-            .map(|s| format!(" in {s}"))
-            .unwrap_or_default();
-        let hint = match nearest {
-            Some(k) => format!("; did you mean `{k}`?"),
-            None => "; the keys are listed in sesame.example.toml".to_owned(),
-        };
-        return ConfigError(format!("unknown key `{field}`{place}{hint}"));
-    }
-    ConfigError(e.to_string())
 }
