@@ -227,6 +227,21 @@ error_table! {
         DeviceRequired => ("device_required", 409),
         /// A device key cannot be required before one is registered.
         NoDeviceKey => ("no_device_key", 400),
+        /// A passkey name is not 1–64 printable characters.
+        InvalidPasskeyName => ("invalid_passkey_name", 400),
+        /// A passkey registration does not verify (wrong origin or relying party, a bad
+        /// attestation, a malformed credential, a credential already registered).
+        PasskeyInvalid => ("passkey_invalid", 400),
+        /// The passkey ceremony is unknown, used, expired, or not the caller's.
+        PasskeyCeremonyExpired => ("passkey_ceremony_expired", 400),
+        /// The account has the most passkeys it may have.
+        TooManyPasskeys => ("too_many_passkeys", 409),
+        /// No such passkey.
+        PasskeyNotFound => ("passkey_not_found", 404),
+        /// The last passkey cannot go while the account requires a phishing-resistant factor.
+        PasskeyRequired => ("passkey_required", 409),
+        /// The account has no passkey (to sign in with, or to require).
+        NoPasskey => ("no_passkey", 400),
         /// An admin may not ban or delete their own account through the admin API.
         CannotTargetSelf => ("cannot_target_self", 400),
     }
@@ -258,6 +273,12 @@ error_table! {
         /// A request carrying the browser session cookie came from another origin (a
         /// cross-site request forgery, refused whatever it asked).
         CrossSiteRequest => ("cross_site_request", 403),
+        /// The passkey's assertion at the second step does not verify: another credential, a
+        /// wrong origin, a replayed or cloned authenticator.
+        PasskeyRejected => ("passkey_rejected", 401),
+        /// The account accepts only a phishing-resistant second factor: a passkey (or a backup
+        /// code), not an authenticator code.
+        PhishingResistantRequired => ("phishing_resistant_required", 403),
         /// A valid session whose account may not do this (the admin API for a non-admin).
         Forbidden => ("forbidden", 403),
     }

@@ -21,6 +21,7 @@ pub mod error;
 pub mod login_socket;
 pub mod messaging;
 pub mod oauth;
+pub mod passkeys;
 pub mod routes;
 pub mod sessions;
 pub mod web;

@@ -328,7 +328,45 @@ pub const ROUTES: &[Route] = &[
     route(
         "POST",
         "/api/login/second-factor",
-        codes![C::InvalidCode, C::MfaExpired, C::AccountBanned],
+        codes![
+            C::InvalidCode,
+            C::MfaExpired,
+            C::AccountBanned,
+            C::PhishingResistantRequired,
+        ],
+    )
+    .body()
+    .throttled(),
+    // Passkeys (WebAuthn) at sign-in: the second factor, or alone (discoverable).
+    route(
+        "POST",
+        "/api/login/passkey/start",
+        codes![C::MfaExpired, I::NoPasskey],
+    )
+    .body()
+    .throttled(),
+    route(
+        "POST",
+        "/api/login/passkey/finish",
+        codes![
+            C::PasskeyRejected,
+            C::MfaExpired,
+            C::AccountBanned,
+            I::PasskeyCeremonyExpired,
+        ],
+    )
+    .body()
+    .throttled(),
+    route("POST", "/api/login/passkey/discoverable/start", &[]).throttled(),
+    route(
+        "POST",
+        "/api/login/passkey/discoverable/finish",
+        codes![
+            C::AuthenticationFailed,
+            C::AccountBanned,
+            C::AccountPending,
+            I::PasskeyCeremonyExpired,
+        ],
     )
     .body()
     .throttled(),
@@ -451,6 +489,42 @@ pub const ROUTES: &[Route] = &[
     .auth()
     .fresh(),
     route("PUT", "/api/2fa/device", codes![I::NoDeviceKey])
+        .auth()
+        .body()
+        .fresh(),
+    // Passkeys (WebAuthn): the caller's own.
+    route("GET", "/api/passkeys", &[]).auth(),
+    route("POST", "/api/passkeys/register/start", &[])
+        .auth()
+        .fresh(),
+    route(
+        "POST",
+        "/api/passkeys/register/finish",
+        codes![
+            I::InvalidPasskeyName,
+            I::PasskeyInvalid,
+            I::PasskeyCeremonyExpired,
+            I::TooManyPasskeys,
+        ],
+    )
+    .auth()
+    .body()
+    .fresh(),
+    route(
+        "PUT",
+        "/api/passkeys/{id}",
+        codes![I::InvalidPasskeyName, I::PasskeyNotFound, I::InvalidRequest],
+    )
+    .auth()
+    .body(),
+    route(
+        "DELETE",
+        "/api/passkeys/{id}",
+        codes![I::PasskeyNotFound, I::PasskeyRequired, I::InvalidRequest],
+    )
+    .auth()
+    .fresh(),
+    route("PUT", "/api/2fa/phishing-resistant", codes![I::NoPasskey])
         .auth()
         .body()
         .fresh(),

@@ -108,6 +108,19 @@ enum UserCommand {
         /// Username.
         name: String,
     },
+    /// List a user's passkeys (id, name, created, last used).
+    Passkeys {
+        /// Username.
+        name: String,
+    },
+    /// Remove one of a user's passkeys (audited); the last one also ends the requirement of a
+    /// phishing-resistant second factor.
+    RemovePasskey {
+        /// Username.
+        name: String,
+        /// The passkey id (from `passkeys`).
+        id: String,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -152,20 +165,7 @@ async fn command(s: &sesame_server::Sesame, cmd: AdminCommand, json: bool) -> an
                 }
             }
         }
-        AdminCommand::User { command } => {
-            let user = match command {
-                UserCommand::Show { name } => s.admin_user(&name).await?,
-                UserCommand::Ban { name } => s.admin_set_banned(&name, true).await?,
-                UserCommand::Unban { name } => s.admin_set_banned(&name, false).await?,
-                UserCommand::GrantAdmin { name } => s.admin_set_role(&name, Role::Admin).await?,
-                UserCommand::RevokeAdmin { name } => s.admin_set_role(&name, Role::User).await?,
-            };
-            if json {
-                println!("{}", serde_json::to_string_pretty(&user)?);
-            } else {
-                println!("{}", user_line(&user));
-            }
-        }
+        AdminCommand::User { command } => user_command(s, command, json).await?,
         AdminCommand::Sessions {
             command: SessionsCommand::Revoke { name },
         } => {
@@ -191,6 +191,59 @@ async fn command(s: &sesame_server::Sesame, cmd: AdminCommand, json: bool) -> an
         AdminCommand::Oidc { command } => crate::admin_oidc::oidc(s, command, json).await?,
         AdminCommand::Keys { command } => crate::admin_oidc::keys(s, command, json).await?,
         AdminCommand::Group { command } => crate::admin_oidc::group(s, command, json).await?,
+    }
+    Ok(())
+}
+
+/// `sesame admin user …`.
+async fn user_command(
+    s: &sesame_server::Sesame,
+    command: UserCommand,
+    json: bool,
+) -> anyhow::Result<()> {
+    let user = match command {
+        UserCommand::Show { name } => s.admin_user(&name).await?,
+        UserCommand::Ban { name } => s.admin_set_banned(&name, true).await?,
+        UserCommand::Unban { name } => s.admin_set_banned(&name, false).await?,
+        UserCommand::GrantAdmin { name } => s.admin_set_role(&name, Role::Admin).await?,
+        UserCommand::RevokeAdmin { name } => s.admin_set_role(&name, Role::User).await?,
+        UserCommand::Passkeys { name } => return passkeys(s, &name, json).await,
+        UserCommand::RemovePasskey { name, id } => {
+            s.admin_remove_passkey(&name, &id).await?;
+            println!("removed passkey {id} of {name}");
+            return Ok(());
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&user)?);
+    } else {
+        println!("{}", user_line(&user));
+    }
+    Ok(())
+}
+
+/// `sesame admin user passkeys NAME`.
+async fn passkeys(s: &sesame_server::Sesame, name: &str, json: bool) -> anyhow::Result<()> {
+    let list = s.admin_passkeys(name).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(());
+    }
+    if list.passkeys.is_empty() {
+        println!("no passkeys");
+    }
+    for p in &list.passkeys {
+        let used = p.last_used_at.map_or_else(|| "never".to_owned(), time);
+        let synced = if p.backup_eligible { " synced" } else { "" };
+        println!(
+            "{}  {:?}  created={}  last_used={used}{synced}",
+            p.id,
+            p.name,
+            time(p.created_at)
+        );
+    }
+    if list.phishing_resistant_required {
+        println!("phishing-resistant second factor required");
     }
     Ok(())
 }

@@ -64,3 +64,30 @@ fn the_operator_grants_and_revokes_the_admin_role() {
         "{audit}"
     );
 }
+
+#[test]
+fn the_operator_lists_a_users_passkeys_and_refuses_an_unknown_one() {
+    let server = serve();
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("laptop");
+    ok(
+        &server,
+        &home,
+        &["register", "bob", "--password-stdin"],
+        &line(PASSWORD),
+    );
+    let dir = server.data_dir();
+    let listed = admin(&dir, &["user", "passkeys", "Bob"]).unwrap();
+    assert_eq!(listed.trim(), "no passkeys");
+    let listed = admin(&dir, &["--json", "user", "passkeys", "bob"]).unwrap();
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(
+        listed,
+        serde_json::json!({"passkeys": [], "phishing_resistant_required": false})
+    );
+    let id = "6f1c2b1e-0000-4000-8000-000000000000";
+    let err = admin(&dir, &["user", "remove-passkey", "bob", id]).unwrap_err();
+    assert!(err.contains("passkey_not_found"), "{err}");
+    let err = admin(&dir, &["user", "passkeys", "zed"]).unwrap_err();
+    assert!(err.contains("user_not_found"), "{err}");
+}

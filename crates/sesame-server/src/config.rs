@@ -105,6 +105,11 @@ pub struct Config {
     pub log_format: String,
     /// Issuer name shown in authenticator apps for TOTP.
     pub totp_issuer: String,
+    /// WebAuthn relying party id (a domain) for passkeys; default: the issuer's host, or
+    /// `localhost` when the issuer is an address ([`crate::relying_party`]).
+    pub webauthn_rp_id: Option<String>,
+    /// Origins passkeys may be used from (`https://host[:port]`); default: the issuer's.
+    pub webauthn_origins: Vec<String>,
     /// Seconds a login or re-authentication counts as fresh for protected operations.
     pub reauth_window: u64,
     /// Reverse proxies (IP addresses) whose `X-Forwarded-For` names the client; empty: the
@@ -204,6 +209,8 @@ impl Default for Config {
             send_rate_per_minute: 600,
             log_format: "text".into(),
             totp_issuer: "Sesame".into(),
+            webauthn_rp_id: None,
+            webauthn_origins: Vec::new(),
             reauth_window: 300,
             trusted_proxies: Vec::new(),
             smtp_host: None,
@@ -320,6 +327,7 @@ impl Config {
         if self.smtp_timeout_secs == 0 {
             return Err(ConfigError("smtp_timeout_secs must be positive".into()));
         }
+        self.relying_party()?;
         self.validate_tls()
     }
 
@@ -346,6 +354,23 @@ impl Config {
             crate::tls::acme::check_settings(self).map_err(|e| ConfigError(e.to_string()))?;
         }
         Ok(())
+    }
+
+    /// The WebAuthn relying party: `webauthn_rp_id` and `webauthn_origins`, each defaulting
+    /// to the issuer's ([`crate::relying_party`]). Refused when an origin cannot match the id.
+    pub fn relying_party(&self) -> Result<crate::relying_party::RelyingParty, ConfigError> {
+        use crate::relying_party::RelyingParty;
+        if self.webauthn_rp_id.is_none() && self.webauthn_origins.is_empty() {
+            return RelyingParty::derived(&self.issuer()).map_err(|e| ConfigError(e.to_string()));
+        }
+        let (default_id, default_origins) = RelyingParty::defaults_for(&self.issuer());
+        let id = self.webauthn_rp_id.clone().unwrap_or(default_id);
+        let origins = if self.webauthn_origins.is_empty() {
+            default_origins
+        } else {
+            self.webauthn_origins.clone()
+        };
+        RelyingParty::new(&id, &origins).map_err(|e| ConfigError(e.to_string()))
     }
 
     /// Whether the listeners speak TLS (certificate files, self-signed or ACME).

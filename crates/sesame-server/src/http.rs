@@ -22,6 +22,7 @@ mod admin;
 mod auth;
 mod discovery;
 mod extract;
+mod passkeys;
 mod sessions;
 
 pub use extract::{ApiJson, ApiPath, ApiQuery};
@@ -47,6 +48,7 @@ pub fn router(sesame: Sesame) -> Router {
         .merge(auth::routes())
         .merge(sessions::routes())
         .merge(account::routes())
+        .merge(passkeys::routes())
         .merge(admin::routes())
         .merge(crate::relay::routes())
         .merge(crate::web::routes())

@@ -10,6 +10,7 @@ pub mod error;
 pub mod limiter;
 pub mod pool;
 pub mod relay;
+pub mod relying_party;
 pub mod rng;
 pub mod secrets;
 pub mod service;

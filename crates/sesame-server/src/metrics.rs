@@ -190,7 +190,7 @@ fn describe() {
         "Open database connections in the pool."
     );
     describe_gauge!(DB_POOL_IDLE, "Idle database connections in the pool.");
-    for method in ["opaque", "pwd"] {
+    for method in ["opaque", "pwd", "passkey"] {
         for outcome in LOGIN_OUTCOMES {
             counter!(LOGINS, "method" => method, "outcome" => outcome).increment(0);
         }
@@ -211,10 +211,14 @@ fn describe() {
     gauge!(RELAY_CONNECTIONS).increment(0.0);
 }
 
-/// Counts a login outcome. `method` is `opaque` or anything else, which counts as `pwd`;
-/// `outcome` is one of [`LOGIN_OUTCOMES`].
+/// Counts a login outcome. `method` is `opaque`, `passkey` (a passwordless passkey sign-in)
+/// or anything else, which counts as `pwd`; `outcome` is one of [`LOGIN_OUTCOMES`].
 pub(crate) fn login(method: &str, outcome: &'static str) {
-    let method = if method == "opaque" { "opaque" } else { "pwd" };
+    let method = match method {
+        "opaque" => "opaque",
+        "passkey" => "passkey",
+        _ => "pwd",
+    };
     counter!(LOGINS, "method" => method, "outcome" => outcome).increment(1);
 }
 

@@ -59,6 +59,7 @@ pub const ALIASES: [(&str, &str); 2] = [
         (name = "recovery", description = "Account recovery."),
         (name = "messaging", description = "End-to-end encrypted messaging: relay, key directory, key backup."),
         (name = "devices", description = "Device keys as a login factor."),
+        (name = "passkeys", description = "Passkeys (WebAuthn): registration and management; sign-in is under auth."),
         (name = "admin", description = "The admin API: users and the audit log (admin accounts only)."),
         (name = "discovery", description = "Server keys and identity."),
         (name = "operations", description = "Health, readiness, metrics, this document."),
@@ -79,6 +80,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(Sections::auth());
     doc.merge(Sections::sessions());
     doc.merge(Sections::account());
+    doc.merge(Sections::passkeys());
     doc.merge(Sections::admin());
     doc.merge(Sections::relay());
     doc.merge(crate::web::openapi());

@@ -274,6 +274,7 @@ pub async fn build_with(
                     .issuer
                     .as_deref()
                     .is_some_and(|issuer| issuer.starts_with("https://")),
+            relying_party: config.relying_party()?,
         },
     };
     let sesame = Sesame::with_relay(parts, relay);

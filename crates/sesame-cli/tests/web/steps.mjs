@@ -4,6 +4,7 @@ import {
   step, newPage, signIn, signOut, signUp, cli, confirmIfAsked, heading, assert, PW, BASE, BIN,
   DATA_DIR, SHOTS, OTPAuth,
 } from "./lib.mjs";
+import { passkeys } from "./passkeys.mjs";
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 
@@ -235,4 +236,6 @@ export async function run({ browser, evilUrl, cliHome }) {
     await c.getByRole("button", { name: "Sign in" }).click();
     await c.getByText(/banned|suspended/i).waitFor();
   });
+
+  await passkeys({ browser });
 }

@@ -244,7 +244,7 @@ async fn login_password(
 }
 
 /// A session in seed 004's login shape.
-fn seed_login(s: &Sesame, session: SessionIssued) -> LoginSession {
+pub(super) fn seed_login(s: &Sesame, session: SessionIssued) -> LoginSession {
     let expires =
         std::time::UNIX_EPOCH + std::time::Duration::from_secs(s.now() + session.expires_in);
     LoginSession {

@@ -295,7 +295,7 @@ impl Sesame {
         ctx: &RequestContext,
     ) -> Result<SessionIssued, ApiError> {
         let login = LoginComplete::after_second_factor(proof);
-        let method = login.password_method().as_str();
+        let method = login.method_label();
         let user = self
             .inner
             .store
@@ -317,7 +317,7 @@ fn banned() -> ApiError {
 }
 
 /// Refuses a banned or not yet verified account, after its password checked out.
-async fn refuse_inactive(
+pub(super) async fn refuse_inactive(
     s: &Sesame,
     user: &UserRecord,
     method: &'static str,

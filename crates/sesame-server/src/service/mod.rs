@@ -6,8 +6,9 @@
 //!
 //! One file per feature: `accounts.rs` (registration), `login.rs`, `sessions.rs`,
 //! `protected.rs` (operations that need a fresh login), `recovery.rs`, `questions.rs`,
-//! `devices.rs`, `keys.rs`, `email.rs`, `admin.rs` (operator commands), `admin_api.rs` (the
-//! admin API), `audit.rs`, `throttle.rs`. Second factors:
+//! `devices.rs`, `passkeys.rs` and `passkey_login.rs` (WebAuthn), `keys.rs`, `email.rs`,
+//! `admin.rs` (operator commands), `admin_api.rs` (the admin API), `audit.rs`, `throttle.rs`.
+//! Second factors:
 //! `totp.rs` (enrolment and codes), `backup_codes.rs`, and `second_factor.rs` (the login step
 //! that trades an `mfa_token` ticket and a code for a session). Operations that change several
 //! rows commit them in one transaction (`crate::store::writes`).
@@ -22,6 +23,8 @@ pub mod email;
 mod keys;
 mod login;
 mod mail;
+mod passkey_login;
+mod passkeys;
 mod proof;
 mod protected;
 mod questions;
@@ -49,6 +52,7 @@ pub use admin_api::{Admin, AdminAction};
 pub use devices::{DeviceList, DeviceView};
 pub use keys::{IdentityUpload, PublishedIdentity, RegistrationKeys};
 pub use mail::{MailError, Mailer, OutboxMailer};
+pub use passkeys::{CEREMONY_TTL_SECS, MAX_PASSKEYS};
 pub use protected::{Profile, ProfileUpdate};
 pub use questions::{QuestionAnswer, CATALOG as SECURITY_QUESTION_CATALOG};
 pub use recovery::{RecoverFinish, RecoverStart, RecoverStarted};
@@ -106,6 +110,8 @@ pub struct Settings {
     /// Whether the browser app's session cookie is `Secure` (named `__Host-sesame_session`):
     /// the server is reached over HTTPS, its own TLS or a proxy's (docs/web.md).
     pub secure_cookies: bool,
+    /// The WebAuthn relying party passkeys are registered with and verified against.
+    pub relying_party: crate::relying_party::RelyingParty,
 }
 
 impl Default for Settings {
@@ -122,6 +128,7 @@ impl Default for Settings {
             relay: crate::relay::RelaySettings::default(),
             tls: false,
             secure_cookies: false,
+            relying_party: crate::relying_party::RelyingParty::development(),
         }
     }
 }

@@ -8,6 +8,7 @@
 //! ExpectLoginFinish ──finish──▶ PasswordVerified            (sesame-proto: the OPAQUE check)
 //!        PasswordVerified + NoSecondFactor ──▶ LoginComplete (second_factor.rs says none is set)
 //!        PasswordVerified + ticket ──code──▶ SecondFactorVerified ──▶ LoginComplete
+//! assertion ──verify──▶ PasskeyVerified ──▶ LoginComplete     (passkey_login.rs: passwordless)
 //! LoginComplete ──▶ create_session ──▶ Fresh (the login is a fresh authentication)
 //! PasswordVerified (re-authentication) ──▶ Fresh
 //! ```
@@ -16,6 +17,7 @@ use sesame_api::sessions::AuthMethod;
 use sesame_proto::server::{AuthMethod as PasswordMethod, PasswordVerified};
 use uuid::Uuid;
 
+use super::passkey_login::PasskeyVerified;
 use super::second_factor::{NoSecondFactor, SecondFactorVerified};
 
 /// A login that passed every factor the account has: the only input of `create_session`.
@@ -23,7 +25,8 @@ use super::second_factor::{NoSecondFactor, SecondFactorVerified};
 pub(crate) struct LoginComplete {
     user_id: Uuid,
     username: String,
-    password: PasswordMethod,
+    /// How the password was proven; `None` for a passwordless (passkey) sign-in.
+    password: Option<PasswordMethod>,
     methods: Vec<AuthMethod>,
 }
 
@@ -37,7 +40,7 @@ impl LoginComplete {
         LoginComplete {
             user_id,
             username: verified.username().as_str().to_owned(),
-            password: verified.method(),
+            password: Some(verified.method()),
             methods: vec![AuthMethod::Pwd],
         }
     }
@@ -47,8 +50,18 @@ impl LoginComplete {
         LoginComplete {
             user_id: proof.user_id(),
             username: proof.username().to_owned(),
-            password: proof.password(),
+            password: Some(proof.password()),
             methods: vec![AuthMethod::Pwd, proof.factor(), AuthMethod::Mfa],
+        }
+    }
+
+    /// A passwordless sign-in with a passkey: `hwk` alone.
+    pub(super) fn passkey_only(proof: PasskeyVerified) -> LoginComplete {
+        LoginComplete {
+            user_id: proof.user_id(),
+            username: proof.username().to_owned(),
+            password: None,
+            methods: vec![AuthMethod::Hwk],
         }
     }
 
@@ -62,9 +75,9 @@ impl LoginComplete {
         &self.username
     }
 
-    /// How the password was proven (`opaque` or `pwd`, for metrics and the audit log).
-    pub(crate) fn password_method(&self) -> PasswordMethod {
-        self.password
+    /// How the sign-in was proven, for metrics: `opaque`, `pwd` or `passkey`.
+    pub(crate) fn method_label(&self) -> &'static str {
+        self.password.map_or("passkey", |m| m.as_str())
     }
 
     /// The RFC 8176 `amr` values of the session.
@@ -72,10 +85,10 @@ impl LoginComplete {
         &self.methods
     }
 
-    /// The audit detail of the login: `method=opaque`, or `methods=pwd,otp,mfa`.
+    /// The audit detail of the login: `method=opaque`, or `methods=pwd,otp,mfa` (`methods=hwk`).
     pub(crate) fn audit_detail(&self) -> String {
-        if self.methods.len() == 1 {
-            return format!("method={}", self.password.as_str());
+        if let (Some(password), [AuthMethod::Pwd]) = (self.password, self.methods.as_slice()) {
+            return format!("method={}", password.as_str());
         }
         let names: Vec<&str> = self.methods.iter().map(|m| m.amr()).collect();
         format!("methods={}", names.join(","))

@@ -351,6 +351,21 @@ impl Sesame {
             ),
             _ => false,
         };
+        if self.phishing_resistant_required(user).await? {
+            // An account that requires a passkey is recovered by a backup code only: an email
+            // code and a TOTP code can both be phished.
+            return Ok(match &req.backup_code {
+                Some(code) if self.consume_backup_code(user, code).await? => Some((
+                    user,
+                    if email_ok {
+                        "email+backup_code"
+                    } else {
+                        "backup_code"
+                    },
+                )),
+                _ => None,
+            });
+        }
         if email_ok && !has_totp {
             return Ok(Some((user, "email")));
         }

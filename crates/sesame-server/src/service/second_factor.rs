@@ -4,7 +4,12 @@
 //! When an account has TOTP, a verified password does not create a session. It creates a
 //! short-lived second-factor ticket (`mfa_token`); the session is created only from a
 //! [`SecondFactorVerified`] proof, after a valid TOTP code (`totp.rs`) or backup code
-//! (`backup_codes.rs`). Wrong codes count toward the account's throttle like wrong passwords.
+//! (`backup_codes.rs`), or a passkey's assertion (`second_factor/passkey.rs`). Wrong codes
+//! and refused assertions count toward the account's throttle like wrong passwords.
+//!
+//! An account with a passkey always gets the ticket; one that requires a phishing-resistant
+//! factor accepts no TOTP code on it (403 `phishing_resistant_required`): only a passkey, or
+//! a backup code, which stays the way back in when every passkey is lost.
 
 use std::time::Duration;
 
@@ -15,6 +20,8 @@ use uuid::Uuid;
 
 use super::{RequestContext, Sesame, SessionIssued};
 use crate::error::{ApiError, CredentialError};
+
+mod passkey;
 
 pub use sesame_api::auth::SecondFactorRequired;
 
@@ -115,9 +122,20 @@ impl Sesame {
         username: &str,
         methods: &[String],
     ) -> Result<SecondStep, ApiError> {
-        if !self.has_totp(user).await? {
+        let totp = self.has_totp(user).await?;
+        let passkeys = !self.inner.store.passkeys_of(user).await?.is_empty();
+        if !totp && !passkeys {
             return Ok(SecondStep::NotNeeded(NoSecondFactor(())));
         }
+        let strict = self.phishing_resistant_required(user).await?;
+        let mut accepted: Vec<String> = Vec::with_capacity(3);
+        if passkeys {
+            accepted.push("passkey".into());
+        }
+        if totp && !strict {
+            accepted.push("totp".into());
+        }
+        accepted.push("backup_code".into());
         let mut raw = [0u8; 32];
         self.rng().fill(&mut raw);
         let token = format!("mfa_{}", sesame_proto::b64::encode(raw));
@@ -140,7 +158,7 @@ impl Sesame {
         Ok(SecondStep::Required(SecondFactorRequired {
             second_factor_required: true,
             mfa_token: token,
-            methods: vec!["totp".into(), "backup_code".into()],
+            methods: accepted,
             expires_in: MFA_TTL_SECS,
         }))
     }
@@ -175,37 +193,78 @@ impl Sesame {
             .take(&key, self.now_ms())
             .await?
             .ok_or_else(expired)?;
-        let mut ticket: Ticket = serde_json::from_slice(&bytes).map_err(|_| expired())?;
-        let index = self.username_index(&ticket.username);
+        let ticket: Ticket = serde_json::from_slice(&bytes).map_err(|_| expired())?;
         let code = code.trim();
+        if super::totp::is_totp_code(code)
+            && self.phishing_resistant_required(ticket.user_id).await?
+        {
+            // Not a guess at anything: the ticket goes back untouched.
+            self.put_ticket(&key, &ticket).await?;
+            return Err(ApiError::new(
+                CredentialError::PhishingResistantRequired,
+                "This account signs in with a passkey (or a backup code), not an authenticator code.",
+            ));
+        }
         let verified = self
             .verify_totp(ticket.user_id, &ticket.username, code)
             .await?
             || self.consume_backup_code(ticket.user_id, code).await?;
         if !verified {
-            self.throttle_failure(&index).await?;
-            ticket.tries += 1;
-            self.audit(
-                "login.failure",
-                Some(ticket.user_id),
-                Some("second_factor".into()),
-                ctx,
-            )
-            .await;
-            if ticket.tries < MFA_MAX_TRIES {
-                let bytes = serde_json::to_vec(&ticket).map_err(ApiError::internal)?;
-                self.inner
-                    .ephemeral
-                    .put(
-                        &key,
-                        &bytes,
-                        self.now_ms(),
-                        Duration::from_secs(MFA_TTL_SECS),
-                    )
-                    .await?;
-            }
+            self.ticket_failure(&key, ticket, "second_factor", ctx)
+                .await?;
             return Err(invalid_code());
         }
+        self.complete_ticket(ticket, AuthMethod::Otp, ctx).await
+    }
+
+    /// Puts a ticket back under `key` (after a refused attempt that leaves it usable).
+    async fn put_ticket(&self, key: &str, ticket: &Ticket) -> Result<(), ApiError> {
+        let bytes = serde_json::to_vec(ticket).map_err(ApiError::internal)?;
+        self.inner
+            .ephemeral
+            .put(
+                key,
+                &bytes,
+                self.now_ms(),
+                Duration::from_secs(MFA_TTL_SECS),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// A wrong code or a refused passkey on a ticket: counts as a failed attempt, is audited,
+    /// and burns the ticket after [`MFA_MAX_TRIES`].
+    async fn ticket_failure(
+        &self,
+        key: &str,
+        mut ticket: Ticket,
+        reason: &str,
+        ctx: &RequestContext,
+    ) -> Result<(), ApiError> {
+        let index = self.username_index(&ticket.username);
+        self.throttle_failure(&index).await?;
+        ticket.tries += 1;
+        self.audit(
+            "login.failure",
+            Some(ticket.user_id),
+            Some(reason.into()),
+            ctx,
+        )
+        .await;
+        if ticket.tries < MFA_MAX_TRIES {
+            self.put_ticket(key, &ticket).await?;
+        }
+        Ok(())
+    }
+
+    /// A ticket whose second factor (`factor`) checked out: the session.
+    async fn complete_ticket(
+        &self,
+        ticket: Ticket,
+        factor: AuthMethod,
+        ctx: &RequestContext,
+    ) -> Result<SessionIssued, ApiError> {
+        let index = self.username_index(&ticket.username);
         let password = match ticket.methods.first().map(String::as_str) {
             Some("opaque") => PasswordMethod::Opaque,
             _ => PasswordMethod::Password,
@@ -214,7 +273,7 @@ impl Sesame {
             user_id: ticket.user_id,
             username: ticket.username,
             password,
-            factor: AuthMethod::Otp,
+            factor,
         };
         self.throttle_reset(&index).await?;
         self.session_after_second_factor(proof, ctx).await

@@ -33,11 +33,13 @@ pub enum FactorKind {
     DeviceKey,
     /// Whether logins need a device key (one slot).
     DeviceRequired,
+    /// Whether the second factor must be phishing-resistant: a passkey (one slot).
+    PhishingResistantRequired,
 }
 
 impl FactorKind {
     /// Every kind.
-    pub const ALL: [FactorKind; 8] = [
+    pub const ALL: [FactorKind; 9] = [
         FactorKind::Totp,
         FactorKind::BackupCode,
         FactorKind::SecurityQuestion,
@@ -46,6 +48,7 @@ impl FactorKind {
         FactorKind::KeyBackup,
         FactorKind::DeviceKey,
         FactorKind::DeviceRequired,
+        FactorKind::PhishingResistantRequired,
     ];
 
     /// The stored text.
@@ -59,6 +62,7 @@ impl FactorKind {
             FactorKind::KeyBackup => "key_backup",
             FactorKind::DeviceKey => "device_key",
             FactorKind::DeviceRequired => "device_required",
+            FactorKind::PhishingResistantRequired => "phishing_resistant_required",
         }
     }
 

@@ -37,6 +37,7 @@ mod factors;
 pub mod group;
 mod messages;
 pub mod oidc;
+mod passkeys;
 mod postgres;
 mod sqlite;
 #[cfg(test)]
@@ -47,6 +48,7 @@ pub use factors::{FactorKind, FactorRecord, FactorStore, Slot};
 pub use group::{GroupWriter, LoginWrite, MAX_BATCH};
 pub use messages::{MessageAck, MessageInsert, MessageRecord, MessageStore, NewMessage};
 pub use oidc::{GrantRecord, KeyRecord, OidcClientRecord, OidcStore, TokenKind, TokenRecord};
+pub use passkeys::{PasskeyRecord, PasskeyStore, PasskeyUse};
 pub use postgres::PostgresStore;
 /// An account's role, stored as the text of [`Role::as_str`] (the contract's type: the wire
 /// and the stored text are the same). An unknown value read back is
@@ -412,7 +414,7 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Arc<dyn Stor
 /// Methods returning `bool` report whether a row was found (and changed); methods
 /// returning `u64` report how many rows they removed.
 #[async_trait]
-pub trait Store: FactorStore + MessageStore + Send + Sync + 'static {
+pub trait Store: FactorStore + MessageStore + PasskeyStore + Send + Sync + 'static {
     /// The OpenID Connect provider's tables; `None` for a store without them (test doubles).
     fn oidc(&self) -> Option<&dyn OidcStore> {
         None

@@ -73,6 +73,11 @@ pub enum Write {
         /// One slot, or every slot of the kind.
         slot: Option<Slot>,
     },
+    /// Deletes every passkey of a user. Counts the passkeys deleted.
+    DeletePasskeys {
+        /// The user.
+        user: Uuid,
+    },
     /// Replaces every factor of `kind` with `new` (their `user_id` and `kind` are set to
     /// these). Counts the factors inserted.
     ReplaceFactors {
@@ -144,10 +149,11 @@ pub fn status_change(user: Uuid, status: AccountStatus, now: i64) -> Vec<Write> 
     writes
 }
 
-/// An admin's reset of a user's second factors: the TOTP secrets (active and pending) and
-/// the device-key requirement removed, so that the password alone logs in. The backup codes
-/// and device keys stay (they are only asked for with TOTP or the requirement). Counts the
-/// TOTP rows (index 0) and the requirement row (index 1) removed.
+/// An admin's reset of a user's second factors: the TOTP secrets (active and pending), the
+/// device-key requirement, the passkeys and the passkey requirement removed, so that the
+/// password alone logs in. The backup codes and device keys stay (they are only asked for
+/// with a second factor or the requirement). Counts the TOTP rows (index 0), the device
+/// requirement (1), the passkeys (2) and the passkey requirement (3) removed.
 pub fn second_factor_reset(user: Uuid) -> Vec<Write> {
     vec![
         Write::DeleteFactors {
@@ -158,6 +164,12 @@ pub fn second_factor_reset(user: Uuid) -> Vec<Write> {
         Write::DeleteFactors {
             user,
             kind: FactorKind::DeviceRequired,
+            slot: None,
+        },
+        Write::DeletePasskeys { user },
+        Write::DeleteFactors {
+            user,
+            kind: FactorKind::PhishingResistantRequired,
             slot: None,
         },
     ]
@@ -227,6 +239,13 @@ macro_rules! atomic_writes {
                             sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
                                 .bind($id(*user))
                                 .bind($id(except.unwrap_or(Uuid::nil())))
+                                .execute(&mut *tx)
+                                .await?
+                                .rows_affected()
+                        }
+                        Write::DeletePasskeys { user } => {
+                            sqlx::query("DELETE FROM passkeys WHERE user_id = $1")
+                                .bind($id(*user))
                                 .execute(&mut *tx)
                                 .await?
                                 .rows_affected()

@@ -15,7 +15,8 @@ use async_trait::async_trait;
 use sesame_server::store::{
     AccountStatus, AuditQuery, AuditRecord, Backend, FactorKind, FactorRecord, FactorStore,
     LoginWrite, MessageAck, MessageInsert, MessageRecord, MessageStore, NewAuditEvent, NewMessage,
-    NewSession, NewUser, SessionRecord, Slot, Store, StoreError, UserRecord, Write,
+    NewSession, NewUser, PasskeyRecord, PasskeyStore, PasskeyUse, SessionRecord, Slot, Store,
+    StoreError, UserRecord, Write,
 };
 use uuid::Uuid;
 
@@ -175,6 +176,35 @@ impl MessageStore for FailingStore {
     async fn delete_messages_before(&self, cutoff: i64) -> Result<u64, StoreError> {
         self.write()?;
         self.inner.delete_messages_before(cutoff).await
+    }
+}
+
+#[async_trait]
+impl PasskeyStore for FailingStore {
+    async fn insert_passkey(&self, p: &PasskeyRecord) -> Result<bool, StoreError> {
+        self.write()?;
+        self.inner.insert_passkey(p).await
+    }
+    async fn passkeys_of(&self, user: Uuid) -> Result<Vec<PasskeyRecord>, StoreError> {
+        self.inner.passkeys_of(user).await
+    }
+    async fn passkey_by_credential(
+        &self,
+        credential_id: &[u8],
+    ) -> Result<Option<PasskeyRecord>, StoreError> {
+        self.inner.passkey_by_credential(credential_id).await
+    }
+    async fn rename_passkey(&self, user: Uuid, id: Uuid, label: &[u8]) -> Result<bool, StoreError> {
+        self.write()?;
+        self.inner.rename_passkey(user, id, label).await
+    }
+    async fn delete_passkey(&self, user: Uuid, id: Uuid) -> Result<bool, StoreError> {
+        self.write()?;
+        self.inner.delete_passkey(user, id).await
+    }
+    async fn record_passkey_use(&self, id: Uuid, u: &PasskeyUse) -> Result<bool, StoreError> {
+        self.write()?;
+        self.inner.record_passkey_use(id, u).await
     }
 }
 

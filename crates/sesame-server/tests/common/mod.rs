@@ -29,6 +29,7 @@
 #![allow(dead_code)] // Each test file uses a different part of this module.
 
 pub mod api;
+pub mod authenticator;
 pub mod failing;
 pub mod python;
 pub mod server;

@@ -107,7 +107,7 @@ async function exchange(kind, username, password, onStretch) {
 
 /** Keeps a session in the HttpOnly cookie and its access token in memory; the session token
  * is dropped here. */
-async function keepSession(session) {
+export async function keepSession(session) {
   const grant = await request("POST", "/web/session", { session_token: session.session_token });
   setAccess(grant);
   return { userId: session.user_id, username: session.username };

@@ -86,6 +86,11 @@ const EVENTS = {
   "protected.totp_enabled": "Authenticator turned on",
   "protected.totp_disabled": "Authenticator turned off",
   "protected.backup_codes_regenerated": "New backup codes made",
+  "passkey.added": "Passkey added",
+  "passkey.renamed": "Passkey renamed",
+  "passkey.removed": "Passkey deleted",
+  "passkey.counter_regression": "Passkey refused: it may have been copied",
+  "passkey.phishing_resistant": "Passkey requirement changed",
   "keys.updated": "Message keys published",
   "keys.backup_updated": "Message-key backup saved",
 };

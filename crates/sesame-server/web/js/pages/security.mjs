@@ -1,5 +1,5 @@
-// The account page's security section: password change, authenticator app, backup codes,
-// security questions. Sensitive actions need a fresh authentication; when the server asks for
+// The account page's security section: password change, passkeys, authenticator app, backup
+// codes, security questions. Sensitive actions need a fresh authentication; when the server asks for
 // one, the page asks for the password in place and retries.
 
 import { api, describe, ApiError } from "../api.mjs";
@@ -7,6 +7,7 @@ import { reauthenticate, changePassword } from "../auth.mjs";
 import { E } from "../contract.mjs";
 import { rewrapBackup } from "../e2e.mjs";
 import { checkPassword } from "../policy.mjs";
+import { passkeysCard } from "./passkeys-card.mjs";
 import { h, field, form, card, notice, backupCodes, FieldError } from "../ui.mjs";
 
 /** Asks for the password in a modal dialog and re-authenticates; resolves with the export
@@ -181,5 +182,6 @@ async function questionsCard(app) {
 
 /** The security section of the account page. */
 export async function securitySection(app) {
-  return h("div", { class: "stack" }, passwordCard(app), totpCard(app), backupCard(app), await questionsCard(app));
+  return h("div", { class: "stack" }, passwordCard(app), await passkeysCard(app), totpCard(app), backupCard(app),
+    await questionsCard(app));
 }
