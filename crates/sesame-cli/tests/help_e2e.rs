@@ -48,10 +48,14 @@ fn completions_cover_every_command() {
     }
     // bash accepts what it generates.
     let script = run(&["completions", "bash"]);
-    let check = std::process::Command::new("bash")
-        .args(["-n", "-c", &script])
-        .output()
+    let mut bash = std::process::Command::new("bash")
+        .arg("-n")
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    std::io::Write::write_all(&mut bash.stdin.take().unwrap(), script.as_bytes()).unwrap();
+    let check = bash.wait_with_output().unwrap();
     assert!(
         check.status.success(),
         "{}",

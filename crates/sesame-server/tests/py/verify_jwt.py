@@ -77,6 +77,9 @@ def verify(req):
         keys = [k for k in keys if k.get("kid") == header.get("kid")]
         if len(keys) != 1:
             raise Refused(f"{len(keys)} keys with kid {header.get('kid')!r} in the JWKS")
+    else:
+        # Every key of the token's algorithm (the set also holds the ID tokens' RS256 key).
+        keys = [k for k in keys if k.get("kty") == "OKP"]
     if not keys:
         raise Refused("the JWKS has no keys")
     errors = []
