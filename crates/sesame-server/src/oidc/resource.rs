@@ -249,6 +249,7 @@ async fn revoke_inner(
     summary = "RFC 7662 token introspection (confidential clients, their own tokens)",
     responses(
         (status = 200, description = "Whether the token is live, and what it is.", body = Introspection),
+        (status = 400, description = "An OAuth error (`invalid_request`: no form body or no token).", body = sesame_api::oauth::OAuthErrorBody),
         (status = 401, description = "`invalid_client`.", body = sesame_api::oauth::OAuthErrorBody)
     )
 )]
