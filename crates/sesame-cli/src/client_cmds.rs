@@ -38,6 +38,25 @@ pub enum ClientCommand {
     Whoami,
     /// List your sessions, or revoke one.
     Sessions(SessionsArgs),
+    /// Activate an account registered with --email, with the code mailed to it (or
+    /// --resend to mail a new one).
+    #[command(
+        after_help = "Examples:\n  sesame verify-email alice 123456\n  sesame verify-email alice --resend"
+    )]
+    VerifyEmail(VerifyEmailArgs),
+}
+
+/// Flags of `sesame verify-email`.
+#[derive(Debug, Args)]
+pub struct VerifyEmailArgs {
+    /// The account.
+    pub username: String,
+    /// The code from the email.
+    #[arg(required_unless_present = "resend")]
+    pub code: Option<String>,
+    /// Mail a new code instead.
+    #[arg(long, conflicts_with = "code")]
+    pub resend: bool,
 }
 
 /// Flags of `sesame register`.
@@ -52,6 +71,10 @@ pub struct RegisterArgs {
     /// setups where client-side OPAQUE is not possible).
     #[arg(long)]
     pub server_assisted: bool,
+    /// An email address for recovery codes; when the server sends mail, the account stays
+    /// pending until the code mailed there is entered (`sesame verify-email`).
+    #[arg(long, value_name = "ADDRESS")]
+    pub email: Option<String>,
 }
 
 /// Flags of `sesame login`.
@@ -109,7 +132,32 @@ pub async fn run(server: &str, cmd: ClientCommand) -> anyhow::Result<()> {
             None => list_sessions(&ctx).await,
             Some(SessionsAction::Revoke { id }) => revoke_session(&ctx, id).await,
         },
+        ClientCommand::VerifyEmail(args) => verify_email(&ctx, args).await,
     }
+}
+
+async fn verify_email(ctx: &Ctx, args: VerifyEmailArgs) -> anyhow::Result<()> {
+    if args.resend {
+        ctx.client
+            .resend_verification(&args.username)
+            .await
+            .map_err(|e| ctx.explain(e))?;
+        say!(
+            "If {} awaits email verification, a new code is on its way.",
+            args.username
+        );
+        return Ok(());
+    }
+    let code = args.code.unwrap_or_default();
+    let verified = ctx
+        .client
+        .verify_email(&args.username, &code)
+        .await
+        .map_err(|e| ctx.explain(e))
+        .context("email verification failed")?;
+    say!("{} (account status: {})", verified.message, verified.status);
+    say!("Next: sesame login {}", args.username);
+    Ok(())
 }
 
 async fn register(ctx: &Ctx, args: RegisterArgs) -> anyhow::Result<()> {
@@ -122,6 +170,9 @@ async fn register(ctx: &Ctx, args: RegisterArgs) -> anyhow::Result<()> {
         .context("cannot register this name")?;
     let password = read_new_password(args.password_stdin, &username)?;
     if args.server_assisted {
+        if args.email.is_some() {
+            bail!("--email works with client-side registration (without --server-assisted)");
+        }
         let registered = ctx
             .client
             .register_with_password(&username, &password)
@@ -142,7 +193,7 @@ async fn register(ctx: &Ctx, args: RegisterArgs) -> anyhow::Result<()> {
     let identity = sesame_proto::e2e::IdentityKeys::generate(&mut rand_core::OsRng);
     let registration = ctx
         .client
-        .register_with_identity(&username, &password, Some(&identity))
+        .register_with_identity(&username, &password, Some(&identity), args.email.as_deref())
         .await
         .map_err(|e| ctx.explain(e))
         .context("registration failed")?;
@@ -161,6 +212,15 @@ async fn register(ctx: &Ctx, args: RegisterArgs) -> anyhow::Result<()> {
         &registration.export_key,
         &identity,
     );
+    if registered.status == sesame_client::api::AccountStatus::Pending {
+        say!(
+            "The account is pending: enter the code mailed to {} with `sesame verify-email {} \
+             CODE` (or `--resend` for a new one).",
+            args.email.as_deref().unwrap_or("your address"),
+            registered.username
+        );
+        return Ok(());
+    }
     say!("Next: sesame login {}", registered.username);
     Ok(())
 }

@@ -6,7 +6,9 @@ use sesame_proto::client::{self as proto, ClientRegistrationFinished};
 use sesame_proto::messages::RegistrationChallenge;
 use sesame_proto::policy::{check_password, Username};
 
-use sesame_api::auth::RegisterFinishRequest;
+use sesame_api::auth::{
+    EmailVerified, Message as MessageBody, RegisterFinishRequest, ResendRequest, VerifyEmailRequest,
+};
 use sesame_api::messaging::{IdentityUpload, KeyBackup};
 use sesame_proto::b64;
 use sesame_proto::e2e::{IdentityKeys, PublicIdentity, WrapKey};
@@ -23,17 +25,20 @@ impl Client {
     /// server whose key differs from the pinned one, and key-stretching parameters outside the
     /// policy's bounds.
     pub async fn register(&self, username: &str, password: &str) -> Result<Registration> {
-        self.register_with_identity(username, password, None).await
+        self.register_with_identity(username, password, None, None)
+            .await
     }
 
     /// [`Client::register`], publishing `identity` (its public half, and its private half
     /// wrapped under the new export key as the key backup) with the account, so that others
-    /// can write to it before its first login.
+    /// can write to it before its first login, and with an `email` address (the account then
+    /// stays `pending` until [`Client::verify_email`] when the server sends mail).
     pub async fn register_with_identity(
         &self,
         username: &str,
         password: &str,
         identity: Option<&IdentityKeys>,
+        email: Option<&str>,
     ) -> Result<Registration> {
         let canonical = Username::parse(username)?;
         check_password(password, &canonical)?;
@@ -53,7 +58,7 @@ impl Client {
             username: done.message.username.clone(),
             registration_record: done.message.registration_record.clone(),
             key_stretching: done.message.key_stretching,
-            email: None,
+            email: email.map(str::to_owned),
             identity: identity.map(|keys| upload(&keys.public())),
             key_backup: identity.map(|keys| KeyBackup {
                 blob: b64::encode(
@@ -111,6 +116,34 @@ impl Client {
                 .json(&password_body(username, password)),
         )
         .await
+    }
+}
+
+impl Client {
+    /// Activates a pending account with the code mailed to it (`POST /api/verify-email`).
+    pub async fn verify_email(&self, username: &str, code: &str) -> Result<EmailVerified> {
+        let body = VerifyEmailRequest {
+            username: username.to_owned(),
+            code: code.trim().to_owned(),
+        };
+        self.send_json(self.http().post(self.url("api/verify-email")?).json(&body))
+            .await
+    }
+
+    /// Asks for a new verification code (`POST /api/verify-email/resend`; the same answer
+    /// whatever the account).
+    pub async fn resend_verification(&self, username: &str) -> Result<()> {
+        let body = ResendRequest {
+            username: username.to_owned(),
+        };
+        let _: MessageBody = self
+            .send_json(
+                self.http()
+                    .post(self.url("api/verify-email/resend")?)
+                    .json(&body),
+            )
+            .await?;
+        Ok(())
     }
 }
 
