@@ -2,7 +2,7 @@
 //! so they run where the server's configuration is, not over the network.
 
 use anyhow::Context as _;
-use sesame_server::service::UserSummary;
+use sesame_server::service::{AdminAction, UserSummary};
 use sesame_server::store::{AuditRecord, Role};
 
 use crate::serve::{load_config, StorageArgs};
@@ -108,6 +108,20 @@ enum UserCommand {
         /// Username.
         name: String,
     },
+    /// Delete a user's account for good (sessions, keys, messages); asks unless --yes.
+    Delete {
+        /// Username.
+        name: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Remove a user's second factors (authenticator, device-key requirement, passkeys), so
+    /// the password alone signs in again; backup codes stay.
+    Reset2fa {
+        /// Username.
+        name: String,
+    },
     /// List a user's passkeys (id, name, created, last used).
     Passkeys {
         /// Username.
@@ -125,6 +139,11 @@ enum UserCommand {
 
 #[derive(Debug, clap::Subcommand)]
 enum SessionsCommand {
+    /// List a user's live sessions (device, address, last use).
+    List {
+        /// Username.
+        name: String,
+    },
     /// Revoke every session of a user.
     Revoke {
         /// Username.
@@ -167,6 +186,27 @@ async fn command(s: &sesame_server::Sesame, cmd: AdminCommand, json: bool) -> an
         }
         AdminCommand::User { command } => user_command(s, command, json).await?,
         AdminCommand::Sessions {
+            command: SessionsCommand::List { name },
+        } => {
+            let sessions = s.admin_sessions(&name).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&sessions)?);
+            } else if sessions.is_empty() {
+                println!("{name} has no live session");
+            } else {
+                for v in &sessions {
+                    println!(
+                        "{}  created {}  last used {}  from {}  {}",
+                        v.id,
+                        time(v.created_at),
+                        time(v.last_seen_at),
+                        v.client_addr.as_deref().unwrap_or("-"),
+                        v.user_agent.as_deref().unwrap_or("-"),
+                    );
+                }
+            }
+        }
+        AdminCommand::Sessions {
             command: SessionsCommand::Revoke { name },
         } => {
             let n = s.admin_revoke_sessions(&name).await?;
@@ -208,6 +248,19 @@ async fn user_command(
         UserCommand::GrantAdmin { name } => s.admin_set_role(&name, Role::Admin).await?,
         UserCommand::RevokeAdmin { name } => s.admin_set_role(&name, Role::User).await?,
         UserCommand::Passkeys { name } => return passkeys(s, &name, json).await,
+        UserCommand::Delete { name, yes } => {
+            if !yes {
+                anyhow::bail!("deleting {name} cannot be undone: run again with --yes");
+            }
+            s.admin_operator_act(&name, AdminAction::Delete).await?;
+            return done(json, &format!("deleted {name}"));
+        }
+        UserCommand::Reset2fa { name } => {
+            let n = s
+                .admin_operator_act(&name, AdminAction::ResetSecondFactors)
+                .await?;
+            return done(json, &format!("removed {n} second factor(s) of {name}"));
+        }
         UserCommand::RemovePasskey { name, id } => {
             s.admin_remove_passkey(&name, &id).await?;
             println!("removed passkey {id} of {name}");
@@ -322,4 +375,14 @@ mod tests {
         assert_eq!(parse_since("2h", 10_000).unwrap(), 10_000 - 7200);
         assert!(parse_since("yesterday-ish", 0).is_err());
     }
+}
+
+/// Says what an action did: a line, or `{"done": …}` with `--json`.
+fn done(json: bool, what: &str) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::json!({ "done": what }));
+    } else {
+        println!("{what}");
+    }
+    Ok(())
 }

@@ -91,3 +91,48 @@ fn the_operator_lists_a_users_passkeys_and_refuses_an_unknown_one() {
     let err = admin(&dir, &["user", "passkeys", "zed"]).unwrap_err();
     assert!(err.contains("user_not_found"), "{err}");
 }
+
+#[test]
+fn the_operator_lists_sessions_resets_second_factors_and_deletes() {
+    let server = serve();
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("laptop");
+    let pw = line(PASSWORD);
+    ok(
+        &server,
+        &home,
+        &["register", "carol", "--password-stdin"],
+        &pw,
+    );
+    ok(&server, &home, &["login", "carol", "--password-stdin"], &pw);
+    let dir = server.data_dir();
+
+    let listed = admin(&dir, &["sessions", "list", "carol"]).unwrap();
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    assert!(listed.contains("from 127.0.0.1"), "{listed}");
+    let json = admin(&dir, &["--json", "sessions", "list", "carol"]).unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(parsed.as_array().unwrap().len(), 1, "{json}");
+
+    let reset = admin(&dir, &["user", "reset2fa", "carol"]).unwrap();
+    assert!(reset.contains("second factor(s) of carol"), "{reset}");
+
+    let err = admin(&dir, &["user", "delete", "carol"]).unwrap_err();
+    assert!(err.contains("--yes"), "{err}");
+    let deleted = admin(&dir, &["--json", "user", "delete", "carol", "--yes"]).unwrap();
+    assert!(deleted.contains("\"done\""), "{deleted}");
+    let err = admin(&dir, &["user", "show", "carol"]).unwrap_err();
+    assert!(
+        err.contains("no such user") || err.contains("No such user"),
+        "{err}"
+    );
+    // Each action is in the audit log, done by the operator.
+    let log = admin(&dir, &["audit"]).unwrap();
+    for event in ["admin.reset_2fa", "admin.delete"] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains(event) && l.contains("by=operator")),
+            "{event}: {log}"
+        );
+    }
+}

@@ -194,4 +194,39 @@ impl Sesame {
         }
         Ok(names)
     }
+
+    /// Operator action on the account `name` (`sesame admin`): the same effect as the admin
+    /// API's, audited as done by the operator. Returns what it counts (sessions ended,
+    /// factors removed, accounts deleted).
+    pub async fn admin_operator_act(
+        &self,
+        name: &str,
+        action: super::AdminAction,
+    ) -> Result<u64, ApiError> {
+        let user = self.admin_find(name).await?;
+        let n = self.admin_apply(&user, action).await?;
+        let ctx = RequestContext::new(None, Some("sesame-admin"));
+        self.audit(
+            action.event(),
+            Some(user.id),
+            Some(format!("by=operator n={n}")),
+            &ctx,
+        )
+        .await;
+        Ok(n)
+    }
+
+    /// The live sessions of the account `name`, for the operator.
+    pub async fn admin_sessions(
+        &self,
+        name: &str,
+    ) -> Result<Vec<sesame_api::sessions::SessionView>, ApiError> {
+        let user = self.admin_find(name).await?;
+        // No session of the operator's is among them (the nil id is none of theirs).
+        let who = super::Authenticated {
+            user_id: user.id,
+            session_id: Uuid::nil(),
+        };
+        self.sessions(&who).await
+    }
 }

@@ -69,7 +69,8 @@ pub enum AdminAction {
 }
 
 impl AdminAction {
-    fn event(self) -> &'static str {
+    /// The audit event of the action (`admin.ban`, …).
+    pub fn event(self) -> &'static str {
         match self {
             AdminAction::Ban => "admin.ban",
             AdminAction::Unban => "admin.unban",
@@ -237,7 +238,11 @@ impl Sesame {
 
     /// Does `action` to `user`; what it counts (sessions ended, factors removed, users
     /// deleted).
-    async fn admin_apply(&self, user: &UserRecord, action: AdminAction) -> Result<u64, ApiError> {
+    pub(super) async fn admin_apply(
+        &self,
+        user: &UserRecord,
+        action: AdminAction,
+    ) -> Result<u64, ApiError> {
         match action {
             AdminAction::Ban | AdminAction::Unban => {
                 self.set_banned(user.id, action == AdminAction::Ban).await?;
