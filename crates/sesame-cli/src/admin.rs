@@ -361,6 +361,16 @@ fn parse_since(text: &str, now: u64) -> anyhow::Result<i64> {
     Ok(i64::try_from(now.saturating_sub(ago.as_secs()))?)
 }
 
+/// Says what an action did: a line, or `{"done": …}` with `--json`.
+fn done(json: bool, what: &str) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::json!({ "done": what }));
+    } else {
+        println!("{what}");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_since;
@@ -375,14 +385,4 @@ mod tests {
         assert_eq!(parse_since("2h", 10_000).unwrap(), 10_000 - 7200);
         assert!(parse_since("yesterday-ish", 0).is_err());
     }
-}
-
-/// Says what an action did: a line, or `{"done": …}` with `--json`.
-fn done(json: bool, what: &str) -> anyhow::Result<()> {
-    if json {
-        println!("{}", serde_json::json!({ "done": what }));
-    } else {
-        println!("{what}");
-    }
-    Ok(())
 }
