@@ -80,6 +80,31 @@ export async function run({ browser, evilUrl, cliHome }) {
     await a.getByTestId("totp-state").waitFor();
   });
 
+  await step("the account's and the recovery's forms refuse bad input next to the field", async () => {
+    const form = a.locator("section.card", { has: a.getByRole("heading", { name: "Password" }) });
+    await form.getByLabel("Current password").fill(PW.alice);
+    await form.getByLabel("New password").fill("password1");
+    await form.getByRole("button", { name: "Change password" }).click();
+    await form.getByText("too common").waitFor();
+    await form.getByLabel("Current password").fill("not my password at all");
+    await form.getByLabel("New password").fill("a fine new passphrase 9");
+    await form.getByRole("button", { name: "Change password" }).click();
+    await form.getByText("That is not your password.").waitFor();
+    await a.getByLabel("Current code (to turn it off)").fill("000000");
+    await a.getByRole("button", { name: "Turn off" }).click();
+    await a.getByText("That code is not right.").waitFor();
+    const r = await newPage(browser);
+    await r.goto("/recover");
+    await r.getByLabel("Username").fill("ab");
+    await r.getByRole("button", { name: "Continue" }).click();
+    await r.getByText("At least 3 characters.").waitFor();
+    await r.getByLabel("Username").fill("alice");
+    await r.getByLabel("New password").fill("short");
+    await r.getByRole("button", { name: "Continue" }).click();
+    await r.getByText("Too short").waitFor();
+    await r.context().close();
+  });
+
   await step("sign out, sign in with an authenticator code", async () => {
     await signOut(a);
     // The code of the next 30-second step: the one just used cannot be used twice.
