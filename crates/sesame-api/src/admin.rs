@@ -93,6 +93,10 @@ pub struct UserSummary {
     /// Whether OPAQUE logins need a device key signature.
     #[serde(default)]
     pub device_required: bool,
+    /// The groups the account belongs to (`sesame admin group`; the OpenID Connect `groups`
+    /// claim), sorted.
+    #[serde(default)]
+    pub groups: Vec<String>,
 }
 
 /// The query of `GET /api/admin/users`.

@@ -248,10 +248,13 @@ export async function run({ browser, evilUrl, cliHome }) {
 
   await step("an admin bans a user, whose next sign-in is refused", async () => {
     execFileSync(BIN, ["admin", "--data-dir", DATA_DIR, "user", "grant-admin", "alice"], { encoding: "utf8" });
+    execFileSync(BIN, ["admin", "--data-dir", DATA_DIR, "group", "create", "players"], { encoding: "utf8" });
+    execFileSync(BIN, ["admin", "--data-dir", DATA_DIR, "group", "add", "players", "bob"], { encoding: "utf8" });
     await a.reload();
     await a.getByRole("link", { name: "Admin" }).click();
     await heading(a, "Admin");
     await a.locator('button[data-user="bob"]').click();
+    await a.getByTestId("admin-groups").getByText("players").waitFor();
     await a.getByRole("button", { name: "Ban" }).click();
     await confirmIfAsked(a, PW.alice2);
     await a.getByTestId("admin-status").getByText("banned").waitFor();

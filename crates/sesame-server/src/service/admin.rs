@@ -42,6 +42,14 @@ impl Sesame {
             sessions: sessions as u64,
             totp_enabled: self.has_totp(user.id).await?,
             device_required: self.device_required(user.id).await?,
+            groups: match self.inner.store.oidc() {
+                Some(oidc) => {
+                    let mut groups = oidc.groups_of(user.id).await?;
+                    groups.sort();
+                    groups
+                }
+                None => Vec::new(),
+            },
         })
     }
 

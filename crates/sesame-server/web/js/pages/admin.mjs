@@ -62,7 +62,8 @@ async function showUser(app, detail, name, changed) {
       h("dt", {}, "Created"), h("dd", {}, when(u.created_at)),
       h("dt", {}, "Last sign-in"), h("dd", {}, when(u.last_login_at)),
       h("dt", {}, "Sessions"), h("dd", {}, String(u.sessions)),
-      h("dt", {}, "Two-step"), h("dd", {}, u.totp_enabled ? "on" : "off")),
+      h("dt", {}, "Two-step"), h("dd", {}, u.totp_enabled ? "on" : "off"),
+      h("dt", {}, "Groups"), h("dd", { "data-testid": "admin-groups" }, u.groups?.length ? u.groups.join(", ") : "none")),
     h("div", { class: "actions" },
       u.status === "banned"
         ? act("Unban", "POST", "/unban", "Unbanning needs your password.")
