@@ -3,33 +3,7 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Stdio;
-use std::time::Duration;
-
-use common::{fails, line, ok, sesame_command, stdout_lines, Process, Server, LISTENING, PASSWORD};
-
-/// `sesame serve` on `addr` with the data directory `data`, once it listens.
-fn serve_at(addr: &str, data: &Path) -> Process {
-    let mut child = sesame_command()
-        .args(["serve", "--listen", addr, "--data-dir"])
-        .arg(data)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let lines = stdout_lines(&mut child);
-    loop {
-        let line = lines
-            .recv_timeout(Duration::from_secs(60))
-            .expect("sesame serve reports its address");
-        if line.starts_with(LISTENING) {
-            break;
-        }
-    }
-    Process(Some(child))
-}
+use common::{fails, line, ok, serve_at, Server, PASSWORD};
 
 #[test]
 fn a_different_server_at_a_pinned_address_keeps_the_session_and_can_be_forgotten() {
@@ -39,7 +13,7 @@ fn a_different_server_at_a_pinned_address_keeps_the_session_and_can_be_forgotten
         l.local_addr().unwrap().to_string()
     };
     let url = format!("http://{addr}");
-    let mut first = serve_at(&addr, &tmp.path().join("first"));
+    let mut first = serve_at(&addr, &tmp.path().join("first"), &[]);
     let server = Server::external(&url);
     let home = tmp.path().join("home");
     ok(
@@ -63,7 +37,7 @@ fn a_different_server_at_a_pinned_address_keeps_the_session_and_can_be_forgotten
 
     // Another installation takes the address.
     first.kill();
-    let _second = serve_at(&addr, &tmp.path().join("second"));
+    let _second = serve_at(&addr, &tmp.path().join("second"), &[]);
     let err = fails(&server, &home, &["whoami"], "");
     assert!(err.contains("presented the key"), "{err}");
     assert!(

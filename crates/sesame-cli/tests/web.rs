@@ -11,10 +11,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{command, serve, Process, SESAME};
+use common::{command, serve};
 
 /// The whole browser run may take this long before it is killed.
 const RUN_TIMEOUT: Duration = Duration::from_secs(600);
@@ -50,34 +49,15 @@ fn the_web_app_in_chromium() {
         return;
     }
     let server = serve();
-    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/web-screenshots");
-    let child = command("node")
-        .arg(web_dir().join("flows.mjs"))
-        .env("SESAME_URL", &server.url)
-        .env("SESAME_BIN", SESAME)
-        .env("SESAME_DATA_DIR", server.data_dir())
-        .env("SESAME_SCREENSHOTS", &shots)
-        .stdout(Stdio::inherit())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("node starts");
-    let mut node = Process(Some(child));
-    let deadline = Instant::now() + RUN_TIMEOUT;
-    let status = loop {
-        let child = node.0.as_mut().unwrap();
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the browser run took over {RUN_TIMEOUT:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    node.0 = None;
+    let ok = common::oidc::run_node(
+        &web_dir().join("flows.mjs"),
+        &server.url,
+        &server.data_dir(),
+        &[],
+        RUN_TIMEOUT,
+    );
     assert!(
-        status.success(),
-        "a browser flow failed (its output is above; screenshots in {})",
-        shots.display()
+        ok,
+        "a browser flow failed (its output is above; screenshots in target/web-screenshots)"
     );
 }

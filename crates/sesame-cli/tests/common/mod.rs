@@ -47,6 +47,51 @@ pub fn stdout_lines(child: &mut Child) -> mpsc::Receiver<String> {
     rx
 }
 
+/// `sesame serve` on `addr` with the data directory `data` and `env`, once it listens.
+pub fn serve_at(addr: &str, data: &Path, env: &[(&str, &str)]) -> Process {
+    let mut cmd = sesame_command();
+    cmd.args(["serve", "--listen", addr, "--data-dir"])
+        .arg(data);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = stdout_lines(&mut child);
+    let process = Process(Some(child));
+    loop {
+        let line = lines
+            .recv_timeout(SERVE_TIMEOUT)
+            .expect("sesame serve reports its address");
+        if line.starts_with(LISTENING) {
+            return process;
+        }
+    }
+}
+
+/// Waits for `child` to end, at most `limit`: its exit status, or `None` after killing it.
+/// The wait blocks on a thread of its own; nothing polls.
+pub fn wait_bounded(mut child: Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(status) => status.ok(),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            None
+        }
+    }
+}
+
 /// A child process (or none), killed when dropped.
 pub struct Process(pub Option<Child>);
 

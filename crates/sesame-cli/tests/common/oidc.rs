@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use super::{sesame_command, stdout_lines, Process, LISTENING};
+use super::Process;
 
 /// A free loopback port.
 pub fn free_port() -> u16 {
@@ -20,32 +20,12 @@ pub fn free_port() -> u16 {
 pub fn serve_with_issuer(data: &Path) -> (Process, String) {
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
-    let mut child = sesame_command()
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(data)
-        .env("SESAME_ISSUER", &url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let lines = stdout_lines(&mut child);
-    let process = Process(Some(child));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = lines
-            .recv_timeout(left)
-            .expect("sesame serve reports its address");
-        if line.starts_with(LISTENING) {
-            return (process, url);
-        }
-    }
+    let process = super::serve_at(
+        &format!("127.0.0.1:{port}"),
+        data,
+        &[("SESAME_ISSUER", &url)],
+    );
+    (process, url)
 }
 
 /// Waits (at most `limit`) until something accepts connections on `port`.
@@ -81,15 +61,8 @@ pub fn run_node(
     for (k, v) in extra {
         cmd.env(k, v);
     }
-    let mut node = Process(Some(cmd.spawn().expect("node starts")));
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = node.0.as_mut().unwrap().try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "node ran over {limit:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    node.0 = None;
+    let node = cmd.spawn().expect("node starts");
+    let status = super::wait_bounded(node, limit)
+        .unwrap_or_else(|| panic!("node ran over {limit:?} and was killed"));
     status.success()
 }
