@@ -8,7 +8,14 @@ import { keepSession } from "./auth.mjs";
 
 /** Whether this browser can use passkeys at all. */
 export function supported() {
-  return typeof window.PublicKeyCredential === "function" && !!navigator.credentials;
+  return typeof window.PublicKeyCredential === "function" && !!navigator.credentials && !onIpAddress();
+}
+
+/** Whether the page was opened by IP address (`127.0.0.1`, `[::1]`): WebAuthn needs a domain
+ * there, so passkeys are not offered (open `http://localhost:PORT` in development). */
+export function onIpAddress() {
+  const host = location.hostname;
+  return /^[0-9.]+$/.test(host) || host.includes(":") || host.startsWith("[");
 }
 
 /** Whether the browser can offer passkeys in the username field's autofill. */

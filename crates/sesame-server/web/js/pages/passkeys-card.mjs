@@ -4,7 +4,7 @@
 
 import { api, describe, ApiError } from "../api.mjs";
 import { E } from "../contract.mjs";
-import { supported, registerPasskey, cancelled } from "../passkeys.mjs";
+import { supported, onIpAddress, registerPasskey, cancelled } from "../passkeys.mjs";
 import { h, field, form, card, notice, when, FieldError } from "../ui.mjs";
 import { fresh } from "./security.mjs";
 
@@ -116,7 +116,10 @@ export async function passkeysCard(app) {
       registerForm(app, redraw, say));
   };
   if (!supported()) {
-    return card("Passkeys", notice("info", "This browser cannot use passkeys."));
+    const why = onIpAddress()
+      ? `Passkeys need a domain name: open this page at http://localhost:${location.port || "80"}/ (or the server's name) to add one.`
+      : "This browser cannot use passkeys.";
+    return card("Passkeys", notice("info", why));
   }
   await redraw();
   return card("Passkeys", body, said);
