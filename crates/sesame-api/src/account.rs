@@ -367,6 +367,12 @@ pub struct RecoverFinish {
     /// Answers to the questions, in order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answers: Option<Vec<String>>,
+    /// A one-time reset code an operator issued (`sesame admin user reset-password`):
+    /// 20 Crockford base32 characters, dashes and spaces ignored. It stands alone; it is
+    /// not combined with the other proofs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 20, max_length = 40))]
+    pub reset_code: Option<String>,
     /// Server-assisted: the new password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, min_length = 8, max_length = 128))]
@@ -389,6 +395,7 @@ impl std::fmt::Debug for RecoverFinish {
             .field("email_code", &has(self.email_code.is_some()))
             .field("totp_code", &has(self.totp_code.is_some()))
             .field("answers", &has(self.answers.is_some()))
+            .field("reset_code", &has(self.reset_code.is_some()))
             .field("new_password", &has(self.new_password.is_some()))
             .finish_non_exhaustive()
     }

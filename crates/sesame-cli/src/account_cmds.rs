@@ -203,6 +203,10 @@ pub struct RecoverArgs {
     /// security questions.
     #[arg(long, value_name = "CODE")]
     pub totp_code: Option<String>,
+    /// A one-time reset code from the server's operator (`sesame admin user reset-password`
+    /// or `admin user create`); it stands alone.
+    #[arg(long, value_name = "CODE", conflicts_with_all = ["backup_code", "email_code", "totp_code"])]
+    pub reset_code: Option<String>,
     /// Read the new password from the first line of standard input (and the answers to the
     /// security questions from the following lines) instead of prompting.
     #[arg(long)]

@@ -83,6 +83,25 @@ enum UsersCommand {
 
 #[derive(Debug, clap::Subcommand)]
 enum UserCommand {
+    /// Create an account whose password nobody knows, and print a one-time code with which
+    /// its owner sets one (`sesame recover NAME --reset-code CODE`).
+    Create {
+        /// Username.
+        name: String,
+        /// How long the code stays valid (e.g. 30m, 24h, 7d; at most 30d).
+        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+        valid: std::time::Duration,
+    },
+    /// Print a one-time password-reset code for a user to redeem with `sesame recover NAME
+    /// --reset-code CODE` (you never choose or see their password). A second factor still
+    /// applies at their next login; an earlier code stops working.
+    ResetPassword {
+        /// Username.
+        name: String,
+        /// How long the code stays valid (e.g. 30m, 24h, 7d; at most 30d).
+        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+        valid: std::time::Duration,
+    },
     /// Show a user.
     Show {
         /// Username.
@@ -154,10 +173,12 @@ enum SessionsCommand {
 /// Runs one admin command.
 pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     if let AdminCommand::GenMasterKey = args.command {
-        println!(
-            "{}",
-            &*sesame_server::secrets::MasterKey::generate().to_text()
-        );
+        let key = sesame_server::secrets::MasterKey::generate().to_text();
+        if args.json {
+            println!("{}", serde_json::json!({ "master_key": &*key }));
+        } else {
+            println!("{}", &*key);
+        }
         return Ok(());
     }
     let config = load_config(args.storage.config.as_deref(), &args.storage)?;
@@ -210,7 +231,7 @@ async fn command(s: &sesame_server::Sesame, cmd: AdminCommand, json: bool) -> an
             command: SessionsCommand::Revoke { name },
         } => {
             let n = s.admin_revoke_sessions(&name).await?;
-            println!("revoked {n} session(s) of {name}");
+            done(json, &format!("revoked {n} session(s) of {name}"))?;
         }
         AdminCommand::Audit { user, since, limit } => {
             let since = since.map(|t| parse_since(&t, s.now())).transpose()?;
@@ -248,6 +269,14 @@ async fn user_command(
         UserCommand::GrantAdmin { name } => s.admin_set_role(&name, Role::Admin).await?,
         UserCommand::RevokeAdmin { name } => s.admin_set_role(&name, Role::User).await?,
         UserCommand::Passkeys { name } => return passkeys(s, &name, json).await,
+        UserCommand::Create { name, valid } => {
+            let issued = s.admin_create_user(&name, valid).await?;
+            return print_reset_code(&issued, "created", json);
+        }
+        UserCommand::ResetPassword { name, valid } => {
+            let issued = s.admin_issue_reset_code(&name, valid).await?;
+            return print_reset_code(&issued, "reset code for", json);
+        }
         UserCommand::Delete { name, yes } => {
             if !yes {
                 anyhow::bail!("deleting {name} cannot be undone: run again with --yes");
@@ -263,8 +292,7 @@ async fn user_command(
         }
         UserCommand::RemovePasskey { name, id } => {
             s.admin_remove_passkey(&name, &id).await?;
-            println!("removed passkey {id} of {name}");
-            return Ok(());
+            return done(json, &format!("removed passkey {id} of {name}"));
         }
     };
     if json {
@@ -272,6 +300,29 @@ async fn user_command(
     } else {
         println!("{}", user_line(&user));
     }
+    Ok(())
+}
+
+/// Shows a reset code once, with what the person does with it.
+fn print_reset_code(
+    issued: &sesame_server::service::IssuedResetCode,
+    what: &str,
+    json: bool,
+) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(issued)?);
+        return Ok(());
+    }
+    let name = &issued.username;
+    println!("{what} {name}: one-time code {}", issued.code);
+    println!(
+        "valid until {}; shown once, not stored in clear",
+        time(issued.expires_at)
+    );
+    println!(
+        "{name} sets a new password with: sesame recover {name} --reset-code {}",
+        issued.code
+    );
     Ok(())
 }
 

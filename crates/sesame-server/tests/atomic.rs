@@ -125,6 +125,7 @@ async fn password_reset_is_all_or_nothing() {
                         email_code: None,
                         totp_code: None,
                         answers: None,
+                        reset_code: None,
                         new_password: Some(Zeroizing::new(NEW_PASSWORD.into())),
                         registration_record: None,
                         key_stretching: None,

@@ -84,8 +84,13 @@ pub(super) async fn recover(ctx: &Ctx, args: RecoverArgs) -> anyhow::Result<()> 
         email_code: args.email_code.map(|c| c.trim().to_owned()),
         totp_code: args.totp_code.map(|c| c.trim().to_owned()),
         answers: None,
+        reset_code: args.reset_code.map(|c| c.trim().to_owned()),
     };
-    if proof.backup_code.is_none() && proof.email_code.is_none() && proof.totp_code.is_none() {
+    if proof.backup_code.is_none()
+        && proof.email_code.is_none()
+        && proof.totp_code.is_none()
+        && proof.reset_code.is_none()
+    {
         let code = prompt_line("Backup code (or give --email-code or --totp-code): ")?;
         if code.trim().is_empty() {
             bail!("give a backup code, an emailed code, or an authenticator code");

@@ -62,6 +62,9 @@ pub struct RecoveryProof {
     /// Answers to [`RecoveryStarted::questions`], in order.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub answers: Option<Vec<String>>,
+    /// A one-time reset code an operator issued (`sesame admin user reset-password`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_code: Option<String>,
 }
 
 impl fmt::Debug for RecoveryProof {
@@ -77,6 +80,10 @@ impl fmt::Debug for RecoveryProof {
             )
             .field("totp_code", &self.totp_code.as_ref().map(|_| "<redacted>"))
             .field("answers", &self.answers.as_ref().map(Vec::len))
+            .field(
+                "reset_code",
+                &self.reset_code.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -187,6 +194,7 @@ impl Client {
             email_code: proof.email_code.clone(),
             totp_code: proof.totp_code.clone(),
             answers: proof.answers.clone(),
+            reset_code: proof.reset_code.clone(),
             new_password: None,
             registration_record: Some(done.message.registration_record),
             key_stretching: Some(done.message.key_stretching),

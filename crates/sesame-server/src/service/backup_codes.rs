@@ -17,7 +17,13 @@ const CROCKFORD: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 
 /// Canonical form of a typed backup code: lowercase, no separators, Crockford aliases mapped.
 fn normalize_backup_code(code: &str) -> Option<String> {
-    let mut out = String::with_capacity(BACKUP_CODE_CHARS);
+    normalize_code(code, BACKUP_CODE_CHARS)
+}
+
+/// Canonical form of a typed Crockford base32 code of `len` characters: lowercase, no
+/// separators, aliases mapped; `None` if it is not one.
+pub(super) fn normalize_code(code: &str, len: usize) -> Option<String> {
+    let mut out = String::with_capacity(len);
     for c in code.chars() {
         let c = match c.to_ascii_lowercase() {
             '-' | ' ' => continue,
@@ -30,7 +36,7 @@ fn normalize_backup_code(code: &str) -> Option<String> {
         }
         out.push(c);
     }
-    (out.len() == BACKUP_CODE_CHARS).then_some(out)
+    (out.len() == len).then_some(out)
 }
 
 impl Sesame {
@@ -73,12 +79,7 @@ impl Sesame {
         let mut codes = Vec::with_capacity(BACKUP_CODES);
         let mut records = Vec::with_capacity(BACKUP_CODES);
         for _ in 0..BACKUP_CODES {
-            let mut raw = [0u8; BACKUP_CODE_CHARS];
-            self.rng().fill(&mut raw);
-            let code: String = raw
-                .iter()
-                .map(|b| CROCKFORD[usize::from(b & 31)] as char)
-                .collect();
+            let code = self.crockford_code(BACKUP_CODE_CHARS);
             records.push(FactorRecord {
                 user_id: user,
                 kind: KIND,
@@ -91,6 +92,15 @@ impl Sesame {
             codes.push(format!("{}-{}", &code[..5], &code[5..]));
         }
         (codes, records)
+    }
+
+    /// A uniformly random code of `chars` Crockford base32 characters (5 bits each).
+    pub(super) fn crockford_code(&self, chars: usize) -> String {
+        let mut raw = vec![0u8; chars];
+        self.rng().fill(&mut raw);
+        raw.iter()
+            .map(|b| CROCKFORD[usize::from(b & 31)] as char)
+            .collect()
     }
 
     /// Unused backup codes left.

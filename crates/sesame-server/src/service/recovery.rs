@@ -7,7 +7,9 @@
 //! * an **email code** — plus a TOTP or backup code when the account has TOTP, so a stolen
 //!   mailbox does not bypass the second factor;
 //! * a **TOTP code plus at least two correct security answers** — security questions are
-//!   never enough alone.
+//!   never enough alone;
+//! * an operator's one-time **reset code** (`sesame admin user reset-password`, see
+//!   [`super::reset_codes`]).
 //!
 //! Finishing stores a new OPAQUE record (client-side registration or server-assisted), revokes
 //! every session, consumes the code, issues fresh backup codes and is audited. Unknown
@@ -343,6 +345,12 @@ impl Sesame {
         state: &State,
         req: &RecoverFinish,
     ) -> Result<Option<(Uuid, &'static str)>, ApiError> {
+        if let Some(code) = &req.reset_code {
+            // An operator's one-time code stands alone (a second factor still applies at
+            // the next login); it is never combined with the other proofs.
+            let ok = self.consume_reset_code(user, code).await?;
+            return Ok(ok.then_some((user, "reset_code")));
+        }
         let has_totp = self.has_totp(user).await?;
         let email_ok = match (&req.email_code, &state.email_code) {
             (Some(code), Some(expected)) => bool::from(

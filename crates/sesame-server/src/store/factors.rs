@@ -35,11 +35,14 @@ pub enum FactorKind {
     DeviceRequired,
     /// Whether the second factor must be phishing-resistant: a passkey (one slot).
     PhishingResistantRequired,
+    /// A one-time password-reset code an operator issued (slot: its keyed hash; value: its
+    /// expiry, unix seconds, big-endian).
+    ResetCode,
 }
 
 impl FactorKind {
     /// Every kind.
-    pub const ALL: [FactorKind; 9] = [
+    pub const ALL: [FactorKind; 10] = [
         FactorKind::Totp,
         FactorKind::BackupCode,
         FactorKind::SecurityQuestion,
@@ -49,6 +52,7 @@ impl FactorKind {
         FactorKind::DeviceKey,
         FactorKind::DeviceRequired,
         FactorKind::PhishingResistantRequired,
+        FactorKind::ResetCode,
     ];
 
     /// The stored text.
@@ -63,6 +67,7 @@ impl FactorKind {
             FactorKind::DeviceKey => "device_key",
             FactorKind::DeviceRequired => "device_required",
             FactorKind::PhishingResistantRequired => "phishing_resistant_required",
+            FactorKind::ResetCode => "reset_code",
         }
     }
 
@@ -113,7 +118,9 @@ impl Slot {
                 _ => Err(corrupt()),
             },
             FactorKind::SecurityQuestion => text.parse().map(Slot::Position).map_err(|_| corrupt()),
-            FactorKind::BackupCode | FactorKind::DeviceKey => Ok(Slot::Key(text.to_owned())),
+            FactorKind::BackupCode | FactorKind::DeviceKey | FactorKind::ResetCode => {
+                Ok(Slot::Key(text.to_owned()))
+            }
             _ if text.is_empty() => Ok(Slot::Only),
             _ => Err(corrupt()),
         }

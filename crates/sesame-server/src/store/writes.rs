@@ -115,6 +115,11 @@ pub fn password_reset(
             kind: FactorKind::DeviceRequired,
             slot: None,
         },
+        Write::DeleteFactors {
+            user,
+            kind: FactorKind::ResetCode,
+            slot: None,
+        },
     ]
 }
 
