@@ -17,6 +17,7 @@ pub mod account;
 pub mod admin;
 pub mod auth;
 pub mod discovery;
+pub mod email;
 pub mod error;
 pub mod login_socket;
 pub mod messaging;

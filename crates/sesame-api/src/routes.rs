@@ -449,6 +449,22 @@ pub const ROUTES: &[Route] = &[
     .body()
     .fresh(),
     route("GET", "/api/security-questions/catalog", &[]),
+    route(
+        "POST",
+        "/api/me/email",
+        codes![I::EmailInvalid, L::TooManyAttempts],
+    )
+    .auth()
+    .body()
+    .fresh(),
+    route(
+        "POST",
+        "/api/me/email/verify",
+        codes![I::VerificationCodeInvalid, I::CodeExpired, I::EmailTaken],
+    )
+    .auth()
+    .body(),
+    route("DELETE", "/api/me/email", &[]).auth().fresh(),
     route("POST", "/api/recover/start", &LOGIN_START)
         .body()
         .throttled(),

@@ -147,6 +147,16 @@ pub struct ProfileArgs {
     /// Set the picture URL, https:// ("" clears it).
     #[arg(long, value_name = "URL")]
     pub picture_url: Option<String>,
+    /// Change the email address: a code is mailed to the new one, and the change is made
+    /// when it is entered (asked for at once on a terminal, or later with --email-code).
+    #[arg(long, value_name = "ADDRESS", conflicts_with = "remove_email")]
+    pub email: Option<String>,
+    /// Confirm a pending address change with the code mailed to the new address.
+    #[arg(long, value_name = "CODE", conflicts_with = "remove_email")]
+    pub email_code: Option<String>,
+    /// Remove the email address (recovery by email then stops working).
+    #[arg(long)]
+    pub remove_email: bool,
 }
 
 /// Flags of `sesame passwd`.

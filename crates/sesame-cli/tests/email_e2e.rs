@@ -63,3 +63,73 @@ fn register_with_email_then_verify_from_the_cli() {
     );
     assert!(out.contains("Logged in as alice"), "{out}");
 }
+
+/// The bodies of the messages in the outbox sent to `to` whose subject is `subject`, once
+/// there is one: the server hands mail over in the background, so this polls, bounded.
+fn mails_to(outbox: &std::path::Path, to: &str, subject: &str) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let found: Vec<String> = std::fs::read_dir(outbox)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+            .filter(|t| t.contains(&format!("To: {to}")) && t.contains(subject))
+            .collect();
+        if !found.is_empty() || std::time::Instant::now() > deadline {
+            return found;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The 6-digit code in `mail`.
+fn code_in(mail: &str) -> String {
+    mail.split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .expect("a 6-digit code")
+        .to_owned()
+}
+
+#[test]
+fn profile_changes_the_address_only_with_the_code_mailed_to_the_new_one() {
+    let server = serve();
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let outbox = server.data_dir().join("outbox");
+    let pw = line(PASSWORD);
+    ok(&server, &home, &["register", "bob", "--password-stdin"], &pw);
+    ok(&server, &home, &["login", "bob", "--password-stdin"], &pw);
+
+    let out = ok(&server, &home, &["profile", "--email", "bob@example.com"], "");
+    assert!(out.contains("sesame profile --email-code CODE"), "{out}");
+    let mails = mails_to(&outbox, "bob@example.com", "Confirm your new email address");
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let code = code_in(&mails[0]);
+    // Nothing changes until the code is entered, and a wrong one changes nothing.
+    let shown = ok(&server, &home, &["profile"], "");
+    assert!(shown.contains("email:               (not set)"), "{shown}");
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let err = fails(&server, &home, &["profile", "--email-code", wrong], "");
+    assert!(err.contains("not the one we sent"), "{err}");
+    let out = ok(&server, &home, &["profile", "--email-code", &code], "");
+    assert!(out.contains("Email address changed to bob@example.com"), "{out}");
+    assert!(out.contains("email:               bob@example.com"), "{out}");
+
+    // A second change: the new address gets the code, the old one is told afterwards.
+    ok(&server, &home, &["profile", "--email", "robert@example.org"], "");
+    let mails = mails_to(&outbox, "robert@example.org", "Confirm your new email address");
+    let code = code_in(&mails[0]);
+    ok(&server, &home, &["profile", "--email-code", &code], "");
+    let told = mails_to(&outbox, "bob@example.com", "Your email address was changed");
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(told[0].contains("robert@example.org"));
+    // The code works once.
+    let err = fails(&server, &home, &["profile", "--email-code", &code], "");
+    assert!(err.contains("No address change is waiting"), "{err}");
+
+    let out = ok(&server, &home, &["profile", "--remove-email"], "");
+    assert!(out.contains("Email address removed"), "{out}");
+    assert!(out.contains("email:               (not set)"), "{out}");
+    let err = fails(&server, &home, &["profile", "--email", "not an address"], "");
+    assert!(err.contains("email_invalid"), "{err}");
+}

@@ -33,6 +33,7 @@ pub(super) async fn profile(ctx: &Ctx, args: ProfileArgs) -> anyhow::Result<()> 
         .context("cannot update the profile")?;
         say!("Profile updated.");
     }
+    email_change(ctx, args.email, args.email_code, args.remove_email).await?;
     let (_, account) = ctx
         .authed(move |token| async move { client.account(&token).await })
         .await?;
@@ -61,6 +62,53 @@ pub(super) async fn profile(ctx: &Ctx, args: ProfileArgs) -> anyhow::Result<()> 
     );
     say!("  backup codes left:   {}", account.backup_codes_left);
     say!("  security questions:  {}", account.security_questions);
+    Ok(())
+}
+
+/// `profile --email`, `--email-code` and `--remove-email`.
+async fn email_change(
+    ctx: &Ctx,
+    email: Option<String>,
+    mut code: Option<String>,
+    remove: bool,
+) -> anyhow::Result<()> {
+    let client = &ctx.client;
+    let reauth = || ReauthArgs {
+        password_stdin: false,
+    };
+    if remove {
+        protected(ctx, reauth(), move |token| async move {
+            client.remove_email(&token).await
+        })
+        .await
+        .context("cannot remove the email address")?;
+        say!("Email address removed.");
+        return Ok(());
+    }
+    if let Some(email) = email {
+        let email = &email;
+        protected(ctx, reauth(), move |token| async move {
+            client.change_email_start(&token, email).await
+        })
+        .await
+        .context("cannot change the email address")?;
+        say!("A code was sent to {email}: the address changes when it is entered.");
+        if code.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            let typed = prompt_line("Code from the mail (empty to enter it later): ")?;
+            code = Some(typed.trim().to_owned()).filter(|c| !c.is_empty());
+        }
+        if code.is_none() {
+            say!("Later: sesame profile --email-code CODE");
+        }
+    }
+    if let Some(code) = code {
+        let code = code.trim();
+        let (_, now) = ctx
+            .authed(move |token| async move { client.change_email_finish(&token, code).await })
+            .await
+            .context("cannot confirm the new email address")?;
+        say!("Email address changed to {now}.");
+    }
     Ok(())
 }
 

@@ -261,6 +261,55 @@ impl Client {
         Ok(body.profile)
     }
 
+    /// `POST /api/me/email`: asks to change the account's address to `email`; a code is
+    /// mailed to it (needs a fresh authentication). Returns the code's lifetime in seconds.
+    pub async fn change_email_start(&self, access_token: &str, email: &str) -> Result<u64> {
+        let body = sesame_api::email::EmailChange {
+            email: email.to_owned(),
+        };
+        let started: sesame_api::email::EmailChangeStarted = self
+            .send_json(
+                self.http()
+                    .post(self.url("api/me/email")?)
+                    .bearer_auth(access_token)
+                    .json(&body),
+            )
+            .await?;
+        Ok(started.expires_in)
+    }
+
+    /// `POST /api/me/email/verify`: confirms the new address with the mailed code; returns
+    /// the address now on the account.
+    pub async fn change_email_finish(&self, access_token: &str, code: &str) -> Result<String> {
+        let body = sesame_api::email::EmailChangeCode {
+            code: code.to_owned(),
+        };
+        let changed: sesame_api::email::EmailChanged = self
+            .send_json(
+                self.http()
+                    .post(self.url("api/me/email/verify")?)
+                    .bearer_auth(access_token)
+                    .json(&body),
+            )
+            .await?;
+        changed
+            .email
+            .ok_or_else(|| crate::Error::UnexpectedResponse("no address in the answer".into()))
+    }
+
+    /// `DELETE /api/me/email`: removes the account's address (needs a fresh
+    /// authentication); recovery by email stops working.
+    pub async fn remove_email(&self, access_token: &str) -> Result<()> {
+        let _: sesame_api::email::EmailChanged = self
+            .send_json(
+                self.http()
+                    .delete(self.url("api/me/email")?)
+                    .bearer_auth(access_token),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// `DELETE /api/me`: deletes the account and everything of it (needs a fresh
     /// authentication). Every session dies with it.
     pub async fn delete_account(&self, access_token: &str) -> Result<()> {

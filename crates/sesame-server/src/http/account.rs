@@ -11,6 +11,7 @@ use sesame_api::account::{
     RecoverStart, RecoverStarted, TotpCode, TotpEnrolment,
 };
 use sesame_api::auth::Message;
+use sesame_api::email::{EmailChange, EmailChangeCode, EmailChangeStarted, EmailChanged};
 use sesame_proto::messages::{LoginChallenge, LoginConfirmation, LoginFinish, LoginStart};
 use sesame_proto::messages::{RegistrationChallenge, RegistrationStart};
 
@@ -42,6 +43,11 @@ pub(super) fn routes() -> Router<Sesame> {
         .route("/api/security-questions/catalog", get(catalog))
         .route("/api/recover/start", post(recover_start))
         .route("/api/recover/finish", post(recover_finish))
+        .route(
+            "/api/me/email",
+            post(email_change_start).delete(email_remove),
+        )
+        .route("/api/me/email/verify", post(email_change_finish))
 }
 
 /// The OpenAPI paths of [`routes`].
@@ -64,6 +70,9 @@ pub(super) fn routes() -> Router<Sesame> {
     catalog,
     recover_start,
     recover_finish,
+    email_change_start,
+    email_change_finish,
+    email_remove,
 ))]
 struct AccountApi;
 
@@ -407,4 +416,72 @@ fn password_changed(revoked_sessions: u64) -> PasswordChanged {
         message: "Password changed.".into(),
         revoked_sessions,
     }
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/me/email",
+    tag = "account",
+    summary = "Change the email address: mails a code to the new one (needs a fresh authentication)",
+    request_body = EmailChange,
+    security(("bearer" = [])),
+    responses((status = 202, description = "A code is on its way.", body = EmailChangeStarted))
+)]
+async fn email_change_start(
+    State(s): State<Sesame>,
+    Ctx(ctx): Ctx,
+    Auth(who): Auth,
+    ApiJson(req): ApiJson<EmailChange>,
+) -> Result<(StatusCode, Json<EmailChangeStarted>), ApiError> {
+    let expires_in = s.email_change_start(&who, &req.email, &ctx).await?;
+    let message = "A code was sent to the new address; confirm it to make the change.".into();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(EmailChangeStarted {
+            message,
+            expires_in,
+        }),
+    ))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/me/email/verify",
+    tag = "account",
+    summary = "Confirm a new email address with the code mailed to it",
+    request_body = EmailChangeCode,
+    security(("bearer" = [])),
+    responses((status = 200, description = "Changed.", body = EmailChanged))
+)]
+async fn email_change_finish(
+    State(s): State<Sesame>,
+    Ctx(ctx): Ctx,
+    Auth(who): Auth,
+    ApiJson(req): ApiJson<EmailChangeCode>,
+) -> Result<Json<EmailChanged>, ApiError> {
+    let email = s.email_change_finish(&who, &req.code, &ctx).await?;
+    Ok(Json(EmailChanged {
+        message: "Email address changed.".into(),
+        email: Some(email),
+    }))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/api/me/email",
+    tag = "account",
+    summary = "Remove the email address (needs a fresh authentication)",
+    security(("bearer" = [])),
+    responses((status = 200, description = "Removed.", body = EmailChanged))
+)]
+async fn email_remove(
+    State(s): State<Sesame>,
+    Ctx(ctx): Ctx,
+    Auth(who): Auth,
+) -> Result<Json<EmailChanged>, ApiError> {
+    s.email_remove(&who, &ctx).await?;
+    Ok(Json(EmailChanged {
+        message: "Email address removed.".into(),
+        email: None,
+    }))
 }

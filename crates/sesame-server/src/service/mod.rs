@@ -20,6 +20,7 @@ mod audit;
 mod backup_codes;
 mod devices;
 pub mod email;
+mod email_change;
 mod keys;
 mod login;
 mod mail;

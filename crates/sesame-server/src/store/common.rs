@@ -295,6 +295,26 @@ macro_rules! sql_store {
                 Ok(done.rows_affected() > 0)
             }
 
+            async fn set_user_email(
+                &self,
+                id: Uuid,
+                email: Option<(&[u8], &[u8])>,
+                now: i64,
+            ) -> Result<bool, StoreError> {
+                let (index, sealed) = email.unzip();
+                let done = sqlx::query(
+                    "UPDATE users SET email_index = $1, email_sealed = $2, updated_at = $3 \
+                     WHERE id = $4",
+                )
+                .bind(index)
+                .bind(sealed)
+                .bind(now)
+                .bind($id(id))
+                .execute(self.writer())
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
             async fn set_credential(
                 &self,
                 id: Uuid,

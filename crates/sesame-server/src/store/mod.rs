@@ -11,19 +11,16 @@
 //! * Timestamps are `i64` unix seconds (`INTEGER` / `BIGINT`).
 //! * Ids are [`Uuid`]s: `TEXT` (hyphenated, lowercase) in SQLite, `UUID` in PostgreSQL.
 //! * Blobs are `BLOB` / `BYTEA`.
-//! * A session's authentication `methods` are stored in one `TEXT` column as a JSON
-//!   array of strings (for example `["opaque","totp"]`), so a method name may contain
-//!   any character.
-//! * [`AccountStatus`] and [`Role`] are stored as the text of their `as_str`. There is no
-//!   `CHECK` constraint on them, so a later status needs no table rebuild in SQLite; an
-//!   unknown value read back is reported as [`StoreError::Corrupt`].
+//! * A session's `methods` are one `TEXT` column holding a JSON array of strings.
+//! * [`AccountStatus`] and [`Role`] are stored as the text of their `as_str`, with no
+//!   `CHECK` constraint (no table rebuild in SQLite for a later value); an unknown value
+//!   read back is reported as [`StoreError::Corrupt`].
 //! * The schema lives in `migrations/sqlite` and `migrations/postgres`, embedded in the
 //!   binary and applied by [`connect`]. Later features add files numbered after
 //!   `0001_init.sql`; an applied migration must never be edited.
-//! * The queries are written once, with `$1`-style placeholders (which SQLite accepts
-//!   too), and generated for both backends by a macro (`common.rs` for [`Store`], likewise
-//!   `factors.rs` and `messages.rs`); each backend's module keeps only what differs:
-//!   connecting, the pool, and how ids are bound and read back.
+//! * The queries are written once, with `$1`-style placeholders (SQLite accepts them),
+//!   and generated for both backends by macros (`common.rs`, `factors.rs`, …); each
+//!   backend's module keeps only connecting, the pool, and how ids are bound and read.
 
 use std::fmt;
 use std::str::FromStr;
@@ -470,6 +467,16 @@ pub trait Store: FactorStore + MessageStore + PasskeyStore + Send + Sync + 'stat
         &self,
         id: Uuid,
         status: AccountStatus,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Replaces a user's email address (its keyed index and row-bound ciphertext; `None`
+    /// removes it) and sets `updated_at`; `false` if there is no such user,
+    /// [`StoreError::Conflict`] on [`ConflictOn::Email`] if another account has it.
+    async fn set_user_email(
+        &self,
+        id: Uuid,
+        email: Option<(&[u8], &[u8])>,
         now: i64,
     ) -> Result<bool, StoreError>;
 

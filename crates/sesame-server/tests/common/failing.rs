@@ -256,6 +256,15 @@ impl Store for FailingStore {
         self.write()?;
         self.inner.set_user_status(id, status, now).await
     }
+    async fn set_user_email(
+        &self,
+        id: Uuid,
+        email: Option<(&[u8], &[u8])>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        self.write()?;
+        self.inner.set_user_email(id, email, now).await
+    }
     async fn set_credential(
         &self,
         id: Uuid,
