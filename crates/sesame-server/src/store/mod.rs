@@ -1,10 +1,9 @@
 //! Persistent storage: one contract ([`Store`]) and two implementations on sqlx,
 //! SQLite (the embedded default) and PostgreSQL.
 //!
-//! This layer holds only bytes and numbers that the layer above has already sealed or
-//! hashed: usernames and emails arrive as a 32-byte keyed HMAC *index* (the lookup key,
-//! unique) plus an AEAD ciphertext, session tokens arrive as a 32-byte hash and server
-//! secrets arrive encrypted under the master key. No cryptography happens here.
+//! This layer holds only bytes the layer above sealed or hashed: usernames and emails as a
+//! 32-byte keyed HMAC *index* (unique lookup key) plus an AEAD ciphertext, session tokens as
+//! a 32-byte hash, server secrets encrypted under the master key. No cryptography here.
 //!
 //! Conventions shared by both backends:
 //!
@@ -470,9 +469,8 @@ pub trait Store: FactorStore + MessageStore + PasskeyStore + Send + Sync + 'stat
         now: i64,
     ) -> Result<bool, StoreError>;
 
-    /// Replaces a user's email address (its keyed index and row-bound ciphertext; `None`
-    /// removes it) and sets `updated_at`; `false` if there is no such user,
-    /// [`StoreError::Conflict`] on [`ConflictOn::Email`] if another account has it.
+    /// Replaces (or with `None` removes) a user's email index and ciphertext; `false` if no
+    /// such user, [`ConflictOn::Email`] if another account has it.
     async fn set_user_email(
         &self,
         id: Uuid,
