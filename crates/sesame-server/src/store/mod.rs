@@ -397,7 +397,6 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Arc<dyn Stor
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(PostgresStore::connect(url, options).await?))
     } else {
-        // Only the scheme is echoed: the rest may hold a password.
         let scheme = url.split_once(':').map_or("(none)", |(s, _)| s);
         Err(StoreError::InvalidUrl(format!(
             "unsupported scheme {scheme:?}: expected sqlite:, postgres:// or postgresql://"
@@ -406,7 +405,6 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Arc<dyn Stor
 }
 
 /// The storage contract. Object safe: the server holds an `Arc<dyn Store>`.
-///
 /// Methods returning `bool` report whether a row was found (and changed); methods
 /// returning `u64` report how many rows they removed.
 #[async_trait]
