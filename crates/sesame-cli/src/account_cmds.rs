@@ -84,7 +84,7 @@ pub struct TwoFaArgs {
 pub enum TwoFaAction {
     /// Show what protects the account: the authenticator app, backup codes left, security
     /// questions.
-    Status,
+    Status(crate::client_cmds::JsonArgs),
     /// Turn it on: shows a QR code for the app, then asks for a code from it.
     Enable(TwoFaEnableArgs),
     /// Turn it off (needs a code from the app, or a backup code).
@@ -157,6 +157,9 @@ pub struct ProfileArgs {
     /// Remove the email address (recovery by email then stops working).
     #[arg(long)]
     pub remove_email: bool,
+    /// Print the account as JSON (for scripts).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Flags of `sesame passwd`.
@@ -235,7 +238,7 @@ pub async fn run(server: &str, cmd: AccountCommand) -> anyhow::Result<()> {
             TwoFaAction::Enable(a) => totp_enable(&ctx, a).await,
             TwoFaAction::Disable(a) => totp_disable(&ctx, a).await,
             TwoFaAction::Device(a) => device_factor(&ctx, a).await,
-            TwoFaAction::Status => two_factor::status(&ctx).await,
+            TwoFaAction::Status(args) => two_factor::status(&ctx, args.json).await,
         },
         AccountCommand::BackupCodes(args) => match args.action {
             BackupCodesAction::Regenerate(reauth) => regenerate_backup_codes(&ctx, reauth).await,
@@ -266,7 +269,7 @@ pub(crate) async fn second_factor(
 ) -> anyhow::Result<Login> {
     if let Some(code) = code {
         return match pending.submit(code).await {
-            Ok(login) => Ok(login),
+            Ok(login) => Ok(after_code(ctx, login, code).await),
             Err(e) => {
                 pending.cancel().await;
                 Err(code_error(ctx, e))
@@ -291,7 +294,7 @@ pub(crate) async fn second_factor(
             bail!("no code given");
         }
         match pending.submit(&code).await {
-            Ok(login) => return Ok(login),
+            Ok(login) => return Ok(after_code(ctx, login, &code).await),
             Err(e) if e.is(CredentialError::InvalidCode) && attempt < tries => {
                 eprintln!("That code is wrong, expired or already used; try again.");
             }
@@ -302,6 +305,23 @@ pub(crate) async fn second_factor(
         }
     }
     unreachable!("the last try returns")
+}
+
+/// After a login completed with `code`: when it was a backup code (not the six digits of an
+/// authenticator), says how many are left, so the person knows when to make new ones.
+async fn after_code(ctx: &Ctx, login: Login, code: &str) -> Login {
+    let code = code.trim();
+    if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
+        return login;
+    }
+    if let Ok(me) = ctx.client.me(&login.session.access_token).await {
+        let left = me.backup_codes_left;
+        say!("Backup code used: {left} left.");
+        if left <= 3 {
+            say!("Make a fresh set soon: sesame backup-codes regenerate");
+        }
+    }
+    login
 }
 
 /// A wrong-code error in words.

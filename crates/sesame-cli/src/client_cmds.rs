@@ -35,15 +35,20 @@ pub enum ClientCommand {
     /// Revoke the stored session on the server and forget it.
     Logout(LogoutArgs),
     /// Show the account you are logged in as.
-    Whoami,
+    Whoami(JsonArgs),
     /// List your sessions, or revoke one.
     Sessions(SessionsArgs),
     /// Activate an account registered with --email, with the code mailed to it (or
     /// --resend to mail a new one).
-    #[command(
-        after_help = "Examples:\n  sesame verify-email alice 123456\n  sesame verify-email alice --resend"
-    )]
     VerifyEmail(VerifyEmailArgs),
+}
+
+/// `--json` of the commands that print data.
+#[derive(Debug, Args)]
+pub struct JsonArgs {
+    /// Print JSON instead of text (for scripts).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Flags of `sesame verify-email`.
@@ -108,6 +113,9 @@ pub struct SessionsArgs {
     /// Without an action, lists the sessions.
     #[command(subcommand)]
     pub action: Option<SessionsAction>,
+    /// Print the list as JSON (for scripts).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Actions of `sesame sessions`.
@@ -127,9 +135,9 @@ pub async fn run(server: &str, cmd: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Register(args) => register(&ctx, args).await,
         ClientCommand::Login(args) => login(&ctx, args).await,
         ClientCommand::Logout(args) => logout(&ctx, args).await,
-        ClientCommand::Whoami => whoami(&ctx).await,
+        ClientCommand::Whoami(args) => whoami(&ctx, args.json).await,
         ClientCommand::Sessions(args) => match args.action {
-            None => list_sessions(&ctx).await,
+            None => list_sessions(&ctx, args.json).await,
             Some(SessionsAction::Revoke { id }) => revoke_session(&ctx, id).await,
         },
         ClientCommand::VerifyEmail(args) => verify_email(&ctx, args).await,
@@ -265,7 +273,13 @@ async fn login(ctx: &Ctx, args: LoginArgs) -> anyhow::Result<()> {
             Some(token) => ctx.client.logout(&token).await.is_ok(),
             None => false,
         };
-        if revoked {
+        if revoked && old.username != session.username {
+            say!(
+                "Logged out {} on this profile: it keeps one account per server. To stay \
+                 signed in as both, give one of them its own profile (SESAME_HOME=DIR).",
+                old.username
+            );
+        } else if revoked {
             say!("Logged out the previous session of {}", old.username);
         }
     }
@@ -327,11 +341,22 @@ fn forget_unlock_key(ctx: &Ctx, username: &str) {
     }
 }
 
-async fn whoami(ctx: &Ctx) -> anyhow::Result<()> {
+async fn whoami(ctx: &Ctx, json: bool) -> anyhow::Result<()> {
     let client = &ctx.client;
     let (session, me) = ctx
         .authed(move |token| async move { client.me(&token).await })
         .await?;
+    if json {
+        let v = serde_json::json!({
+            "server": ctx.server,
+            "session_id": session.session_id,
+            "session_idle_timeout": session.session_idle_timeout,
+            "session_expires_at": session.session_expires_at,
+            "account": me,
+        });
+        say!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
     say!("Logged in to {} as {}", ctx.server, me.username);
     say!("  user id:      {}", me.user_id);
     say!("  status:       {}", me.status);
@@ -351,12 +376,16 @@ async fn whoami(ctx: &Ctx) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn list_sessions(ctx: &Ctx) -> anyhow::Result<()> {
+async fn list_sessions(ctx: &Ctx, json: bool) -> anyhow::Result<()> {
     let client = &ctx.client;
     let (session, mut list) = ctx
         .authed(move |token| async move { client.sessions(&token).await })
         .await?;
     list.sort_by_key(|s| std::cmp::Reverse(s.last_seen_at));
+    if json {
+        say!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(());
+    }
     say!(
         "{} session{} of {} on {}:",
         list.len(),

@@ -7,13 +7,14 @@ mod admin;
 mod admin_oidc;
 mod chat;
 mod client_cmds;
+mod examples;
 mod keys_cmds;
 mod serve;
 mod server_cmds;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 /// Sesame: a login server built on OPAQUE, and its command-line client.
 #[derive(Debug, Parser)]
@@ -96,7 +97,8 @@ async fn main() -> ExitCode {
 
 /// Parses the command line and runs the command.
 async fn run() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let matches = examples::finish(Cli::command()).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     client_cmds::set_ca_file(cli.ca_file.clone());
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
@@ -109,9 +111,9 @@ async fn run() -> anyhow::Result<()> {
         Command::Chat(args) => chat::chat(&cli.server, args).await,
         Command::Server(args) => server_cmds::run(&cli.server, args),
         Command::Completions { shell } => {
-            use clap::CommandFactory as _;
             let mut script = Vec::new();
-            clap_complete::generate(shell, &mut Cli::command(), "sesame", &mut script);
+            let mut cmd = examples::finish(Cli::command());
+            clap_complete::generate(shell, &mut cmd, "sesame", &mut script);
             std::io::Write::write_all(&mut std::io::stdout(), &script)
                 .or_else(|e| match e.kind() {
                     std::io::ErrorKind::BrokenPipe => Ok(()),
@@ -125,7 +127,6 @@ async fn run() -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory as _;
 
     #[test]
     fn the_command_line_is_well_formed() {

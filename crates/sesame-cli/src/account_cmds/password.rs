@@ -33,10 +33,15 @@ pub(super) async fn profile(ctx: &Ctx, args: ProfileArgs) -> anyhow::Result<()> 
         .context("cannot update the profile")?;
         say!("Profile updated.");
     }
-    email_change(ctx, args.email, args.email_code, args.remove_email).await?;
+    let (email, code) = (args.email.clone(), args.email_code.clone());
+    email_change(ctx, email, code, args.remove_email).await?;
     let (_, account) = ctx
         .authed(move |token| async move { client.account(&token).await })
         .await?;
+    if args.json {
+        say!("{}", serde_json::to_string_pretty(&account)?);
+        return Ok(());
+    }
     let unset = "(not set)";
     say!("Profile of {} on {}:", account.username, ctx.server);
     say!(

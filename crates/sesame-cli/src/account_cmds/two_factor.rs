@@ -14,11 +14,20 @@ use super::{
 use sesame_client::api::CredentialError;
 
 /// `sesame 2fa status`.
-pub(super) async fn status(ctx: &Ctx) -> anyhow::Result<()> {
+pub(super) async fn status(ctx: &Ctx, json: bool) -> anyhow::Result<()> {
     let client = &ctx.client;
     let (_, me) = ctx
         .authed(move |token| async move { client.me(&token).await })
         .await?;
+    if json {
+        let v = serde_json::json!({
+            "totp_enabled": me.totp_enabled,
+            "backup_codes_left": me.backup_codes_left,
+            "security_questions": me.security_questions,
+        });
+        say!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
     say!(
         "Authenticator app:  {}",
         if me.totp_enabled {
