@@ -37,6 +37,9 @@ pub enum KeysAction {
     Show {
         /// The user (yourself when omitted).
         user: Option<String>,
+        /// Print JSON instead of text (for scripts).
+        #[arg(long)]
+        json: bool,
     },
     /// Print the safety number of you and USER, to compare with them out of band.
     Verify {
@@ -70,7 +73,18 @@ pub async fn run(server: &str, args: KeysArgs) -> anyhow::Result<()> {
         .await;
     let token = session.access_token.clone();
     match args.action {
-        KeysAction::Show { user: None } => {
+        KeysAction::Show { user: None, json } if json => {
+            let me = messenger.public();
+            let published = match own {
+                Ok(Some(entry)) => Some(entry.identity.same_keys(&me)),
+                Ok(None) => Some(false),
+                Err(_) => None,
+            };
+            let mut v = identity_json(messenger.username(), &me);
+            v["published"] = serde_json::json!(published);
+            say!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        KeysAction::Show { user: None, .. } => {
             let me = messenger.public();
             say!(
                 "Your identity keys ({} on {}):",
@@ -90,8 +104,17 @@ pub async fn run(server: &str, args: KeysArgs) -> anyhow::Result<()> {
                 Err(e) => say!("  published:        unknown ({e})"),
             }
         }
-        KeysAction::Show { user: Some(user) } => {
+        KeysAction::Show {
+            user: Some(user),
+            json,
+        } => {
             let resolved = resolve_loudly(&messenger, &token, &user).await?;
+            if json {
+                let mut v = identity_json(&resolved.username, &resolved.contact.identity);
+                v["verified"] = (resolved.contact.trust == ContactTrust::Verified).into();
+                say!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(());
+            }
             say!("Keys of {} on {}:", resolved.username, ctx.server);
             print_identity(&resolved.contact.identity);
             say!("  {}", pin_state(&resolved));
@@ -239,6 +262,16 @@ async fn resolve_loudly(
 pub(crate) fn banner(text: &str) -> String {
     let rule = "!".repeat(72);
     format!("{rule}\n{text}\n{rule}")
+}
+
+/// A user's public identity for `--json`.
+fn identity_json(username: &str, p: &PublicIdentity) -> serde_json::Value {
+    serde_json::json!({
+        "username": username,
+        "fingerprint": p.fingerprint().to_string(),
+        "signing_key": sesame_proto::b64::encode(p.signing_key),
+        "encryption_key": sesame_proto::b64::encode(p.encryption_key),
+    })
 }
 
 fn print_identity(p: &PublicIdentity) {

@@ -7,10 +7,6 @@ use sesame_client::profile::Profile;
 
 /// Flags and subcommands of `sesame server`.
 #[derive(Debug, Args)]
-#[command(
-    after_help = "Examples:\n  sesame server show\n  sesame server forget \
-    https://sesame.example.com"
-)]
 pub struct ServerArgs {
     #[command(subcommand)]
     command: ServerCommand,
@@ -22,6 +18,9 @@ enum ServerCommand {
     Show {
         /// The server (default: --server).
         url: Option<String>,
+        /// Print JSON instead of text (for scripts).
+        #[arg(long)]
+        json: bool,
     },
     /// Forget the keys pinned for the server: its OPAQUE key and its TLS certificate. The
     /// next login trusts what the server then presents. Do this only when you know the
@@ -36,7 +35,9 @@ enum ServerCommand {
 pub fn run(server: &str, args: ServerArgs) -> anyhow::Result<()> {
     let profile = Profile::open()?;
     match args.command {
-        ServerCommand::Show { url } => show(&profile, &id(url.as_deref().unwrap_or(server))?),
+        ServerCommand::Show { url, json } => {
+            show(&profile, &id(url.as_deref().unwrap_or(server))?, json)
+        }
         ServerCommand::Forget { url } => forget(&profile, &id(url.as_deref().unwrap_or(server))?),
     }
 }
@@ -45,7 +46,19 @@ fn id(url: &str) -> anyhow::Result<String> {
     sesame_client::server_id(url).with_context(|| format!("not a server URL: {url}"))
 }
 
-fn show(profile: &Profile, server: &str) -> anyhow::Result<()> {
+fn show(profile: &Profile, server: &str, json: bool) -> anyhow::Result<()> {
+    if json {
+        let key = profile.pinned_key(server)?;
+        let cert = profile.pinned_tls_certificate(server)?;
+        let v = serde_json::json!({
+            "server": server,
+            "server_key": key.map(|k| sesame_client::fingerprint(&k)),
+            "tls_certificate": cert.map(|c| sesame_client::tls::certificate_fingerprint(&c)),
+            "logged_in_as": profile.load_session(server)?.map(|s| s.username),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
     println!("{server}");
     match profile.pinned_key(server)? {
         Some(key) => println!("  server key:      {}", sesame_client::fingerprint(&key)),

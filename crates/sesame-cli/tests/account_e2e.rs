@@ -226,7 +226,10 @@ fn two_factor_backup_codes_password_change_recovery_and_deletion() {
     );
     assert!(out.contains("Logged in as alice"), "{out}");
     // A backup code says how many are left (this is the second one used).
-    let left: Vec<&str> = out.lines().filter(|l| l.starts_with("Backup code used: ")).collect();
+    let left: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("Backup code used: "))
+        .collect();
     assert!(left.len() == 1 && left[0].ends_with(" left."), "{out}");
     assert!(
         !err.contains("WARNING"),

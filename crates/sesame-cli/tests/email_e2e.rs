@@ -97,10 +97,20 @@ fn profile_changes_the_address_only_with_the_code_mailed_to_the_new_one() {
     let home = tmp.path().join("home");
     let outbox = server.data_dir().join("outbox");
     let pw = line(PASSWORD);
-    ok(&server, &home, &["register", "bob", "--password-stdin"], &pw);
+    ok(
+        &server,
+        &home,
+        &["register", "bob", "--password-stdin"],
+        &pw,
+    );
     ok(&server, &home, &["login", "bob", "--password-stdin"], &pw);
 
-    let out = ok(&server, &home, &["profile", "--email", "bob@example.com"], "");
+    let out = ok(
+        &server,
+        &home,
+        &["profile", "--email", "bob@example.com"],
+        "",
+    );
     assert!(out.contains("sesame profile --email-code CODE"), "{out}");
     let mails = mails_to(&outbox, "bob@example.com", "Confirm your new email address");
     assert_eq!(mails.len(), 1, "{mails:?}");
@@ -112,12 +122,27 @@ fn profile_changes_the_address_only_with_the_code_mailed_to_the_new_one() {
     let err = fails(&server, &home, &["profile", "--email-code", wrong], "");
     assert!(err.contains("not the one we sent"), "{err}");
     let out = ok(&server, &home, &["profile", "--email-code", &code], "");
-    assert!(out.contains("Email address changed to bob@example.com"), "{out}");
-    assert!(out.contains("email:               bob@example.com"), "{out}");
+    assert!(
+        out.contains("Email address changed to bob@example.com"),
+        "{out}"
+    );
+    assert!(
+        out.contains("email:               bob@example.com"),
+        "{out}"
+    );
 
     // A second change: the new address gets the code, the old one is told afterwards.
-    ok(&server, &home, &["profile", "--email", "robert@example.org"], "");
-    let mails = mails_to(&outbox, "robert@example.org", "Confirm your new email address");
+    ok(
+        &server,
+        &home,
+        &["profile", "--email", "robert@example.org"],
+        "",
+    );
+    let mails = mails_to(
+        &outbox,
+        "robert@example.org",
+        "Confirm your new email address",
+    );
     let code = code_in(&mails[0]);
     ok(&server, &home, &["profile", "--email-code", &code], "");
     let told = mails_to(&outbox, "bob@example.com", "Your email address was changed");
@@ -130,6 +155,11 @@ fn profile_changes_the_address_only_with_the_code_mailed_to_the_new_one() {
     let out = ok(&server, &home, &["profile", "--remove-email"], "");
     assert!(out.contains("Email address removed"), "{out}");
     assert!(out.contains("email:               (not set)"), "{out}");
-    let err = fails(&server, &home, &["profile", "--email", "not an address"], "");
+    let err = fails(
+        &server,
+        &home,
+        &["profile", "--email", "not an address"],
+        "",
+    );
     assert!(err.contains("email_invalid"), "{err}");
 }

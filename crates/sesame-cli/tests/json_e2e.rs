@@ -15,7 +15,12 @@ fn client_commands_print_json_for_scripts() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home");
     let pw = line(PASSWORD);
-    ok(&server, &home, &["register", "alice", "--password-stdin"], &pw);
+    ok(
+        &server,
+        &home,
+        &["register", "alice", "--password-stdin"],
+        &pw,
+    );
     ok(&server, &home, &["login", "alice", "--password-stdin"], &pw);
 
     let who = json(&ok(&server, &home, &["whoami", "--json"], ""));
@@ -41,6 +46,17 @@ fn client_commands_print_json_for_scripts() {
     ));
     assert_eq!(profile["profile"]["display_name"], "Alice L.");
     assert_eq!(profile["username"], "alice");
+
+    let keys = json(&ok(&server, &home, &["keys", "show", "--json"], ""));
+    assert_eq!(
+        (keys["username"].as_str(), keys["published"].as_bool()),
+        (Some("alice"), Some(true))
+    );
+    assert_eq!(keys["signing_key"].as_str().map(str::len), Some(43));
+
+    let pinned = json(&ok(&server, &home, &["server", "show", "--json"], ""));
+    assert_eq!(pinned["logged_in_as"], "alice");
+    assert!(pinned["server_key"].is_string(), "{pinned}");
 }
 
 #[test]

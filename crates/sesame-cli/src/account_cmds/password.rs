@@ -31,10 +31,10 @@ pub(super) async fn profile(ctx: &Ctx, args: ProfileArgs) -> anyhow::Result<()> 
         })
         .await
         .context("cannot update the profile")?;
-        say!("Profile updated.");
+        tell(args.json, "Profile updated.");
     }
     let (email, code) = (args.email.clone(), args.email_code.clone());
-    email_change(ctx, email, code, args.remove_email).await?;
+    email_change(ctx, email, code, args.remove_email, args.json).await?;
     let (_, account) = ctx
         .authed(move |token| async move { client.account(&token).await })
         .await?;
@@ -76,6 +76,7 @@ async fn email_change(
     email: Option<String>,
     mut code: Option<String>,
     remove: bool,
+    json: bool,
 ) -> anyhow::Result<()> {
     let client = &ctx.client;
     let reauth = || ReauthArgs {
@@ -87,7 +88,7 @@ async fn email_change(
         })
         .await
         .context("cannot remove the email address")?;
-        say!("Email address removed.");
+        tell(json, "Email address removed.");
         return Ok(());
     }
     if let Some(email) = email {
@@ -97,13 +98,16 @@ async fn email_change(
         })
         .await
         .context("cannot change the email address")?;
-        say!("A code was sent to {email}: the address changes when it is entered.");
+        tell(
+            json,
+            &format!("A code was sent to {email}: the address changes when it is entered."),
+        );
         if code.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
             let typed = prompt_line("Code from the mail (empty to enter it later): ")?;
             code = Some(typed.trim().to_owned()).filter(|c| !c.is_empty());
         }
         if code.is_none() {
-            say!("Later: sesame profile --email-code CODE");
+            tell(json, "Later: sesame profile --email-code CODE");
         }
     }
     if let Some(code) = code {
@@ -112,9 +116,19 @@ async fn email_change(
             .authed(move |token| async move { client.change_email_finish(&token, code).await })
             .await
             .context("cannot confirm the new email address")?;
-        say!("Email address changed to {now}.");
+        tell(json, &format!("Email address changed to {now}."));
     }
     Ok(())
+}
+
+/// A line for the person: on standard output, or on standard error when standard output
+/// carries JSON.
+fn tell(json: bool, line: &str) {
+    if json {
+        eprintln!("{line}");
+    } else {
+        say!("{line}");
+    }
 }
 
 pub(super) async fn passwd(ctx: &Ctx, args: PasswdArgs) -> anyhow::Result<()> {

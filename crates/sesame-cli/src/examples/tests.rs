@@ -46,7 +46,10 @@ fn every_command_has_examples() {
         assert!(listed.contains(&path.as_str()), "no examples for `{path}`");
     }
     for path in &listed {
-        assert!(all.iter().any(|p| p == path), "examples for unknown `{path}`");
+        assert!(
+            all.iter().any(|p| p == path),
+            "examples for unknown `{path}`"
+        );
     }
 }
 
@@ -72,7 +75,10 @@ fn server_side_commands_hide_the_client_options() {
     let mut cmd = finish(Cli::command());
     let serve = cmd.find_subcommand_mut("serve").unwrap();
     let help = serve.render_help().to_string();
-    assert!(!help.contains("--server") && !help.contains("--ca-file"), "{help}");
+    assert!(
+        !help.contains("--server") && !help.contains("--ca-file"),
+        "{help}"
+    );
     assert!(help.contains("Examples:\n  sesame serve"), "{help}");
     let admin = cmd.find_subcommand_mut("admin").unwrap();
     let show = admin

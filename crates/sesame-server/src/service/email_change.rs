@@ -165,11 +165,7 @@ impl Sesame {
         let index = fields.index("email", &new);
         self.inner
             .store
-            .set_user_email(
-                who.user_id,
-                Some((&index, &pending.sealed)),
-                self.now_i64(),
-            )
+            .set_user_email(who.user_id, Some((&index, &pending.sealed)), self.now_i64())
             .await
             .map_err(map_conflict)?;
         if let Some(old) = old.filter(|o| *o != new) {
@@ -178,7 +174,12 @@ impl Sesame {
                  this was not you, sign in and change your password now.\n",
                 self.username_of(&account)?
             );
-            self.send_mail_in_background(old, "Your email address was changed", body, "email-change");
+            self.send_mail_in_background(
+                old,
+                "Your email address was changed",
+                body,
+                "email-change",
+            );
         }
         self.audit("email.changed", Some(who.user_id), None, ctx)
             .await;
