@@ -12,7 +12,7 @@ export const DATA_DIR = process.env.SESAME_DATA_DIR;
 export const SHOTS = process.env.SESAME_SCREENSHOTS ?? join(tmpdir(), "sesame-web-shots");
 mkdirSync(SHOTS, { recursive: true });
 
-export const PW = { alice: "violet kettle orbit 42", alice2: "new lantern harbour 17", bob: "granite meadow falcon 8", carol: "copper willow signal 5" };
+export const PW = { alice: "violet kettle orbit 42", alice2: "new lantern harbour 17", bob: "granite meadow falcon 8", carol: "copper willow signal 5", dana: "amber river lantern 9" };
 export const violations = [];
 export const pages = [];
 export const T = 30_000;

@@ -7,6 +7,7 @@ import {
 import { passkeys } from "./passkeys.mjs";
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
+import { readdirSync, readFileSync } from "node:fs";
 
 /** The TOTP code for `secret` at `at` (milliseconds). */
 const totp = (secret, at) => new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(secret) }).generate({ timestamp: at });
@@ -265,5 +266,48 @@ export async function run({ browser, evilUrl, cliHome }) {
     await c.getByText(/banned|suspended/i).waitFor();
   });
 
+  await operatorOnboarding(browser);
   await passkeys({ browser });
+}
+
+/** The code in the newest outbox message to `to`, waiting (bounded) for the background hand-over. */
+async function mailedCode(to) {
+  const dir = join(DATA_DIR, "outbox");
+  for (let i = 0; i < 200; i++) {
+    const texts = readdirSync(dir).map((f) => readFileSync(join(dir, f), "utf8")).filter((t) => t.includes(`To: ${to}`));
+    const code = texts.map((t) => t.match(/\b(\d{6})\b/)?.[1]).find(Boolean);
+    if (code) return code;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no code mailed to ${to}`);
+}
+
+/** An account the operator created is claimed in the browser with its one-time code; its owner then sets an email address. */
+async function operatorOnboarding(browser) {
+  const d = await newPage(browser, { width: 1024, height: 800 });
+  await step("an operator's one-time code lets a new user set their password in the browser", async () => {
+    const made = JSON.parse(execFileSync(BIN, ["admin", "--data-dir", DATA_DIR, "--json", "user", "create", "dana"], { encoding: "utf8" }));
+    assert(made.username === "dana" && made.code.length === 23, `created: ${JSON.stringify(made)}`);
+    await d.goto("/recover");
+    await d.getByLabel("Username").fill("dana");
+    await d.getByLabel("New password").fill(PW.dana);
+    await d.getByRole("button", { name: "Continue" }).click();
+    await d.getByRole("tab", { name: "Code from an administrator" }).click();
+    await d.getByLabel("Reset code").fill(made.code.toUpperCase());
+    await d.getByRole("button", { name: "Reset password" }).click();
+    await heading(d, "Your password was reset");
+    await signIn(d, "dana", PW.dana);
+  });
+  await step("the account page changes the email address only with the code mailed to it", async () => {
+    await d.getByLabel("New email address").fill("dana@example.com");
+    await d.getByRole("button", { name: "Send a code" }).click();
+    await confirmIfAsked(d, PW.dana);
+    await d.getByLabel("Code from the email").fill(await mailedCode("dana@example.com"));
+    await d.getByRole("button", { name: "Confirm the new address" }).click();
+    await d.getByText("Your email address is now dana@example.com.").waitFor();
+    await d.reload();
+    await heading(d, "Your account");
+    await d.getByText("dana@example.com", { exact: true }).waitFor();
+  });
+  await d.context().close();
 }

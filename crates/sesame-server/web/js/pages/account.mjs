@@ -1,6 +1,7 @@
 // The account page: profile, security (security.mjs), sessions, recent sign-ins, deletion.
 
-import { api, describe } from "../api.mjs";
+import { api, describe, ApiError } from "../api.mjs";
+import { E } from "../contract.mjs";
 import { signOut } from "../auth.mjs";
 import { h, mount, field, form, card, notice, when } from "../ui.mjs";
 import { securitySection, fresh } from "./security.mjs";
@@ -27,6 +28,42 @@ function profileCard(app) {
       h("dt", {}, "Username"), h("dd", { "data-testid": "me-username" }, app.me.username),
       h("dt", {}, "Member since"), h("dd", {}, when(app.me.created_at)),
       h("dt", {}, "Email"), h("dd", {}, app.me.email ?? "none")),
+    el, done);
+}
+
+/** Changing the email address: a code goes to the new address, and entering it makes the change. */
+function emailCard(app) {
+  const done = h("div", { "aria-live": "polite" });
+  const confirmStep = () => form({
+    fields: [field({ label: "Code from the email", name: "code", autocomplete: "one-time-code", inputmode: "numeric", required: true })],
+    submit: "Confirm the new address",
+    onSubmit: async (v) => {
+      let changed;
+      try {
+        changed = await api("POST", "/api/me/email/verify", { code: v.code.trim() });
+      } catch (e) {
+        if (e instanceof ApiError && e.code === E.CODE_EXPIRED) throw new Error("That code has expired. Ask for a new one.");
+        throw new Error(describe(e));
+      }
+      await app.loadMe();
+      done.replaceChildren(notice("success", `Your email address is now ${changed.email}.`));
+    },
+  }).el;
+  const { el } = form({
+    fields: [field({ label: "New email address", name: "email", type: "email", autocomplete: "email", required: true, maxlength: 254 })],
+    submit: "Send a code",
+    onSubmit: async (v) => {
+      try {
+        const sent = await fresh(app, "Changing your email address needs your password.", () => api("POST", "/api/me/email", { email: v.email }));
+        if (!sent) return;
+      } catch (e) {
+        throw new Error(describe(e));
+      }
+      done.replaceChildren(notice("info", `We sent a code to ${v.email}. Your address changes when you enter it.`), confirmStep());
+    },
+  });
+  return card("Email address",
+    h("p", {}, "Used for recovery codes. It changes only once you enter the code we send to the new address."),
     el, done);
 }
 
@@ -93,6 +130,11 @@ const EVENTS = {
   "passkey.phishing_resistant": "Passkey requirement changed",
   "keys.updated": "Message keys published",
   "keys.backup_updated": "Message-key backup saved",
+  "email.change_started": "Email change asked",
+  "email.changed": "Email address changed",
+  "email.removed": "Email address removed",
+  "admin.reset_code_issued": "An administrator issued a password-reset code",
+  "admin.user_created": "Account created by an administrator",
 };
 
 async function activityCard() {
@@ -132,7 +174,7 @@ export default async function account(app) {
   await app.loadMe();
   const [security, sessions, activity] = await Promise.all([securitySection(app), sessionsCard(app), activityCard()]);
   mount("Your account", h("h1", {}, "Your account"),
-    h("div", { class: "grid" }, profileCard(app), sessions),
+    h("div", { class: "grid" }, profileCard(app), sessions, emailCard(app)),
     h("h2", { class: "section" }, "Security"), security,
     activity, deleteCard(app));
 }

@@ -41,7 +41,7 @@ export default function recover(app) {
     el);
 }
 
-/** The three ways to prove the account, as tabs. */
+/** The ways to prove the account, as tabs. */
 function proofStep(app, username, started, record) {
   const methods = [
     ["Backup code", () => [field({ label: "Backup code", name: "backup_code", autocomplete: "off", autofocus: true, required: true })]],
@@ -51,6 +51,7 @@ function proofStep(app, username, started, record) {
     ["Authenticator and questions", () => [
       field({ label: "Authenticator code", name: "totp_code", autocomplete: "one-time-code", inputmode: "numeric", required: true }),
       ...started.questions.map((q, i) => field({ label: q, name: `answer${i}`, autocomplete: "off", required: true }))]],
+    ["Code from an administrator", () => [field({ label: "Reset code", name: "reset_code", autocomplete: "off", required: true, hint: "The one-time code your server's administrator gave you (xxxxx-xxxxx-xxxxx-xxxxx)." })]],
   ];
   const panel = h("div", {});
   const tabs = methods.map(([label, fields], i) => h("button", { type: "button", role: "tab", class: "tab",
@@ -72,6 +73,7 @@ async function finish(app, username, started, record, v) {
   if (v.backup_code) body.backup_code = v.backup_code.trim();
   if (v.email_code) body.email_code = v.email_code.trim();
   if (v.totp_code) body.totp_code = v.totp_code.trim();
+  if (v.reset_code) body.reset_code = v.reset_code.trim();
   const answers = Object.keys(v).filter((k) => k.startsWith("answer")).sort().map((k) => v[k]);
   if (answers.length) body.answers = answers;
   let done;
