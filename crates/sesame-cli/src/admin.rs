@@ -413,7 +413,7 @@ fn parse_since(text: &str, now: u64) -> anyhow::Result<i64> {
 }
 
 /// Says what an action did: a line, or `{"done": …}` with `--json`.
-fn done(json: bool, what: &str) -> anyhow::Result<()> {
+pub(crate) fn done(json: bool, what: &str) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::json!({ "done": what }));
     } else {

@@ -162,21 +162,23 @@ pub async fn keys(s: &Sesame, cmd: KeysCommand, json: bool) -> anyhow::Result<()
         }
         KeysCommand::List => {
             let now = i64::try_from(s.now())?;
+            let mut all = Vec::new();
             for (k, _, signing) in s.oidc_key_states().await? {
                 let state = match (signing, k.active_from > now) {
                     (true, _) => "signing",
                     (false, true) => "next",
                     (false, false) => "retiring",
                 };
-                if json {
-                    let v = serde_json::json!({ "kid": k.kid, "alg": k.alg, "state": state, "active_from": k.active_from });
-                    println!("{v}");
-                } else {
+                if !json {
                     println!(
                         "{:<18} {:<6} {state:<8} active from {}",
                         k.kid, k.alg, k.active_from
                     );
                 }
+                all.push(serde_json::json!({ "kid": k.kid, "alg": k.alg, "state": state, "active_from": k.active_from }));
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&all)?);
             }
         }
     }
@@ -228,8 +230,7 @@ async fn client(s: &Sesame, cmd: ClientCommand, json: bool) -> anyhow::Result<()
         },
         ClientCommand::Remove { id } => {
             anyhow::ensure!(s.oidc_remove_client(&id).await?, "no client {id}");
-            println!("removed {id}");
-            Ok(())
+            crate::admin::done(json, &format!("removed {id}"))
         }
         ClientCommand::RotateSecret { id } => print_client(&s.oidc_rotate_secret(&id).await?, json),
     }
@@ -240,19 +241,19 @@ pub async fn group(s: &Sesame, cmd: GroupCommand, json: bool) -> anyhow::Result<
     match cmd {
         GroupCommand::Create { name } => {
             anyhow::ensure!(s.oidc_group_create(&name).await?, "group {name} exists");
-            println!("created {name}");
+            crate::admin::done(json, &format!("created {name}"))?;
         }
         GroupCommand::Delete { name } => {
             anyhow::ensure!(s.oidc_group_delete(&name).await?, "no group {name}");
-            println!("deleted {name}");
+            crate::admin::done(json, &format!("deleted {name}"))?;
         }
         GroupCommand::Add { group, user } => {
             s.oidc_group_member(&group, &user, true).await?;
-            println!("{user} is in {group}");
+            crate::admin::done(json, &format!("{user} is in {group}"))?;
         }
         GroupCommand::Remove { group, user } => {
             s.oidc_group_member(&group, &user, false).await?;
-            println!("{user} is not in {group}");
+            crate::admin::done(json, &format!("{user} is not in {group}"))?;
         }
         GroupCommand::List => {
             let all = s.oidc_groups().await?;

@@ -136,3 +136,61 @@ fn the_operator_lists_sessions_resets_second_factors_and_deletes() {
         );
     }
 }
+
+#[test]
+fn every_admin_command_answers_json_with_json() {
+    let server = serve();
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("laptop");
+    ok(
+        &server,
+        &home,
+        &["register", "alice", "--password-stdin"],
+        &line(PASSWORD),
+    );
+    let dir = server.data_dir();
+    let commands: &[&[&str]] = &[
+        &["gen-master-key"],
+        &["users", "list"],
+        &["user", "show", "alice"],
+        &["user", "grant-admin", "alice"],
+        &["user", "revoke-admin", "alice"],
+        &["user", "passkeys", "alice"],
+        &["user", "reset2fa", "alice"],
+        &["user", "reset-password", "alice"],
+        &["user", "ban", "alice"],
+        &["user", "unban", "alice"],
+        &["sessions", "list", "alice"],
+        &["sessions", "revoke", "alice"],
+        &["audit", "--limit", "3"],
+        &["group", "create", "staff"],
+        &["group", "add", "staff", "alice"],
+        &["group", "list"],
+        &["group", "remove", "staff", "alice"],
+        &["group", "delete", "staff"],
+        &[
+            "oidc",
+            "client",
+            "add",
+            "Wiki",
+            "--redirect-uri",
+            "https://wiki.example.com/cb",
+            "--id",
+            "wiki",
+        ],
+        &["oidc", "client", "list"],
+        &["oidc", "client", "show", "wiki"],
+        &["oidc", "client", "rotate-secret", "wiki"],
+        &["oidc", "client", "remove", "wiki"],
+        &["keys", "list"],
+        &["user", "create", "zoe"],
+        &["user", "delete", "zoe", "--yes"],
+    ];
+    for args in commands {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = admin(&dir, &all).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        let parsed: Result<serde_json::Value, _> = serde_json::from_str(&out);
+        assert!(parsed.is_ok(), "{args:?} printed no JSON: {out}");
+    }
+}
