@@ -28,6 +28,7 @@ macro_rules! say {
 }
 
 mod interactive;
+mod terminal;
 
 pub use interactive::chat;
 
