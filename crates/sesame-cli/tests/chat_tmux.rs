@@ -36,9 +36,12 @@ impl Tmux {
 
     /// Opens a 150x40 terminal named `name` running `sesame chat PEER` with profile `home`.
     fn chat(&self, name: &str, server: &Server, home: &Path, peer: &str) {
-        // The pane stays after the chat exits, so its last screen can still be read.
+        // The pane stays after the chat exits, so its last screen can still be read; it
+        // then shows the terminal's line mode (`stty`), which the editor must have restored.
         let line = format!(
-            "env SESAME_HOME='{}' SESAME_SERVER='{}' '{SESAME}' chat {peer}; echo '[chat exited]'; sleep 60",
+            "env SESAME_HOME='{}' SESAME_SERVER='{}' '{SESAME}' chat {peer}; echo '[chat exited]'; \
+             stty -a | tr ' ' '\\n' | grep -x -e '-*icanon' -e '-*echo' | tr '\\n' ' '; \
+             echo '[mode]'; sleep 60",
             home.display(),
             server.url
         );
@@ -165,6 +168,15 @@ fn wait_for_own(tmux: &Tmux, name: &str, text: &str) -> String {
     }
 }
 
+/// Waits until the chat of `name` has exited and checks that it gave the terminal back in
+/// line mode with echo (not left in the editor's raw mode).
+fn wait_for_exit(tmux: &Tmux, name: &str) -> String {
+    let screen = tmux.wait_for(name, &["[mode]"]);
+    assert!(screen.contains("[chat exited]"), "{screen}");
+    assert!(screen.contains("icanon echo [mode]"), "{screen}");
+    screen
+}
+
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.run(&["kill-server"]);
@@ -256,9 +268,9 @@ fn two_people_chat_in_real_terminals() {
     assert!(!screen.contains("frobnicate"), "{screen}");
 
     tmux.type_line("alice", "/quit");
-    tmux.wait_for("alice", &["[chat exited]"]);
+    wait_for_exit(&tmux, "alice");
     tmux.type_line("bob", "/quit");
-    tmux.wait_for("bob", &["[chat exited]"]);
+    wait_for_exit(&tmux, "bob");
 
     // Everything was read and acknowledged; the histories stay on each side.
     let out = ok(&server, &alice, &["inbox", "--wait", "0.5"], "");
@@ -327,9 +339,9 @@ fn a_half_typed_line_survives_incoming_messages() {
     tmux.wait_for_last_line("alice", ">");
 
     tmux.type_line("alice", "/quit");
-    tmux.wait_for("alice", &["[chat exited]"]);
+    wait_for_exit(&tmux, "alice");
     tmux.press("bob", "C-d");
-    tmux.wait_for("bob", &["[chat exited]"]);
+    wait_for_exit(&tmux, "bob");
     for name in ["alice", "bob"] {
         let screen = tmux.screen(name);
         assert!(screen.contains("Bye."), "{screen}");
@@ -392,5 +404,38 @@ fn a_server_restart_is_one_calm_line_each_way() {
         assert!(!screen.contains("os error"), "{screen}");
     }
     tmux.type_line("alice", "/quit");
-    tmux.wait_for("alice", &["[chat exited]"]);
+    wait_for_exit(&tmux, "alice");
+}
+
+#[test]
+fn a_chat_that_cannot_go_on_says_why_and_gives_the_terminal_back() {
+    if !tmux_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let mut process = serve_at(&addr, &tmp.path().join("data"), &[]);
+    let server = Server::external(&format!("http://{addr}"));
+    let (alice, _bob) = two_users(&server, tmp.path());
+    let tmux = Tmux {
+        socket: tmp.path().join("tmux.sock"),
+    };
+    tmux.chat("alice", &server, &alice, "bob");
+    tmux.wait_for("alice", &["Type a message"]);
+    tmux.type_text("alice", "unfinished");
+
+    // Another installation takes the address: waiting will not bring the session back.
+    process.kill();
+    tmux.wait_for("alice", &["(connection lost; reconnecting…)"]);
+    let _other = serve_at(&addr, &tmp.path().join("other"), &[]);
+    tmux.wait_for("alice", &["!! the chat stopped:"]);
+    let screen = tmux.wait_for_last_line("alice", "> unfinished");
+    assert!(screen.contains("(press Enter to leave)"), "{screen}");
+    tmux.press("alice", "Enter");
+    let screen = wait_for_exit(&tmux, "alice");
+    assert!(screen.contains("sesame: error:"), "{screen}");
+    assert!(!screen.contains("Bye."), "{screen}");
 }
