@@ -17,8 +17,9 @@ use super::{
     announce_contact, clean, clock, describe, trust_line, ChatArgs, Clock, MsgCtx, HISTORY_LINES,
 };
 
-/// The first wait before connecting again after the connection was lost; it doubles after
-/// each failed attempt, up to [`RETRY_MAX`].
+/// The wait before connecting again after the connection was lost; it doubles after each
+/// attempt, up to [`RETRY_MAX`], and starts again from here once a connection has carried a
+/// frame (so a server that accepts and drops connections at once is not hammered either).
 const RETRY_FIRST: Duration = Duration::from_millis(250);
 /// The longest wait between two attempts to reconnect.
 const RETRY_MAX: Duration = Duration::from_secs(4);
@@ -53,6 +54,7 @@ pub async fn chat(server: &str, args: ChatArgs) -> anyhow::Result<()> {
         screen,
         input_open: true,
         give_up: None,
+        retry: RETRY_FIRST,
     };
     let result = chat.run(relay, &mut keyboard).await;
     if let Err(e) = &result {
@@ -119,6 +121,8 @@ struct Chat<'a> {
     input_open: bool,
     /// Once the input ended: when to stop waiting for the server's confirmations.
     give_up: Option<Pin<Box<Sleep>>>,
+    /// The wait before the next attempt to reconnect.
+    retry: Duration,
 }
 
 /// What the chat does after a line, a frame or a timeout.
@@ -173,7 +177,10 @@ impl Chat<'_> {
             let next = tokio::select! {
                 line = keys.next(), if self.input_open => self.on_input(Some(&mut *relay), line).await,
                 frame = relay.next() => match frame {
-                    Ok(Some(frame)) => self.on_frame(relay, frame).await?,
+                    Ok(Some(frame)) => {
+                        self.retry = RETRY_FIRST;
+                        self.on_frame(relay, frame).await?
+                    }
                     Ok(None) | Err(_) => Next::Reconnect,
                 },
                 () = expired(&mut self.give_up), if !self.input_open => self.unconfirmed(),
@@ -188,20 +195,14 @@ impl Chat<'_> {
         }
     }
 
-    /// Connects again, waiting longer after each failure (up to [`RETRY_MAX`]) and taking
-    /// lines meanwhile; `None` if the person left. Only a failure that may pass (the server
-    /// unreachable or overloaded) is retried; any other ends the chat.
+    /// Connects again, waiting before each attempt, longer each time (up to [`RETRY_MAX`]),
+    /// and taking lines meanwhile; `None` if the person left. Only a failure that may pass
+    /// (the server unreachable or overloaded) is retried; any other ends the chat.
     async fn reconnect(&mut self, keys: &mut Keyboard) -> anyhow::Result<Option<Relay>> {
-        let mut delay = RETRY_FIRST;
         loop {
-            match self.ctx.relay(&mut self.session).await {
-                Ok(relay) => return Ok(Some(relay)),
-                Err(e) if transient(&e) => {}
-                Err(e) => return Err(e),
-            }
-            let wake = sleep(delay);
+            let wake = sleep(self.retry);
             tokio::pin!(wake);
-            delay = (delay * 2).min(RETRY_MAX);
+            self.retry = (self.retry * 2).min(RETRY_MAX);
             loop {
                 let next = tokio::select! {
                     () = &mut wake => break,
@@ -211,6 +212,11 @@ impl Chat<'_> {
                 if let Next::Quit = next {
                     return Ok(None);
                 }
+            }
+            match self.ctx.relay(&mut self.session).await {
+                Ok(relay) => return Ok(Some(relay)),
+                Err(e) if transient(&e) => {}
+                Err(e) => return Err(e),
             }
         }
     }
