@@ -16,6 +16,7 @@ use rustyline::{
     ExternalPrinter, KeyCode, KeyEvent, Modifiers, Movement, RepeatCount,
 };
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use zeroize::Zeroizing;
 
 /// The prompt in front of the line being typed.
 pub(super) const PROMPT: &str = "> ";
@@ -203,14 +204,15 @@ impl ConditionalEventHandler for Browse {
     }
 }
 
-/// The lines sent in this chat, in memory only, and where the arrows are in them.
+/// The lines sent in this chat, in memory only (wiped when dropped), and where the arrows
+/// are in them.
 #[derive(Debug, Default)]
 pub(super) struct History {
-    lines: Vec<String>,
+    lines: Vec<Zeroizing<String>>,
     /// The line shown: `lines.len()` for the draft being typed.
     at: usize,
     /// What was typed before browsing started.
-    draft: String,
+    draft: Zeroizing<String>,
 }
 
 impl History {
@@ -219,14 +221,14 @@ impl History {
 
     /// Records a line sent (not twice in a row) and goes back to a fresh draft.
     pub(super) fn push(&mut self, line: &str) {
-        if self.lines.last().map(String::as_str) != Some(line) {
+        if self.lines.last().map(|l| l.as_str()) != Some(line) {
             if self.lines.len() == Self::MAX {
                 self.lines.remove(0);
             }
-            self.lines.push(line.to_owned());
+            self.lines.push(Zeroizing::new(line.to_owned()));
         }
         self.at = self.lines.len();
-        self.draft.clear();
+        self.draft = Zeroizing::default();
     }
 
     /// The line before the one shown (`current` is kept as the draft when leaving it).
@@ -235,10 +237,10 @@ impl History {
             return None;
         }
         if self.at == self.lines.len() {
-            current.clone_into(&mut self.draft);
+            self.draft = Zeroizing::new(current.to_owned());
         }
         self.at -= 1;
-        Some(self.lines[self.at].clone())
+        Some(self.lines[self.at].to_string())
     }
 
     /// The line after the one shown, then the draft.
@@ -248,8 +250,8 @@ impl History {
         }
         self.at += 1;
         Some(match self.lines.get(self.at) {
-            Some(line) => line.clone(),
-            None => self.draft.clone(),
+            Some(line) => line.to_string(),
+            None => self.draft.to_string(),
         })
     }
 }
