@@ -28,6 +28,7 @@ macro_rules! say {
 }
 
 mod interactive;
+mod terminal;
 
 pub use interactive::chat;
 
@@ -57,7 +58,9 @@ pub struct InboxArgs {
 #[command(
     after_help = "In the chat: type a message and press Enter to send it. /verify shows \
     the safety number, /help the commands, /quit (or Ctrl-D) leaves; start a message with // \
-    to send a leading /.\n\nExample:\n  sesame chat bob"
+    to send a leading /. Incoming messages appear above the line being typed; the up and down \
+    arrows bring back the lines sent (kept in memory only). A lost connection is retried \
+    until the server is back; messages typed meanwhile go out then.\n\nExample:\n  sesame chat bob"
 )]
 pub struct ChatArgs {
     /// Who to chat with.

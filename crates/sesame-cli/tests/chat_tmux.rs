@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use common::{command, ok, serve, Server, PASSWORD, SESAME};
+use common::{command, ok, serve, serve_at, Server, PASSWORD, SESAME};
 
 /// How long a line may take to appear on a screen.
 const WAIT: Duration = Duration::from_secs(20);
@@ -36,9 +36,12 @@ impl Tmux {
 
     /// Opens a 150x40 terminal named `name` running `sesame chat PEER` with profile `home`.
     fn chat(&self, name: &str, server: &Server, home: &Path, peer: &str) {
-        // The pane stays after the chat exits, so its last screen can still be read.
+        // The pane stays after the chat exits, so its last screen can still be read; it
+        // then shows the terminal's line mode (`stty`), which the editor must have restored.
         let line = format!(
-            "env SESAME_HOME='{}' SESAME_SERVER='{}' '{SESAME}' chat {peer}; echo '[chat exited]'; sleep 60",
+            "env SESAME_HOME='{}' SESAME_SERVER='{}' '{SESAME}' chat {peer}; echo '[chat exited]'; \
+             stty -a | tr ' ' '\\n' | grep -x -e '-*icanon' -e '-*echo' | tr '\\n' ' '; \
+             echo '[mode]'; sleep 60",
             home.display(),
             server.url
         );
@@ -57,9 +60,19 @@ impl Tmux {
     }
 
     fn type_line(&self, name: &str, text: &str) {
+        self.type_text(name, text);
+        self.press(name, "Enter");
+    }
+
+    /// Types `text` without pressing Enter.
+    fn type_text(&self, name: &str, text: &str) {
         let out = self.run(&["send-keys", "-t", name, "-l", text]);
         assert!(out.status.success(), "tmux send-keys: {out:?}");
-        let out = self.run(&["send-keys", "-t", name, "Enter"]);
+    }
+
+    /// Presses one key (tmux's name for it: `Enter`, `Up`, `C-u`).
+    fn press(&self, name: &str, key: &str) {
+        let out = self.run(&["send-keys", "-t", name, key]);
         assert!(out.status.success(), "tmux send-keys: {out:?}");
     }
 
@@ -86,6 +99,82 @@ impl Tmux {
             std::thread::sleep(Duration::from_millis(150));
         }
     }
+
+    /// Waits until the last line of the screen of `name` is `line` (the prompt and what is
+    /// typed on it).
+    fn wait_for_last_line(&self, name: &str, line: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let screen = self.screen(name);
+            if last_line(&screen) == line {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the last line of {name} never became {line:?}:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+
+    /// Watches the screen of `name` for `window`, failing as soon as `bad` holds for it.
+    fn never_for(&self, name: &str, window: Duration, bad: impl Fn(&str) -> bool) {
+        let end = Instant::now() + window;
+        while Instant::now() < end {
+            let screen = self.screen(name);
+            assert!(!bad(&screen), "unexpected screen of {name}:\n{screen}");
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+}
+
+/// The last line of a screen that is not blank, without trailing spaces.
+fn last_line(screen: &str) -> &str {
+    screen
+        .lines()
+        .rev()
+        .map(str::trim_end)
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
+}
+
+/// Whether `screen` has a line `[HH:MM] you: TEXT`: one's own message, as the server took it.
+fn shows_own(screen: &str, text: &str) -> bool {
+    screen.lines().any(|l| {
+        let l = l.trim_end();
+        let b = l.as_bytes();
+        l.len() > 8
+            && b[0] == b'['
+            && b[1..3].iter().all(u8::is_ascii_digit)
+            && b[3] == b':'
+            && b[4..6].iter().all(u8::is_ascii_digit)
+            && l.get(6..) == Some(format!("] you: {text}").as_str())
+    })
+}
+
+/// Waits until `name` shows `text` as its own message.
+fn wait_for_own(tmux: &Tmux, name: &str, text: &str) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let screen = tmux.screen(name);
+        if shows_own(&screen, text) {
+            return screen;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} never showed its own message {text:?} as `[HH:MM] you:`:\n{screen}"
+        );
+        std::thread::sleep(Duration::from_millis(150));
+    }
+}
+
+/// Waits until the chat of `name` has exited and checks that it gave the terminal back in
+/// line mode with echo (not left in the editor's raw mode).
+fn wait_for_exit(tmux: &Tmux, name: &str) -> String {
+    let screen = tmux.wait_for(name, &["[mode]"]);
+    assert!(screen.contains("[chat exited]"), "{screen}");
+    assert!(screen.contains("icanon echo [mode]"), "{screen}");
+    screen
 }
 
 impl Drop for Tmux {
@@ -142,7 +231,8 @@ fn two_people_chat_in_real_terminals() {
 
     // Live, both ways, while the other side is sitting at its prompt.
     tmux.type_line("alice", "yes, hello bob!");
-    tmux.wait_for("alice", &["(sent)"]);
+    let screen = wait_for_own(&tmux, "alice", "yes, hello bob!");
+    assert!(!screen.contains("(sent)"), "{screen}");
     tmux.wait_for("bob", &["alice (unverified", "yes, hello bob!"]);
     tmux.type_line("bob", "great, the relay works");
     tmux.wait_for("alice", &["bob (unverified)", "great, the relay works"]);
@@ -162,8 +252,9 @@ fn two_people_chat_in_real_terminals() {
     tmux.type_line("alice", "verified now?");
     tmux.wait_for("bob", &["alice (verified)", "verified now?"]);
 
-    // A message with terminal escape codes cannot repaint the other screen.
-    tmux.type_line("alice", "\u{1b}[2Jgotcha");
+    // A message with terminal escape codes cannot repaint the other screen (sent with
+    // `sesame send`: in the chat, the line editor takes an escape sequence for a key).
+    ok(&server, &alice, &["send", "bob", "\u{1b}[2Jgotcha"], "");
     tmux.wait_for("bob", &["alice (verified)", "[2Jgotcha"]);
     let screen = tmux.screen("bob");
     assert!(screen.contains("great, the relay works"), "{screen}");
@@ -177,11 +268,174 @@ fn two_people_chat_in_real_terminals() {
     assert!(!screen.contains("frobnicate"), "{screen}");
 
     tmux.type_line("alice", "/quit");
-    tmux.wait_for("alice", &["[chat exited]"]);
+    wait_for_exit(&tmux, "alice");
     tmux.type_line("bob", "/quit");
-    tmux.wait_for("bob", &["[chat exited]"]);
+    wait_for_exit(&tmux, "bob");
 
     // Everything was read and acknowledged; the histories stay on each side.
     let out = ok(&server, &alice, &["inbox", "--wait", "0.5"], "");
     assert!(out.contains("No new messages"), "{out}");
+}
+
+/// Registers and logs in alice and bob (profiles under `dir`); their profile directories.
+fn two_users(server: &Server, dir: &Path) -> (PathBuf, PathBuf) {
+    let pw = format!("{PASSWORD}\n");
+    let (alice, bob) = (dir.join("alice"), dir.join("bob"));
+    for (name, home) in [("alice", &alice), ("bob", &bob)] {
+        ok(server, home, &["register", name, "--password-stdin"], &pw);
+        ok(server, home, &["login", name, "--password-stdin"], &pw);
+    }
+    (alice, bob)
+}
+
+#[test]
+fn a_half_typed_line_survives_incoming_messages() {
+    if !tmux_available() {
+        return;
+    }
+    let server = serve();
+    let tmp = tempfile::tempdir().unwrap();
+    let (alice, bob) = two_users(&server, tmp.path());
+    let tmux = Tmux {
+        socket: tmp.path().join("tmux.sock"),
+    };
+    tmux.chat("alice", &server, &alice, "bob");
+    tmux.chat("bob", &server, &bob, "alice");
+    tmux.wait_for("alice", &["Type a message"]);
+    tmux.wait_for("bob", &["Type a message"]);
+
+    // alice is in the middle of a line when bob's message arrives.
+    tmux.type_text("alice", "half a thou");
+    tmux.wait_for_last_line("alice", "> half a thou");
+    tmux.type_line("bob", "interrupting you");
+    wait_for_own(&tmux, "bob", "interrupting you");
+    let screen = tmux.wait_for("alice", &["bob (unverified", "interrupting you"]);
+    // The message is printed above the prompt, which is redrawn with her text intact.
+    assert_eq!(last_line(&screen), "> half a thou", "{screen}");
+    let lines: Vec<&str> = screen.lines().map(str::trim_end).collect();
+    let message = lines
+        .iter()
+        .position(|l| l.contains("interrupting you"))
+        .unwrap();
+    let prompt = lines.iter().rposition(|l| *l == "> half a thou").unwrap();
+    assert!(message < prompt, "{screen}");
+    assert_eq!(
+        lines.iter().filter(|l| l.contains("half a thou")).count(),
+        1,
+        "{screen}"
+    );
+
+    // She finishes it: the whole line goes out, shown as hers, and the prompt is empty.
+    tmux.type_line("alice", "ght, finished");
+    let screen = wait_for_own(&tmux, "alice", "half a thought, finished");
+    assert!(!screen.contains("(sent)"), "{screen}");
+    tmux.wait_for_last_line("alice", ">");
+    tmux.wait_for("bob", &["alice (unverified", "half a thought, finished"]);
+
+    // The up arrow brings back what she sent (kept in memory for this chat only).
+    tmux.press("alice", "Up");
+    tmux.wait_for_last_line("alice", "> half a thought, finished");
+    tmux.press("alice", "Down");
+    tmux.wait_for_last_line("alice", ">");
+
+    tmux.type_line("alice", "/quit");
+    wait_for_exit(&tmux, "alice");
+    tmux.press("bob", "C-d");
+    wait_for_exit(&tmux, "bob");
+    for name in ["alice", "bob"] {
+        let screen = tmux.screen(name);
+        assert!(screen.contains("Bye."), "{screen}");
+    }
+}
+
+#[test]
+fn a_server_restart_is_one_calm_line_each_way() {
+    if !tmux_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let data = tmp.path().join("data");
+    let mut process = serve_at(&addr, &data, &[]);
+    let server = Server::external(&format!("http://{addr}"));
+    let (alice, bob) = two_users(&server, tmp.path());
+    let tmux = Tmux {
+        socket: tmp.path().join("tmux.sock"),
+    };
+    tmux.chat("alice", &server, &alice, "bob");
+    tmux.chat("bob", &server, &bob, "alice");
+    tmux.wait_for("alice", &["Type a message"]);
+    tmux.wait_for("bob", &["Type a message"]);
+
+    // The server goes away while both chats are open.
+    process.kill();
+    for name in ["alice", "bob"] {
+        tmux.wait_for(name, &["(connection lost; reconnecting…)"]);
+    }
+    // What alice types meanwhile waits for the connection.
+    tmux.type_line("alice", "sent while the server was down");
+    tmux.wait_for(
+        "alice",
+        &["(not connected:", "sent while the server was down"],
+    );
+    // Several attempts to reconnect fail meanwhile; none of them is reported.
+    let noisy = |s: &str| s.matches("reconnecting").count() != 1 || s.contains("os error");
+    tmux.never_for("alice", Duration::from_secs(3), noisy);
+
+    // Back on the same address with the same data: both chats say so once and go on.
+    let _process = serve_at(&addr, &data, &[]);
+    for name in ["alice", "bob"] {
+        tmux.wait_for(name, &["(reconnected)"]);
+    }
+    wait_for_own(&tmux, "alice", "sent while the server was down");
+    tmux.wait_for(
+        "bob",
+        &["alice (unverified", "sent while the server was down"],
+    );
+    tmux.type_line("bob", "and we are back");
+    tmux.wait_for("alice", &["bob (unverified", "and we are back"]);
+    for name in ["alice", "bob"] {
+        let screen = tmux.screen(name);
+        assert_eq!(screen.matches("reconnecting").count(), 1, "{screen}");
+        assert_eq!(screen.matches("(reconnected)").count(), 1, "{screen}");
+        assert!(!screen.contains("os error"), "{screen}");
+    }
+    tmux.type_line("alice", "/quit");
+    wait_for_exit(&tmux, "alice");
+}
+
+#[test]
+fn a_chat_that_cannot_go_on_says_why_and_gives_the_terminal_back() {
+    if !tmux_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let mut process = serve_at(&addr, &tmp.path().join("data"), &[]);
+    let server = Server::external(&format!("http://{addr}"));
+    let (alice, _bob) = two_users(&server, tmp.path());
+    let tmux = Tmux {
+        socket: tmp.path().join("tmux.sock"),
+    };
+    tmux.chat("alice", &server, &alice, "bob");
+    tmux.wait_for("alice", &["Type a message"]);
+    tmux.type_text("alice", "unfinished");
+
+    // Another installation takes the address: waiting will not bring the session back.
+    process.kill();
+    tmux.wait_for("alice", &["(connection lost; reconnecting…)"]);
+    let _other = serve_at(&addr, &tmp.path().join("other"), &[]);
+    tmux.wait_for("alice", &["!! the chat stopped:"]);
+    let screen = tmux.wait_for_last_line("alice", "> unfinished");
+    assert!(screen.contains("(press Enter to leave)"), "{screen}");
+    tmux.press("alice", "Enter");
+    let screen = wait_for_exit(&tmux, "alice");
+    assert!(screen.contains("sesame: error:"), "{screen}");
+    assert!(!screen.contains("Bye."), "{screen}");
 }

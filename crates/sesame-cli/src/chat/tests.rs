@@ -63,3 +63,68 @@ fn only_valid_messages_look_like_messages() {
         assert!(!line.contains("hello"));
     }
 }
+
+#[test]
+fn own_messages_look_like_the_peers() {
+    let msg = sesame_proto::e2e::SealedMessage {
+        id: "id-2".into(),
+        sent_at: 1_767_225_600_000 + 3_661_000,
+        ciphertext: sesame_proto::b64::Bytes(Vec::new()),
+        signature: sesame_proto::b64::Bytes(Vec::new()),
+    };
+    assert_eq!(
+        interactive::own_line(&msg, "hi\x1b[2J"),
+        "[01:01] you: hi\u{FFFD}[2J"
+    );
+}
+
+#[test]
+fn the_arrows_walk_the_lines_sent_and_come_back_to_the_draft() {
+    let mut h = terminal::History::default();
+    assert_eq!(h.older("draft"), None);
+    h.push("one");
+    h.push("two");
+    h.push("two");
+    assert_eq!(h.older("half typed").as_deref(), Some("two"));
+    assert_eq!(h.older("two").as_deref(), Some("one"));
+    assert_eq!(h.older("one"), None);
+    assert_eq!(h.newer().as_deref(), Some("two"));
+    assert_eq!(h.newer().as_deref(), Some("half typed"));
+    assert_eq!(h.newer(), None);
+    h.push("three");
+    assert_eq!(h.older("").as_deref(), Some("three"));
+}
+
+#[test]
+fn only_failures_that_may_pass_are_retried() {
+    use sesame_client::Error;
+    let gone = anyhow::Error::from(MessagingError::Client(Error::Timeout))
+        .context("cannot connect to the relay");
+    assert!(interactive::transient(&gone));
+    let busy = anyhow::Error::from(Error::Server {
+        status: Some(503),
+        code: None,
+        wire_code: "http_503".into(),
+        message: "service unavailable".into(),
+        retry_after: None,
+    })
+    .context("cannot refresh the access token");
+    assert!(interactive::transient(&busy));
+    let refused = anyhow::Error::from(MessagingError::Client(Error::AuthenticationFailed));
+    assert!(!interactive::transient(&refused));
+    let pin = anyhow::Error::from(Error::ServerKeyMismatch {
+        server: "http://127.0.0.1:1".into(),
+        pinned: "a".into(),
+        presented: "b".into(),
+    });
+    assert!(!interactive::transient(&pin));
+    assert!(!interactive::transient(&anyhow::anyhow!("not logged in")));
+}
+
+#[test]
+fn quitting_takes_the_whole_line() {
+    assert!(terminal::is_quit("/quit"));
+    assert!(terminal::is_quit("  /exit "));
+    assert!(!terminal::is_quit("/quit now"));
+    assert!(!terminal::is_quit("//quit"));
+}
