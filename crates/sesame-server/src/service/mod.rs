@@ -189,7 +189,7 @@ struct Inner {
 pub struct Parts {
     /// Durable storage.
     pub store: Arc<dyn Store>,
-    /// Short-lived state.
+    /// Short-lived state (the service seals every value before it reaches this store).
     pub ephemeral: Arc<dyn Ephemeral>,
     /// The opened server secrets.
     pub secrets: ServerSecrets,
@@ -225,10 +225,16 @@ impl Sesame {
             &parts.audience,
             parts.access_ttl,
         );
+        // Values reach the short-lived store (maybe a shared Redis) sealed, like identifying
+        // fields in the database.
+        let ephemeral: Arc<dyn Ephemeral> = Arc::new(crate::ephemeral::SealedEphemeral::new(
+            parts.ephemeral,
+            parts.secrets.fields.clone(),
+        ));
         Sesame {
             inner: Arc::new(Inner {
                 store: parts.store,
-                ephemeral: parts.ephemeral,
+                ephemeral,
                 secrets: parts.secrets,
                 mailer: parts.mailer,
                 mail_in_flight: Arc::default(),
