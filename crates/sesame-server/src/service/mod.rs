@@ -31,6 +31,7 @@ mod questions;
 mod recovery;
 mod second_factor;
 mod sessions;
+mod stand_in;
 mod throttle;
 mod totp;
 
@@ -173,6 +174,8 @@ struct Inner {
     store: Arc<dyn Store>,
     ephemeral: Arc<dyn Ephemeral>,
     secrets: ServerSecrets,
+    /// Read in place of unknown accounts (timing-safe lookups).
+    stand_in: stand_in::StandIn,
     mailer: Arc<dyn Mailer>,
     mail_in_flight: Arc<mail::MailInFlight>,
     signer: TokenSigner,
@@ -231,11 +234,14 @@ impl Sesame {
             parts.ephemeral,
             parts.secrets.fields.clone(),
         ));
+        // From the OS, not `parts.rng`: a seeded test generator keeps its sequence.
+        let stand_in = stand_in::StandIn::new(&parts.secrets, &crate::rng::Rng::os());
         Sesame {
             inner: Arc::new(Inner {
                 store: parts.store,
                 ephemeral,
                 secrets: parts.secrets,
+                stand_in,
                 mailer: parts.mailer,
                 mail_in_flight: Arc::default(),
                 signer,
