@@ -1,6 +1,7 @@
 //! The credential record the server stores for each account.
 
 use opaque_ke::ServerRegistration;
+use rand_core::{CryptoRng, RngCore};
 
 use crate::error::Error;
 use crate::suite::{KsfParams, Suite};
@@ -59,6 +60,31 @@ impl CredentialRecord {
         let upload = ServerRegistration::<Suite>::deserialize(&bytes[HEADER_LEN..])
             .map_err(|_| Error::Corrupt("credential record body"))?;
         Ok(CredentialRecord { ksf, upload })
+    }
+}
+
+impl CredentialRecord {
+    /// The stored form of a record that belongs to nobody: the default Argon2id parameters, a
+    /// valid public key (the server's own, whose client half nobody holds), a random masking
+    /// key and a random envelope. Servers parse it for unknown usernames, so that a login for
+    /// an unknown name reads and parses a record exactly as one for a known name; no password
+    /// opens its envelope.
+    pub fn stand_in_bytes<R: RngCore + CryptoRng>(
+        rng: &mut R,
+        keys: &crate::server::ServerKeys,
+    ) -> Vec<u8> {
+        let ksf = KsfParams::DEFAULT;
+        let mut out = Vec::with_capacity(HEADER_LEN + 192);
+        out.push(RECORD_VERSION);
+        out.extend_from_slice(&ksf.memory.to_be_bytes());
+        out.extend_from_slice(&ksf.iterations.to_be_bytes());
+        out.extend_from_slice(&ksf.parallelism.to_be_bytes());
+        out.extend_from_slice(&keys.public_key());
+        // Masking key (64) and envelope (nonce 32, tag 64): random.
+        let mut rest = [0u8; 160];
+        rng.fill_bytes(&mut rest);
+        out.extend_from_slice(&rest);
+        out
     }
 }
 

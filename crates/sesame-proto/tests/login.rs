@@ -506,6 +506,22 @@ fn records_and_server_keys_round_trip_and_refuse_corruption() {
 }
 
 #[test]
+fn the_stand_in_record_parses_like_a_real_one_and_no_password_opens_it() {
+    let keys = keys();
+    let real = register(&keys, PASSWORD, &mut rng(1)).to_bytes();
+    let stand_in = CredentialRecord::stand_in_bytes(&mut rng(7), &keys);
+    assert_eq!(stand_in.len(), real.len());
+    let record = CredentialRecord::from_bytes(&stand_in).unwrap();
+    assert_eq!(record.ksf(), KsfParams::DEFAULT);
+    for password in [PASSWORD, ""] {
+        assert!(matches!(
+            server::login_with_password(&mut rng(5), &keys, &alice(), Some(&record), password),
+            Err(Error::AuthenticationFailed)
+        ));
+    }
+}
+
+#[test]
 fn same_seed_same_transcript() {
     let run = || {
         let keys = keys();

@@ -19,8 +19,10 @@ use async_trait::async_trait;
 use crate::limiter::{self, Mode, Rule, State, Verdict};
 
 pub mod redis;
+mod sealed;
 
 pub use self::redis::{RedisEphemeral, DEFAULT_KEY_PREFIX, REDIS_TIMEOUT};
+pub use self::sealed::SealedEphemeral;
 
 /// How long past its logical expiry a value stays in the backend before it is collected.
 pub const GC_GRACE: Duration = Duration::from_secs(60);

@@ -270,6 +270,7 @@ async fn load(
 /// uniqueness) and `ChaCha20-Poly1305(field_key, aad = "sesame/v1/field/" || field || 0 ||
 /// row id)` (to show the value back). Binding the row id into the associated data means a
 /// ciphertext copied to another row does not open.
+#[derive(Clone)]
 pub struct FieldCrypto {
     index: Hmac<Sha256>,
     cipher: ChaCha20Poly1305,
@@ -304,6 +305,22 @@ impl FieldCrypto {
     pub fn open(&self, field: &str, row_id: &[u8], sealed: &[u8]) -> Option<String> {
         let plain = open_with(&self.cipher, &field_aad(field, row_id), sealed)?;
         String::from_utf8(plain.to_vec()).ok()
+    }
+
+    /// [`FieldCrypto::seal`] for arbitrary bytes (short-lived state, see
+    /// [`crate::ephemeral::SealedEphemeral`]).
+    pub fn seal_bytes(&self, field: &str, row_id: &[u8], value: &[u8]) -> Vec<u8> {
+        seal_with(&self.cipher, &field_aad(field, row_id), value)
+    }
+
+    /// Decrypts what [`FieldCrypto::seal_bytes`] made for the same field and row.
+    pub fn open_bytes(
+        &self,
+        field: &str,
+        row_id: &[u8],
+        sealed: &[u8],
+    ) -> Option<Zeroizing<Vec<u8>>> {
+        open_with(&self.cipher, &field_aad(field, row_id), sealed)
     }
 }
 

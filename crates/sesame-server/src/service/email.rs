@@ -28,6 +28,7 @@ use sesame_proto::policy::Username;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
+use super::stand_in::STAND_IN_ID;
 use super::{RequestContext, Sesame};
 use crate::error::{ApiError, InputError};
 use crate::limiter::{Backoff, Mode, Rule};
@@ -232,6 +233,17 @@ impl Sesame {
         if !self.claim_mail_slot(user).await? {
             return Ok(false);
         }
+        self.send_verification_code_in_slot(user, username, email)
+            .await
+    }
+
+    /// [`Sesame::send_verification_code`] once the mail slot is taken.
+    async fn send_verification_code_in_slot(
+        &self,
+        user: Uuid,
+        username: &str,
+        email: &str,
+    ) -> Result<bool, ApiError> {
         let code = new_code(self.rng());
         let state = PendingCode {
             hash: self.email_code_digest(user, &code),
@@ -324,7 +336,10 @@ impl Sesame {
     }
 
     /// `POST /api/verify-email/resend`: mails a fresh code if the account is pending and its
-    /// limits allow. Says nothing either way (see the module documentation).
+    /// limits allow. Says nothing either way (see the module documentation). Unknown names,
+    /// active or banned accounts and accounts without an address do the same work as a
+    /// pending account whose mail slot is taken: one user lookup, one address opened (the
+    /// stand-in's) and one mail-limiter hit (on the stand-in's id).
     pub async fn resend_verification(
         &self,
         username: &str,
@@ -337,23 +352,28 @@ impl Sesame {
             .store
             .user_by_index(&self.username_index(username.as_str()))
             .await?;
-        let Some(user) = user.filter(|u| u.status == AccountStatus::Pending) else {
+        let pending = user
+            .filter(|u| u.status == AccountStatus::Pending)
+            .and_then(|u| u.email_sealed.clone().map(|sealed| (u.id, sealed)));
+        let (id, sealed) = match &pending {
+            Some((id, sealed)) => (*id, sealed.as_slice()),
+            None => (STAND_IN_ID, self.inner.stand_in.email.as_slice()),
+        };
+        let email = self
+            .inner
+            .secrets
+            .fields
+            .open("email", id.as_bytes(), sealed);
+        let slot = self.claim_mail_slot(id).await?;
+        let (Some(email), true, true) = (email, slot, pending.is_some()) else {
             return Ok(());
         };
-        let email = user.email_sealed.as_ref().and_then(|s| {
-            self.inner
-                .secrets
-                .fields
-                .open("email", user.id.as_bytes(), s)
-        });
-        if let Some(email) = email {
-            if self
-                .send_verification_code(user.id, username.as_str(), &email)
-                .await?
-            {
-                self.audit("register.email_code_resent", Some(user.id), None, ctx)
-                    .await;
-            }
+        if self
+            .send_verification_code_in_slot(id, username.as_str(), &email)
+            .await?
+        {
+            self.audit("register.email_code_resent", Some(id), None, ctx)
+                .await;
         }
         Ok(())
     }

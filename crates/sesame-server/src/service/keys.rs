@@ -17,6 +17,7 @@ use sesame_proto::e2e::PublicIdentity;
 use sesame_proto::policy::Username;
 use uuid::Uuid;
 
+use super::stand_in::STAND_IN_ID;
 use super::{Authenticated, RequestContext, Sesame};
 use crate::error::{ApiError, InputError};
 use crate::store::{FactorKind, Slot};
@@ -128,16 +129,16 @@ impl Sesame {
 
     /// The published identity of `username`; 404 `keys_not_found` for an unknown user and a
     /// user without keys alike.
+    /// An unknown name costs the same lookups: the keys of an id no account has.
     pub async fn identity_of(&self, username: &str) -> Result<PublishedIdentity, ApiError> {
-        let Some((user, name)) = self.user_by_name(username).await? else {
-            return Err(keys_not_found());
-        };
-        let Some(f) = self
+        let found = self.user_by_name(username).await?;
+        let id = found.as_ref().map_or(STAND_IN_ID, |(u, _)| u.id);
+        let factor = self
             .inner
             .store
-            .factor(user.id, KIND_IDENTITY, &Slot::Only)
-            .await?
-        else {
+            .factor(id, KIND_IDENTITY, &Slot::Only)
+            .await?;
+        let (Some((user, name)), Some(f)) = (found, factor) else {
             return Err(keys_not_found());
         };
         let identity: PublicIdentity = self

@@ -33,16 +33,25 @@ fn ack_key(id: &str) -> String {
 }
 
 impl Sesame {
+    /// The account under `index` and its parsed credential record. For an unknown name the
+    /// stand-in record is parsed (and dropped), so that both paths read and parse a record.
     async fn user_and_record(
         &self,
         index: &[u8],
     ) -> Result<Option<(UserRecord, CredentialRecord)>, ApiError> {
-        let Some(user) = self.inner.store.user_by_index(index).await? else {
-            return Ok(None);
-        };
-        let record = CredentialRecord::from_bytes(&user.credential)
-            .map_err(|e| ApiError::internal(format!("credential of {}: {e}", user.id)))?;
-        Ok(Some((user, record)))
+        let user = self.inner.store.user_by_index(index).await?;
+        let bytes = user
+            .as_ref()
+            .map_or(self.inner.stand_in.record.as_slice(), |u| {
+                u.credential.as_slice()
+            });
+        let record = CredentialRecord::from_bytes(bytes).map_err(|e| {
+            let whose = user
+                .as_ref()
+                .map_or("the stand-in".to_owned(), |u| u.id.to_string());
+            ApiError::internal(format!("credential of {whose}: {e}"))
+        })?;
+        Ok(user.map(|u| (u, record)))
     }
 
     /// OPAQUE login, step 2: answers `username` + KE1 with a challenge. Unknown users get an

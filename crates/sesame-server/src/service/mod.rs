@@ -33,6 +33,7 @@ mod recovery;
 mod reset_codes;
 mod second_factor;
 mod sessions;
+mod stand_in;
 mod throttle;
 mod totp;
 
@@ -176,6 +177,8 @@ struct Inner {
     store: Arc<dyn Store>,
     ephemeral: Arc<dyn Ephemeral>,
     secrets: ServerSecrets,
+    /// Read in place of unknown accounts (timing-safe lookups).
+    stand_in: stand_in::StandIn,
     mailer: Arc<dyn Mailer>,
     mail_in_flight: Arc<mail::MailInFlight>,
     signer: TokenSigner,
@@ -192,7 +195,7 @@ struct Inner {
 pub struct Parts {
     /// Durable storage.
     pub store: Arc<dyn Store>,
-    /// Short-lived state.
+    /// Short-lived state (the service seals every value before it reaches this store).
     pub ephemeral: Arc<dyn Ephemeral>,
     /// The opened server secrets.
     pub secrets: ServerSecrets,
@@ -228,11 +231,20 @@ impl Sesame {
             &parts.audience,
             parts.access_ttl,
         );
+        // Values reach the short-lived store (maybe a shared Redis) sealed, like identifying
+        // fields in the database.
+        let ephemeral: Arc<dyn Ephemeral> = Arc::new(crate::ephemeral::SealedEphemeral::new(
+            parts.ephemeral,
+            parts.secrets.fields.clone(),
+        ));
+        // From the OS, not `parts.rng`: a seeded test generator keeps its sequence.
+        let stand_in = stand_in::StandIn::new(&parts.secrets, &crate::rng::Rng::os());
         Sesame {
             inner: Arc::new(Inner {
                 store: parts.store,
-                ephemeral: parts.ephemeral,
+                ephemeral,
                 secrets: parts.secrets,
+                stand_in,
                 mailer: parts.mailer,
                 mail_in_flight: Arc::default(),
                 signer,

@@ -27,6 +27,7 @@ use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use super::questions::CATALOG;
+use super::stand_in::STAND_IN_ID;
 use super::{RequestContext, Sesame};
 use crate::error::{ApiError, CredentialError, InputError};
 use crate::limiter::{Mode, Rule};
@@ -142,14 +143,25 @@ impl Sesame {
     }
 
     /// Mails a fresh recovery code to the account's address, if it has one, in the
-    /// background; returns the code's hash to keep with the recovery.
-    fn mail_recovery_code(&self, u: &UserRecord, username: &Username, id: &str) -> Option<Vec<u8>> {
-        let email = u
-            .email_sealed
-            .as_ref()
-            .and_then(|s| self.inner.secrets.fields.open("email", u.id.as_bytes(), s))?;
+    /// background; returns the code's hash to keep with the recovery. Without an account or
+    /// an address the stand-in address is opened and a code made and hashed all the same
+    /// (then dropped): only the hand-off to the mailer, in the background, differs.
+    fn mail_recovery_code(
+        &self,
+        u: Option<&UserRecord>,
+        username: &Username,
+        id: &str,
+    ) -> Option<Vec<u8>> {
+        let real = u.and_then(|u| u.email_sealed.as_deref().map(|s| (u.id, s)));
+        let (row, sealed) = real.unwrap_or((STAND_IN_ID, self.inner.stand_in.email.as_slice()));
+        let email = self
+            .inner
+            .secrets
+            .fields
+            .open("email", row.as_bytes(), sealed);
         let code = super::email::new_code(self.rng());
         let hash = self.email_code_hash(id, &code);
+        let email = email.filter(|_| real.is_some())?;
         let body = format!(
             "Someone asked to recover the Sesame account {}.\n\nYour recovery code: {code}\n\nIt expires in 15 minutes. If this was not you, ignore this message.\n",
             username.as_str()
@@ -180,17 +192,15 @@ impl Sesame {
         let mut raw = [0u8; 16];
         self.rng().fill(&mut raw);
         let id = sesame_proto::b64::encode(raw);
-        let mut questions = match &user {
-            Some(u) => self.security_questions(u.id).await?,
-            None => Vec::new(),
-        };
+        // Unknown names cost the same lookups: the questions of an id no account has.
+        let mut questions = self
+            .security_questions(user.as_ref().map_or(STAND_IN_ID, |u| u.id))
+            .await?;
+        let stand_ins = self.standin_questions(username.as_str());
         if questions.is_empty() {
-            questions = self.standin_questions(username.as_str());
+            questions = stand_ins;
         }
-        let email_code = match &user {
-            Some(u) => self.mail_recovery_code(u, &username, &id),
-            None => None,
-        };
+        let email_code = self.mail_recovery_code(user.as_ref(), &username, &id);
         let state = State {
             username: username.as_str().to_owned(),
             user: user.as_ref().map(|u| u.id),
