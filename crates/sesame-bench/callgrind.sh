@@ -64,9 +64,8 @@ bare=$(( ($(total "$out/callgrind.out.bare.$n2") - $(total "$out/callgrind.out.b
 
 # Full listings (a pipe into head would end the script early under pipefail).
 callgrind_annotate --inclusive=yes "$h2" >"$out/http-inclusive.txt" 2>/dev/null
-callgrind_annotate "$h2" >"$out/http-self.txt" 2>/dev/null
 callgrind_annotate --inclusive=yes "$out/callgrind.out.bare.$n2" >"$out/bare-inclusive.txt" 2>/dev/null
 # Inclusive cost of the server's own frames, without the runtime's and the recursion's.
 grep -E '(sesame_server|sesame_proto|sqlx|hyper|axum|serde_json|opaque_ke|jsonwebtoken|ed25519|libsqlite3|sqlite3)' \
   "$out/http-inclusive.txt" | grep -v "'2" | head -40 >"$out/http-top.txt" || true
-echo "top functions: $out/http-top.txt (filtered), $out/http-inclusive.txt, $out/http-self.txt, $out/bare-inclusive.txt"
+echo "top functions: $out/http-top.txt (filtered), $out/http-inclusive.txt, $out/bare-inclusive.txt"

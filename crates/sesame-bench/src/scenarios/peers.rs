@@ -101,15 +101,20 @@ impl Plans {
     }
 }
 
-/// Sesame's four arms: store for offline recipients, drain, relay throughput, paced relay.
+/// Sesame's four arms: store for offline recipients and drain on one server, then relay
+/// throughput and the paced relay on a fresh one (as P6 and P5 each start their own), so no
+/// message left from one part reaches the other.
 async fn sesame_arms(o: &Options, s: &mut Scenario) -> anyhow::Result<(Arc<Vec<u8>>, [Arm; 4])> {
-    let (server, bc) = start(o, s).await?;
     let n = o.pairs.max(1);
+    let (server, bc) = start(o, s).await?;
     let pairs = make_pairs(&bc, "peers", n, o.message_bytes).await?;
     let body = Arc::new(pairs[0].template.ciphertext.0.clone());
     let (store, per_pair) = store_offline(o, &server, &bc, &pairs).await?;
     let stored: u64 = per_pair.iter().sum();
     let drain = drain_backlog(o, &server, &bc, &pairs, &per_pair, stored).await?;
+    server.stop().await;
+    let (server, bc) = start(o, s).await?;
+    let pairs = make_pairs(&bc, "peers", n, o.message_bytes).await?;
     let plans = Plans::new(o, n);
     let (full, _) = relay_arm(
         &format!("Sesame relay (window {})", plans.window),
