@@ -11,10 +11,12 @@
 //!   that the server, not the client, is what gets measured.
 //! - [`load`][]: closed loops and paced probes, bounded in time and count.
 //! - [`scenarios`][]: P1–P6.
+//! - [`count`][]: instruction counts of the login path under callgrind (`callgrind.sh`).
 //! - [`cpu`][]: the CPU the server, the bench and the rest of the machine used per arm.
 //! - [`stats`][]: HDR histograms, error counts, the table and the JSON report.
 #![forbid(unsafe_code)]
 
+pub mod count;
 pub mod cpu;
 pub mod ksf;
 pub mod load;

@@ -15,11 +15,12 @@ use sesame_bench::Report;
 /// Scenarios: p1 (OPAQUE vs password login), p2 (HTTP logins vs the bare login work),
 /// p3 (registrations vs bare Argon2id, probes under saturation), p4 (refresh vs /healthz),
 /// p5 (relay throughput, latency at a fixed rate, idle WebSockets), p6 (offline store and
-/// backlog drain), or all.
+/// backlog drain), all (P1–P6), or peers (P5/P6 against Redis pub/sub, core NATS and
+/// JetStream on loopback: SESAME_BENCH_REDIS_URL, SESAME_BENCH_NATS_URL).
 #[derive(Debug, Parser)]
 #[command(name = "sesame-bench", version)]
 struct Args {
-    /// Scenarios to run (p1 … p6, all).
+    /// Scenarios to run (p1 … p6, all, peers).
     #[arg(default_value = "all")]
     scenarios: Vec<String>,
     /// Drive this running server instead of starting one (loopback only, e.g.
@@ -103,8 +104,8 @@ fn scenario_ids(args: &Args) -> anyhow::Result<Vec<String>> {
     };
     for id in &ids {
         anyhow::ensure!(
-            scenarios::ALL.contains(&id.as_str()),
-            "unknown scenario {id} (p1 … p6 or all)"
+            scenarios::ALL.contains(&id.as_str()) || scenarios::EXTRA.contains(&id.as_str()),
+            "unknown scenario {id} (p1 … p6, peers or all)"
         );
     }
     Ok(ids)

@@ -56,6 +56,7 @@ impl Options {
 
 mod idle;
 mod login;
+pub mod peers;
 mod refresh;
 mod registration;
 mod relay;
@@ -70,6 +71,10 @@ use throughput::p5;
 /// Known scenario ids, in order.
 pub const ALL: [&str; 6] = ["p1", "p2", "p3", "p4", "p5", "p6"];
 
+/// Scenarios run only when named (they need more than the server: `peers` drives the local
+/// NATS and Redis).
+pub const EXTRA: [&str; 1] = ["peers"];
+
 /// Runs scenario `id`.
 pub async fn run(id: &str, o: &Options) -> anyhow::Result<Scenario> {
     match id {
@@ -79,6 +84,7 @@ pub async fn run(id: &str, o: &Options) -> anyhow::Result<Scenario> {
         "p4" => p4(o).await,
         "p5" => p5(o).await,
         "p6" => p6(o).await,
+        "peers" => peers::peers(o).await,
         other => anyhow::bail!("unknown scenario {other} (p1 … p6 or all)"),
     }
 }

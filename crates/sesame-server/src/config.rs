@@ -79,6 +79,10 @@ pub struct Config {
     pub hash_threads: Option<usize>,
     /// Hashing jobs that may wait; beyond this requests get 503.
     pub hash_queue: usize,
+    /// Run the hashing threads at the lowest scheduling class (Linux `SCHED_IDLE`): any
+    /// other runnable thread, such as the runtime answering a health check, takes the core
+    /// from them at once. Hashing then only gets the CPU the rest leaves.
+    pub hash_idle_priority: bool,
     /// Login attempts per account before delays start.
     pub throttle_free_attempts: u64,
     /// Longest delay between attempts on one account, seconds.
@@ -196,6 +200,7 @@ impl Default for Config {
             argon2_parallelism: ksf.parallelism,
             hash_threads: None,
             hash_queue: 64,
+            hash_idle_priority: false,
             throttle_free_attempts: throttle.free_attempts,
             throttle_max_delay: throttle.max_delay,
             throttle_window: throttle.window,

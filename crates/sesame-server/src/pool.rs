@@ -32,6 +32,12 @@ pub struct HashPool {
 impl HashPool {
     /// Starts `threads` workers (at least 1) behind a queue of `capacity` waiting jobs.
     pub fn new(threads: usize, capacity: usize) -> HashPool {
+        HashPool::with_priority(threads, capacity, false)
+    }
+
+    /// [`HashPool::new`], with the workers at the idle scheduling class when `idle` (see
+    /// [`lower_priority`]).
+    pub fn with_priority(threads: usize, capacity: usize, idle: bool) -> HashPool {
         let threads = threads.max(1);
         let (tx, rx) = bounded::<Job>(capacity);
         for i in 0..threads {
@@ -40,6 +46,9 @@ impl HashPool {
             let spawned = thread::Builder::new()
                 .name(format!("sesame-hash-{i}"))
                 .spawn(move || {
+                    if idle {
+                        lower_priority();
+                    }
                     while let Ok(job) = rx.recv() {
                         job();
                     }
@@ -114,6 +123,32 @@ impl HashPool {
     }
 }
 
+/// Puts the calling thread in Linux's `SCHED_IDLE` class: it runs only on CPU no other
+/// thread wants, and a waking thread of any other class preempts it at once. Lowering a
+/// thread's own priority needs no privilege; if it fails anyway the thread keeps its
+/// priority and the failure is logged.
+#[cfg(target_os = "linux")]
+pub fn lower_priority() {
+    use thread_priority::unix::{
+        set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
+        ThreadSchedulePolicy,
+    };
+    let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+    if let Err(e) = set_thread_priority_and_policy(
+        thread_native_id(),
+        thread_priority::ThreadPriority::Min,
+        idle,
+    ) {
+        tracing::warn!("hash worker keeps its priority: SCHED_IDLE refused: {e:?}");
+    }
+}
+
+/// Elsewhere the workers keep the default priority.
+#[cfg(not(target_os = "linux"))]
+pub fn lower_priority() {
+    tracing::warn!("hash_idle_priority is only supported on Linux");
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Barrier};
@@ -129,6 +164,24 @@ mod tests {
             .unwrap();
         assert!(name.unwrap().starts_with("sesame-hash-"));
         assert_eq!(pool.run(|| 6 * 7).await, Ok(42));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn idle_priority_puts_the_workers_in_sched_idle_and_default_does_not() {
+        use thread_priority::unix::{
+            thread_schedule_policy, NormalThreadSchedulePolicy, ThreadSchedulePolicy,
+        };
+        let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+        let other = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other);
+        let low = HashPool::with_priority(1, 4, true);
+        let policy = low.run(|| thread_schedule_policy().ok()).await.unwrap();
+        assert_eq!(policy, Some(idle));
+        let normal = HashPool::new(1, 4);
+        let policy = normal.run(|| thread_schedule_policy().ok()).await.unwrap();
+        assert_eq!(policy, Some(other));
+        // The caller's own thread is untouched.
+        assert_eq!(thread_schedule_policy().ok(), Some(other));
     }
 
     #[tokio::test]

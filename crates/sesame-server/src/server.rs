@@ -244,7 +244,7 @@ pub async fn build_with(
         issuer: config.issuer(),
         audience: config.audience.clone(),
         access_ttl: config.access_token_ttl,
-        pool: HashPool::new(threads, config.hash_queue),
+        pool: HashPool::with_priority(threads, config.hash_queue, config.hash_idle_priority),
         clock,
         rng,
         settings: Settings {

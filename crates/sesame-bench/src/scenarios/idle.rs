@@ -115,7 +115,7 @@ fn idle_tokens(pairs: &[Arc<Pair>], n: usize) -> Vec<String> {
 
 /// P6's first arm: every sender sends to its offline recipient; the arm and the messages
 /// stored per pair.
-async fn store_offline(
+pub(super) async fn store_offline(
     o: &Options,
     server: &BenchServer,
     bc: &BenchClient,
@@ -183,7 +183,7 @@ async fn store_offline(
 }
 
 /// P6's second arm: every recipient connects and reads its backlog.
-async fn drain_backlog(
+pub(super) async fn drain_backlog(
     o: &Options,
     server: &BenchServer,
     bc: &BenchClient,

@@ -5,15 +5,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use opaque_ke::{ClientLogin, ClientLoginFinishParameters, CredentialResponse, Identifiers};
-use rand_core::OsRng;
-use sesame_proto::b64::Bytes;
-use sesame_proto::messages::{LoginFinish, LoginStart};
-use sesame_proto::policy::Username;
-use sesame_proto::server::{self as proto_server, ExpectLoginFinish, ServerKeys};
-use sesame_proto::{CredentialRecord, KsfParams, Timestamp};
+use sesame_proto::KsfParams;
 
-use crate::ksf::{BenchSuite, CachingKsf};
+use crate::count::{bare_login, BareAccount, SESSION_PAYLOAD_BYTES};
 use crate::load::closed_loop;
 use crate::opaque::OpError;
 use crate::stats::{Arm, Comparison, Recorder, Scenario};
@@ -133,36 +127,21 @@ pub(super) async fn p2(o: &Options) -> anyhow::Result<Scenario> {
 
 /// `nproc` threads, each running whole logins in process and timing only the server's part.
 pub(super) fn bare_login_loop(duration: Duration, max_ops: u64) -> anyhow::Result<Arm> {
-    let keys = ServerKeys::generate(&mut OsRng);
-    let username = Username::parse("bare-user").map_err(|e| anyhow::anyhow!("{e}"))?;
-    let password = "bare loop password 1234";
-    let record = proto_server::register_with_password(
-        &mut OsRng,
-        &keys,
-        &username,
-        password,
-        KsfParams::DEFAULT,
-    )
-    .map_err(|e| anyhow::anyhow!("register: {e}"))?;
+    let account = Arc::new(BareAccount::new()?);
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let issued = Arc::new(AtomicU64::new(0));
     let mut handles = Vec::new();
     for _ in 0..threads {
-        let (keys, username, record, issued) = (
-            keys.clone(),
-            username.clone(),
-            record.clone(),
-            issued.clone(),
-        );
+        let (account, issued) = (account.clone(), issued.clone());
         handles.push(std::thread::spawn(
             move || -> anyhow::Result<(Recorder, Duration)> {
                 let mut rec = Recorder::default();
                 let mut server_time = Duration::ZERO;
-                let payload = vec![b'x'; 420];
+                let payload = vec![b'x'; SESSION_PAYLOAD_BYTES];
                 let start = std::time::Instant::now();
                 while start.elapsed() < duration && issued.fetch_add(1, Ordering::Relaxed) < max_ops
                 {
-                    let this = bare_login(&keys, &username, &record, password, &payload)?;
+                    let this = bare_login(&account, &payload)?;
                     server_time += this;
                     rec.ok(this);
                 }
@@ -185,66 +164,4 @@ pub(super) fn bare_login_loop(duration: Duration, max_ops: u64) -> anyhow::Resul
     arm.notes
         .push("latency columns: server CPU time of one login".to_owned());
     Ok(arm)
-}
-
-/// One whole login in process; returns the time of the server's two steps only.
-fn bare_login(
-    keys: &ServerKeys,
-    username: &Username,
-    record: &CredentialRecord,
-    password: &str,
-    payload: &[u8],
-) -> anyhow::Result<Duration> {
-    // Client step 1 (not timed).
-    let c = ClientLogin::<BenchSuite>::start(&mut OsRng, password.as_bytes())
-        .map_err(|_| anyhow::anyhow!("client start"))?;
-    let msg = LoginStart {
-        username: username.as_str().to_owned(),
-        ke1: Bytes(c.message.serialize().to_vec()),
-    };
-    let now = Timestamp(unix_now());
-    // Server step 2 (timed), with the state round trip the ephemeral store does.
-    let t0 = std::time::Instant::now();
-    let (state, challenge) =
-        proto_server::start_login(&mut OsRng, keys, username, Some(record), &msg, now, 60)
-            .map_err(|e| anyhow::anyhow!("server start: {e}"))?;
-    let stored = state.to_bytes();
-    let mut this = t0.elapsed();
-    // Client step 3 (not timed; memoized stretching).
-    let response = CredentialResponse::<BenchSuite>::deserialize(challenge.ke2.as_slice())
-        .map_err(|_| anyhow::anyhow!("ke2"))?;
-    let stretch = CachingKsf::new(challenge.key_stretching.params());
-    let fin = c
-        .state
-        .finish(
-            &mut OsRng,
-            password.as_bytes(),
-            response,
-            ClientLoginFinishParameters::new(None, Identifiers::default(), Some(&stretch)),
-        )
-        .map_err(|_| anyhow::anyhow!("client finish"))?;
-    let finish = LoginFinish {
-        login_id: challenge.login_id.clone(),
-        ke3: Bytes(fin.message.serialize().to_vec()),
-        device_key_id: None,
-        device_signature: None,
-    };
-    // Server step 4 (timed).
-    let t1 = std::time::Instant::now();
-    let state =
-        ExpectLoginFinish::from_bytes(&stored).map_err(|e| anyhow::anyhow!("state: {e}"))?;
-    let (_verified, sealer) = state
-        .finish(&finish, now)
-        .map_err(|e| anyhow::anyhow!("server finish: {e}"))?;
-    let _sealed = sealer
-        .seal(&mut OsRng, payload)
-        .map_err(|e| anyhow::anyhow!("seal: {e}"))?;
-    this += t1.elapsed();
-    Ok(this)
-}
-
-pub(super) fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
