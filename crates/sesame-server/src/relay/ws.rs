@@ -13,6 +13,7 @@
 //! server: {"type":"accepted","id"}                       once the message is stored
 //!         {"type":"error","id","error":{"code","message"}} if it was not
 //! client: {"type":"ack","id"}                             deletes a delivered message
+//!         {"type":"ack","ids":[…]}                        deletes up to MAX_ACK_IDS at once
 //! server: {"type":"message","id","from","to","sent_at","ciphertext","signature"}
 //!         the backlog in stored order first, then live messages
 //! ```
@@ -287,18 +288,39 @@ async fn handle(s: &Sesame, peer: &Peer, recipients: &mut RecipientCache, text: 
                 Err(e) => Handled::Answer(error_frame(Some(id), &e)),
             }
         }
-        ClientFrame::Ack { id } => match s.relay_ack_queued(peer, &id) {
-            Ok(deleted) => Handled::Later(Box::pin(async move {
-                deleted.await.err().map(|e| error_frame(Some(id), &e))
-            })),
-            Err(e) => Handled::Answer(error_frame(Some(id), &e)),
-        },
+        ClientFrame::Ack { id, ids } => ack(s, peer, id, ids),
         // Frame types added to the shared enum later are not relay requests.
         #[allow(unreachable_patterns)]
         _ => Handled::Answer(error_frame(
             None,
             &ApiError::new(InputError::InvalidMessage, "Unexpected frame type."),
         )),
+    }
+}
+
+/// An `ack` frame: its ids (`id` and `ids` together) are deleted in one store operation. Not
+/// answered unless refused; an error names the single id, or the first malformed one of a
+/// batch (none for an empty or oversized batch).
+fn ack(s: &Sesame, peer: &Peer, id: Option<String>, mut ids: Vec<String>) -> Handled {
+    let single = ids.is_empty();
+    ids.extend(id);
+    if let Err(e) = super::check_ack_ids(&ids) {
+        let about = if single {
+            ids.pop()
+        } else if ids.len() <= super::MAX_ACK_IDS {
+            ids.into_iter()
+                .find(|i| super::validate_message_id(i).is_err())
+        } else {
+            None
+        };
+        return Handled::Answer(error_frame(about, &e));
+    }
+    let named = if single { ids.first().cloned() } else { None };
+    match s.relay_ack_queued(peer, ids) {
+        Ok(deleted) => Handled::Later(Box::pin(async move {
+            deleted.await.err().map(|e| error_frame(named, &e))
+        })),
+        Err(e) => Handled::Answer(error_frame(named, &e)),
     }
 }
 
