@@ -47,8 +47,7 @@ use axum::response::{IntoResponse as _, Response};
 use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use futures_util::{FutureExt as _, SinkExt as _};
 use serde::Deserialize;
-use sesame_proto::b64::Bytes;
-use sesame_proto::e2e::{ClientFrame, SealedMessage, ServerFrame};
+use sesame_proto::e2e::{ClientFrame, ServerFrame};
 use tokio::time::Instant;
 
 use super::{Closed, Delivery, Outgoing, Peer, RecipientCache};
@@ -335,21 +334,43 @@ fn error_frame(id: Option<String>, e: &ApiError) -> ServerFrame {
     }
 }
 
-fn message_frame(d: &Delivery) -> ServerFrame {
-    ServerFrame::Message {
-        from: d.from.clone(),
-        to: d.to.clone(),
-        message: SealedMessage {
-            id: d.id.clone(),
-            sent_at: d.sent_at,
-            ciphertext: Bytes(d.ciphertext.clone()),
-            signature: Bytes(d.signature.clone()),
-        },
+/// A delivery's `message` frame ([`ServerFrame::Message`]'s JSON), serialized from the shared
+/// delivery without copying its ciphertext first.
+#[derive(serde::Serialize)]
+struct MessageFrame<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    from: &'a str,
+    to: &'a str,
+    id: &'a str,
+    sent_at: u64,
+    ciphertext: B64<'a>,
+    signature: B64<'a>,
+}
+
+/// Bytes serialized as base64url without padding (as `sesame_proto::b64::Bytes`).
+struct B64<'a>(&'a [u8]);
+
+impl serde::Serialize for B64<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&sesame_proto::b64::encode(self.0))
+    }
+}
+
+fn message_frame(d: &Delivery) -> MessageFrame<'_> {
+    MessageFrame {
+        kind: "message",
+        from: &d.from,
+        to: &d.to,
+        id: &d.id,
+        sent_at: d.sent_at,
+        ciphertext: B64(&d.ciphertext),
+        signature: B64(&d.signature),
     }
 }
 
 /// Queues a frame without flushing.
-async fn feed(socket: &mut WebSocket, frame: &ServerFrame) -> Result<(), ()> {
+async fn feed(socket: &mut WebSocket, frame: &impl serde::Serialize) -> Result<(), ()> {
     let text = serde_json::to_string(frame).map_err(|_| ())?;
     socket
         .feed(Message::Text(text.into()))
