@@ -91,7 +91,7 @@ impl TokenSigner {
         header.typ = Some("at+jwt".into());
         header.kid = Some(kid.clone());
         // A header of strings always serializes.
-        let header = b64::encode(&serde_json::to_vec(&header).unwrap_or_default());
+        let header = b64::encode(serde_json::to_vec(&header).unwrap_or_default());
         TokenSigner {
             key: key.clone(),
             header,
@@ -140,7 +140,7 @@ impl TokenSigner {
         token.push_str(&payload);
         let signature = self.key.sign(token.as_bytes());
         token.push('.');
-        token.push_str(&b64::encode(&signature.to_bytes()));
+        token.push_str(&b64::encode(signature.to_bytes()));
         Ok((token, claims))
     }
 
