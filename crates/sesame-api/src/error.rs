@@ -205,6 +205,9 @@ error_table! {
         UnknownRecipient => ("unknown_recipient", 404),
         /// The message's ciphertext is over the relay's limit.
         MessageTooLarge => ("message_too_large", 413),
+        /// One relay acknowledgement carries more message ids than the relay takes at once
+        /// (`sesame_proto::e2e::MAX_ACK_IDS`); nothing of it was acknowledged.
+        TooManyAcks => ("too_many_acks", 413),
         /// The user has published no identity keys.
         KeysNotFound => ("keys_not_found", 404),
         /// The published identity does not verify.

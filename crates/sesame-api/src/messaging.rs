@@ -1,10 +1,37 @@
 //! The key directory, the key backup and device keys (HTTP bodies of the messaging routes).
 //!
 //! The relay's own frames (`send`, `ack`, `accepted`, `message`, `error`) and the sealed
-//! message format are in `sesame_proto::e2e`.
+//! message format are in `sesame_proto::e2e`; [`RelayAck`] describes the `ack` frame with its
+//! limits for the OpenAPI document.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+pub use sesame_proto::e2e::MAX_ACK_IDS;
+
+/// The relay's `ack` frame on `GET /ws` (a WebSocket text frame, not an HTTP body):
+/// `{"type":"ack","id"}` for one delivered message, `{"type":"ack","ids":[…]}` for up to
+/// [`MAX_ACK_IDS`] at once (the server deletes them in one store operation). Answered only
+/// when refused: `too_many_acks` above the limit, `invalid_message` for a malformed id or no
+/// id; nothing of a refused frame is acknowledged. The client and the server build and read
+/// it as `sesame_proto::e2e::ClientFrame::Ack`; this type states the same shape.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RelayAck {
+    /// Always `ack`.
+    #[serde(rename = "type")]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^ack$"))]
+    pub kind: String,
+    /// One message id (1–64 characters of `A-Z a-z 0-9 - _`): the original form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9_-]{1,64}$"))]
+    pub id: Option<String>,
+    /// Many message ids, each like `id`; at most 512 (`MAX_ACK_IDS`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(max_items = 512))]
+    pub ids: Vec<String>,
+}
 
 /// The most bytes of a key backup (decoded).
 pub const MAX_BACKUP_BYTES: usize = 4096;

@@ -232,8 +232,15 @@ pub async fn inbox(server: &str, args: InboxArgs) -> anyhow::Result<()> {
             say!("{line}");
         }
         if received.should_ack() {
-            relay.ack(&received.id).await?;
+            // Batched: one `ack` frame for the messages read so far, sent when the backlog
+            // pauses (or every 512 messages).
+            relay.ack_later(&received.id).await?;
         }
+    }
+    if let Err(e) = relay.flush_acks().await {
+        eprintln!(
+            "warning: the acknowledgements were not sent ({e}); the messages will come again"
+        );
     }
     relay.close().await;
     warn_set_aside(messenger.store());

@@ -54,7 +54,7 @@ pub use identity::{
 };
 pub use messenger::{Messenger, Received, ResolvedContact, Verdict};
 pub use relay::{Relay, MAX_RELAY_FRAME, RELAY_PATH};
-pub use sesame_proto::e2e::{ClientFrame, FrameError, ServerFrame};
+pub use sesame_proto::e2e::{ClientFrame, FrameError, ServerFrame, MAX_ACK_IDS};
 pub use store::{
     Contact, ContactTrust, Direction, HistoryEntry, MessagingStore, RekeyReport, SetAside,
     StoredIdentity, CONTACTS_DIR, HISTORY_CONTEXT, HISTORY_DIR, HISTORY_MAX_ENTRIES, IDENTITY_DIR,

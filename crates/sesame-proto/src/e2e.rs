@@ -48,7 +48,7 @@ mod frames;
 mod safety;
 
 pub use backup::{unwrap_identity, wrap_identity, WrapKey};
-pub use frames::{ClientFrame, FrameError, ServerFrame};
+pub use frames::{ClientFrame, FrameError, ServerFrame, MAX_ACK_IDS};
 pub use safety::safety_number;
 
 /// Domain separator of the signature over the encryption key in a [`PublicIdentity`].

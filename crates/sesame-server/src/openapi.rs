@@ -50,7 +50,7 @@ pub const ALIASES: [(&str, &str); 2] = [
         license(name = "MIT OR Apache-2.0"),
     ),
     paths(crate::envelope::server_key, crate::metrics::serve_metrics, serve),
-    components(schemas(ErrorBody, ErrorDetail)),
+    components(schemas(ErrorBody, ErrorDetail, sesame_api::messaging::RelayAck)),
     modifiers(&Extras),
     tags(
         (name = "auth", description = "Registration and login (OPAQUE and password)."),
@@ -173,7 +173,9 @@ fn websockets(doc: &mut utoipa::openapi::OpenApi) {
             "Authenticates first (`Authorization: Bearer <access token or session token>`, or \
              `?token=` for browsers), then upgrades to a WebSocket (send `Connection: Upgrade`, \
              `Upgrade: websocket`). JSON text frames tagged by `type`: the client sends `send` \
-             (answered `accepted` once stored, or `error`) and `ack`; the server sends \
+             (answered `accepted` once stored, or `error`) and `ack` (schema `RelayAck`: one \
+             `id`, or `ids` with up to 512 message ids deleted in one store operation; more \
+             are refused with `too_many_acks`); the server sends \
              `message` frames, the backlog first, then live ones. Pings every 30 s; closed after \
              90 s of silence (docs/messaging.md).",
         ))

@@ -21,6 +21,7 @@
 //! SESSION|session_token                            → SESSION|SUCCESS|username
 //! MESSAGE|to|id|sent_at|ciphertext|signature       → MESSAGE|ACCEPTED|id  or  MESSAGE|FAILURE|id|code|message
 //! ACK|id                                           → ACK|OK|id  or  ACK|FAILURE|id|code|message
+//! ACK|id1|id2|…   (up to 512 ids)                 → ACK|OK|id1|id2|…
 //! (server → client, once logged in) MESSAGE|from|to|id|sent_at|ciphertext|signature
 //! ```
 //! The messaging verbs are the relay's ([`crate::relay`]; `relay/tcp.rs` has the details).

@@ -12,7 +12,7 @@ use crate::opaque::BenchClient;
 use crate::stats::{Arm, Comparison, Recorder, Scenario};
 use crate::target::BenchServer;
 
-use super::relay::{connect_all, make_pairs, run_recipient, run_sender, Pair, SendPlan};
+use super::relay::{connect_all, make_pairs, run_recipient, run_sender, AckMode, Pair, SendPlan};
 use super::{run_tag, server_pid, start, Options};
 
 pub(super) fn raise_nofile(s: &mut Scenario) {
@@ -202,7 +202,12 @@ pub(super) async fn drain_backlog(
     let received_total = Arc::new(AtomicU64::new(0));
     let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let give_up = Instant::now() + o.duration.max(Duration::from_secs(1)) * 3 + o.grace;
-    let ack = o.ack;
+    // Batched acknowledgements, as the client library drains a backlog.
+    let ack = if o.ack {
+        AckMode::Batched
+    } else {
+        AckMode::None
+    };
     let mut rset = tokio::task::JoinSet::new();
     for (pair, mut relay) in pairs.iter().cloned().zip(recipients) {
         let expected = per_pair[pair.index];

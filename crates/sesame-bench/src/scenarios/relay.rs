@@ -270,6 +270,18 @@ pub(super) async fn run_sender(
     }
 }
 
+/// How a recipient acknowledges what it reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum AckMode {
+    /// Not at all (a diagnostic: `--no-ack`).
+    None,
+    /// One `ack` frame per message, at once (live delivery).
+    Each,
+    /// Batched `ack` frames ([`Relay::ack_later`]: up to 512 ids per frame, sent whenever
+    /// no delivery is ready), the way the client library drains a backlog.
+    Batched,
+}
+
 pub(super) struct RecipientResult {
     pub(super) rec: Recorder,
     pub(super) verified: u64,
@@ -289,7 +301,7 @@ pub(super) async fn run_recipient(
     mut stop: tokio::sync::watch::Receiver<bool>,
     received_total: &AtomicU64,
     give_up: Instant,
-    ack: bool,
+    ack: AckMode,
 ) -> RecipientResult {
     let mut rec = Recorder::default();
     let mut verified = 0u64;
@@ -323,10 +335,12 @@ pub(super) async fn run_recipient(
                     rec.ok(latency);
                     last_receive = Some(now);
                     received_total.fetch_add(1, Ordering::Relaxed);
-                    if !ack {
-                        continue;
-                    }
-                    if let Err(e) = relay.ack(&message.id).await {
+                    let acked = match ack {
+                        AckMode::None => continue,
+                        AckMode::Each => relay.ack(&message.id).await,
+                        AckMode::Batched => relay.ack_later(&message.id).await,
+                    };
+                    if let Err(e) = acked {
                         rec.error(&messaging_error(&e).0);
                         break;
                     }
@@ -474,7 +488,8 @@ pub(super) async fn relay_arm(
     let recv_give_up = plan.give_up + o.grace;
     let mut rset = tokio::task::JoinSet::new();
     for (pair, mut relay) in pairs.iter().cloned().zip(recipients) {
-        let (stop, total, ack) = (stop_rx.clone(), received_total.clone(), o.ack);
+        let ack = if o.ack { AckMode::Each } else { AckMode::None };
+        let (stop, total) = (stop_rx.clone(), received_total.clone());
         rset.spawn(async move {
             let r = run_recipient(
                 &mut relay,

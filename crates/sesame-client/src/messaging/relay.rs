@@ -4,9 +4,9 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use futures_util::{SinkExt as _, StreamExt as _};
+use futures_util::{FutureExt as _, SinkExt as _, StreamExt as _};
 use reqwest::header::{HeaderValue, AUTHORIZATION, USER_AGENT as USER_AGENT_HEADER};
-use sesame_proto::e2e::{ClientFrame, SealedMessage, ServerFrame};
+use sesame_proto::e2e::{ClientFrame, SealedMessage, ServerFrame, MAX_ACK_IDS};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -32,6 +32,10 @@ pub const MAX_RELAY_FRAME: usize = 24 * 1024 * 1024;
 pub struct Relay {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     pending: VecDeque<ServerFrame>,
+    /// Ids queued by [`Relay::ack_later`], not yet sent.
+    acks: Vec<String>,
+    /// `ack` frames written so far.
+    ack_frames: u64,
     timeout: Duration,
 }
 
@@ -39,6 +43,7 @@ impl std::fmt::Debug for Relay {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Relay")
             .field("pending", &self.pending.len())
+            .field("acks", &self.acks.len())
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
@@ -97,12 +102,22 @@ impl Relay {
         Ok(Relay {
             ws,
             pending: VecDeque::new(),
+            acks: Vec::new(),
+            ack_frames: 0,
             timeout,
         })
     }
 
+    /// How many `ack` frames this connection has written (each carries one or more ids).
+    pub fn ack_frames_sent(&self) -> u64 {
+        self.ack_frames
+    }
+
     /// Writes one frame.
     pub async fn send_frame(&mut self, frame: &ClientFrame) -> Result<(), MessagingError> {
+        if matches!(frame, ClientFrame::Ack { .. }) {
+            self.ack_frames += 1;
+        }
         let text = serde_json::to_string(frame)
             .map_err(|e| MessagingError::InvalidInput(format!("cannot encode a frame: {e}")))?;
         match tokio::time::timeout(self.timeout, self.ws.send(Message::text(text))).await {
@@ -121,10 +136,42 @@ impl Relay {
         .await
     }
 
-    /// Acknowledges the delivery `id`: the server deletes it.
+    /// Acknowledges the delivery `id` at once, in a frame of its own: the server deletes it.
     pub async fn ack(&mut self, id: &str) -> Result<(), MessagingError> {
-        self.send_frame(&ClientFrame::Ack { id: id.to_owned() })
-            .await
+        self.send_frame(&ClientFrame::ack(id)).await
+    }
+
+    /// Acknowledges many deliveries with as few frames as possible (up to [`MAX_ACK_IDS`]
+    /// ids each); the server deletes each frame's messages in one store operation.
+    pub async fn ack_many(&mut self, ids: &[String]) -> Result<(), MessagingError> {
+        for chunk in ids.chunks(MAX_ACK_IDS) {
+            self.send_frame(&ClientFrame::ack_many(chunk.to_vec()))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Queues the acknowledgement of `id`, to go out in one frame with others: when
+    /// [`MAX_ACK_IDS`] are queued, when [`Relay::next`] or [`Relay::next_within`] find no
+    /// frame ready (the backlog is read), and at [`Relay::flush_acks`] or [`Relay::close`].
+    /// The way to drain a backlog: one `ack` frame per up to 512 messages instead of one each.
+    /// An acknowledgement lost with the connection only means a redelivery, which the client
+    /// recognises by id.
+    pub async fn ack_later(&mut self, id: &str) -> Result<(), MessagingError> {
+        self.acks.push(id.to_owned());
+        if self.acks.len() >= MAX_ACK_IDS {
+            self.flush_acks().await?;
+        }
+        Ok(())
+    }
+
+    /// Sends the acknowledgements queued by [`Relay::ack_later`] now.
+    pub async fn flush_acks(&mut self) -> Result<(), MessagingError> {
+        if self.acks.is_empty() {
+            return Ok(());
+        }
+        let ids = std::mem::take(&mut self.acks);
+        self.send_frame(&ClientFrame::ack_many(ids)).await
     }
 
     /// Sends `message` to `to` and waits until the server has stored it (`accepted`), or
@@ -189,16 +236,28 @@ impl Relay {
         }
     }
 
-    /// Closes the connection politely (best effort).
+    /// Closes the connection politely (best effort), after sending the acknowledgements
+    /// still queued.
     pub async fn close(mut self) {
+        let _ = self.flush_acks().await;
         let _ = tokio::time::timeout(self.timeout, self.ws.close(None)).await;
     }
 
     /// Reads frames until one this client understands; `None` when the connection closed.
-    /// Cancel-safe: a frame is never half-read.
+    /// Before waiting for the socket it sends the queued acknowledgements. Cancel-safe: a
+    /// frame is never half-read (a cancelled flush at worst loses acknowledgements, which
+    /// only means redeliveries).
     async fn read(&mut self) -> Result<Option<ServerFrame>, MessagingError> {
         loop {
-            match self.ws.next().await {
+            let next = match self.ws.next().now_or_never() {
+                Some(ready) => ready,
+                None if !self.acks.is_empty() => {
+                    self.flush_acks().await?;
+                    continue;
+                }
+                None => self.ws.next().await,
+            };
+            match next {
                 None | Some(Ok(Message::Close(_))) => return Ok(None),
                 Some(Err(e)) => return Err(Error::from(e).into()),
                 Some(Ok(Message::Text(text))) => {
@@ -214,6 +273,11 @@ impl Relay {
 
 /// A server frame; `None` for a JSON object with a `type` this client does not know.
 pub(crate) fn parse_frame(text: &str) -> Result<Option<ServerFrame>, MessagingError> {
+    // The common case in one pass (a backlog is thousands of `message` frames); only a frame
+    // that does not parse is looked at again to tell an unknown type from a malformed frame.
+    if let Ok(frame) = serde_json::from_str::<ServerFrame>(text) {
+        return Ok(Some(frame));
+    }
     let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
         MessagingError::Client(Error::UnexpectedResponse(format!(
             "relay frame is not JSON: {e}"

@@ -4,6 +4,10 @@ use serde::{Deserialize, Serialize};
 
 use super::SealedMessage;
 
+/// The most message ids one `ack` frame (or one TCP `ACK` line) may carry. A larger batch is
+/// refused whole with `too_many_acks`, and nothing of it is acknowledged.
+pub const MAX_ACK_IDS: usize = 512;
+
 /// A JSON text frame from a client to the relay, tagged by `"type"`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -16,11 +20,34 @@ pub enum ClientFrame {
         #[serde(flatten)]
         message: SealedMessage,
     },
-    /// `{"type":"ack","id"}`: the message `id` was received; delete it.
+    /// `{"type":"ack","id"}` or `{"type":"ack","ids":[…]}`: these messages were received;
+    /// delete them. `id` is the original single-message form; `ids` carries up to
+    /// [`MAX_ACK_IDS`] ids in one frame (both may be present: `id` counts as one more).
+    /// Build one with [`ClientFrame::ack`] or [`ClientFrame::ack_many`].
     Ack {
-        /// The id of a delivered message.
-        id: String,
+        /// The id of one delivered message.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// The ids of several delivered messages.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ids: Vec<String>,
     },
+}
+
+impl ClientFrame {
+    /// An `ack` of one message: `{"type":"ack","id"}` (understood by every server version).
+    pub fn ack(id: impl Into<String>) -> ClientFrame {
+        ClientFrame::Ack {
+            id: Some(id.into()),
+            ids: Vec::new(),
+        }
+    }
+
+    /// An `ack` of many messages at once: `{"type":"ack","ids":[…]}`. The server refuses more
+    /// than [`MAX_ACK_IDS`] ids in one frame; split longer lists.
+    pub fn ack_many(ids: Vec<String>) -> ClientFrame {
+        ClientFrame::Ack { id: None, ids }
+    }
 }
 
 /// The error object of [`ServerFrame::Error`].

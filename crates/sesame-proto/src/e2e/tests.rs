@@ -329,7 +329,24 @@ fn frames_have_the_documented_json_shape() {
     assert_eq!(serde_json::from_value::<ClientFrame>(v).unwrap(), send);
 
     let ack: ClientFrame = serde_json::from_str(r#"{"type":"ack","id":"x"}"#).unwrap();
-    assert_eq!(ack, ClientFrame::Ack { id: "x".into() });
+    assert_eq!(ack, ClientFrame::ack("x"));
+    assert_eq!(
+        serde_json::to_string(&ClientFrame::ack("x")).unwrap(),
+        r#"{"type":"ack","id":"x"}"#
+    );
+    let many = ClientFrame::ack_many(vec!["a".into(), "b".into()]);
+    assert_eq!(
+        serde_json::to_string(&many).unwrap(),
+        r#"{"type":"ack","ids":["a","b"]}"#
+    );
+    let both: ClientFrame = serde_json::from_str(r#"{"type":"ack","id":"x","ids":["y"]}"#).unwrap();
+    assert_eq!(
+        both,
+        ClientFrame::Ack {
+            id: Some("x".into()),
+            ids: vec!["y".into()]
+        }
+    );
 
     let delivered = ServerFrame::Message {
         from: "alice".into(),

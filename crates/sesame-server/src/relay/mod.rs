@@ -16,7 +16,8 @@
 //! **Receiving** ([`Subscription`]): a connection first gets its mailbox (the backlog) in
 //! stored order, then live messages as the doorbell announces them, on every live connection
 //! of the recipient. A message stays stored until the recipient acknowledges it
-//! ([`Sesame::relay_ack`]), is older than `message_max_age_days`, or the account is deleted
+//! ([`Sesame::relay_ack`]; one frame may acknowledge up to [`MAX_ACK_IDS`] messages,
+//! [`Sesame::relay_ack_queued`]), is older than `message_max_age_days`, or the account is deleted
 //! (foreign-key cascade). An acknowledged message is gone: a resend of its id after the ack is
 //! a new message (clients deduplicate by id).
 //!
@@ -52,6 +53,7 @@ use uuid::Uuid;
 pub use hub::{Doorbell, Hub, SessionsEnded, CONNECTION_QUEUE};
 pub use redis_doorbell::RedisDoorbell;
 pub(crate) use routes::routes;
+pub use sesame_proto::e2e::MAX_ACK_IDS;
 pub use subscription::{Closed, Subscription};
 
 use crate::error::{ApiError, ErrorCode, InputError, LimitError};
@@ -448,21 +450,30 @@ impl Sesame {
     /// The recipient acknowledges message `id`: it is deleted. Acknowledging a message that
     /// is already gone (acknowledged on another connection) succeeds.
     pub async fn relay_ack(&self, who: &Peer, id: &str) -> Result<(), ApiError> {
-        self.relay_ack_queued(who, id)?.await
+        self.relay_ack_queued(who, vec![id.to_owned()])?.await
     }
 
-    /// [`Sesame::relay_ack`] in two halves: checks `id` and hands the deletion to the writer
-    /// now; the returned future resolves once it is committed.
+    /// The recipient acknowledges the messages `ids` (one relay frame: 1 to [`MAX_ACK_IDS`]
+    /// ids) in two halves: checks every id and hands the deletions to the writer now, as one
+    /// job (one `DELETE … IN (…)` in the writer's transaction); the returned future resolves
+    /// once they are committed. Ids that are not waiting in the caller's mailbox (acknowledged
+    /// elsewhere, expired, or never the caller's) delete nothing. A malformed id refuses the
+    /// whole frame (`invalid_message`), as do more than [`MAX_ACK_IDS`] ids (`too_many_acks`)
+    /// and none at all.
     pub fn relay_ack_queued(
         &self,
         who: &Peer,
-        id: &str,
+        ids: Vec<String>,
     ) -> Result<impl Future<Output = Result<(), ApiError>> + Send + 'static, ApiError> {
-        validate_message_id(id)?;
-        let done = self.writer().ack(MessageAck {
-            recipient: who.user_id,
-            msg_id: id.to_owned(),
-        });
+        check_ack_ids(&ids)?;
+        let acks = ids
+            .into_iter()
+            .map(|msg_id| MessageAck {
+                recipient: who.user_id,
+                msg_id,
+            })
+            .collect();
+        let done = self.writer().ack(acks);
         Ok(async move { Ok(done.await?) })
     }
 
@@ -507,6 +518,20 @@ impl Sesame {
         }
         Ok(())
     }
+}
+
+/// Checks the ids of one acknowledgement: 1 to [`MAX_ACK_IDS`] well-formed message ids.
+pub fn check_ack_ids(ids: &[String]) -> Result<(), ApiError> {
+    if ids.len() > MAX_ACK_IDS {
+        return Err(ApiError::new(
+            InputError::TooManyAcks,
+            format!("At most {MAX_ACK_IDS} message ids per acknowledgement; split the list."),
+        ));
+    }
+    if ids.is_empty() {
+        return Err(invalid("An acknowledgement names at least one message id."));
+    }
+    ids.iter().try_for_each(|id| validate_message_id(id))
 }
 
 /// Checks an outgoing message's id, time, sizes and signature length; returns `sent_at`.

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::time::Instant;
+use uuid::Uuid;
 
 use super::hub::{Hub, Notice, Registration};
 use super::{Delivery, OpenGuard, Peer};
@@ -177,12 +178,27 @@ impl Subscription {
             })?;
         let last_page = rows.len() < PAGE as usize;
         let mut check = self.check.take().unwrap_or_default();
-        for row in &rows {
+        // A backlog is mostly runs of messages from the same sender: its name is opened once
+        // per run, not once per message.
+        let mut last_sender: Option<(Uuid, Vec<u8>, String)> = None;
+        for row in rows {
             check.seen.insert(row.seq);
             check.after = row.seq;
-            if let Some(d) = self.delivery(row) {
-                self.pending.push_back(Arc::new(d));
-            }
+            let from = match &last_sender {
+                Some((id, sealed, name))
+                    if *id == row.sender_id && *sealed == row.sender_sealed =>
+                {
+                    name.clone()
+                }
+                _ => {
+                    let Some(name) = self.open_sender(&row) else {
+                        continue;
+                    };
+                    last_sender = Some((row.sender_id, row.sender_sealed.clone(), name.clone()));
+                    name
+                }
+            };
+            self.pending.push_back(Arc::new(self.delivery(row, from)));
         }
         if last_page {
             // Anything sent earlier, read over in this pass but no longer stored, is gone for
@@ -195,23 +211,28 @@ impl Subscription {
         Ok(())
     }
 
-    fn delivery(&self, row: &MessageRecord) -> Option<Delivery> {
-        let Some(from) = self.sesame.open_username(row.sender_id, &row.sender_sealed) else {
+    /// The sender's name of a stored message; `None` (logged) if it does not decrypt.
+    fn open_sender(&self, row: &MessageRecord) -> Option<String> {
+        let from = self.sesame.open_username(row.sender_id, &row.sender_sealed);
+        if from.is_none() {
             tracing::error!(
                 seq = row.seq,
                 "a stored message's sender does not decrypt; skipped"
             );
-            return None;
-        };
-        Some(Delivery {
+        }
+        from
+    }
+
+    fn delivery(&self, row: MessageRecord, from: String) -> Delivery {
+        Delivery {
             seq: row.seq,
-            id: row.msg_id.clone(),
+            id: row.msg_id,
             from,
             to: self.peer.username.clone(),
             sent_at: u64::try_from(row.sent_at).unwrap_or(0),
-            ciphertext: row.ciphertext.clone(),
-            signature: row.signature.clone(),
-        })
+            ciphertext: row.ciphertext,
+            signature: row.signature,
+        }
     }
 
     /// Ends the subscription if its session was revoked or expired. The next check is

@@ -5,6 +5,7 @@
 //! MESSAGE|to|id|sent_at|ciphertext|signature     → MESSAGE|ACCEPTED|id
 //!                                                  or MESSAGE|FAILURE|id|code|message
 //! ACK|id                                         → ACK|OK|id  or  ACK|FAILURE|id|code|message
+//! ACK|id1|id2|…  (at most MAX_ACK_IDS ids)       → ACK|OK|id1|id2|…  or  ACK|FAILURE|…
 //! server → client: MESSAGE|from|to|id|sent_at|ciphertext|signature
 //! ```
 //!
@@ -23,7 +24,7 @@
 use sesame_proto::b64;
 use zeroize::Zeroizing;
 
-use super::{Delivery, Outgoing, Peer, RecipientCache, Subscription};
+use super::{Delivery, Outgoing, Peer, RecipientCache, Subscription, MAX_ACK_IDS};
 use crate::error::{ApiError, CredentialError, ErrorCode, InputError};
 use crate::service::{RequestContext, Sesame};
 use crate::tcp::join;
@@ -209,19 +210,43 @@ pub(crate) async fn verb(
                 .map_err(|e| fail("MESSAGE", id, &e))?;
             Ok(join(&["MESSAGE", "ACCEPTED", id]))
         }
-        _ => {
-            if fields.len() != 2 {
-                return Err(usage("ACK", "ACK|id"));
-            }
-            let id = fields[1].as_str();
-            let peer = relay
-                .peer(s, ctx, session_token)
-                .await
-                .map_err(|e| fail("ACK", id, &e))?;
-            s.relay_ack(peer, id)
-                .await
-                .map_err(|e| fail("ACK", id, &e))?;
-            Ok(join(&["ACK", "OK", id]))
-        }
+        _ => ack(s, ctx, session_token, relay, &fields[1..]).await,
     }
+}
+
+/// `ACK|id` or `ACK|id1|id2|…` (up to [`MAX_ACK_IDS`] ids, deleted in one store operation):
+/// answered `ACK|OK|` and the same ids. Refused whole with `ACK|FAILURE|id|code|message`,
+/// `id` being the single id, the first malformed one, or empty for too many ids.
+async fn ack(
+    s: &Sesame,
+    ctx: &RequestContext,
+    session_token: &Option<Zeroizing<String>>,
+    relay: &mut TcpRelay,
+    ids: &[String],
+) -> Result<String, String> {
+    if ids.is_empty() {
+        return Err(usage("ACK", "ACK|id or ACK|id1|id2|…"));
+    }
+    let about = if ids.len() == 1 {
+        ids[0].as_str()
+    } else if ids.len() > MAX_ACK_IDS {
+        ""
+    } else {
+        ids.iter()
+            .find(|i| super::validate_message_id(i).is_err())
+            .map_or("", String::as_str)
+    };
+    super::check_ack_ids(ids).map_err(|e| fail("ACK", about, &e))?;
+    let peer = relay
+        .peer(s, ctx, session_token)
+        .await
+        .map_err(|e| fail("ACK", about, &e))?;
+    s.relay_ack_queued(peer, ids.to_vec())
+        .map_err(|e| fail("ACK", about, &e))?
+        .await
+        .map_err(|e| fail("ACK", about, &e))?;
+    let mut answer: Vec<&str> = Vec::with_capacity(ids.len() + 2);
+    answer.extend(["ACK", "OK"]);
+    answer.extend(ids.iter().map(String::as_str));
+    Ok(join(&answer))
 }

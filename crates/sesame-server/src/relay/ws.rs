@@ -13,6 +13,7 @@
 //! server: {"type":"accepted","id"}                       once the message is stored
 //!         {"type":"error","id","error":{"code","message"}} if it was not
 //! client: {"type":"ack","id"}                             deletes a delivered message
+//!         {"type":"ack","ids":[…]}                        deletes up to MAX_ACK_IDS at once
 //! server: {"type":"message","id","from","to","sent_at","ciphertext","signature"}
 //!         the backlog in stored order first, then live messages
 //! ```
@@ -46,8 +47,7 @@ use axum::response::{IntoResponse as _, Response};
 use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use futures_util::{FutureExt as _, SinkExt as _};
 use serde::Deserialize;
-use sesame_proto::b64::Bytes;
-use sesame_proto::e2e::{ClientFrame, SealedMessage, ServerFrame};
+use sesame_proto::e2e::{ClientFrame, ServerFrame};
 use tokio::time::Instant;
 
 use super::{Closed, Delivery, Outgoing, Peer, RecipientCache};
@@ -287,18 +287,39 @@ async fn handle(s: &Sesame, peer: &Peer, recipients: &mut RecipientCache, text: 
                 Err(e) => Handled::Answer(error_frame(Some(id), &e)),
             }
         }
-        ClientFrame::Ack { id } => match s.relay_ack_queued(peer, &id) {
-            Ok(deleted) => Handled::Later(Box::pin(async move {
-                deleted.await.err().map(|e| error_frame(Some(id), &e))
-            })),
-            Err(e) => Handled::Answer(error_frame(Some(id), &e)),
-        },
+        ClientFrame::Ack { id, ids } => ack(s, peer, id, ids),
         // Frame types added to the shared enum later are not relay requests.
         #[allow(unreachable_patterns)]
         _ => Handled::Answer(error_frame(
             None,
             &ApiError::new(InputError::InvalidMessage, "Unexpected frame type."),
         )),
+    }
+}
+
+/// An `ack` frame: its ids (`id` and `ids` together) are deleted in one store operation. Not
+/// answered unless refused; an error names the single id, or the first malformed one of a
+/// batch (none for an empty or oversized batch).
+fn ack(s: &Sesame, peer: &Peer, id: Option<String>, mut ids: Vec<String>) -> Handled {
+    let single = ids.is_empty();
+    ids.extend(id);
+    if let Err(e) = super::check_ack_ids(&ids) {
+        let about = if single {
+            ids.pop()
+        } else if ids.len() <= super::MAX_ACK_IDS {
+            ids.into_iter()
+                .find(|i| super::validate_message_id(i).is_err())
+        } else {
+            None
+        };
+        return Handled::Answer(error_frame(about, &e));
+    }
+    let named = if single { ids.first().cloned() } else { None };
+    match s.relay_ack_queued(peer, ids) {
+        Ok(deleted) => Handled::Later(Box::pin(async move {
+            deleted.await.err().map(|e| error_frame(named, &e))
+        })),
+        Err(e) => Handled::Answer(error_frame(named, &e)),
     }
 }
 
@@ -313,21 +334,43 @@ fn error_frame(id: Option<String>, e: &ApiError) -> ServerFrame {
     }
 }
 
-fn message_frame(d: &Delivery) -> ServerFrame {
-    ServerFrame::Message {
-        from: d.from.clone(),
-        to: d.to.clone(),
-        message: SealedMessage {
-            id: d.id.clone(),
-            sent_at: d.sent_at,
-            ciphertext: Bytes(d.ciphertext.clone()),
-            signature: Bytes(d.signature.clone()),
-        },
+/// A delivery's `message` frame ([`ServerFrame::Message`]'s JSON), serialized from the shared
+/// delivery without copying its ciphertext first.
+#[derive(serde::Serialize)]
+struct MessageFrame<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    from: &'a str,
+    to: &'a str,
+    id: &'a str,
+    sent_at: u64,
+    ciphertext: B64<'a>,
+    signature: B64<'a>,
+}
+
+/// Bytes serialized as base64url without padding (as `sesame_proto::b64::Bytes`).
+struct B64<'a>(&'a [u8]);
+
+impl serde::Serialize for B64<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&sesame_proto::b64::encode(self.0))
+    }
+}
+
+fn message_frame(d: &Delivery) -> MessageFrame<'_> {
+    MessageFrame {
+        kind: "message",
+        from: &d.from,
+        to: &d.to,
+        id: &d.id,
+        sent_at: d.sent_at,
+        ciphertext: B64(&d.ciphertext),
+        signature: B64(&d.signature),
     }
 }
 
 /// Queues a frame without flushing.
-async fn feed(socket: &mut WebSocket, frame: &ServerFrame) -> Result<(), ()> {
+async fn feed(socket: &mut WebSocket, frame: &impl serde::Serialize) -> Result<(), ()> {
     let text = serde_json::to_string(frame).map_err(|_| ())?;
     socket
         .feed(Message::Text(text.into()))

@@ -22,6 +22,7 @@
 //! and the TCP protocol's one request at a time.
 
 use std::future::Future;
+use std::ops::Range;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
@@ -39,7 +40,8 @@ type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 enum Job {
     Login(LoginWrite, Reply<()>),
     Insert(NewMessage, Reply<MessageInsert>),
-    Ack(MessageAck, Reply<()>),
+    /// The acknowledgements of one relay frame (one or many ids of one mailbox).
+    Ack(Vec<MessageAck>, Reply<()>),
 }
 
 /// A handle on the writer task; the task ends when the last handle is dropped.
@@ -86,14 +88,15 @@ impl GroupWriter {
         async move { answer(queued, rx).await }
     }
 
-    /// Queues the deletion of an acknowledged message now and returns a future that
-    /// resolves once it is committed.
+    /// Queues the deletion of acknowledged messages now (all of one relay frame: they are
+    /// deleted in the same transaction, with one `DELETE … IN (…)` per mailbox) and returns a
+    /// future that resolves once it is committed.
     pub fn ack(
         &self,
-        ack: MessageAck,
+        acks: Vec<MessageAck>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send + 'static {
         let (tx, rx) = oneshot::channel();
-        let queued = self.jobs.send(Job::Ack(ack, tx)).is_ok();
+        let queued = self.jobs.send(Job::Ack(acks, tx)).is_ok();
         async move { answer(queued, rx).await }
     }
 }
@@ -136,8 +139,9 @@ async fn apply(store: &dyn Store, mailbox_max: u64, jobs: Vec<Job>) {
                 insert_replies.push(reply);
             }
             Job::Ack(a, reply) => {
-                acks.push(a);
-                ack_replies.push(reply);
+                let start = acks.len();
+                acks.extend(a);
+                ack_replies.push((start..acks.len(), reply));
             }
         }
     }
@@ -185,7 +189,7 @@ async fn apply_messages(
     store: &dyn Store,
     mailbox_max: u64,
     acks: &[MessageAck],
-    ack_replies: Vec<Reply<()>>,
+    ack_replies: Vec<(Range<usize>, Reply<()>)>,
     inserts: &[NewMessage],
     mut insert_replies: Vec<Reply<MessageInsert>>,
 ) {
@@ -194,14 +198,14 @@ async fn apply_messages(
             for (reply, outcome) in insert_replies.into_iter().zip(outcomes) {
                 let _ = reply.send(Ok(outcome));
             }
-            for reply in ack_replies {
+            for (_, reply) in ack_replies {
                 let _ = reply.send(Ok(()));
             }
         }
-        Err(err) if acks.len() + inserts.len() > 1 => {
+        Err(err) if ack_replies.len() + inserts.len() > 1 => {
             tracing::warn!(%err, "relay batch failed; retrying its writes one by one");
-            for (a, reply) in acks.iter().zip(ack_replies) {
-                let done = store.delete_message(a.recipient, &a.msg_id).await;
+            for (range, reply) in ack_replies {
+                let done = store.write_messages(&acks[range], &[], mailbox_max).await;
                 let _ = reply.send(done.map(|_| ()));
             }
             for (m, reply) in inserts.iter().zip(insert_replies) {
@@ -212,7 +216,7 @@ async fn apply_messages(
             // A batch of one: its only job gets the error.
             if let Some(reply) = insert_replies.pop() {
                 let _ = reply.send(Err(err));
-            } else if let Some(reply) = ack_replies.into_iter().next() {
+            } else if let Some((_, reply)) = ack_replies.into_iter().next() {
                 let _ = reply.send(Err(err));
             }
         }

@@ -379,8 +379,9 @@ macro_rules! message_store {
 /// Most rows in one multi-row `INSERT` (8 binds each: well under every backend's bind limit).
 const INSERT_CHUNK: usize = 256;
 
-/// Most ids in one `DELETE … IN (…)` (well under every backend's bind limit).
-const ACK_CHUNK: usize = 500;
+/// Most ids in one `DELETE … IN (…)` (well under every backend's bind limit): a whole
+/// `ack` frame of the relay (`MAX_ACK_IDS`) is one statement.
+const ACK_CHUNK: usize = sesame_proto::e2e::MAX_ACK_IDS;
 
 /// The acknowledged ids grouped by mailbox.
 fn acks_by_recipient(acks: &[MessageAck]) -> BTreeMap<Uuid, Vec<&str>> {
