@@ -15,11 +15,11 @@ use sesame_bench::Report;
 /// Scenarios: p1 (OPAQUE vs password login), p2 (HTTP logins vs the bare login work),
 /// p3 (registrations vs bare Argon2id, probes under saturation), p4 (refresh vs /healthz),
 /// p5 (relay throughput, latency at a fixed rate, idle WebSockets), p6 (offline store and
-/// backlog drain), or all.
+/// backlog drain), enumeration (existing vs unknown usernames, KS test per route), or all.
 #[derive(Debug, Parser)]
 #[command(name = "sesame-bench", version)]
 struct Args {
-    /// Scenarios to run (p1 … p6, all).
+    /// Scenarios to run (p1 … p6, enumeration, all).
     #[arg(default_value = "all")]
     scenarios: Vec<String>,
     /// Drive this running server instead of starting one (loopback only, e.g.
