@@ -73,8 +73,9 @@ impl Route {
         }
     }
 
-    /// The request for `name`, built (and its body serialized) before the clock starts.
-    fn request(self, bc: &BenchClient, name: &str) -> anyhow::Result<RequestBuilder> {
+    /// The request for `name`, built (and its body serialized) before the clock starts; the
+    /// key directory is asked with `token` (any signed-in user may ask).
+    fn request(self, bc: &BenchClient, token: &str, name: &str) -> anyhow::Result<RequestBuilder> {
         let url = |path: &str| bc.base.join(path).context("URL");
         let username = name.to_owned();
         Ok(match self {
@@ -102,7 +103,10 @@ impl Route {
                 .http
                 .post(url("api/verify-email/resend")?)
                 .json(&ResendRequest { username }),
-            Route::KeyDirectory => bc.http.get(url(&format!("api/keys/{name}"))?),
+            Route::KeyDirectory => bc
+                .http
+                .get(url(&format!("api/keys/{name}"))?)
+                .bearer_auth(token),
         })
     }
 }
@@ -129,6 +133,7 @@ struct Sides {
 /// Measures `route` over the pairs `(known[i], unknown[i])`, each pair in a random order.
 async fn measure(
     bc: &BenchClient,
+    token: &str,
     route: Route,
     known: &[String],
     unknown: &[String],
@@ -148,7 +153,7 @@ async fn measure(
             [(false, u), (true, k)]
         };
         for (is_known, name) in order {
-            let (status, took) = timed(route.request(bc, name)?).await?;
+            let (status, took) = timed(route.request(bc, token, name)?).await?;
             total += took;
             let (samples, rec) = if is_known {
                 (&mut s.known, &mut s.rec_known)
@@ -183,6 +188,14 @@ pub(super) async fn enumeration(o: &Options) -> anyhow::Result<Scenario> {
         .max(1);
     let (_server, bc) = start(o, &mut s).await?;
     let users = make_users(&bc, "enk", n).await?;
+    // The asker of the key directory: an account of its own, not one of the measured names.
+    let asker = make_users(&bc, "asker", 1).await?;
+    let token = bc
+        .login(&asker[0].name, &asker[0].password)
+        .await
+        .map_err(|e| anyhow::anyhow!("log in the asker: {e:?}"))?
+        .session
+        .access_token;
     let known: Vec<String> = users.into_iter().map(|u| u.name).collect();
     // Same length as their partners: only the first letters differ.
     let unknown: Vec<String> = known
@@ -195,9 +208,9 @@ pub(super) async fn enumeration(o: &Options) -> anyhow::Result<Scenario> {
         .collect();
     for route in Route::ALL {
         for name in warm.iter().take(WARM_UP) {
-            timed(route.request(&bc, name)?).await?;
+            timed(route.request(&bc, &token, name)?).await?;
         }
-        let (sides, elapsed) = measure(&bc, route, &known, &unknown).await?;
+        let (sides, elapsed) = measure(&bc, &token, route, &known, &unknown).await?;
         let ks = ks_two_sample(&sides.known, &sides.unknown);
         let mut arm_k = sides
             .rec_known
