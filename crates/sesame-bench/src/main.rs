@@ -15,12 +15,13 @@ use sesame_bench::Report;
 /// Scenarios: p1 (OPAQUE vs password login), p2 (HTTP logins vs the bare login work),
 /// p3 (registrations vs bare Argon2id, probes under saturation), p4 (refresh vs /healthz),
 /// p5 (relay throughput, latency at a fixed rate, idle WebSockets), p6 (offline store and
-/// backlog drain), all (P1–P6), or peers (P5/P6 against Redis pub/sub, core NATS and
-/// JetStream on loopback: SESAME_BENCH_REDIS_URL, SESAME_BENCH_NATS_URL).
+/// backlog drain), all (P1–P6), peers (P5/P6 against Redis pub/sub, core NATS and
+/// JetStream on loopback: SESAME_BENCH_REDIS_URL, SESAME_BENCH_NATS_URL), or enumeration
+/// (existing vs unknown usernames, KS test per route).
 #[derive(Debug, Parser)]
 #[command(name = "sesame-bench", version)]
 struct Args {
-    /// Scenarios to run (p1 … p6, all, peers).
+    /// Scenarios to run (p1 … p6, all, peers, enumeration).
     #[arg(default_value = "all")]
     scenarios: Vec<String>,
     /// Drive this running server instead of starting one (loopback only, e.g.

@@ -1,4 +1,5 @@
-//! The scenarios P1–P6, each a comparison measured in one run against a fresh server.
+//! The scenarios P1–P6, each a comparison measured in one run against a fresh server, and
+//! `enumeration` (timing of existing vs non-existing usernames).
 
 use std::time::Duration;
 
@@ -54,6 +55,7 @@ impl Options {
     }
 }
 
+mod enumeration;
 mod idle;
 mod login;
 pub mod peers;
@@ -62,6 +64,7 @@ mod registration;
 mod relay;
 mod throughput;
 
+use enumeration::enumeration;
 use idle::p6;
 use login::{p1, p2};
 use refresh::p4;
@@ -69,7 +72,7 @@ use registration::p3;
 use throughput::p5;
 
 /// Known scenario ids, in order.
-pub const ALL: [&str; 6] = ["p1", "p2", "p3", "p4", "p5", "p6"];
+pub const ALL: [&str; 7] = ["p1", "p2", "p3", "p4", "p5", "p6", "enumeration"];
 
 /// Scenarios run only when named (they need more than the server: `peers` drives the local
 /// NATS and Redis).
@@ -85,7 +88,8 @@ pub async fn run(id: &str, o: &Options) -> anyhow::Result<Scenario> {
         "p5" => p5(o).await,
         "p6" => p6(o).await,
         "peers" => peers::peers(o).await,
-        other => anyhow::bail!("unknown scenario {other} (p1 … p6 or all)"),
+        "enumeration" => enumeration(o).await,
+        other => anyhow::bail!("unknown scenario {other} (p1 … p6, all, peers or enumeration)"),
     }
 }
 
