@@ -43,13 +43,7 @@ pub enum ClientCommand {
     VerifyEmail(VerifyEmailArgs),
 }
 
-/// `--json` of the commands that print data.
-#[derive(Debug, Args)]
-pub struct JsonArgs {
-    /// Print JSON instead of text (for scripts).
-    #[arg(long)]
-    pub json: bool,
-}
+pub(crate) use crate::output::JsonArgs;
 
 /// Flags of `sesame verify-email`.
 #[derive(Debug, Args)]

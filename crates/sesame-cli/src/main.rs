@@ -9,6 +9,7 @@ mod chat;
 mod client_cmds;
 mod examples;
 mod keys_cmds;
+mod output;
 mod serve;
 mod server_cmds;
 
