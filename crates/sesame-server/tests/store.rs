@@ -1157,7 +1157,8 @@ async fn atomic_writes_commit_together(t: Ctx) {
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].id, keep.id);
 
-    // The reset: new credential, no session, the new codes only, no device requirement.
+    // The reset: new credential, no session, the new codes only, no device requirement, no
+    // operator's reset code left (bob has none: 0 rows).
     let counts = s
         .write_atomically(&writes::password_reset(
             bob.id,
@@ -1170,7 +1171,7 @@ async fn atomic_writes_commit_together(t: Ctx) {
         ))
         .await
         .unwrap();
-    assert_eq!(counts, vec![1, 1, 2, 1]);
+    assert_eq!(counts, vec![1, 1, 2, 1, 0]);
     let stored = s.user_by_id(bob.id).await.unwrap().unwrap();
     assert_eq!(
         (stored.credential.as_slice(), stored.updated_at),
