@@ -7,7 +7,7 @@
 //!   keyed hash of the code, a try counter (5). At most 5 such mails per account per hour.
 //! * `POST /api/me/email/verify {code}`: the right code makes the new address the account's
 //!   (still unique: 409 `email_taken` if someone took it meanwhile); the old address, if
-//!   any, is told by mail. Wrong code 400 `verification_code_invalid`; none pending, expired
+//!   any, is told by mail. Wrong code 400 `invalid_code`; none pending, expired
 //!   or burnt 400 `code_expired`.
 //! * `DELETE /api/me/email` (fresh authentication): the account has no address any more, so
 //!   recovery by email stops working for it.
