@@ -12,7 +12,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{command, ok, serve, serve_at, Server, PASSWORD, SESAME};
 
@@ -83,48 +83,40 @@ impl Tmux {
 
     /// Waits until the screen of `name` shows a line containing every part of `parts`.
     fn wait_for(&self, name: &str, parts: &[&str]) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let screen = self.screen(name);
-            if screen
+        let has = |screen: &str| {
+            screen
                 .lines()
                 .any(|line| parts.iter().all(|p| line.contains(p)))
-            {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the screen of {name} never showed a line with {parts:?}:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(150));
-        }
+        };
+        self.until(name, &format!("a line with {parts:?}"), has)
     }
 
     /// Waits until the last line of the screen of `name` is `line` (the prompt and what is
     /// typed on it).
     fn wait_for_last_line(&self, name: &str, line: &str) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let screen = self.screen(name);
-            if last_line(&screen) == line {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the last line of {name} never became {line:?}:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(150));
-        }
+        self.until(name, &format!("the last line {line:?}"), |s| {
+            last_line(s) == line
+        })
+    }
+
+    /// Waits (at most [`WAIT`]) until the screen of `name` satisfies `ok`; fails naming `what`.
+    fn until(&self, name: &str, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        let mut seen = String::new();
+        let found = common::poll_until(WAIT, || {
+            seen = self.screen(name);
+            ok(&seen).then(|| seen.clone())
+        });
+        found.unwrap_or_else(|| panic!("the screen of {name} never showed {what}:\n{seen}"))
     }
 
     /// Watches the screen of `name` for `window`, failing as soon as `bad` holds for it.
     fn never_for(&self, name: &str, window: Duration, bad: impl Fn(&str) -> bool) {
-        let end = Instant::now() + window;
-        while Instant::now() < end {
-            let screen = self.screen(name);
-            assert!(!bad(&screen), "unexpected screen of {name}:\n{screen}");
-            std::thread::sleep(Duration::from_millis(150));
-        }
+        let shown = common::poll_until(window, || Some(self.screen(name)).filter(|s| bad(s)));
+        assert!(
+            shown.is_none(),
+            "unexpected screen of {name}:\n{}",
+            shown.unwrap_or_default()
+        );
     }
 }
 
@@ -154,18 +146,8 @@ fn shows_own(screen: &str, text: &str) -> bool {
 
 /// Waits until `name` shows `text` as its own message.
 fn wait_for_own(tmux: &Tmux, name: &str, text: &str) -> String {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let screen = tmux.screen(name);
-        if shows_own(&screen, text) {
-            return screen;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{name} never showed its own message {text:?} as `[HH:MM] you:`:\n{screen}"
-        );
-        std::thread::sleep(Duration::from_millis(150));
-    }
+    let what = format!("its own message {text:?} as `[HH:MM] you:`");
+    tmux.until(name, &what, |s| shows_own(s, text))
 }
 
 /// Waits until the chat of `name` has exited and checks that it gave the terminal back in

@@ -67,19 +67,16 @@ fn register_with_email_then_verify_from_the_cli() {
 /// The bodies of the messages in the outbox sent to `to` whose subject is `subject`, once
 /// there is one: the server hands mail over in the background, so this polls, bounded.
 fn mails_to(outbox: &std::path::Path, to: &str, subject: &str) -> Vec<String> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let found: Vec<String> = std::fs::read_dir(outbox)
+    let found = || -> Vec<String> {
+        std::fs::read_dir(outbox)
             .into_iter()
             .flatten()
             .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
             .filter(|t| t.contains(&format!("To: {to}")) && t.contains(subject))
-            .collect();
-        if !found.is_empty() || std::time::Instant::now() > deadline {
-            return found;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+            .collect()
+    };
+    let limit = std::time::Duration::from_secs(10);
+    common::poll_until(limit, || Some(found()).filter(|m| !m.is_empty())).unwrap_or_default()
 }
 
 /// The 6-digit code in `mail`.

@@ -247,3 +247,19 @@ pub fn unix_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
+
+/// Asks `check` until it answers `Some`, for at most `limit`; `None` if it never did. For
+/// what happens outside the test's process (another program's screen, a file a server writes
+/// in the background) and no event announces: the one place the tests pause between looks.
+pub fn poll_until<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(found) = check() {
+            return Some(found);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::Process;
 
@@ -30,14 +30,12 @@ pub fn serve_with_issuer(data: &Path) -> (Process, String) {
 
 /// Waits (at most `limit`) until something accepts connections on `port`.
 pub fn wait_for_port(port: u16, limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
+    super::poll_until(limit, || {
+        std::net::TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .map(drop)
+    })
+    .is_some()
 }
 
 /// Runs `node script` with the server's address, the binary and its data directory, and
