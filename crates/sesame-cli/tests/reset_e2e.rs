@@ -23,6 +23,18 @@ fn admin_json(dir: &std::path::Path, args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// `sesame recover NAME --reset-code CODE`, the new password from standard input.
+fn redeem<'a>(name: &'a str, code: &'a str) -> [&'a str; 6] {
+    [
+        "recover",
+        name,
+        "--reset-code",
+        code,
+        "--password-stdin",
+        "--yes",
+    ]
+}
+
 /// The reset code of an admin command's JSON answer.
 fn code_of(answer: &serde_json::Value) -> String {
     answer["code"].as_str().unwrap().to_owned()
@@ -51,19 +63,7 @@ fn an_operator_created_account_is_claimed_with_its_one_time_code() {
         &line(PASSWORD),
     );
 
-    let out = ok(
-        &server,
-        &home,
-        &[
-            "recover",
-            "carol",
-            "--reset-code",
-            &code,
-            "--password-stdin",
-            "--yes",
-        ],
-        &line(NEW_PASSWORD),
-    );
+    let out = ok(&server, &home, &redeem("carol", &code), &line(NEW_PASSWORD));
     assert!(out.contains("Password reset for carol"), "{out}");
     ok(
         &server,
@@ -73,19 +73,7 @@ fn an_operator_created_account_is_claimed_with_its_one_time_code() {
     );
 
     // The code worked once.
-    let again = fails(
-        &server,
-        &home,
-        &[
-            "recover",
-            "carol",
-            "--reset-code",
-            &code,
-            "--password-stdin",
-            "--yes",
-        ],
-        &line(PASSWORD),
-    );
+    let again = fails(&server, &home, &redeem("carol", &code), &line(PASSWORD));
     assert!(again.contains("recovery failed"), "{again}");
     let audit = admin_json(&dir, &["audit", "--user", "carol"]);
     let events: Vec<&str> = audit
@@ -126,14 +114,7 @@ fn a_reset_code_replaces_the_password_ends_sessions_and_only_the_newest_works() 
     let stale = fails(
         &server,
         &phone,
-        &[
-            "recover",
-            "dave",
-            "--reset-code",
-            &first,
-            "--password-stdin",
-            "--yes",
-        ],
+        &redeem("dave", &first),
         &line(NEW_PASSWORD),
     );
     assert!(stale.contains("recovery failed"), "{stale}");
@@ -142,14 +123,7 @@ fn a_reset_code_replaces_the_password_ends_sessions_and_only_the_newest_works() 
     ok(
         &server,
         &phone,
-        &[
-            "recover",
-            "dave",
-            "--reset-code",
-            &typed,
-            "--password-stdin",
-            "--yes",
-        ],
+        &redeem("dave", &typed),
         &line(NEW_PASSWORD),
     );
     // The laptop's session ended with the reset; the old password is gone.
