@@ -26,6 +26,7 @@ pub mod accept;
 pub mod config;
 pub mod envelope;
 pub mod http;
+pub mod jwt_crypto;
 #[allow(clippy::disallowed_methods)] // connection timers, as for `accept`
 pub mod listen;
 pub mod metrics;

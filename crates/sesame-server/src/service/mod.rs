@@ -225,6 +225,12 @@ impl Sesame {
 
     /// Assembles the service around `relay` (a cluster node's: [`crate::relay::Relay::cluster`]).
     pub fn with_relay(parts: Parts, relay: crate::relay::Relay) -> Sesame {
+        if !crate::jwt_crypto::install() {
+            tracing::warn!(
+                "another JWT crypto provider was chosen first: RS256 ID tokens are signed by \
+                 the `rsa` crate, not in constant time"
+            );
+        }
         let signer = TokenSigner::new(
             &parts.secrets.jwt,
             &parts.issuer,
