@@ -177,6 +177,9 @@ async fn connection_basics(t: Ctx) {
 async fn users_create_and_lookup(t: Ctx) {
     let s = &*t.store;
     assert!(s.user_by_index(&index("u:nobody")).await.unwrap().is_none());
+    // The stand-in row a miss reads (zero index, nil id) is never an account.
+    assert!(s.user_by_index(&[0u8; 32]).await.unwrap().is_none());
+    assert!(s.user_by_id(Uuid::nil()).await.unwrap().is_none());
     assert!(s.user_by_id(Uuid::new_v4()).await.unwrap().is_none());
 
     let mut alice = user("alice", Some("alice@example.com"), 1_000);

@@ -232,15 +232,24 @@ macro_rules! sql_store {
                 &self,
                 username_index: &[u8],
             ) -> Result<Option<UserRecord>, StoreError> {
+                // One row either way, read and decoded alike: the account's, or for a name
+                // no account has the row of `user_stand_in`, so that a miss costs what a hit
+                // costs (timing-safe account lookups, docs/security.md, "Timing").
                 let row = sqlx::query(concat!(
                     "SELECT ",
                     user_columns!(),
-                    " FROM users WHERE username_index = $1"
+                    ", 1 AS known FROM users WHERE username_index = $1 UNION ALL SELECT ",
+                    user_columns!(),
+                    ", 0 AS known FROM user_stand_in \
+                     WHERE NOT EXISTS (SELECT 1 FROM users WHERE username_index = $1)"
                 ))
                 .bind(username_index)
                 .fetch_optional(self.pool())
                 .await?;
-                row.as_ref().map(Self::user_from_row).transpose()
+                let Some(row) = row else { return Ok(None) };
+                let user = Self::user_from_row(&row)?;
+                let known: i32 = row.try_get("known")?;
+                Ok((known == 1).then_some(user))
             }
 
             async fn user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>, StoreError> {
