@@ -61,3 +61,33 @@ fn other_algorithms_still_sign() {
     );
     assert!(token.is_ok_and(|t| t.split('.').count() == 3));
 }
+
+#[test]
+fn eddsa_tokens_match_the_reference_signer_for_each_key() {
+    use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+    assert!(super::install());
+    let claims = json!({"sub": "someone", "exp": 4_000_000_000u64});
+    let mut tokens = Vec::new();
+    for seed in [[1u8; 32], [2u8; 32], [1u8; 32]] {
+        let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+        let der = key.to_pkcs8_der().expect("der");
+        let token = encode(
+            &Header::new(Algorithm::EdDSA),
+            &claims,
+            &EncodingKey::from_ed_der(der.as_bytes()),
+        )
+        .expect("signed");
+        // Ed25519 signatures are deterministic: the cached key must sign like a fresh one.
+        let (input, sig) = token.rsplit_once('.').expect("three parts");
+        let reference = ed25519_dalek::Signer::sign(&key, input.as_bytes());
+        assert_eq!(sesame_proto::b64::encode(reference.to_bytes()), sig);
+        let public = DecodingKey::from_ed_der(key.verifying_key().as_bytes());
+        decode::<Value>(&token, &public, &Validation::new(Algorithm::EdDSA)).expect("valid");
+        tokens.push(token);
+    }
+    assert_ne!(
+        tokens[0], tokens[1],
+        "each key signs with itself, not a cached other"
+    );
+    assert_eq!(tokens[0], tokens[2]);
+}
