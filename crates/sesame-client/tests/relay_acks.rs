@@ -165,3 +165,22 @@ async fn a_backlog_is_drained_with_batched_acks() {
     assert_empty(&bob, &bob_token).await;
     let _ = stop.send(());
 }
+
+/// Acknowledgements sent just before the connection closes are applied: the next connection
+/// gets nothing again. (`close` sends the queued acknowledgements, then the close frame; no
+/// later frame waits for them to be committed.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledgements_right_before_close_are_kept() {
+    let data = tempfile::tempdir().unwrap();
+    let (base, stop) = start(data.path()).await;
+    let (alice, alice_token) = account(&base, "alice").await;
+    let (bob, bob_token) = account(&base, "bob").await;
+    for _ in 0..3 {
+        let sent = fill(&alice, &alice_token, BACKLOG).await;
+        let mut relay = Relay::connect(&bob, &bob_token).await.unwrap();
+        assert_eq!(drain(&mut relay, BACKLOG).await, sent);
+        relay.close().await;
+        assert_empty(&bob, &bob_token).await;
+    }
+    let _ = stop.send(());
+}

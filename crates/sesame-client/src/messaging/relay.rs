@@ -237,10 +237,16 @@ impl Relay {
     }
 
     /// Closes the connection politely (best effort), after sending the acknowledgements
-    /// still queued.
+    /// still queued, and returns once the server has closed its side (or after the
+    /// client's timeout). The server closes only after committing every acknowledgement the
+    /// connection sent, so a connection opened after `close` returns is never handed an
+    /// acknowledged message again.
     pub async fn close(mut self) {
         let _ = self.flush_acks().await;
-        let _ = tokio::time::timeout(self.timeout, self.ws.close(None)).await;
+        let until = tokio::time::Instant::now() + self.timeout;
+        let _ = tokio::time::timeout_at(until, self.ws.close(None)).await;
+        // Frames still on their way (deliveries, the close reply) until the end of the stream.
+        while let Ok(Some(Ok(_))) = tokio::time::timeout_at(until, self.ws.next()).await {}
     }
 
     /// Reads frames until one this client understands; `None` when the connection closed.
