@@ -7,7 +7,7 @@ import {
 import { passkeys } from "./passkeys.mjs";
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 
 /** The TOTP code for `secret` at `at` (milliseconds). */
 const totp = (secret, at) => new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(secret) }).generate({ timestamp: at });
@@ -274,7 +274,9 @@ export async function run({ browser, evilUrl, cliHome }) {
 async function mailedCode(to) {
   const dir = join(DATA_DIR, "outbox");
   for (let i = 0; i < 200; i++) {
-    const texts = readdirSync(dir).map((f) => readFileSync(join(dir, f), "utf8")).filter((t) => t.includes(`To: ${to}`));
+    // The outbox directory appears with the first mail, which is handed over in the background.
+    const files = existsSync(dir) ? readdirSync(dir) : [];
+    const texts = files.map((f) => readFileSync(join(dir, f), "utf8")).filter((t) => t.includes(`To: ${to}`));
     const code = texts.map((t) => t.match(/\b(\d{6})\b/)?.[1]).find(Boolean);
     if (code) return code;
     await new Promise((r) => setTimeout(r, 50));
