@@ -14,9 +14,7 @@
 //! signature itself on each refresh. The signer keeps the few keys it has parsed (at most
 //! [`MAX_PARSED_KEYS`], wiped when dropped) and signs with ed25519-dalek, as before.
 
-use std::sync::LazyLock;
-
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use ed25519_dalek::ed25519::signature::{Error as SignatureError, Signer};
 use ed25519_dalek::pkcs8::DecodePrivateKey as _;
