@@ -16,55 +16,17 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use rand_chacha::rand_core::{RngCore as _, SeedableRng as _};
 use rand_chacha::ChaCha20Rng;
 use rand_core::OsRng;
-use reqwest::{Client, StatusCode};
+use reqwest::Client;
 use serde_json::{json, Value};
 use sesame_proto::b64;
 use sesame_proto::e2e::{self, IdentityKeys, SealedMessage};
-use sesame_server::tcp::{join, split_fields};
-use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use uuid::Uuid;
 
-use common::api::{self, err, get_auth, PASSWORD};
+use common::api::{err, get_auth, PASSWORD};
+use common::relay::{login, user, ws_url, Tcp, User, Ws, QUIET, READ_TIMEOUT};
 use common::server::TestServer;
 use common::{backends, on_every_backend};
-
-/// How long a read may take before the test fails.
-const READ_TIMEOUT: Duration = Duration::from_secs(20);
-/// How long to wait to be sure nothing more arrives.
-const QUIET: Duration = Duration::from_millis(600);
-
-// ---------------------------------------------------------------------------------------
-// Accounts over HTTP
-// ---------------------------------------------------------------------------------------
-
-/// A logged-in user.
-struct User {
-    name: String,
-    id: Uuid,
-    access: String,
-    session: String,
-}
-
-async fn user(srv: &TestServer, name: &str) -> User {
-    api::register(&Client::new(), srv, name).await;
-    login(srv, name).await
-}
-
-async fn login(srv: &TestServer, name: &str) -> User {
-    let (status, v) = api::login(&Client::new(), srv, name, PASSWORD).await;
-    assert_eq!(status, StatusCode::OK, "login {name}");
-    User {
-        name: name.to_owned(),
-        id: v["user_id"].as_str().unwrap().parse().unwrap(),
-        access: v["access_token"].as_str().unwrap().to_owned(),
-        session: v["session_token"].as_str().unwrap().to_owned(),
-    }
-}
 
 fn random(n: usize) -> Vec<u8> {
     let mut v = vec![0u8; n];
@@ -83,25 +45,7 @@ fn now_ms() -> u64 {
 // WebSocket client
 // ---------------------------------------------------------------------------------------
 
-struct Ws(WebSocketStream<MaybeTlsStream<TcpStream>>);
-
-fn ws_url(srv: &TestServer) -> String {
-    format!("{}/ws", srv.base.replacen("http://", "ws://", 1))
-}
-
 impl Ws {
-    /// Connects with `Authorization: Bearer token`.
-    async fn connect(srv: &TestServer, token: &str) -> Ws {
-        let mut req = ws_url(srv).into_client_request().unwrap();
-        req.headers_mut()
-            .insert("authorization", format!("Bearer {token}").parse().unwrap());
-        let (ws, resp) = tokio_tungstenite::connect_async(req)
-            .await
-            .expect("connect /ws");
-        assert_eq!(resp.status(), 101);
-        Ws(ws)
-    }
-
     /// Connects with `?token=`.
     async fn connect_query(srv: &TestServer, token: &str) -> Ws {
         let url = format!("{}?token={token}", ws_url(srv));
@@ -109,41 +53,6 @@ impl Ws {
             .await
             .expect("connect /ws?token");
         Ws(ws)
-    }
-
-    async fn send(&mut self, v: Value) {
-        self.0
-            .send(Message::Text(v.to_string().into()))
-            .await
-            .unwrap();
-    }
-
-    /// The next JSON frame within `wait`; `None` on timeout. Panics if the connection ends.
-    async fn recv_within(&mut self, wait: Duration) -> Option<Value> {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            let next = tokio::time::timeout_at(deadline, self.0.next())
-                .await
-                .ok()?;
-            match next {
-                Some(Ok(Message::Text(t))) => return Some(serde_json::from_str(&t).unwrap()),
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                other => panic!("connection ended: {other:?}"),
-            }
-        }
-    }
-
-    async fn recv(&mut self) -> Value {
-        self.recv_within(READ_TIMEOUT)
-            .await
-            .expect("a frame in time")
-    }
-
-    /// Expects no frame for a while.
-    async fn quiet(&mut self) {
-        if let Some(v) = self.recv_within(QUIET).await {
-            panic!("unexpected frame {v}");
-        }
     }
 
     /// Sends one message and returns the answer frame.
@@ -204,56 +113,7 @@ async fn expect_message(ws: &mut Ws, from: &str, id: &str) -> Value {
 // TCP client
 // ---------------------------------------------------------------------------------------
 
-struct Tcp {
-    reader: BufReader<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
-}
-
 impl Tcp {
-    async fn connect(srv: &TestServer) -> Tcp {
-        let (r, w) = TcpStream::connect(srv.tcp).await.unwrap().into_split();
-        Tcp {
-            reader: BufReader::new(r),
-            writer: w,
-        }
-    }
-
-    async fn send(&mut self, fields: &[&str]) {
-        let line = format!("{}\n", join(fields));
-        self.writer.write_all(line.as_bytes()).await.unwrap();
-    }
-
-    async fn line_within(&mut self, wait: Duration) -> Option<Vec<String>> {
-        let mut line = String::new();
-        let n = tokio::time::timeout(wait, self.reader.read_line(&mut line))
-            .await
-            .ok()?
-            .unwrap();
-        assert!(n > 0, "the TCP connection closed");
-        Some(split_fields(line.trim_end_matches(['\r', '\n'])))
-    }
-
-    async fn line(&mut self) -> Vec<String> {
-        self.line_within(READ_TIMEOUT)
-            .await
-            .expect("a line in time")
-    }
-
-    async fn call(&mut self, fields: &[&str]) -> Vec<String> {
-        self.send(fields).await;
-        self.line().await
-    }
-
-    /// A connection logged in with `SESSION`.
-    async fn session(srv: &TestServer, u: &User) -> Tcp {
-        let mut t = Tcp::connect(srv).await;
-        assert_eq!(
-            t.call(&["SESSION", &u.session]).await,
-            ["SESSION", "SUCCESS", &u.name]
-        );
-        t
-    }
-
     async fn message(&mut self, to: &str, id: &str, ciphertext: &[u8]) -> Vec<String> {
         let (ct, sig) = (b64::encode(ciphertext), b64::encode(random(64)));
         self.call(&["MESSAGE", to, id, &now_ms().to_string(), &ct, &sig])

@@ -8,92 +8,17 @@
 
 mod common;
 
-use std::time::Duration;
-
-use futures_util::{SinkExt as _, StreamExt as _};
-use reqwest::{Client, StatusCode};
-use serde_json::{json, Value};
+use serde_json::json;
 use sesame_proto::b64;
 use sesame_proto::e2e::MAX_ACK_IDS;
-use sesame_server::tcp::{join, split_fields};
-use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use uuid::Uuid;
 
-use common::api::{self, err, PASSWORD};
+use common::api::err;
 use common::on_every_backend;
+use common::relay::{user, Tcp, User, Ws};
 use common::server::TestServer;
 
-/// How long a read may take before the test fails.
-const READ_TIMEOUT: Duration = Duration::from_secs(20);
-/// How long to wait to be sure nothing more arrives.
-const QUIET: Duration = Duration::from_millis(600);
-
-struct User {
-    id: Uuid,
-    access: String,
-    session: String,
-}
-
-async fn user(srv: &TestServer, name: &str) -> User {
-    let c = Client::new();
-    api::register(&c, srv, name).await;
-    let (status, v) = api::login(&c, srv, name, PASSWORD).await;
-    assert_eq!(status, StatusCode::OK, "login {name}");
-    User {
-        id: v["user_id"].as_str().unwrap().parse().unwrap(),
-        access: v["access_token"].as_str().unwrap().to_owned(),
-        session: v["session_token"].as_str().unwrap().to_owned(),
-    }
-}
-
-struct Ws(WebSocketStream<MaybeTlsStream<TcpStream>>);
-
 impl Ws {
-    async fn connect(srv: &TestServer, token: &str) -> Ws {
-        let url = format!("{}/ws", srv.base.replacen("http://", "ws://", 1));
-        let mut req = url.into_client_request().unwrap();
-        req.headers_mut()
-            .insert("authorization", format!("Bearer {token}").parse().unwrap());
-        let (ws, resp) = tokio_tungstenite::connect_async(req).await.unwrap();
-        assert_eq!(resp.status(), 101);
-        Ws(ws)
-    }
-
-    async fn send(&mut self, v: Value) {
-        self.0
-            .send(Message::Text(v.to_string().into()))
-            .await
-            .unwrap();
-    }
-
-    async fn recv_within(&mut self, wait: Duration) -> Option<Value> {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            match tokio::time::timeout_at(deadline, self.0.next())
-                .await
-                .ok()?
-            {
-                Some(Ok(Message::Text(t))) => return Some(serde_json::from_str(&t).unwrap()),
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                other => panic!("connection ended: {other:?}"),
-            }
-        }
-    }
-
-    async fn recv(&mut self) -> Value {
-        self.recv_within(READ_TIMEOUT).await.expect("a frame")
-    }
-
-    async fn quiet(&mut self) {
-        if let Some(v) = self.recv_within(QUIET).await {
-            panic!("unexpected frame {v}");
-        }
-    }
-
     /// Sends `ids` to `to` pipelined, then waits for every `accepted`.
     async fn send_all(&mut self, to: &str, ids: &[String]) {
         for id in ids {
@@ -128,37 +53,10 @@ impl Ws {
     }
 }
 
-struct Tcp {
-    reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
-    writer: tokio::net::tcp::OwnedWriteHalf,
-}
-
 impl Tcp {
-    async fn session(srv: &TestServer, token: &str) -> Tcp {
-        let (r, w) = TcpStream::connect(srv.tcp).await.unwrap().into_split();
-        let mut t = Tcp {
-            reader: BufReader::new(r),
-            writer: w,
-        };
-        let answer = t.call(&["SESSION", token]).await;
-        assert_eq!(answer[..2], ["SESSION", "SUCCESS"]);
-        t
-    }
-
-    async fn line(&mut self) -> Vec<String> {
-        let mut line = String::new();
-        let n = tokio::time::timeout(READ_TIMEOUT, self.reader.read_line(&mut line))
-            .await
-            .expect("a line in time")
-            .unwrap();
-        assert!(n > 0, "the TCP connection closed");
-        split_fields(line.trim_end_matches(['\r', '\n']))
-    }
-
     /// Sends a line and returns the next line that is not a delivery.
-    async fn call(&mut self, fields: &[&str]) -> Vec<String> {
-        let line = format!("{}\n", join(fields));
-        self.writer.write_all(line.as_bytes()).await.unwrap();
+    async fn answer(&mut self, fields: &[&str]) -> Vec<String> {
+        self.send(fields).await;
         loop {
             let answer = self.line().await;
             if !(answer[0] == "MESSAGE" && answer.len() == 7) {
@@ -269,12 +167,12 @@ async fn tcp_ack_lines_carry_many_ids() {
         let to_bob = ids("t", 8);
         a.send_all("bob", &to_bob).await;
         a.send_all("carol", &["tc-0".to_owned()]).await;
-        let mut b = Tcp::session(&srv, &bob.session).await;
+        let mut b = Tcp::session(&srv, &bob).await;
 
         // Bob's first three and carol's message in one line: only bob's go.
         let line = ["ACK", &to_bob[0], &to_bob[1], &to_bob[2], "tc-0"];
         assert_eq!(
-            b.call(&line).await,
+            b.answer(&line).await,
             ["ACK", "OK", &to_bob[0], &to_bob[1], &to_bob[2], "tc-0"],
             "{}",
             db.name
@@ -283,7 +181,7 @@ async fn tcp_ack_lines_carry_many_ids() {
         assert_eq!(count(&srv, &carol).await, 1);
         // The single-id line as before.
         assert_eq!(
-            b.call(&["ACK", &to_bob[3]]).await,
+            b.answer(&["ACK", &to_bob[3]]).await,
             ["ACK", "OK", &to_bob[3]]
         );
         assert_eq!(count(&srv, &bob).await, 4);
@@ -296,7 +194,7 @@ async fn tcp_ack_lines_carry_many_ids() {
             .collect();
         let mut fields = vec!["ACK"];
         fields.extend(over.iter().map(String::as_str));
-        let r = b.call(&fields).await;
+        let r = b.answer(&fields).await;
         assert_eq!(
             r[..4],
             ["ACK", "FAILURE", "", "too_many_acks"],
@@ -304,14 +202,14 @@ async fn tcp_ack_lines_carry_many_ids() {
             db.name
         );
         // A malformed id among good ones: refused whole, naming it.
-        let r = b.call(&["ACK", &to_bob[4], "no way", &to_bob[5]]).await;
+        let r = b.answer(&["ACK", &to_bob[4], "no way", &to_bob[5]]).await;
         assert_eq!(r[..4], ["ACK", "FAILURE", "no way", "invalid_message"]);
         assert_eq!(count(&srv, &bob).await, 4, "{}", db.name);
         let rest: Vec<&str> = ["ACK"]
             .into_iter()
             .chain(to_bob[4..].iter().map(String::as_str))
             .collect();
-        assert_eq!(b.call(&rest).await[..2], ["ACK", "OK"]);
+        assert_eq!(b.answer(&rest).await[..2], ["ACK", "OK"]);
         assert_eq!(count(&srv, &bob).await, 0, "{}", db.name);
         assert_eq!(count(&srv, &carol).await, 1, "{}", db.name);
     });

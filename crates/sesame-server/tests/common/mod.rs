@@ -32,6 +32,7 @@ pub mod api;
 pub mod authenticator;
 pub mod failing;
 pub mod python;
+pub mod relay;
 pub mod server;
 pub mod tls;
 
