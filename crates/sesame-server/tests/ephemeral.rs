@@ -15,14 +15,13 @@
 
 mod common;
 
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::server::TestServer;
-use common::{TestDb, REQUIRE_SERVICES_ENV};
+use common::TestDb;
 use rand_chacha::rand_core::SeedableRng as _;
 use rand_chacha::ChaCha20Rng;
 use reqwest::{Client, StatusCode};
@@ -33,11 +32,6 @@ use sesame_server::ephemeral::{Ephemeral, EphemeralError, MemoryEphemeral, Redis
 use sesame_server::limiter::{Backoff, Mode, Rule, Window};
 use tokio::net::{TcpListener, TcpStream};
 
-/// The default Redis test server.
-const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
-/// Env var overriding [`DEFAULT_REDIS_URL`].
-const REDIS_URL_ENV: &str = "SESAME_TEST_REDIS_URL";
-
 /// The server time the tests start at (milliseconds).
 const T0: u64 = 1_767_225_600_000;
 /// A short TTL for expiry tests.
@@ -46,43 +40,9 @@ const SHORT_MS: u64 = 300;
 /// The TTL of keys that must outlive the test.
 const LONG: Duration = Duration::from_secs(60);
 
-fn redis_url() -> String {
-    std::env::var(REDIS_URL_ENV)
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| DEFAULT_REDIS_URL.to_owned())
-}
-
-/// Writes to the real stderr, past the test harness's capture, once per process.
-fn skip_notice(line: &str) {
-    static SHOWN: OnceLock<()> = OnceLock::new();
-    SHOWN.get_or_init(|| {
-        let _ = writeln!(std::io::stderr(), "\n*** {line} ***\n");
-    });
-}
-
 /// A fresh prefix for one test: `sesame_t:<test>:<uuid>:`.
 fn unique_prefix(test: &str) -> String {
     format!("sesame_t:{test}:{}:", uuid::Uuid::new_v4().simple())
-}
-
-/// The Redis URL if Redis answers; `None` after a loud skip line otherwise (a panic when
-/// `SESAME_REQUIRE_SERVICES=1`).
-async fn redis_available() -> Option<String> {
-    let url = redis_url();
-    match RedisEphemeral::connect(&url, &unique_prefix("probe")).await {
-        Ok(_) => Some(url),
-        Err(e) => {
-            if std::env::var(REQUIRE_SERVICES_ENV).as_deref() == Ok("1") {
-                panic!("Redis is required ({REQUIRE_SERVICES_ENV}=1) but unusable at {url}: {e}");
-            }
-            skip_notice(&format!(
-                "SKIPPING Redis tests: unusable at {url}: {e} (set {REDIS_URL_ENV} to point \
-                 elsewhere, {REQUIRE_SERVICES_ENV}=1 to fail instead)"
-            ));
-            None
-        }
-    }
 }
 
 /// Two handles on one store, like two nodes: the same instance twice for memory, two
@@ -113,7 +73,7 @@ async fn backends(test: &str) -> Vec<Backend> {
         b: memory,
         redis: None,
     }];
-    if let Some(url) = redis_available().await {
+    if let Some(url) = common::redis_url().await {
         let prefix = unique_prefix(test);
         let a = RedisEphemeral::connect(&url, &prefix).await.unwrap();
         let b = RedisEphemeral::connect(&url, &prefix).await.unwrap();
@@ -437,7 +397,7 @@ async fn parallel_takes_on_two_nodes_are_atomic() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_keys_carry_the_prefix() {
-    let Some(url) = redis_available().await else {
+    let Some(url) = common::redis_url().await else {
         return;
     };
     let prefix = unique_prefix("prefix");
@@ -478,7 +438,7 @@ async fn redis_keys_carry_the_prefix() {
 /// replace it; a limiter replaces a key of another type.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_values_without_a_stamp_count_as_absent() {
-    let Some(url) = redis_available().await else {
+    let Some(url) = common::redis_url().await else {
         return;
     };
     let prefix = unique_prefix("foreign");
@@ -641,7 +601,7 @@ fn socket_addr(url: &str) -> Option<SocketAddr> {
 /// and works again, without a restart, once Redis is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_outage_fails_fast_and_recovers() {
-    let Some(url) = redis_available().await else {
+    let Some(url) = common::redis_url().await else {
         return;
     };
     let Some(upstream) = socket_addr(&url) else {
@@ -727,7 +687,7 @@ async fn post(c: &Client, base: &str, path: &str, body: Value) -> (StatusCode, V
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_share_login_state_through_redis() {
     const PASSWORD: &str = "correct horse battery staple";
-    let Some(url) = redis_available().await else {
+    let Some(url) = common::redis_url().await else {
         return;
     };
     let db = TestDb::sqlite();
@@ -803,7 +763,7 @@ async fn two_nodes_share_login_state_through_redis() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_nodes_share_one_rate_limit_through_redis() {
     const LIMIT: u64 = 50;
-    let Some(url) = redis_available().await else {
+    let Some(url) = common::redis_url().await else {
         return;
     };
     let db = TestDb::sqlite();

@@ -10,34 +10,10 @@ mod common;
 
 use common::api::{self, post, PASSWORD};
 use common::server::TestServer;
-use common::{TestDb, REQUIRE_SERVICES_ENV};
+use common::TestDb;
 use redis::aio::MultiplexedConnection;
 use reqwest::{Client, StatusCode};
 use serde_json::json;
-use sesame_server::ephemeral::RedisEphemeral;
-
-fn redis_url() -> String {
-    std::env::var("SESAME_TEST_REDIS_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned())
-}
-
-/// The Redis URL if Redis answers; `None` after a loud skip line otherwise (a panic when
-/// `SESAME_REQUIRE_SERVICES=1`).
-async fn redis_available() -> Option<String> {
-    let url = redis_url();
-    match RedisEphemeral::connect(&url, "sesame_t:probe:").await {
-        Ok(_) => Some(url),
-        Err(e) => {
-            if std::env::var(REQUIRE_SERVICES_ENV).as_deref() == Ok("1") {
-                panic!("Redis is required ({REQUIRE_SERVICES_ENV}=1) but unusable at {url}: {e}");
-            }
-            eprintln!("\n*** SKIPPING Redis contents test: unusable at {url}: {e} ***\n");
-            None
-        }
-    }
-}
 
 async fn raw(url: &str) -> MultiplexedConnection {
     redis::Client::open(url)
@@ -96,7 +72,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 /// states, recovery states and counters in Redis: none of them shows the username.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_never_holds_a_username_in_clear() {
-    let Some(url) = redis_available().await else {
+    let Some(url) = common::redis_url().await else {
         return;
     };
     let prefix = format!("sesame_t:contents:{}:", uuid::Uuid::new_v4().simple());

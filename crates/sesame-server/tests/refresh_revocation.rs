@@ -5,15 +5,13 @@
 
 mod common;
 
-use std::time::Duration;
-
 use reqwest::{Client, StatusCode};
 use serde_json::json;
 use uuid::Uuid;
 
 use common::api::{self, delete_auth, err, get_auth, post, post_auth, PASSWORD};
 use common::server::TestServer;
-use common::{on_every_backend, TestDb, REQUIRE_SERVICES_ENV};
+use common::{on_every_backend, TestDb};
 
 /// One login: its tokens and session id.
 struct Login {
@@ -117,28 +115,9 @@ async fn a_revoked_session_cannot_refresh_from_the_next_request() {
     });
 }
 
-/// The Redis URL for cluster tests, if Redis answers.
-async fn redis_url() -> Option<String> {
-    let url = std::env::var("SESAME_TEST_REDIS_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "redis://127.0.0.1:6379".into());
-    let client = redis::Client::open(url.as_str()).ok()?;
-    let ok = tokio::time::timeout(
-        Duration::from_secs(2),
-        client.get_multiplexed_async_connection(),
-    )
-    .await
-    .is_ok_and(|c| c.is_ok());
-    if !ok && std::env::var(REQUIRE_SERVICES_ENV).as_deref() == Ok("1") {
-        panic!("Redis is required but unusable at {url}");
-    }
-    ok.then_some(url)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_revoked_on_one_node_cannot_refresh_on_another() {
-    let (Some(db), Some(url)) = (TestDb::postgres().await, redis_url().await) else {
+    let (Some(db), Some(url)) = (TestDb::postgres().await, common::redis_url().await) else {
         eprintln!("SKIPPING the two-node refresh test: PostgreSQL or Redis is missing");
         return;
     };

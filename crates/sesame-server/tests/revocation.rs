@@ -27,7 +27,7 @@ use uuid::Uuid;
 
 use common::api::{self, delete_auth, get_auth, post_auth, PASSWORD};
 use common::server::TestServer;
-use common::{TestDb, REQUIRE_SERVICES_ENV};
+use common::TestDb;
 
 /// How soon a revoked session's connections must close.
 const CLOSE_WITHIN: Duration = Duration::from_secs(1);
@@ -235,30 +235,11 @@ async fn reauthenticate(c: &Client, srv: &TestServer, name: &str, access: &str) 
     assert_eq!(s, StatusCode::OK, "{conf}");
 }
 
-/// The Redis URL for cluster tests, if Redis answers.
-async fn redis_url() -> Option<String> {
-    let url = std::env::var("SESAME_TEST_REDIS_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "redis://127.0.0.1:6379".into());
-    let client = redis::Client::open(url.as_str()).ok()?;
-    let ok = tokio::time::timeout(
-        Duration::from_secs(2),
-        client.get_multiplexed_async_connection(),
-    )
-    .await
-    .is_ok_and(|c| c.is_ok());
-    if !ok && std::env::var(REQUIRE_SERVICES_ENV).as_deref() == Ok("1") {
-        panic!("Redis is required but unusable at {url}");
-    }
-    ok.then_some(url)
-}
-
 /// Two nodes on one PostgreSQL database and one Redis: a session revoked through node A
 /// loses its connections on node B within a second.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revocation_reaches_every_node() {
-    let (Some(db), Some(url)) = (TestDb::postgres().await, redis_url().await) else {
+    let (Some(db), Some(url)) = (TestDb::postgres().await, common::redis_url().await) else {
         eprintln!("SKIPPING the cluster revocation test: PostgreSQL or Redis is missing");
         return;
     };

@@ -14,7 +14,9 @@
 //! which turns it into a panic (CI sets it so a missing service cannot pass silently).
 //!
 //! [`api`] has the HTTP helpers (requests, error codes, register and log in), [`python`]
-//! the checks against Python implementations, [`server`] a real server to test against.
+//! the checks against Python implementations, [`server`] a real server to test against,
+//! [`relay`] WebSocket and TCP relay clients, and [`redis_url`] the Redis the tests use
+//! (skipped, or with `SESAME_REQUIRE_SERVICES=1` failed, when it does not answer).
 //!
 //! Use it from a test file with `mod common;`. Typical use:
 //!
@@ -253,6 +255,38 @@ fn skip_notice(line: &str) {
     SHOWN.get_or_init(|| {
         let _ = writeln!(std::io::stderr(), "\n*** {line} ***\n");
     });
+}
+
+/// The default Redis for the tests.
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+/// Env var overriding [`DEFAULT_REDIS_URL`].
+pub const REDIS_URL_ENV: &str = "SESAME_TEST_REDIS_URL";
+
+/// The Redis URL if Redis answers; `None` after a loud skip line otherwise (a panic when
+/// `SESAME_REQUIRE_SERVICES=1`).
+pub async fn redis_url() -> Option<String> {
+    let url = std::env::var(REDIS_URL_ENV)
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| DEFAULT_REDIS_URL.to_owned());
+    let probe = format!("sesame_t:probe:{}:", uuid::Uuid::new_v4().simple());
+    match sesame_server::ephemeral::RedisEphemeral::connect(&url, &probe).await {
+        Ok(_) => Some(url),
+        Err(e) => {
+            if std::env::var(REQUIRE_SERVICES_ENV).as_deref() == Ok("1") {
+                panic!("Redis is required ({REQUIRE_SERVICES_ENV}=1) but unusable at {url}: {e}");
+            }
+            static SHOWN: OnceLock<()> = OnceLock::new();
+            SHOWN.get_or_init(|| {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "\n*** SKIPPING Redis tests: unusable at {url}: {e} (set {REDIS_URL_ENV} \
+                     to point elsewhere, {REQUIRE_SERVICES_ENV}=1 to fail instead) ***\n"
+                );
+            });
+            None
+        }
+    }
 }
 
 /// Whether PostgreSQL answers, probed once per process; the first probe also sweeps
