@@ -87,55 +87,19 @@ async fn backends(test: &str) -> Vec<Backend> {
     list
 }
 
-/// A plain Redis connection, outside the code under test.
-async fn raw(url: &str) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(url)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
-}
-
-/// The keys under `prefix`, by `SCAN` (the prefixes tests make hold no glob characters).
-async fn keys_under(url: &str, prefix: &str) -> Vec<Vec<u8>> {
-    assert!(
-        !prefix.contains(['*', '?', '[', ']', '\\']),
-        "glob characters in {prefix:?}"
-    );
-    let mut conn = raw(url).await;
-    let mut cursor: u64 = 0;
-    let mut keys = Vec::new();
-    loop {
-        let (next, batch): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{prefix}*"))
-            .arg("COUNT")
-            .arg(500)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        keys.extend(batch);
-        if next == 0 {
-            return keys;
-        }
-        cursor = next;
-    }
-}
-
 /// Deletes every key under `prefix`.
 async fn delete_prefixed(url: &str, prefix: &str) {
-    let keys = keys_under(url, prefix).await;
+    let keys = common::redis_keys_under(url, prefix).await;
     if keys.is_empty() {
         return;
     }
-    let mut conn = raw(url).await;
+    let mut conn = common::redis_raw(url).await;
     let _: i64 = redis::cmd("DEL")
         .arg(keys)
         .query_async(&mut conn)
         .await
         .unwrap();
-    assert!(keys_under(url, prefix).await.is_empty());
+    assert!(common::redis_keys_under(url, prefix).await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -192,7 +156,7 @@ async fn values_expire_by_the_server_clock() {
         if let Some((url, prefix)) = &be.redis {
             let pttl: i64 = redis::cmd("PTTL")
                 .arg(format!("{prefix}k"))
-                .query_async(&mut raw(url).await)
+                .query_async(&mut common::redis_raw(url).await)
                 .await
                 .unwrap();
             assert!(
@@ -411,7 +375,7 @@ async fn redis_keys_carry_the_prefix() {
         None,
         "another prefix is another store"
     );
-    let mut conn = raw(&url).await;
+    let mut conn = common::redis_raw(&url).await;
     let stored: Option<Vec<u8>> = redis::cmd("GET")
         .arg(format!("{prefix}k"))
         .query_async(&mut conn)
@@ -429,7 +393,7 @@ async fn redis_keys_carry_the_prefix() {
         .await
         .unwrap();
     assert!(pttl > 60_000 && pttl <= 120_000, "{pttl}");
-    assert_eq!(keys_under(&url, &prefix).await.len(), 1);
+    assert_eq!(common::redis_keys_under(&url, &prefix).await.len(), 1);
     delete_prefixed(&url, &prefix).await;
     delete_prefixed(&url, &other).await;
 }
@@ -443,7 +407,7 @@ async fn redis_values_without_a_stamp_count_as_absent() {
     };
     let prefix = unique_prefix("foreign");
     let s = RedisEphemeral::connect(&url, &prefix).await.unwrap();
-    let mut conn = raw(&url).await;
+    let mut conn = common::redis_raw(&url).await;
     let _: () = redis::cmd("SET")
         .arg(format!("{prefix}foreign"))
         .arg("7")

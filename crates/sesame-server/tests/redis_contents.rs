@@ -15,36 +15,6 @@ use redis::aio::MultiplexedConnection;
 use reqwest::{Client, StatusCode};
 use serde_json::json;
 
-async fn raw(url: &str) -> MultiplexedConnection {
-    redis::Client::open(url)
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
-}
-
-/// Every key under `prefix` (SCAN, no glob characters in the prefix).
-async fn keys_under(conn: &mut MultiplexedConnection, prefix: &str) -> Vec<Vec<u8>> {
-    let mut cursor: u64 = 0;
-    let mut keys = Vec::new();
-    loop {
-        let (next, batch): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{prefix}*"))
-            .arg("COUNT")
-            .arg(500)
-            .query_async(conn)
-            .await
-            .unwrap();
-        keys.extend(batch);
-        if next == 0 {
-            return keys;
-        }
-        cursor = next;
-    }
-}
-
 /// Every byte string stored under `key`: the value of a string, the fields and values of a
 /// hash.
 async fn contents(conn: &mut MultiplexedConnection, key: &[u8]) -> Vec<Vec<u8>> {
@@ -96,8 +66,8 @@ async fn redis_never_holds_a_username_in_clear() {
         assert_eq!(status, StatusCode::OK, "recover start {name}: {body}");
     }
 
-    let mut conn = raw(&url).await;
-    let keys = keys_under(&mut conn, &prefix).await;
+    let mut conn = common::redis_raw(&url).await;
+    let keys = common::redis_keys_under(&url, &prefix).await;
     let kind = |k: &Vec<u8>, head: &str| k[prefix.len()..].starts_with(head.as_bytes());
     let login_states = keys.iter().filter(|k| kind(k, "login:")).count();
     let recoveries = keys.iter().filter(|k| kind(k, "recover:")).count();
@@ -124,7 +94,7 @@ async fn redis_never_holds_a_username_in_clear() {
 
     if !keys.is_empty() {
         let _: i64 = redis::cmd("DEL")
-            .arg(keys_under(&mut conn, &prefix).await)
+            .arg(common::redis_keys_under(&url, &prefix).await)
             .query_async(&mut conn)
             .await
             .unwrap();

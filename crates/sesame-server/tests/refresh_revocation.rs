@@ -9,33 +9,9 @@ use reqwest::{Client, StatusCode};
 use serde_json::json;
 use uuid::Uuid;
 
-use common::api::{self, delete_auth, err, get_auth, post, post_auth, PASSWORD};
+use common::api::{self, delete_auth, err, get_auth, post, post_auth};
 use common::server::TestServer;
 use common::{on_every_backend, TestDb};
-
-/// One login: its tokens and session id.
-struct Login {
-    access: String,
-    session: String,
-    id: Uuid,
-}
-
-async fn login(c: &Client, srv: &TestServer, name: &str) -> Login {
-    let (access, session) = api::tokens(c, srv, name, PASSWORD).await;
-    let (status, v) = get_auth(c, srv, "/api/sessions", &access).await;
-    assert_eq!(status, StatusCode::OK, "{v}");
-    let current = v["sessions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["current"] == true)
-        .expect("the current session");
-    Login {
-        access,
-        session,
-        id: current["id"].as_str().unwrap().parse().unwrap(),
-    }
-}
 
 /// `POST /api/session/refresh` with `session`: the status and the error code, if any.
 async fn refresh(c: &Client, srv: &TestServer, session: &str) -> (StatusCode, String) {
@@ -65,15 +41,15 @@ async fn a_revoked_session_cannot_refresh_from_the_next_request() {
     on_every_backend!(|c, srv, db| {
         let name = api::username("rr");
         api::register(&c, &srv, &name).await;
-        let one = login(&c, &srv, &name).await;
-        let two = login(&c, &srv, &name).await;
-        let three = login(&c, &srv, &name).await;
+        let one = api::login_session(&c, &srv, &name).await;
+        let two = api::login_session(&c, &srv, &name).await;
+        let three = api::login_session(&c, &srv, &name).await;
         for s in [&one, &two, &three] {
             warm(&c, &srv, &s.session).await;
         }
 
         // Revoked by another session of the user.
-        let path = format!("/api/sessions/{}", two.id);
+        let path = format!("/api/sessions/{}", two.session_id);
         assert_eq!(
             delete_auth(&c, &srv, &path, &one.access).await.0,
             StatusCode::NO_CONTENT
@@ -93,7 +69,7 @@ async fn a_revoked_session_cannot_refresh_from_the_next_request() {
         assert!(srv
             .sesame
             .store()
-            .delete_session(user, three.id)
+            .delete_session(user, three.session_id)
             .await
             .unwrap());
         assert_eq!(
@@ -131,14 +107,14 @@ async fn a_session_revoked_on_one_node_cannot_refresh_on_another() {
     let c = Client::new();
     let name = api::username("rn");
     api::register(&c, &a, &name).await;
-    let one = login(&c, &a, &name).await;
-    let two = login(&c, &b, &name).await;
+    let one = api::login_session(&c, &a, &name).await;
+    let two = api::login_session(&c, &b, &name).await;
     for node in [&a, &b] {
         warm(&c, node, &one.session).await;
         warm(&c, node, &two.session).await;
     }
 
-    let path = format!("/api/sessions/{}", two.id);
+    let path = format!("/api/sessions/{}", two.session_id);
     assert_eq!(
         delete_auth(&c, &a, &path, &one.access).await.0,
         StatusCode::NO_CONTENT

@@ -25,7 +25,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use uuid::Uuid;
 
-use common::api::{self, delete_auth, get_auth, post_auth, PASSWORD};
+use common::api::{self, delete_auth, post_auth, Login, PASSWORD};
 use common::server::TestServer;
 use common::TestDb;
 
@@ -33,30 +33,6 @@ use common::TestDb;
 const CLOSE_WITHIN: Duration = Duration::from_secs(1);
 
 type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// One login of a user: its tokens and session id.
-struct Login {
-    access: String,
-    session: String,
-    session_id: Uuid,
-}
-
-async fn login(c: &Client, srv: &TestServer, name: &str) -> Login {
-    let (access, session) = api::tokens(c, srv, name, PASSWORD).await;
-    let (status, v) = get_auth(c, srv, "/api/sessions", &access).await;
-    assert_eq!(status, StatusCode::OK, "{v}");
-    let current = v["sessions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["current"] == true)
-        .expect("the current session");
-    Login {
-        access,
-        session,
-        session_id: current["id"].as_str().unwrap().parse().unwrap(),
-    }
-}
 
 async fn ws(srv: &TestServer, token: &str) -> WsStream {
     let url = format!("{}/ws", srv.base.replacen("http://", "ws://", 1));
@@ -135,8 +111,8 @@ impl Tcp {
 async fn two_logins(c: &Client, srv: &TestServer) -> (String, Login, Login) {
     let name = api::username("rv");
     api::register(c, srv, &name).await;
-    let one = login(c, srv, &name).await;
-    let two = login(c, srv, &name).await;
+    let one = api::login_session(c, srv, &name).await;
+    let two = api::login_session(c, srv, &name).await;
     (name, one, two)
 }
 
@@ -173,7 +149,7 @@ async fn revoking_a_session_closes_its_connections_at_once() {
     assert!(ws_closed(&mut ws1, Duration::from_millis(300))
         .await
         .is_none());
-    let again = login(&c, &srv, &name).await;
+    let again = api::login_session(&c, &srv, &name).await;
     drop(again);
     srv.stop().await;
     db.cleanup().await;

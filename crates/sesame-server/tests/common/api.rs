@@ -132,6 +132,32 @@ pub async fn tokens(c: &Client, srv: &TestServer, name: &str, password: &str) ->
     )
 }
 
+/// One login: its tokens and the id of its session.
+pub struct Login {
+    pub access: String,
+    pub session: String,
+    pub session_id: Uuid,
+}
+
+/// Password login (with [`PASSWORD`]) that must succeed, and the new session's id from
+/// `GET /api/sessions`.
+pub async fn login_session(c: &Client, srv: &TestServer, name: &str) -> Login {
+    let (access, session) = tokens(c, srv, name, PASSWORD).await;
+    let (status, v) = get_auth(c, srv, "/api/sessions", &access).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let current = v["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == true)
+        .expect("the current session");
+    Login {
+        access,
+        session,
+        session_id: current["id"].as_str().unwrap().parse().unwrap(),
+    }
+}
+
 /// `POST /api/session/refresh` with this session token (a string or a JSON value).
 pub async fn refresh(c: &Client, srv: &TestServer, session_token: impl Serialize) -> Answer {
     let body = json!({"session_token": session_token});

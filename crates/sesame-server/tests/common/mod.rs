@@ -289,6 +289,42 @@ pub async fn redis_url() -> Option<String> {
     }
 }
 
+/// A plain Redis connection, outside the code under test.
+pub async fn redis_raw(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// The keys under `prefix`, by `SCAN` (the prefixes tests make hold no glob characters).
+pub async fn redis_keys_under(url: &str, prefix: &str) -> Vec<Vec<u8>> {
+    assert!(
+        !prefix.contains(['*', '?', '[', ']', '\\']),
+        "glob characters in {prefix:?}"
+    );
+    let mut conn = redis_raw(url).await;
+    let mut cursor: u64 = 0;
+    let mut keys = Vec::new();
+    loop {
+        let (next, batch): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}*"))
+            .arg("COUNT")
+            .arg(500)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        keys.extend(batch);
+        if next == 0 {
+            return keys;
+        }
+        cursor = next;
+    }
+}
+
 /// Whether PostgreSQL answers, probed once per process; the first probe also sweeps
 /// stale test schemas.
 async fn postgres_available(url: &str) -> Result<(), String> {
