@@ -10,8 +10,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use common::api::{self, delete_auth, err, get_auth, post, post_auth};
+use common::on_every_backend;
 use common::server::TestServer;
-use common::{on_every_backend, TestDb};
 
 /// `POST /api/session/refresh` with `session`: the status and the error code, if any.
 async fn refresh(c: &Client, srv: &TestServer, session: &str) -> (StatusCode, String) {
@@ -93,17 +93,9 @@ async fn a_revoked_session_cannot_refresh_from_the_next_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_revoked_on_one_node_cannot_refresh_on_another() {
-    let (Some(db), Some(url)) = (TestDb::postgres().await, common::redis_url().await) else {
-        eprintln!("SKIPPING the two-node refresh test: PostgreSQL or Redis is missing");
+    let Some((db, a, b)) = common::server::two_nodes("refresh").await else {
         return;
     };
-    let prefix = format!("sesame_t:refresh:{}:", Uuid::new_v4().simple());
-    let cluster = |c: &mut sesame_server::config::Config| {
-        c.redis_url = Some(url.clone());
-        c.redis_key_prefix = prefix.clone();
-    };
-    let a = TestServer::start_with(&db, cluster).await;
-    let b = TestServer::start_with(&db, cluster).await;
     let c = Client::new();
     let name = api::username("rn");
     api::register(&c, &a, &name).await;

@@ -23,7 +23,6 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use uuid::Uuid;
 
 use common::api::{self, delete_auth, post_auth, Login, PASSWORD};
 use common::server::TestServer;
@@ -215,17 +214,9 @@ async fn reauthenticate(c: &Client, srv: &TestServer, name: &str, access: &str) 
 /// loses its connections on node B within a second.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revocation_reaches_every_node() {
-    let (Some(db), Some(url)) = (TestDb::postgres().await, common::redis_url().await) else {
-        eprintln!("SKIPPING the cluster revocation test: PostgreSQL or Redis is missing");
+    let Some((db, a, b)) = common::server::two_nodes("revoke").await else {
         return;
     };
-    let prefix = format!("sesame_t:revoke:{}:", Uuid::new_v4().simple());
-    let cluster = |c: &mut sesame_server::config::Config| {
-        c.redis_url = Some(url.clone());
-        c.redis_key_prefix = prefix.clone();
-    };
-    let a = TestServer::start_with(&db, cluster).await;
-    let b = TestServer::start_with(&db, cluster).await;
     let c = Client::new();
     let (_, one, two) = two_logins(&c, &a).await;
     let mut ws_b = ws(&b, &two.access).await;

@@ -152,3 +152,21 @@ impl TestServer {
 pub fn other_master_key() -> String {
     MasterKey::generate().to_text().to_string()
 }
+
+/// Two nodes of one cluster: servers on one fresh PostgreSQL database sharing the real Redis
+/// under a key prefix of this test's own. `None`, after a skip line naming `test`, when
+/// PostgreSQL or Redis is missing (without `SESAME_REQUIRE_SERVICES=1`, which fails instead).
+pub async fn two_nodes(test: &str) -> Option<(super::TestDb, TestServer, TestServer)> {
+    let (Some(db), Some(url)) = (super::TestDb::postgres().await, super::redis_url().await) else {
+        eprintln!("SKIPPING {test}: PostgreSQL or Redis is missing");
+        return None;
+    };
+    let prefix = format!("sesame_t:{test}:{}:", uuid::Uuid::new_v4().simple());
+    let cluster = |c: &mut Config| {
+        c.redis_url = Some(url.clone());
+        c.redis_key_prefix = prefix.clone();
+    };
+    let a = TestServer::start_with(&db, cluster).await;
+    let b = TestServer::start_with(&db, cluster).await;
+    Some((db, a, b))
+}
