@@ -6,7 +6,6 @@
 #![allow(clippy::disallowed_methods)]
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
 use sesame_client::messaging::{
@@ -16,73 +15,15 @@ use sesame_client::messaging::{
 use sesame_client::profile::{unix_now, Profile, StoredSession};
 use sesame_client::{Client, ClientPolicy};
 use sesame_proto::e2e::{IdentityKeys, SealedMessage, WrapKey};
-use sesame_server::config::Config;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+
+mod common;
+use common::Server;
 
 const PASSWORD: &str = "correct horse battery staple";
-/// Any valid master key; the same one across a restart.
-const MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
 /// How long to wait for a frame that must come.
 const WAIT: Duration = Duration::from_secs(10);
 /// How long to wait to be sure that no frame comes.
 const QUIET: Duration = Duration::from_millis(700);
-
-struct Server {
-    base: String,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
-}
-
-impl Server {
-    /// Starts a server on `data` (its SQLite database lives there, so a restart on the same
-    /// directory keeps everything).
-    async fn start(data: &Path) -> Server {
-        Server::start_on(data, SocketAddr::from(([127, 0, 0, 1], 0))).await
-    }
-
-    /// The same on the address `listen`.
-    async fn start_on(data: &Path, listen: SocketAddr) -> Server {
-        let config = Config {
-            listen,
-            tcp_listen: None,
-            data_dir: data.to_path_buf(),
-            master_key: Some(MASTER_KEY.into()),
-            throttle_per_address: 0,
-            ..Config::default()
-        };
-        let (store, master) = sesame_server::server::open(&config).await.expect("open");
-        let sesame = sesame_server::server::build(&config, store, &master)
-            .await
-            .expect("build");
-        let http = tokio::net::TcpListener::bind(config.listen).await.unwrap();
-        let base = format!("http://{}", http.local_addr().unwrap());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = stopped.await;
-            };
-            sesame_server::server::serve(&config, sesame, http, None, shutdown)
-                .await
-                .expect("serve");
-        });
-        Server {
-            base,
-            stop: Some(stop),
-            task: Some(task),
-        }
-    }
-
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            // Live relay connections may hold the shutdown; do not wait forever.
-            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
-        }
-    }
-}
 
 /// One user on one device: an account, a login, identity keys and a profile directory.
 struct Device {

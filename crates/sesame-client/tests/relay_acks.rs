@@ -4,18 +4,17 @@
 // Bounds on waits for sockets: wall time on purpose.
 #![allow(clippy::disallowed_methods)]
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use sesame_client::messaging::{Relay, ServerFrame, MAX_ACK_IDS};
 use sesame_client::{Client, ClientPolicy};
 use sesame_proto::b64::Bytes;
 use sesame_proto::e2e::SealedMessage;
-use sesame_server::config::Config;
-use tokio::sync::oneshot;
+
+mod common;
+use common::Server;
 
 const PASSWORD: &str = "correct horse battery staple";
-const MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
 /// How long to wait for a frame that must come.
 const WAIT: Duration = Duration::from_secs(20);
 /// How long to wait to be sure that no frame comes.
@@ -23,34 +22,9 @@ const QUIET: Duration = Duration::from_millis(700);
 /// The backlog: more than two full `ack` frames.
 const BACKLOG: usize = 2 * MAX_ACK_IDS + 100;
 
-/// Starts a server on `data` without the per-sender rate limit; returns its base URL and
-/// what stops it.
-async fn start(data: &std::path::Path) -> (String, oneshot::Sender<()>) {
-    let config = Config {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        tcp_listen: None,
-        data_dir: data.to_path_buf(),
-        master_key: Some(MASTER_KEY.into()),
-        throttle_per_address: 0,
-        send_rate_per_minute: 0,
-        ..Config::default()
-    };
-    let (store, master) = sesame_server::server::open(&config).await.expect("open");
-    let sesame = sesame_server::server::build(&config, store, &master)
-        .await
-        .expect("build");
-    let http = tokio::net::TcpListener::bind(config.listen).await.unwrap();
-    let base = format!("http://{}", http.local_addr().unwrap());
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stopped.await;
-        };
-        sesame_server::server::serve(&config, sesame, http, None, shutdown)
-            .await
-            .expect("serve");
-    });
-    (base, stop)
+/// Starts a server on `data` without the per-sender rate limit.
+async fn start(data: &std::path::Path) -> Server {
+    Server::start_with(data, |c| c.send_rate_per_minute = 0).await
 }
 
 /// Registers and logs in `name`; its client and access token.
@@ -130,7 +104,8 @@ async fn assert_empty(client: &Client, token: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backlog_is_drained_with_batched_acks() {
     let data = tempfile::tempdir().unwrap();
-    let (base, stop) = start(data.path()).await;
+    let server = start(data.path()).await;
+    let base = server.base.clone();
     let (alice, alice_token) = account(&base, "alice").await;
     let (bob, bob_token) = account(&base, "bob").await;
 
@@ -163,7 +138,7 @@ async fn a_backlog_is_drained_with_batched_acks() {
     settle(&mut relay).await;
     relay.close().await;
     assert_empty(&bob, &bob_token).await;
-    let _ = stop.send(());
+    server.stop().await;
 }
 
 /// Acknowledgements sent just before the connection closes are applied: the next connection
@@ -172,7 +147,8 @@ async fn a_backlog_is_drained_with_batched_acks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledgements_right_before_close_are_kept() {
     let data = tempfile::tempdir().unwrap();
-    let (base, stop) = start(data.path()).await;
+    let server = start(data.path()).await;
+    let base = server.base.clone();
     let (alice, alice_token) = account(&base, "alice").await;
     let (bob, bob_token) = account(&base, "bob").await;
     for _ in 0..3 {
@@ -182,5 +158,5 @@ async fn acknowledgements_right_before_close_are_kept() {
         relay.close().await;
         assert_empty(&bob, &bob_token).await;
     }
-    let _ = stop.send(());
+    server.stop().await;
 }
