@@ -7,34 +7,10 @@
 
 use std::time::Duration;
 
+use sesame_bench::scenarios;
 use sesame_bench::scenarios::peers::{nats_url, redis_url};
-use sesame_bench::scenarios::{self, Options};
-use sesame_bench::target::{bench_settings, ServerOptions, SpawnMode};
 
-fn tiny() -> Options {
-    Options {
-        server: ServerOptions {
-            external: None,
-            mode: SpawnMode::InProcess,
-            sesame_bin: None,
-            data_root: None,
-            cpus: None,
-            settings: bench_settings(),
-        },
-        duration: Duration::from_millis(1000),
-        concurrency: 2,
-        max_requests: 2_000,
-        pairs: 2,
-        rate: 40,
-        idle_connections: 0,
-        window: 4,
-        verify_every: 3,
-        probe_interval: Duration::from_millis(50),
-        message_bytes: 1024,
-        grace: Duration::from_secs(10),
-        ack: true,
-    }
-}
+mod common;
 
 /// The host:port of a broker URL.
 fn address(url: &str) -> String {
@@ -74,7 +50,7 @@ async fn peers_scenario_completes_without_errors_and_cleans_up() {
         }
     }
     let before = jetstream_streams().await;
-    let s = scenarios::run("peers", &tiny())
+    let s = scenarios::run("peers", &common::tiny())
         .await
         .unwrap_or_else(|e| panic!("peers: {e:#}"));
     print!("{}", s.table());
