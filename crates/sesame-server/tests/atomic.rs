@@ -9,10 +9,11 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use sesame_server::service::{
-    Authenticated, LoginOutcome, ManualClock, RecoverFinish, RecoverStart,
+    AdminAction, Authenticated, LoginOutcome, ManualClock, RecoverFinish, RecoverStart,
 };
 use sesame_server::store::{AccountStatus, FactorRecord, NewSession, Store};
 use sesame_server::{RequestContext, Sesame};
+use totp_rs::TOTP;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -275,6 +276,104 @@ async fn ban_is_all_or_nothing() {
             }
             if !fired {
                 result.expect("ban without a failure");
+                break;
+            }
+        }
+        failing.inner().close().await;
+        db.cleanup().await;
+    }
+}
+
+/// The TOTP slots (`active`, `pending`) a user has.
+async fn totp_slots(s: &dyn Store, user: Uuid) -> BTreeSet<Slot> {
+    let all = s.factors(user, FactorKind::Totp).await.unwrap();
+    all.into_iter().map(|f| f.slot).collect()
+}
+
+/// A user `name` with TOTP enrolled and confirmed; the authenticator that matches it.
+async fn with_totp(sesame: &Sesame, name: &str) -> (Uuid, TOTP) {
+    let reg = sesame
+        .register_password(name, Zeroizing::new(OLD_PASSWORD.into()), &ctx())
+        .await
+        .unwrap();
+    let enrolment = sesame.totp_enrol(reg.user_id, name).await.unwrap();
+    let totp = TOTP::from_url_unchecked(&enrolment.otpauth_url).unwrap();
+    (reg.user_id, totp)
+}
+
+/// TOTP confirmation with every write failing in turn: the secret becomes active and stops
+/// being pending together, never one without the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn totp_activation_is_all_or_nothing() {
+    for db in common::backends().await {
+        let (sesame, failing, _data) = service(&db).await;
+        let s = failing.inner().clone();
+        let (user, totp) = with_totp(&sesame, "totper").await;
+        for fail_at in 0.. {
+            let code = totp.generate(sesame.now());
+            failing.fail_write(Some(fail_at));
+            let result = sesame.totp_confirm(user, "totper", &code, &ctx()).await;
+            let fired = failing.fired();
+            failing.fail_write(None);
+            let slots = totp_slots(&*s, user).await;
+            if !fired {
+                result.as_ref().expect("confirmation without a failure");
+            }
+            if slots.contains(&Slot::Active) {
+                // Committed (a failure after the commit, if any, changes nothing of it).
+                assert_eq!(slots, BTreeSet::from([Slot::Active]), "{}", db.name);
+                break;
+            }
+            assert!(result.is_err(), "{}: write {fail_at}", db.name);
+            assert_eq!(slots, BTreeSet::from([Slot::Pending]), "{}", db.name);
+        }
+        failing.inner().close().await;
+        db.cleanup().await;
+    }
+}
+
+/// An operator's reset of a user's second factors with every write failing in turn: the TOTP
+/// secret and the device-key requirement go together or both stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn second_factor_reset_is_all_or_nothing() {
+    for db in common::backends().await {
+        let (sesame, failing, _data) = service(&db).await;
+        let s = failing.inner().clone();
+        let (user, totp) = with_totp(&sesame, "resetme").await;
+        let code = totp.generate(sesame.now());
+        sesame
+            .totp_confirm(user, "resetme", &code, &ctx())
+            .await
+            .unwrap();
+        s.put_factor(&FactorRecord {
+            user_id: user,
+            kind: FactorKind::DeviceRequired,
+            slot: Slot::Only,
+            value: b"1".to_vec(),
+            counter: 0,
+            created_at: 1_700_000_000,
+            used_at: None,
+        })
+        .await
+        .unwrap();
+        let required = || async {
+            let r = s.factors(user, FactorKind::DeviceRequired).await.unwrap();
+            !r.is_empty()
+        };
+        for fail_at in 0.. {
+            failing.fail_write(Some(fail_at));
+            let result = sesame
+                .admin_operator_act("resetme", AdminAction::ResetSecondFactors)
+                .await;
+            let fired = failing.fired();
+            failing.fail_write(None);
+            let totp_left = !totp_slots(&*s, user).await.is_empty();
+            assert_eq!(totp_left, required().await, "{}: write {fail_at}", db.name);
+            if totp_left {
+                assert!(result.is_err(), "{}: write {fail_at}", db.name);
+            }
+            if !fired {
+                result.expect("reset without a failure");
                 break;
             }
         }

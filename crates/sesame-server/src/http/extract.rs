@@ -1,8 +1,9 @@
 //! Request extractors whose every rejection is a documented JSON error.
 
 use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
-use axum::http::{header, request::Parts, StatusCode};
+use axum::http::{header, request::Parts};
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, InputError};
@@ -25,15 +26,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 "Send the body as JSON with Content-Type: application/json.",
             ));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| match e {
+            BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)) => {
                 ApiError::new(
                     InputError::PayloadTooLarge,
                     format!("Request bodies are limited to {MAX_BODY_BYTES} bytes."),
                 )
-            } else {
-                ApiError::new(InputError::InvalidRequest, e.body_text())
             }
+            other => ApiError::new(InputError::InvalidRequest, other.body_text()),
         })?;
         parse_object(&bytes).map(ApiJson)
     }

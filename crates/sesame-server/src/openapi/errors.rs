@@ -51,13 +51,11 @@ fn add(op: &mut Operation, route: &Route) {
             .copied()
             .filter(|c| c.status() == status)
             .collect();
-        op.responses
-            .responses
-            .insert(key, response(status, &codes).into());
+        op.responses.responses.insert(key, response(&codes).into());
     }
 }
 
-fn response(status: u16, codes: &[ErrorCode]) -> utoipa::openapi::Response {
+fn response(codes: &[ErrorCode]) -> utoipa::openapi::Response {
     let names: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();
     let description = names
         .iter()
@@ -79,7 +77,8 @@ fn response(status: u16, codes: &[ErrorCode]) -> utoipa::openapi::Response {
         "application/json",
         ContentBuilder::new().schema(Some(body)).build(),
     );
-    if status == 429 || status == 503 {
+    // Throttling and temporary trouble say when to come back (the codes decide, not the status).
+    if codes.iter().any(|c| c.is_retryable()) {
         let seconds = ObjectBuilder::new().schema_type(Type::Integer);
         builder = builder.header(
             "Retry-After",
