@@ -395,6 +395,9 @@ macro_rules! sql_store {
                 &self,
                 token_hash: &[u8],
             ) -> Result<Option<(SessionRecord, Option<AccountStatus>)>, StoreError> {
+                if let Some(inline) = self.inline_reads() {
+                    return inline.session_and_owner(token_hash);
+                }
                 let row = sqlx::query(concat!(
                     "SELECT ",
                     session_columns!(),
@@ -413,6 +416,9 @@ macro_rules! sql_store {
             }
 
             async fn session_by_id(&self, id: Uuid) -> Result<Option<SessionRecord>, StoreError> {
+                if let Some(inline) = self.inline_reads() {
+                    return inline.session_by_id(id);
+                }
                 let row = sqlx::query(concat!(
                     "SELECT ",
                     session_columns!(),

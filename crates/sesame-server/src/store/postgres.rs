@@ -42,6 +42,11 @@ fn check_schema_name(schema: &str) -> Result<(), StoreError> {
 }
 
 impl PostgresStore {
+    /// PostgreSQL reads every session through its pool (see [`SqliteStore`](super::SqliteStore)).
+    pub(super) fn inline_reads(&self) -> Option<&super::sqlite_reads::InlineReads> {
+        None
+    }
+
     /// Connects to `url` (`postgres://…` or `postgresql://…`), creates and selects
     /// [`ConnectOptions::pg_schema`] if given, and applies the embedded migrations.
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self, StoreError> {

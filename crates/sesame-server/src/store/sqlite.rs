@@ -19,6 +19,10 @@
 //! * `mmap_size` of 256 MiB ([`MMAP_SIZE`]): pages are read from a memory map, so a
 //!   lookup's cost does not depend on how many pages it touches (timing-safe lookups).
 //!
+//! Session lookups by token hash or id, the reads of every refresh and authenticated
+//! request, run on the caller's own thread through [`InlineReads`] instead of a pool
+//! connection's worker thread (`store/sqlite_reads.rs`).
+//!
 //! Connections are not pinged before each use (`test_before_acquire(false)`): a connection
 //! to a local file does not go stale, and with sqlx's SQLite driver the ping is a round
 //! trip to the connection's worker thread, which doubled the thread hand-offs of every
@@ -43,6 +47,7 @@
 //! The queries themselves are shared with PostgreSQL (`store/common.rs`).
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{
@@ -53,6 +58,7 @@ use sqlx::Row;
 use uuid::fmt::Hyphenated;
 use uuid::Uuid;
 
+use super::sqlite_reads::InlineReads;
 use super::{ConnectOptions, StoreError};
 
 /// Most connections a SQLite pool opens.
@@ -72,6 +78,8 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// In memory: `writer` is `pool`.
     shared: bool,
+    /// Session lookups on the caller's thread; `None` in memory.
+    inline: Option<Arc<InlineReads>>,
 }
 
 /// Creates the database file `db` owner-only (0600) if it is missing, and narrows it and its
@@ -155,21 +163,33 @@ impl SqliteStore {
             SqlitePoolOptions::new()
                 .max_connections(1)
                 .test_before_acquire(false)
-                .connect_with(connect_options)
+                .connect_with(connect_options.clone())
                 .await
                 .map_err(StoreError::Database)?
+        };
+        let inline = if in_memory {
+            None
+        } else {
+            let path = connect_options.get_filename();
+            Some(Arc::new(InlineReads::open(path, MMAP_SIZE, BUSY_TIMEOUT)?))
         };
         tracing::debug!(in_memory, "SQLite store ready");
         Ok(SqliteStore {
             pool,
             writer,
             shared: in_memory,
+            inline,
         })
     }
 
     /// The read pool, for code that needs SQLite-specific access.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// The session lookups that run on the caller's thread, for a database file.
+    pub(super) fn inline_reads(&self) -> Option<&InlineReads> {
+        self.inline.as_deref()
     }
 
     /// The single-connection pool every write goes through.
@@ -204,7 +224,7 @@ pub(super) fn bind_id(id: Uuid) -> Hyphenated {
     id.hyphenated()
 }
 
-fn parse_id(text: &str) -> Result<Uuid, StoreError> {
+pub(super) fn parse_id(text: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(text).map_err(|e| StoreError::Corrupt(format!("bad id {text:?}: {e}")))
 }
 
