@@ -145,3 +145,45 @@ async fn lookups_beside_writes_never_fail() {
         t.await.unwrap();
     }
 }
+
+/// A lookup leaves no read transaction open behind it (its statement is reset before the
+/// connection is kept for the next one): a checkpoint afterwards moves every frame of the
+/// write-ahead log into the database, which an open reader would stop, letting the log grow.
+#[tokio::test]
+async fn lookups_leave_no_reader_behind_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("sesame.db").display());
+    let options = ConnectOptions::default();
+    let server = store::SqliteStore::connect(&url, &options).await.unwrap();
+    let u = user(4);
+    server.create_user(&u).await.unwrap();
+    let s = session(u.id, 5);
+    server.create_session(&s).await.unwrap();
+    assert!(server.session_by_id(s.id).await.unwrap().is_some());
+    let found = server.session_and_owner_by_token_hash(&s.token_hash).await;
+    assert!(found.unwrap().is_some());
+    // More writes after the lookups, so the log has frames to move.
+    server.create_session(&session(u.id, 6)).await.unwrap();
+    let (busy, log, moved): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+        .fetch_one(server.writer())
+        .await
+        .unwrap();
+    assert_eq!(
+        busy, 0,
+        "a reader held the log (frames {log}, moved {moved})"
+    );
+    assert_eq!(log, moved);
+    // Control: a reader that does hold a read transaction open is seen by the same check.
+    let holder = rusqlite::Connection::open(dir.path().join("sesame.db")).unwrap();
+    holder.execute_batch("BEGIN").unwrap();
+    let n: i64 = holder
+        .query_row("SELECT count(*) FROM sessions", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 2);
+    server.create_session(&session(u.id, 7)).await.unwrap();
+    let (busy, log, moved): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+        .fetch_one(server.writer())
+        .await
+        .unwrap();
+    assert!(log > moved, "an open reader went unnoticed (busy {busy})");
+}
