@@ -28,9 +28,10 @@ use uuid::Uuid;
 use super::sqlite::parse_id;
 use super::{decode_methods, decode_status, AccountStatus, SessionRecord, StoreError};
 
-/// Idle connections kept for reuse: one per thread that reads at the same moment (the
-/// runtime's workers); more are opened when needed and closed after use.
-const MAX_IDLE: usize = 8;
+/// Idle connections kept for reuse, at least: one per thread that reads at the same moment
+/// (the runtime's workers, one per core), so the number kept is the larger of this and the
+/// machine's cores; more are opened when needed and closed after use.
+const MIN_IDLE_KEPT: usize = 8;
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 8;
 
@@ -59,6 +60,7 @@ pub struct InlineReads {
     mmap_size: u64,
     busy_timeout: Duration,
     idle: Mutex<Vec<Connection>>,
+    max_idle: usize,
 }
 
 impl InlineReads {
@@ -70,6 +72,8 @@ impl InlineReads {
             mmap_size,
             busy_timeout,
             idle: Mutex::new(Vec::new()),
+            max_idle: std::thread::available_parallelism()
+                .map_or(MIN_IDLE_KEPT, |n| n.get().max(MIN_IDLE_KEPT)),
         };
         let first = reads.connect()?;
         reads.give_back(first);
@@ -90,7 +94,7 @@ impl InlineReads {
 
     fn give_back(&self, conn: Connection) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < MAX_IDLE {
+        if idle.len() < self.max_idle {
             idle.push(conn);
         }
     }
