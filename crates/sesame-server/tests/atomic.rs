@@ -117,25 +117,25 @@ async fn password_reset_is_all_or_nothing() {
                 )
                 .await
                 .unwrap();
-            failing.fail_write(Some(fail_at));
-            let result = sesame
-                .recover_finish(
-                    RecoverFinish {
-                        recovery_id: started.recovery_id,
-                        backup_code: Some(reg.backup_codes[0].clone()),
-                        email_code: None,
-                        totp_code: None,
-                        answers: None,
-                        reset_code: None,
-                        new_password: Some(Zeroizing::new(NEW_PASSWORD.into())),
-                        registration_record: None,
-                        key_stretching: None,
-                    },
-                    &ctx(),
+            let (result, fired) = failing
+                .with_write_failing(
+                    fail_at,
+                    sesame.recover_finish(
+                        RecoverFinish {
+                            recovery_id: started.recovery_id,
+                            backup_code: Some(reg.backup_codes[0].clone()),
+                            email_code: None,
+                            totp_code: None,
+                            answers: None,
+                            reset_code: None,
+                            new_password: Some(Zeroizing::new(NEW_PASSWORD.into())),
+                            registration_record: None,
+                            key_stretching: None,
+                        },
+                        &ctx(),
+                    ),
                 )
                 .await;
-            let fired = failing.fired();
-            failing.fail_write(None);
             let device_required = s
                 .factor(user, FactorKind::DeviceRequired, &Slot::Only)
                 .await
@@ -207,12 +207,12 @@ async fn password_change_is_all_or_nothing() {
         assert_eq!(old_sessions.len(), 3);
         let old_credential = credential(&*s, user).await;
         for fail_at in 0.. {
-            failing.fail_write(Some(fail_at));
-            let result = sesame
-                .password_change(&who, Zeroizing::new(NEW_PASSWORD.into()), true, &ctx())
+            let (result, fired) = failing
+                .with_write_failing(
+                    fail_at,
+                    sesame.password_change(&who, Zeroizing::new(NEW_PASSWORD.into()), true, &ctx()),
+                )
                 .await;
-            let fired = failing.fired();
-            failing.fail_write(None);
             if credential(&*s, user).await == old_credential {
                 assert!(result.is_err(), "{}: write {fail_at}", db.name);
                 assert_eq!(
@@ -254,10 +254,9 @@ async fn ban_is_all_or_nothing() {
             s.create_session(&session(user)).await.unwrap();
         }
         for fail_at in 0.. {
-            failing.fail_write(Some(fail_at));
-            let result = sesame.admin_set_banned("banned", true).await;
-            let fired = failing.fired();
-            failing.fail_write(None);
+            let (result, fired) = failing
+                .with_write_failing(fail_at, sesame.admin_set_banned("banned", true))
+                .await;
             let status = s.user_by_id(user).await.unwrap().unwrap().status;
             if status == AccountStatus::Banned {
                 assert!(
@@ -311,10 +310,9 @@ async fn totp_activation_is_all_or_nothing() {
         let (user, totp) = with_totp(&sesame, "totper").await;
         for fail_at in 0.. {
             let code = totp.generate(sesame.now());
-            failing.fail_write(Some(fail_at));
-            let result = sesame.totp_confirm(user, "totper", &code, &ctx()).await;
-            let fired = failing.fired();
-            failing.fail_write(None);
+            let (result, fired) = failing
+                .with_write_failing(fail_at, sesame.totp_confirm(user, "totper", &code, &ctx()))
+                .await;
             let slots = totp_slots(&*s, user).await;
             if !fired {
                 result.as_ref().expect("confirmation without a failure");
@@ -361,12 +359,12 @@ async fn second_factor_reset_is_all_or_nothing() {
             !r.is_empty()
         };
         for fail_at in 0.. {
-            failing.fail_write(Some(fail_at));
-            let result = sesame
-                .admin_operator_act("resetme", AdminAction::ResetSecondFactors)
+            let (result, fired) = failing
+                .with_write_failing(
+                    fail_at,
+                    sesame.admin_operator_act("resetme", AdminAction::ResetSecondFactors),
+                )
                 .await;
-            let fired = failing.fired();
-            failing.fail_write(None);
             let totp_left = !totp_slots(&*s, user).await.is_empty();
             assert_eq!(totp_left, required().await, "{}: write {fail_at}", db.name);
             if totp_left {

@@ -1,7 +1,7 @@
 //! [`FailingStore`]: a test double that delegates every call to a real store but makes one
 //! chosen write fail, to show that an operation leaves nothing partial behind.
 //!
-//! Writes are numbered from 0 once [`FailingStore::fail_write`] arms it: every single-write
+//! Writes are numbered from 0 while [`FailingStore::with_write_failing`] runs an operation: every single-write
 //! method counts one, and [`Store::write_atomically`] counts one per write of its list. When
 //! the chosen write is a single-write call, the call fails without reaching the database. When
 //! it is inside a [`Store::write_atomically`] list, the write is replaced with one the
@@ -58,15 +58,25 @@ impl FailingStore {
     }
 
     /// Arms: write number `n` from now on fails (`None` disarms).
-    pub fn fail_write(&self, n: Option<usize>) {
+    fn fail_write(&self, n: Option<usize>) {
         *self.target.lock().unwrap() = n;
         self.seen.store(0, Ordering::SeqCst);
         self.fired.store(false, Ordering::SeqCst);
     }
 
-    /// Whether the chosen write was reached since arming.
-    pub fn fired(&self) -> bool {
-        self.fired.load(Ordering::SeqCst)
+    /// Runs `op` with its write number `n` failing, then disarms. Gives `op`'s outcome and
+    /// whether write `n` was reached: once it is not, every write of the operation went
+    /// through, so a loop over `n` from 0 has tried a failure between each pair of writes.
+    pub async fn with_write_failing<T>(
+        &self,
+        n: usize,
+        op: impl std::future::Future<Output = T>,
+    ) -> (T, bool) {
+        self.fail_write(Some(n));
+        let outcome = op.await;
+        let fired = self.fired.load(Ordering::SeqCst);
+        self.fail_write(None);
+        (outcome, fired)
     }
 
     /// The real store.
