@@ -16,10 +16,9 @@ use sesame_client::profile::{unix_now, Profile, StoredSession};
 use sesame_client::{Client, ClientPolicy};
 use sesame_proto::e2e::{IdentityKeys, SealedMessage, WrapKey};
 
-mod common;
-use common::Server;
+mod real;
+use real::{Server, PASSWORD};
 
-const PASSWORD: &str = "correct horse battery staple";
 /// How long to wait for a frame that must come.
 const WAIT: Duration = Duration::from_secs(10);
 /// How long to wait to be sure that no frame comes.
@@ -119,7 +118,7 @@ fn text_of(v: &Verdict) -> &str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn online_delivery_between_two_clients() {
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start(data.path()).await;
+    let server = Server::start_in(data.path(), |_| {}).await;
     let alice = user(&server.base, "alice").await;
     let bob = user(&server.base, "bob").await;
 
@@ -199,7 +198,7 @@ async fn online_delivery_between_two_clients() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_delivery_resend_dedup_and_restart() {
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start(data.path()).await;
+    let server = Server::start_in(data.path(), |_| {}).await;
     let alice = user(&server.base, "alice").await;
     let bob = user(&server.base, "bob").await;
 
@@ -223,7 +222,7 @@ async fn offline_delivery_resend_dedup_and_restart() {
     // The server restarts (same database, same address): nothing is lost.
     let addr: SocketAddr = server.base.trim_start_matches("http://").parse().unwrap();
     server.stop().await;
-    let server = Server::start_on(data.path(), addr).await;
+    let server = Server::start_in(data.path(), |c| c.listen = addr).await;
     // Access tokens do not outlive the server process; the session does.
     let mut bob = bob;
     let refreshed = bob
@@ -294,7 +293,7 @@ async fn offline_delivery_resend_dedup_and_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tampered_and_misaddressed_messages_are_rejected_by_the_recipient() {
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start(data.path()).await;
+    let server = Server::start_in(data.path(), |_| {}).await;
     let alice = user(&server.base, "alice").await;
     let bob = user(&server.base, "bob").await;
     let carol = user(&server.base, "carol").await;
@@ -355,7 +354,7 @@ async fn tampered_and_misaddressed_messages_are_rejected_by_the_recipient() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_change_is_detected_and_messages_under_it_are_withheld() {
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start(data.path()).await;
+    let server = Server::start_in(data.path(), |_| {}).await;
     let alice = user(&server.base, "alice").await;
     let bob = user(&server.base, "bob").await;
 
@@ -445,7 +444,7 @@ async fn a_key_change_is_detected_and_messages_under_it_are_withheld() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_device_restores_the_identity_from_the_backup() {
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start(data.path()).await;
+    let server = Server::start_in(data.path(), |_| {}).await;
     let alice = user(&server.base, "alice").await;
     let (laptop, source) = login(&server.base, "alice").await;
     assert_eq!(source, IdentitySource::Backup);

@@ -11,10 +11,9 @@ use sesame_client::{Client, ClientPolicy};
 use sesame_proto::b64::Bytes;
 use sesame_proto::e2e::SealedMessage;
 
-mod common;
-use common::Server;
+mod real;
+use real::{Server, PASSWORD};
 
-const PASSWORD: &str = "correct horse battery staple";
 /// How long to wait for a frame that must come.
 const WAIT: Duration = Duration::from_secs(20);
 /// How long to wait to be sure that no frame comes.
@@ -24,7 +23,7 @@ const BACKLOG: usize = 2 * MAX_ACK_IDS + 100;
 
 /// Starts a server on `data` without the per-sender rate limit.
 async fn start(data: &std::path::Path) -> Server {
-    Server::start_with(data, |c| c.send_rate_per_minute = 0).await
+    Server::start_in(data, |c| c.send_rate_per_minute = 0).await
 }
 
 /// Registers and logs in `name`; its client and access token.

@@ -1,10 +1,11 @@
 //! The REAL server for the client's tests: `sesame-server` in process on a loopback port,
-//! SQLite in a temporary directory, a manual clock. Shared by `tests/account.rs` and
-//! `tests/real_server.rs`.
+//! SQLite in a temporary directory (or one the test owns, to restart on the same database),
+//! a manual clock. Shared by every test file that talks to a real server.
 // Each test crate that includes this module uses a different part of it.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +27,8 @@ pub struct Server {
     pub clock: Arc<ManualClock>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
-    _data: tempfile::TempDir,
+    /// The data directory when the server made it (`None`: the test's, see [`Server::start_in`]).
+    _data: Option<tempfile::TempDir>,
 }
 
 impl Server {
@@ -39,10 +41,18 @@ impl Server {
     /// listener, a temporary data directory, no per-address limit).
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Server {
         let data = tempfile::tempdir().unwrap();
+        let mut server = Server::start_in(data.path(), adjust).await;
+        server._data = Some(data);
+        server
+    }
+
+    /// Starts a server on the test's directory `data`: a server started again on it (and on
+    /// the first one's address, `c.listen`) keeps every account, session and message.
+    pub async fn start_in(data: &Path, adjust: impl FnOnce(&mut Config)) -> Server {
         let mut config = Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             tcp_listen: None,
-            data_dir: data.path().to_path_buf(),
+            data_dir: data.to_path_buf(),
             master_key: Some(MASTER_KEY.into()),
             throttle_per_address: 0,
             ..Config::default()
@@ -81,7 +91,7 @@ impl Server {
             clock,
             stop: Some(stop),
             task: Some(task),
-            _data: data,
+            _data: None,
         }
     }
 
